@@ -1,0 +1,142 @@
+//! Per-stage benchmarks on pre-decoded frames (no GStreamer in the timed loops), plus one
+//! end-to-end file-mode bench.
+//!
+//! `cargo bench --bench features` — set EVALVERSE_BENCH_WGPU=1 to include the wgpu backend
+//! (on a software Vulkan adapter its first call compiles kernels for ~20 s).
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use evalverse::config::{AnalysisSettings, BackendChoice};
+use evalverse::model::continuity::VideoContinuity;
+use evalverse::model::rhythm::{CutDetector, CutOutput};
+use evalverse::model::sync::Onset;
+use evalverse::model::{HEAD_COLUMNS, Model};
+use evalverse::sender::synth::SceneSpec;
+use evalverse::types::VideoFrame;
+use std::hint::black_box;
+use std::time::Instant;
+
+fn frames(n: u64, w: usize, h: usize) -> Vec<VideoFrame> {
+    let spec = SceneSpec { width: w, height: h, fps: 25, duration_s: n as f64 / 25.0 + 1.0, cuts: vec![0.5, 1.3], ..Default::default() };
+    let mut buf = vec![];
+    (0..n)
+        .map(|i| {
+            spec.render(i, &mut buf);
+            let (y, c) = buf.split_at(w * h);
+            let (cb, cr) = c.split_at(w.div_ceil(2) * h.div_ceil(2));
+            VideoFrame {
+                index: i,
+                pts: i as f64 / 25.0,
+                duration: Some(0.04),
+                width: w,
+                height: h,
+                luma: y.to_vec(),
+                cb: cb.to_vec(),
+                cr: cr.to_vec(),
+                arrival: Instant::now(),
+            }
+        })
+        .collect()
+}
+
+fn models() -> Vec<(&'static str, Model)> {
+    let mut v = vec![("cpu", Model::new(BackendChoice::Cpu).expect("cpu backend"))];
+    if std::env::var("EVALVERSE_BENCH_WGPU").as_deref() == Ok("1") {
+        match Model::new(BackendChoice::Wgpu) {
+            Ok(m) => v.push(("wgpu", m)),
+            Err(e) => eprintln!("no wgpu: {e}"),
+        }
+    }
+    v
+}
+
+fn bench_features(c: &mut Criterion) {
+    let mut g = c.benchmark_group("features");
+    let f = frames(33, 160, 90);
+    for (name, model) in models() {
+        // Warm up (wgpu compiles kernels on first use).
+        black_box(model.video_features(Some(&f[0]), &f[1..9], 0.125, 0.04));
+        for batch in [1usize, 8, 32] {
+            g.throughput(Throughput::Elements(batch as u64));
+            g.bench_with_input(BenchmarkId::new(format!("{name}/160x90"), batch), &batch, |b, &n| {
+                b.iter(|| black_box(model.video_features(Some(&f[0]), &f[1..=n], 0.125, 0.04)))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn bench_kernel(c: &mut Criterion) {
+    use burn::tensor::{Distribution, Tensor};
+    let mut g = c.benchmark_group("kernel/row_mean_absdiff");
+    for (name, model) in models() {
+        let d = model.device().clone();
+        // Fresh uploads every iteration: reusing device tensors gives meaningless GPU times.
+        let host_a: Vec<f32> = Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d).into_data().try_into_vec().unwrap();
+        let host_b: Vec<f32> = Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d).into_data().try_into_vec().unwrap();
+        let up = |v: &Vec<f32>| Tensor::<2>::from_data(burn::tensor::TensorData::new(v.clone(), [8, 14_400]), &d);
+        g.bench_function(format!("{name}/kernel"), |b| {
+            b.iter(|| {
+                let out: Vec<f32> = evalverse_kernels::row_mean_absdiff(up(&host_a), up(&host_b)).into_data().try_into_vec().unwrap();
+                black_box(out)
+            })
+        });
+        g.bench_function(format!("{name}/reference"), |b| {
+            b.iter(|| {
+                let out: Vec<f32> = evalverse_kernels::row_mean_absdiff_reference(up(&host_a), up(&host_b)).into_data().try_into_vec().unwrap();
+                black_box(out)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_detectors(c: &mut Criterion) {
+    let model = Model::new(BackendChoice::Cpu).unwrap();
+    let f = frames(65, 160, 90);
+    let feats = model.video_features(None, &f, 0.125, 0.04);
+    let a = AnalysisSettings::default();
+    c.bench_function("detectors/cut+continuity per frame", |b| {
+        b.iter(|| {
+            let mut cut = CutDetector::new();
+            let mut cont = VideoContinuity::new(&a);
+            let (mut co, mut dets) = (CutOutput::default(), vec![]);
+            for x in &feats {
+                cut.push(x, &mut co);
+                cont.push(x, &mut dets);
+            }
+            black_box((co, dets))
+        })
+    });
+}
+
+fn bench_heads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("heads");
+    for (name, model) in models() {
+        let rows: Vec<[f32; HEAD_COLUMNS]> = (0..100).map(|i| [0.01 * (i % 7) as f32, 0.0, 0.0, 0.0, 0.001]).collect();
+        g.bench_function(format!("{name}/continuity (4 s window)"), |b| b.iter(|| black_box(model.continuity_head(&rows))));
+        let visual: Vec<(f64, f32)> = (0..12).map(|k| (k as f64 * 0.97 + 0.13 * (k % 3) as f64, 1.0)).collect();
+        let onsets: Vec<Onset> = visual.iter().map(|(t, _)| Onset { t: t + 0.1, strength: 20.0 }).collect();
+        g.bench_function(format!("{name}/sync (12 s horizon, ±2 s)"), |b| {
+            b.iter(|| black_box(model.sync(&visual, &onsets, 0.0, 12.0, 2000.0)))
+        });
+    }
+    g.finish();
+}
+
+fn bench_end_to_end(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.mp4");
+    let spec = SceneSpec { width: 640, height: 360, fps: 25, duration_s: 10.0, cuts: vec![2.0, 4.4, 7.7], ..Default::default() };
+    evalverse::sender::write_synthetic(&spec, &path).unwrap();
+    let model = Model::new(BackendChoice::Cpu).unwrap();
+    let a = AnalysisSettings::default();
+    let mut g = c.benchmark_group("end_to_end");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(spec.frames()));
+    g.bench_function("file 10 s 640x360 h264+aac", |b| {
+        b.iter(|| evalverse::evaluate_file(path.to_str().unwrap(), &a, &model, |r| { black_box(r); }, |_, _| {}).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_features, bench_kernel, bench_detectors, bench_heads, bench_end_to_end);
+criterion_main!(benches);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what evalverse needs (Debian 12, as root), builds it and runs the live demo:
+# a generated sequence streamed as RTP over loopback and evaluated as it arrives.
+# Extra arguments go to `evalverse demo` (e.g. --duration 60 --json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+# shellcheck disable=SC1091
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/evalverse-target}"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/evalverse-xdg}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+cargo build --release --locked --bin evalverse
+exec "$CARGO_TARGET_DIR/release/evalverse" demo "$@"

@@ -1,0 +1,579 @@
+//! One stream's evaluation, synchronous and free of threads: media in, [`Record`]s out.
+//!
+//! ```text
+//! VideoFrame ─▶ VideoBatcher ─▶ Model::video_features ─▶ cut detector, continuity detectors ─┐
+//! AudioChunk ─▶ AudioRing ────▶ Model::audio_energy ───▶ silence, onsets ─────────────────────┤
+//!                                                     HopScheduler (watermark) ─▶ window heads ─▶ Record
+//! ```
+use crate::config::AnalysisSettings;
+use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
+use crate::model::rhythm::{CutDetector, CutKind, CutOutput, Pacing};
+use crate::model::sync::{Onset, OnsetDetector, SyncEstimate};
+use crate::model::{HEAD_COLUMNS, Model};
+use crate::score::record::{
+    ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures, WindowRecord, rounded,
+};
+use crate::score::{self, ContinuityInputs, Scores, taxonomy};
+use crate::types::{AudioChunk, IngestEvent, Media, StreamId, StreamState, VideoFrame};
+use crate::window::{AudioRing, Batch, HopScheduler, VideoBatcher};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+/// How timestamps relate to the source (reported with every sync figure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// Container timestamps of a file.
+    File,
+    /// RTP mapped to the sender's clock by RTCP sender reports.
+    SenderClock,
+    /// RTP timed by packet arrival (no RTCP): skew may be the network's, lower confidence.
+    Arrival,
+}
+
+impl Timing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timing::File => "file",
+            Timing::SenderClock => "sender_clock",
+            Timing::Arrival => "arrival",
+        }
+    }
+}
+
+struct Row {
+    pts: f64,
+    cols: [f32; HEAD_COLUMNS],
+    arrival: Instant,
+}
+
+/// Evaluation state of one stream.
+pub struct StreamEvaluator {
+    id: StreamId,
+    a: AnalysisSettings,
+    model: Model,
+    live: bool,
+    pub timing: Timing,
+    media: Option<Media>,
+    stalled: Media,
+    batcher: VideoBatcher,
+    audio: AudioRing,
+    sched: HopScheduler,
+    samples_per_ms: usize,
+    rows: VecDeque<Row>,
+    visual: Vec<(f64, f32)>,
+    onsets: Vec<Onset>,
+    detections: Vec<Detection>,
+    open_ongoing: Vec<Detection>,
+    cut_det: CutDetector,
+    video_cont: VideoContinuity,
+    silence: Silence,
+    onset_det: OnsetDetector,
+    pacing: Pacing,
+    cuts: BTreeMap<&'static str, usize>,
+    video_to: Option<f64>,
+    audio_to: Option<f64>,
+    first_video: Option<f64>,
+    frame_interval: Option<f64>,
+    last_pts: Option<f64>,
+    batches: usize,
+    pub frames: u64,
+    window_scores: Vec<Scores>,
+    committed: VecDeque<(f64, f64)>,
+    started: Instant,
+    pub dropped_frames: u64,
+    finished: bool,
+}
+
+const MAX_EVENTS: usize = 200_000;
+
+impl StreamEvaluator {
+    /// `live`: report events as soon as they reach the minimum duration ("ongoing"), and
+    /// schedule windows on what has arrived even when one medium stalls.
+    pub fn new(id: StreamId, a: &AnalysisSettings, model: Model, live: bool, timing: Timing) -> Self {
+        Self {
+            id,
+            a: a.clone(),
+            model,
+            live,
+            timing,
+            media: None,
+            stalled: Media::default(),
+            batcher: VideoBatcher::default(),
+            audio: AudioRing::new(a.audio_rate),
+            sched: HopScheduler::new(a.window_s, a.hop_s),
+            samples_per_ms: (a.audio_rate / 1000).max(1) as usize,
+            rows: VecDeque::new(),
+            visual: vec![],
+            onsets: vec![],
+            detections: vec![],
+            open_ongoing: vec![],
+            cut_det: CutDetector::new(),
+            video_cont: VideoContinuity::new(a),
+            silence: Silence::new(a),
+            onset_det: OnsetDetector::default(),
+            pacing: Pacing::default(),
+            cuts: BTreeMap::new(),
+            video_to: None,
+            audio_to: None,
+            first_video: None,
+            frame_interval: None,
+            last_pts: None,
+            batches: 0,
+            frames: 0,
+            window_scores: vec![],
+            committed: VecDeque::new(),
+            started: Instant::now(),
+            dropped_frames: 0,
+            finished: false,
+        }
+    }
+
+    pub fn id(&self) -> &StreamId {
+        &self.id
+    }
+
+    /// Media seconds evaluated so far.
+    pub fn progress_s(&self) -> f64 {
+        let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max);
+        match (end, self.sched.origin()) {
+            (Some(e), Some(o)) => (e - o).max(0.0),
+            (Some(e), None) => e.max(0.0),
+            _ => 0.0,
+        }
+    }
+
+    pub fn media(&self) -> Option<Media> {
+        self.media
+    }
+
+    /// Declare which media the stream carries (from the ingest's `Started`).
+    pub fn set_media(&mut self, media: Media) {
+        self.media = Some(media);
+    }
+
+    fn state(&self, state: StreamState, message: impl Into<String>) -> Record {
+        Record::State(StateRecord { stream: self.id.to_string(), state, message: message.into() })
+    }
+
+    /// Turn an ingest event into records (and state changes).
+    pub fn on_ingest(&mut self, e: &IngestEvent, out: &mut Vec<Record>) {
+        match e {
+            IngestEvent::Started { media } => {
+                self.set_media(*media);
+                let what = match (media.video, media.audio) {
+                    (true, true) => "video and audio",
+                    (true, false) => "video only",
+                    (false, true) => "audio only",
+                    (false, false) => "no decodable media",
+                };
+                out.push(self.state(StreamState::Running, format!("receiving {what}")));
+            }
+            IngestEvent::Stalled { medium, for_s } => {
+                if medium == "video" {
+                    self.stalled.video = true;
+                } else {
+                    self.stalled.audio = true;
+                }
+                out.push(self.state(StreamState::Stalled, format!("no {medium} packets for {for_s:.1} s")));
+                self.schedule(out);
+            }
+            IngestEvent::Resumed { medium } => {
+                if medium == "video" {
+                    self.stalled.video = false;
+                } else {
+                    self.stalled.audio = false;
+                }
+                out.push(self.state(StreamState::Running, format!("{medium} packets flowing again")));
+            }
+            IngestEvent::CapsChanged { medium, caps } => {
+                out.push(self.state(StreamState::Running, format!("{medium} format changed: {caps}")));
+            }
+            IngestEvent::Error { message } => out.push(self.state(StreamState::Failed, message.clone())),
+            IngestEvent::Warning { message } => out.push(self.state(StreamState::Running, format!("warning: {message}"))),
+            IngestEvent::BranchEos { .. } | IngestEvent::Eos => {}
+        }
+    }
+
+    pub fn push_video(&mut self, f: VideoFrame, out: &mut Vec<Record>) {
+        if !f.pts.is_finite() {
+            return;
+        }
+        if let Some(last) = self.last_pts {
+            let d = f.pts - last;
+            if d > 1e-4 && d < 1.0 {
+                // Smoothed frame interval (robust to the odd jittery timestamp).
+                self.frame_interval = Some(match self.frame_interval {
+                    None => d,
+                    Some(fi) => 0.9 * fi + 0.1 * d,
+                });
+            }
+        }
+        self.last_pts = Some(f.pts);
+        self.first_video.get_or_insert(f.pts);
+        if let Some(b) = self.batcher.push(f) {
+            self.process_batch(b, out);
+        }
+        if self.batcher.len() >= self.a.batch_frames {
+            if let Some(b) = self.batcher.take() {
+                self.process_batch(b, out);
+            }
+        }
+        self.schedule(out);
+    }
+
+    pub fn push_audio(&mut self, c: AudioChunk, out: &mut Vec<Record>) {
+        if !c.pts.is_finite() || c.rate != self.a.audio_rate {
+            return;
+        }
+        self.audio.push(&c);
+        self.process_audio(out);
+        self.schedule(out);
+    }
+
+    /// Live: process frames that have waited longer than `max_wait_s` even if the batch is not
+    /// full, so scores do not lag on slow streams.
+    pub fn tick(&mut self, max_wait_s: f64, out: &mut Vec<Record>) {
+        let stale = self.batcher.oldest_arrival().map(|t| t.elapsed().as_secs_f64() > max_wait_s).unwrap_or(false);
+        if stale {
+            if let Some(b) = self.batcher.take() {
+                self.process_batch(b, out);
+            }
+            self.schedule(out);
+        }
+    }
+
+    fn frame_s(&self) -> f64 {
+        self.frame_interval.unwrap_or(1.0 / 25.0)
+    }
+
+    fn emit_detection(&mut self, d: Detection, out: &mut Vec<Record>) {
+        if d.ongoing {
+            if self.live {
+                out.push(Record::Event(EventRecord::new(&self.id, &d)));
+            }
+            self.open_ongoing.retain(|o| o.kind != d.kind);
+            self.open_ongoing.push(d);
+        } else {
+            self.open_ongoing.retain(|o| o.kind != d.kind);
+            out.push(Record::Event(EventRecord::new(&self.id, &d)));
+            if self.detections.len() < MAX_EVENTS {
+                self.detections.push(d);
+            }
+        }
+    }
+
+    fn process_batch(&mut self, b: Batch, out: &mut Vec<Record>) {
+        let t0 = Instant::now();
+        if b.size_changed && self.batches > 0 {
+            let mut co = CutOutput::default();
+            self.cut_det.reset(&mut co);
+            self.handle_cuts(co, out);
+        }
+        self.batches += 1;
+        let feats = self.model.video_features(b.prev.as_ref(), &b.frames, self.a.detectors.black_luma, self.frame_s());
+        let mut dets = vec![];
+        let mut co = CutOutput::default();
+        for f in &feats {
+            self.pacing.start(f.pts);
+            let flags = self.video_cont.push(f, &mut dets);
+            self.cut_det.push(f, &mut co);
+            self.rows.push_back(Row {
+                pts: f.pts,
+                cols: [
+                    if f.has_prev { f.mad } else { 0.0 },
+                    flags.frozen as u8 as f32,
+                    flags.black as u8 as f32,
+                    flags.flicker as u8 as f32,
+                    flags.oscillation,
+                ],
+                arrival: f.arrival,
+            });
+            self.video_to = Some(f.pts + f.duration);
+            self.frames += 1;
+        }
+        for d in dets {
+            self.emit_detection(d, out);
+        }
+        self.handle_cuts(co, out);
+        self.prune();
+        metrics::histogram!(crate::metric_names::LATENCY, "stream" => self.id.to_string(), "stage" => "features")
+            .record(t0.elapsed().as_secs_f64());
+    }
+
+    fn handle_cuts(&mut self, co: CutOutput, out: &mut Vec<Record>) {
+        for c in co.cuts {
+            self.pacing.on_cut(c.pts);
+            *self.cuts.entry(match c.kind {
+                CutKind::Hard => "hard",
+                CutKind::Gradual => "gradual",
+            })
+            .or_default() += 1;
+            out.push(Record::Cut(CutRecord::new(&self.id, &c)));
+        }
+        for f in co.flashes {
+            self.emit_detection(f, out);
+        }
+        for v in co.visual {
+            if self.visual.len() < MAX_EVENTS {
+                self.visual.push((v.pts, v.strength));
+            }
+        }
+    }
+
+    fn process_audio(&mut self, out: &mut Vec<Record>) {
+        let Some((start, samples)) = self.audio.take_blocks(self.samples_per_ms) else { return };
+        let Some(origin) = self.audio.origin() else { return };
+        let energies = self.model.audio_energy(&samples, self.samples_per_ms);
+        let first_ms = start / self.samples_per_ms as i64;
+        let mut dets = vec![];
+        self.silence.push(origin, first_ms, &energies, &mut dets);
+        let mut onsets = vec![];
+        self.onset_det.push(origin, first_ms, &energies, &mut onsets);
+        if self.onsets.len() < MAX_EVENTS {
+            self.onsets.extend(onsets);
+        }
+        self.audio_to = Some(origin + (first_ms + energies.len() as i64) as f64 / 1000.0);
+        for d in dets {
+            self.emit_detection(d, out);
+        }
+    }
+
+    /// Keep only what the window heads can still ask for.
+    fn prune(&mut self) {
+        let keep = self.a.window_s.max(self.a.sync_horizon_s) + 2.0 * self.a.hop_s;
+        if let Some(newest) = self.video_to {
+            while self.rows.front().map(|r| r.pts < newest - keep).unwrap_or(false) {
+                self.rows.pop_front();
+            }
+        }
+    }
+
+    fn watermark(&self) -> Option<f64> {
+        let media = self.media?;
+        let mut wm = f64::INFINITY;
+        let mut any = false;
+        if media.video && !(self.live && self.stalled.video) {
+            wm = wm.min(self.video_to?);
+            any = true;
+        }
+        if media.audio && !(self.live && self.stalled.audio) {
+            wm = wm.min(self.audio_to?);
+            any = true;
+        }
+        any.then_some(wm)
+    }
+
+    fn schedule(&mut self, out: &mut Vec<Record>) {
+        let Some(media) = self.media else { return };
+        if self.sched.origin().is_none() {
+            let firsts = [media.video.then_some(self.first_video).flatten(), media.audio.then_some(self.audio.origin()).flatten()];
+            if let Some(o) = firsts.iter().flatten().copied().reduce(f64::min) {
+                self.sched.set_origin(o);
+            }
+        }
+        let Some(wm) = self.watermark() else { return };
+        while let Some((s, e)) = self.sched.due(wm) {
+            let w = self.window(s, e);
+            out.push(w);
+        }
+    }
+
+    fn coverage(&self, kind: EventKind, s: f64, e: f64) -> f64 {
+        let len = (e - s).max(1e-9);
+        let overlap = |a: f64, b: f64| (b.min(e) - a.max(s)).max(0.0);
+        let closed: f64 = self.detections.iter().filter(|d| d.kind == kind).map(|d| overlap(d.start, d.end)).sum();
+        let open: f64 = self.open_ongoing.iter().filter(|d| d.kind == kind).map(|d| overlap(d.start, e)).sum();
+        ((closed + open) / len).min(1.0)
+    }
+
+    fn sync_in(&self, from: f64, to: f64) -> Option<SyncEstimate> {
+        let media = self.media?;
+        if !media.audio || !media.video {
+            return None;
+        }
+        Some(self.model.sync(&self.visual, &self.onsets, from, to, self.a.sync_search_ms))
+    }
+
+    fn window(&mut self, s: f64, e: f64) -> Record {
+        let media = self.media.unwrap_or_default();
+        let rows: Vec<[f32; HEAD_COLUMNS]> = self.rows.iter().filter(|r| r.pts >= s && r.pts < e).map(|r| r.cols).collect();
+        let newest_arrival = self.rows.iter().filter(|r| r.pts < e).map(|r| r.arrival).max();
+        let head = self.model.continuity_head(&rows);
+        let silence_ratio = media.audio.then(|| self.coverage(EventKind::Silence, s, e));
+        let flashes = self.detections.iter().filter(|d| d.kind == EventKind::Flash && d.start >= s && d.start < e).count();
+        let inputs = ContinuityInputs {
+            freeze: self.coverage(EventKind::Freeze, s, e),
+            black: self.coverage(EventKind::Black, s, e),
+            silence: silence_ratio,
+            flicker: self.coverage(EventKind::Flicker, s, e),
+            flashes,
+        };
+        let continuity = ContinuityWindow {
+            freeze_ratio: rounded(inputs.freeze),
+            black_ratio: rounded(inputs.black),
+            silence_ratio: silence_ratio.map(rounded),
+            flicker_ratio: rounded(inputs.flicker),
+            flicker_index: rounded(head.flicker_index),
+            flicker_vbench: rounded(head.flicker_vbench()),
+            flashes,
+        };
+        let pacing = self.pacing.figures(s, e);
+        let mut diagnosis = vec![];
+
+        let origin = self.sched.origin().unwrap_or(s);
+        let sync_est = self.sync_in((e - self.a.sync_horizon_s).max(origin), e);
+        let mut sync = sync_est.as_ref().map(|est| SyncFigures::new(est, self.timing.as_str()));
+        if let (Some(est), Some(fig)) = (&sync_est, sync.as_mut()) {
+            if let Some(d) = est.audio_delay_ms {
+                if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
+                    diagnosis.push(taxonomy::sync(d, est.matched));
+                }
+                // Drift: against committed windows whose horizon no longer overlaps this one.
+                let independent: Vec<f64> =
+                    self.committed.iter().filter(|(t, _)| *t <= e - self.a.sync_horizon_s).map(|(_, d)| *d).collect();
+                if !independent.is_empty() {
+                    let mut v = independent.clone();
+                    v.sort_by(f64::total_cmp);
+                    let reference = v[v.len() / 2];
+                    fig.drift_ms = Some((d - reference).round());
+                    if (d - reference).abs() > 1000.0 * self.frame_s() {
+                        let since = self.committed.front().map(|c| c.0).unwrap_or(s);
+                        diagnosis.push(taxonomy::drift(reference, d, e - since));
+                    }
+                }
+                self.committed.push_back((e, d));
+                if self.committed.len() > 10_000 {
+                    self.committed.pop_front();
+                }
+            }
+            if self.timing == Timing::Arrival {
+                fig.confidence = rounded(fig.confidence * 0.5);
+            }
+        }
+        if pacing.short_shots > 0 {
+            diagnosis.push(taxonomy::short_shots(pacing.short_shots, pacing.shortest_shot_s.unwrap_or(0.0)));
+        }
+        if let Some(asl) = pacing.average_shot_length_s {
+            if self.pacing.total_cuts >= 3 && !(2.0..=8.0).contains(&asl) {
+                diagnosis.push(taxonomy::pacing(asl));
+            }
+        }
+        let mut events = BTreeMap::new();
+        for d in self.detections.iter().chain(self.open_ongoing.iter()) {
+            if d.start < e && d.end > s {
+                *events.entry(d.kind.as_str()).or_insert(0) += 1;
+                if d.kind != EventKind::Flash || flashes <= 3 {
+                    diagnosis.push(taxonomy::event(d));
+                }
+            }
+        }
+        let sync_score = sync.as_ref().and_then(|f| score::sync_score(f.audio_delay_ms));
+        let continuity_score = (media.video || media.audio).then(|| score::continuity_score(&inputs));
+        let rhythm_score = media.video.then(|| score::rhythm_score(pacing.average_shot_length_s, pacing.short_shots));
+        let scores = Scores {
+            sync: sync_score.map(rounded),
+            continuity: continuity_score.map(rounded),
+            rhythm: rhythm_score.map(rounded),
+            overall: score::overall(sync_score, continuity_score, rhythm_score).map(rounded),
+        };
+        self.window_scores.push(scores);
+        Record::Window(Box::new(WindowRecord {
+            stream: self.id.to_string(),
+            start: rounded(s),
+            end: rounded(e),
+            frames: rows.len(),
+            scores,
+            sync,
+            continuity,
+            rhythm: pacing,
+            events,
+            diagnosis,
+            latency_s: newest_arrival.map(|t| rounded(t.elapsed().as_secs_f64())).unwrap_or(0.0),
+        }))
+    }
+
+    /// End of input: flush everything, close open events, emit the last window and a summary.
+    pub fn finish(&mut self, out: &mut Vec<Record>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Some(b) = self.batcher.take() {
+            self.process_batch(b, out);
+        }
+        self.process_audio(out);
+        let mut co = CutOutput::default();
+        self.cut_det.finish(&mut co);
+        self.handle_cuts(co, out);
+        let mut dets = vec![];
+        self.video_cont.finish(&mut dets);
+        self.silence.finish(&mut dets);
+        for d in dets {
+            self.emit_detection(d, out);
+        }
+        self.open_ongoing.clear();
+        if self.media.is_none() {
+            self.media = Some(Media { video: self.video_to.is_some(), audio: self.audio_to.is_some() });
+        }
+        self.stalled = Media::default();
+        self.schedule(out);
+        let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max);
+        if let Some(end) = end {
+            if let Some((s, e)) = self.sched.last(end) {
+                let w = self.window(s, e);
+                out.push(w);
+            }
+        }
+        out.push(self.summary());
+    }
+
+    fn summary(&self) -> Record {
+        let media = self.media.unwrap_or_default();
+        let origin = self.sched.origin().unwrap_or(0.0);
+        let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max).unwrap_or(origin);
+        let est = match (media.video, media.audio) {
+            (true, true) => self.model.sync(&self.visual, &self.onsets, origin, end.max(origin + 0.01), self.a.sync_search_ms),
+            (true, false) => SyncEstimate::declined(crate::model::sync::Decline::NoAudio, self.visual.len(), 0),
+            (false, _) => SyncEstimate::declined(crate::model::sync::Decline::NoVideo, 0, self.onsets.len()),
+        };
+        let mut sync = SyncFigures::new(&est, self.timing.as_str());
+        if self.timing == Timing::Arrival {
+            sync.confidence = rounded(sync.confidence * 0.5);
+        }
+        let mean = |f: fn(&Scores) -> Option<f64>| {
+            let v: Vec<f64> = self.window_scores.iter().filter_map(f).collect();
+            (!v.is_empty()).then(|| rounded(v.iter().sum::<f64>() / v.len() as f64))
+        };
+        let mut events = BTreeMap::new();
+        for k in EventKind::ALL {
+            let n = self.detections.iter().filter(|d| d.kind == k).count();
+            events.insert(k.as_str(), n);
+        }
+        let mut cuts = self.cuts.clone();
+        cuts.entry("hard").or_insert(0);
+        cuts.entry("gradual").or_insert(0);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let duration = (end - origin).max(0.0);
+        Record::Summary(Box::new(SummaryRecord {
+            stream: self.id.to_string(),
+            media,
+            duration_s: rounded(duration),
+            frames: self.frames,
+            dropped_frames: self.dropped_frames,
+            windows: self.window_scores.len(),
+            cuts,
+            events,
+            sync,
+            rhythm: self.pacing.figures(origin, end + 1e-6),
+            scores: Scores {
+                sync: mean(|s| s.sync),
+                continuity: mean(|s| s.continuity),
+                rhythm: mean(|s| s.rhythm),
+                overall: mean(|s| s.overall),
+            },
+            backend: self.model.kind().to_string(),
+            elapsed_s: rounded(elapsed),
+            speed_x: rounded(duration / elapsed.max(1e-6)),
+        }))
+    }
+}

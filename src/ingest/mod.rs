@@ -1,0 +1,439 @@
+//! Ingest: GStreamer pipelines that turn RTP sessions, files or test sources into small
+//! analysis frames ([`VideoFrame`], I420 at ~160 px wide) and mono F32 audio ([`AudioChunk`]),
+//! plus typed [`IngestEvent`]s (errors, EOS, caps changes, stalls).
+//!
+//! ```text
+//!  udpsrc ─▶ rtpbin (RTCP lip sync) ─▶ depay ─▶ decode ─▶ scale ─▶ convert ─▶ appsink ─┐
+//!  uridecodebin ─────────────────────────────────────────▶ scale ─▶ convert ─▶ appsink ─┤
+//!                                          pad probe on udpsrc: RtpStats (loss, jitter) │
+//!                                                        bounded crossbeam channels ◀───┘
+//! ```
+//!
+//! Live branches never block a streaming thread: callbacks `try_send`, a full channel drops
+//! and counts. File branches are pulled by our own threads so nothing is lost.
+pub mod pipeline;
+pub mod rtp_stats;
+pub mod sink;
+
+use crate::config::{AnalysisSettings, StreamSettings};
+use crate::metric_names as m;
+use crate::types::{AudioChunk, IngestEvent, Media, StreamId, VideoFrame};
+use crossbeam::channel::{Receiver, Sender, bounded};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use parking_lot::Mutex;
+use rtp_stats::{PacketVerdict, RtpStats};
+use sink::{Branch, BranchCounters, Medium};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a stream's ingest could not start.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("GStreamer could not be initialised: {0}")]
+    Init(String),
+    #[error("no such file: {0}")]
+    NoSuchFile(String),
+    #[error("stream '{stream}': bad pipeline description: {why}\n  description: {description}")]
+    Description { stream: String, why: String, description: String },
+    #[error("stream '{stream}': the pipeline has no appsink named 'video' or 'audio' (see pipelines/README.md)")]
+    NoSinks { stream: String },
+    #[error("stream '{stream}': cannot start the pipeline: {why}")]
+    Start { stream: String, why: String },
+}
+
+/// Where a stream's media come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file path or URI, decoded as fast as the evaluator consumes it.
+    Uri(String),
+    /// RTP sessions (or a user's pipeline file) as configured.
+    Live(StreamSettings),
+}
+
+/// Initialise GStreamer once; later calls are free.
+pub fn init() -> Result<(), IngestError> {
+    gst::init().map_err(|e| IngestError::Init(e.to_string()))
+}
+
+/// Turn a path or URI into a URI GStreamer accepts, with a clear error for a missing file.
+pub fn to_uri(input: &str) -> Result<String, IngestError> {
+    if input.contains("://") {
+        return Ok(input.to_string());
+    }
+    let path = Path::new(input);
+    if !path.exists() {
+        return Err(IngestError::NoSuchFile(input.to_string()));
+    }
+    let abs = std::fs::canonicalize(path).map_err(|_| IngestError::NoSuchFile(input.to_string()))?;
+    gst::glib::filename_to_uri(&abs, None)
+        .map(|u| u.to_string())
+        .map_err(|e| IngestError::NoSuchFile(format!("{input}: {e}")))
+}
+
+/// Counters of one stream's ingest, readable at any time.
+#[derive(Default)]
+pub struct IngestStats {
+    pub video: Arc<BranchCounters>,
+    pub audio: Arc<BranchCounters>,
+    /// RTP statistics per medium (`video`, `audio`), when the source is RTP.
+    pub rtp: Mutex<Vec<(Medium, RtpStats)>>,
+    /// RTCP packets received (sender reports make lip sync exact).
+    pub rtcp_packets: std::sync::atomic::AtomicU64,
+}
+
+/// A running ingest pipeline and the channels it fills.
+pub struct Ingest {
+    pub stream: StreamId,
+    pipeline: gst::Pipeline,
+    pub video: Receiver<VideoFrame>,
+    pub audio: Receiver<AudioChunk>,
+    pub events: Receiver<IngestEvent>,
+    pub stats: Arc<IngestStats>,
+    /// Media declared up front (RTP) — for files this arrives as `IngestEvent::Started`.
+    pub declared: Option<Media>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Is the branch feeding `sink` connected all the way up to a source element?
+fn branch_linked(sink: &gst::Element) -> bool {
+    let Some(mut pad) = sink.static_pad("sink") else { return false };
+    for _ in 0..64 {
+        let Some(peer) = pad.peer() else { return false };
+        let Some(element) = peer.parent_element() else { return false };
+        let sinks = element.sink_pads();
+        match sinks.first() {
+            None => return true,
+            Some(p) => pad = p.clone(),
+        }
+        // Ghost pads of bins (uridecodebin) have no sink pads of their own: a source.
+    }
+    true
+}
+
+impl Ingest {
+    /// Build and start the pipeline for `source`.
+    pub fn start(
+        stream: StreamId,
+        source: &Source,
+        analysis: &AnalysisSettings,
+        queue_frames: usize,
+    ) -> Result<Self, IngestError> {
+        init()?;
+        let name = stream.to_string();
+        let (description, live) = match source {
+            Source::Uri(input) => {
+                let uri = to_uri(input)?;
+                let d = pipeline::file_description(&uri, analysis)
+                    .map_err(|why| IngestError::Description { stream: name.clone(), why, description: String::new() })?;
+                (d, false)
+            }
+            Source::Live(s) => {
+                let d = match &s.pipeline {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).map_err(|e| IngestError::Description {
+                            stream: name.clone(),
+                            why: format!("cannot read {}: {e}", path.display()),
+                            description: String::new(),
+                        })?;
+                        pipeline::custom_description(&text, s, analysis)
+                    }
+                    None => match &s.uri {
+                        Some(uri) => pipeline::file_description(&to_uri(uri)?, analysis),
+                        None => pipeline::rtp_description(s, analysis),
+                    },
+                }
+                .map_err(|why| IngestError::Description { stream: name.clone(), why, description: String::new() })?;
+                (d, true)
+            }
+        };
+        let element = gst::parse::launch(&description).map_err(|e| IngestError::Description {
+            stream: name.clone(),
+            why: e.to_string(),
+            description: description.clone(),
+        })?;
+        let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| IngestError::Description {
+            stream: name.clone(),
+            why: "the description is not a pipeline".into(),
+            description: description.clone(),
+        })?;
+
+        let video_sink = pipeline.by_name("video").and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+        let audio_sink = pipeline.by_name("audio").and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+        if video_sink.is_none() && audio_sink.is_none() {
+            return Err(IngestError::NoSinks { stream: name });
+        }
+
+        let (vtx, vrx) = bounded(queue_frames);
+        // Audio arrives in ~10–20 ms chunks: give it a few seconds of room.
+        let (atx, arx) = bounded(queue_frames * 4);
+        let (etx, erx) = bounded(1024);
+        let stats = Arc::new(IngestStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = vec![];
+
+        for sink in video_sink.iter().chain(audio_sink.iter()) {
+            sink.set_sync(false);
+            sink.set_async(false);
+            sink.set_max_buffers(if live { 8 } else { 4 });
+            sink.set_drop(live);
+            sink.set_property("emit-signals", false);
+            sink.set_enable_last_sample(false);
+        }
+        if let Some(sink) = &video_sink {
+            let branch = Branch {
+                stream: stream.clone(),
+                medium: Medium::Video,
+                tx: vtx,
+                events: etx.clone(),
+                counters: stats.video.clone(),
+                audio_rate: analysis.audio_rate,
+            };
+            if live {
+                sink::attach_live::<VideoFrame>(sink, branch);
+            } else {
+                threads.push(sink::spawn_pull::<VideoFrame>(sink.clone(), branch, stop.clone()));
+            }
+        }
+        if let Some(sink) = &audio_sink {
+            let branch = Branch {
+                stream: stream.clone(),
+                medium: Medium::Audio,
+                tx: atx,
+                events: etx.clone(),
+                counters: stats.audio.clone(),
+                audio_rate: analysis.audio_rate,
+            };
+            if live {
+                sink::attach_live::<AudioChunk>(sink, branch);
+            } else {
+                threads.push(sink::spawn_pull::<AudioChunk>(sink.clone(), branch, stop.clone()));
+            }
+        }
+
+        // RTP statistics from a probe on each udpsrc named video_rtp / audio_rtp.
+        let mut stall_media = vec![];
+        if let Source::Live(s) = source {
+            for (medium, clock, pt) in [
+                (Medium::Video, 90_000, s.video.as_ref().map(|v| v.payload)),
+                (
+                    Medium::Audio,
+                    s.audio
+                        .as_ref()
+                        .map(|a| if a.codec == crate::config::AudioCodec::Opus { 48_000 } else { a.clock_rate })
+                        .unwrap_or(48_000),
+                    s.audio.as_ref().map(|a| a.payload),
+                ),
+            ] {
+                let Some(src) = pipeline.by_name(&format!("{}_rtp", medium.as_str())) else { continue };
+                let Some(pad) = src.static_pad("src") else { continue };
+                let pt = pt.unwrap_or(if medium == Medium::Video { 96 } else { 97 });
+                stats.rtp.lock().push((medium, RtpStats::new(clock, pt)));
+                stall_media.push(medium);
+                let st = stats.clone();
+                let sid = stream.clone();
+                pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
+                    let now = Instant::now();
+                    let mut account = |buf: &gst::BufferRef| {
+                        if let Ok(map) = buf.map_readable() {
+                            let verdict = {
+                                let mut rtp = st.rtp.lock();
+                                rtp.iter_mut()
+                                    .find(|(md, _)| *md == medium)
+                                    .map(|(_, s)| s.on_datagram(map.as_slice(), now))
+                            };
+                            let name = match verdict {
+                                Some(PacketVerdict::Valid) => m::RTP_PACKETS,
+                                _ => m::RTP_PACKETS_MALFORMED,
+                            };
+                            metrics::counter!(name, "stream" => sid.to_string(), "medium" => medium.as_str()).increment(1);
+                        }
+                    };
+                    match &info.data {
+                        Some(gst::PadProbeData::Buffer(b)) => account(b),
+                        Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(&mut account),
+                        _ => {}
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
+        }
+
+        for name in ["video_rtcp", "audio_rtcp"] {
+            let Some(pad) = pipeline.by_name(name).and_then(|e| e.static_pad("src")) else { continue };
+            let st = stats.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                st.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+        }
+
+        // Which media are present: declared for RTP, found at no-more-pads for files.
+        let declared = match source {
+            Source::Live(s) if s.pipeline.is_none() && s.uri.is_none() => {
+                Some(Media { video: s.video.is_some(), audio: s.audio.is_some() })
+            }
+            _ => None,
+        };
+        if declared.is_none() {
+            let (vs, as_) = (video_sink.clone(), audio_sink.clone());
+            let tx = etx.clone();
+            match pipeline.by_name("decode") {
+                Some(decode) => {
+                    decode.connect("no-more-pads", false, move |_| {
+                        let media = Media {
+                            video: vs.as_ref().map(|s| branch_linked(s.upcast_ref())).unwrap_or(false),
+                            audio: as_.as_ref().map(|s| branch_linked(s.upcast_ref())).unwrap_or(false),
+                        };
+                        let _ = tx.try_send(IngestEvent::Started { media });
+                        None
+                    });
+                }
+                None => {
+                    let media = Media { video: vs.is_some(), audio: as_.is_some() };
+                    let _ = tx.try_send(IngestEvent::Started { media });
+                }
+            }
+        } else if let Some(media) = declared {
+            let _ = etx.try_send(IngestEvent::Started { media });
+        }
+
+        // Bus and stall watch.
+        let bus = pipeline.bus().ok_or_else(|| IngestError::Start { stream: name.clone(), why: "pipeline has no bus".into() })?;
+        {
+            let stop = stop.clone();
+            let stats = stats.clone();
+            let tx = etx;
+            let timeout = match source {
+                Source::Live(s) => s.stall_timeout_s,
+                _ => f64::INFINITY,
+            };
+            let sid = stream.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("bus-{name}"))
+                    .spawn(move || watch_bus(bus, tx, stop, stats, stall_media, timeout, sid))
+                    .expect("spawning a thread"),
+            );
+        }
+
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            // The bus carries the reason; give it a moment to arrive.
+            let why = pipeline
+                .bus()
+                .and_then(|b| b.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error]))
+                .and_then(|msg| match msg.view() {
+                    gst::MessageView::Error(err) => Some(err.error().to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| e.to_string());
+            stop.store(true, Ordering::Relaxed);
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(IngestError::Start { stream: name, why });
+        }
+
+        Ok(Ingest { stream, pipeline, video: vrx, audio: arx, events: erx, stats, declared, stop, threads })
+    }
+
+    /// Duration of the input when it is known (files).
+    pub fn duration_s(&self) -> Option<f64> {
+        self.pipeline.query_duration::<gst::ClockTime>().map(|d| d.nseconds() as f64 / 1e9)
+    }
+
+    /// Whether RTCP packets have arrived (so rtpbin maps streams to the sender's clock).
+    pub fn rtcp_seen(&self) -> bool {
+        self.stats.rtcp_packets.load(Ordering::Relaxed) > 0
+    }
+
+    /// Stop the pipeline and the threads. Safe to call more than once.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.pipeline.set_state(gst::State::Null);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn describe_error(src: Option<&gst::Object>, err: &gst::glib::Error, debug: Option<&str>) -> String {
+    let from = src.map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into());
+    let element = from.rsplit('/').next().unwrap_or(&from).to_string();
+    match debug {
+        Some(d) if !d.is_empty() => {
+            let short: String = d.lines().last().unwrap_or(d).chars().take(300).collect();
+            format!("{err} (element {element}: {short})")
+        }
+        _ => format!("{err} (element {element})"),
+    }
+}
+
+fn watch_bus(
+    bus: gst::Bus,
+    tx: Sender<IngestEvent>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<IngestStats>,
+    stall_media: Vec<Medium>,
+    stall_timeout_s: f64,
+    stream: StreamId,
+) {
+    let mut stalled = vec![false; stall_media.len()];
+    let mut last_lost = vec![0u64; stall_media.len()];
+    let mut last_reordered = vec![0u64; stall_media.len()];
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            let event = match msg.view() {
+                gst::MessageView::Eos(_) => Some(IngestEvent::Eos),
+                gst::MessageView::Error(e) => {
+                    Some(IngestEvent::Error { message: describe_error(msg.src(), &e.error(), e.debug().as_deref()) })
+                }
+                // A decoder pad that fits only one of the branches: expected, not news.
+                gst::MessageView::Warning(w) if w.error().message().contains("Delayed linking failed") => None,
+                gst::MessageView::Warning(w) => {
+                    Some(IngestEvent::Warning { message: describe_error(msg.src(), &w.error(), w.debug().as_deref()) })
+                }
+                _ => None,
+            };
+            if let Some(ev) = event {
+                let _ = tx.send_timeout(ev, Duration::from_millis(200));
+            }
+        }
+        // Stall detection and RTP gauges, ~10 Hz.
+        let now = Instant::now();
+        let rtp = stats.rtp.lock().clone();
+        for (i, medium) in stall_media.iter().enumerate() {
+            let Some((_, s)) = rtp.iter().find(|(md, _)| md == medium) else { continue };
+            let age = s.last_packet_age_s(now);
+            let labels = [("stream", stream.to_string()), ("medium", medium.as_str().to_string())];
+            metrics::gauge!(m::RTP_LAST_PACKET_AGE, &labels).set(age);
+            metrics::gauge!(m::RTP_JITTER, &labels).set(s.jitter_s());
+            let lost = s.lost();
+            if lost > last_lost[i] {
+                metrics::counter!(m::RTP_PACKETS_LOST, &labels).increment(lost - last_lost[i]);
+                last_lost[i] = lost;
+            }
+            if s.reordered > last_reordered[i] {
+                metrics::counter!(m::RTP_PACKETS_REORDERED, &labels).increment(s.reordered - last_reordered[i]);
+                last_reordered[i] = s.reordered;
+            }
+            if !stalled[i] && age > stall_timeout_s {
+                stalled[i] = true;
+                let _ = tx.try_send(IngestEvent::Stalled { medium: medium.as_str().into(), for_s: age });
+            } else if stalled[i] && age < stall_timeout_s {
+                stalled[i] = false;
+                let _ = tx.try_send(IngestEvent::Resumed { medium: medium.as_str().into() });
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Appsink → typed media. Live branches use callbacks that copy the small analysis frame and
+//! `try_send` it (full channel → drop and count); file branches are pulled from a thread of
+//! our own, so the decoder is paced by the evaluator and nothing is lost.
+use crate::metric_names as m;
+use crate::types::{AudioChunk, IngestEvent, StreamId, VideoFrame};
+use crossbeam::channel::{Sender, TrySendError};
+use gstreamer as gst;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Counters a branch keeps (also exported as metrics).
+#[derive(Default, Debug)]
+pub struct BranchCounters {
+    pub delivered: AtomicU64,
+    pub dropped: AtomicU64,
+    pub unreadable: AtomicU64,
+}
+
+fn running_time_s(sample: &gst::Sample, pts: Option<gst::ClockTime>) -> Option<f64> {
+    let pts = pts?;
+    let rt = sample
+        .segment()
+        .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+        .and_then(|s| s.to_running_time(pts))
+        .unwrap_or(pts);
+    Some(rt.nseconds() as f64 / 1e9)
+}
+
+/// Tracks the branch's caps so a change is reported once, not per buffer.
+#[derive(Default)]
+pub struct CapsTracker {
+    last: Option<gst::Caps>,
+    video_info: Option<gst_video::VideoInfo>,
+}
+
+impl CapsTracker {
+    /// Returns the caps string when the caps changed after the first negotiation.
+    fn update(&mut self, caps: Option<&gst::CapsRef>) -> Option<String> {
+        let caps = caps?;
+        if self.last.as_ref().map(|c| c.as_ref() == caps).unwrap_or(false) {
+            return None;
+        }
+        let first = self.last.is_none();
+        self.last = Some(caps.to_owned());
+        self.video_info = gst_video::VideoInfo::from_caps(caps).ok();
+        (!first).then(|| caps.to_string())
+    }
+}
+
+/// Copy one I420 sample into a [`VideoFrame`]. `None` when the buffer cannot be read as the
+/// negotiated format (counted by the caller).
+pub fn video_frame(sample: &gst::Sample, index: u64, caps: &mut CapsTracker, events: &Sender<IngestEvent>) -> Option<VideoFrame> {
+    if let Some(c) = caps.update(sample.caps()) {
+        let _ = events.try_send(IngestEvent::CapsChanged { medium: "video".into(), caps: c });
+    }
+    let Some(info) = caps.video_info.as_ref() else {
+        tracing::debug!("video sample without usable caps: {:?}", sample.caps());
+        return None;
+    };
+    if info.format() != gst_video::VideoFormat::I420 {
+        tracing::debug!("video sample is {:?}, not I420", info.format());
+        return None;
+    }
+    let buffer = sample.buffer()?;
+    let Some(pts) = running_time_s(sample, buffer.pts()) else {
+        tracing::debug!("video buffer without timestamp");
+        return None;
+    };
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let mut planes: [Vec<u8>; 3] = Default::default();
+    for (p, plane) in planes.iter_mut().enumerate() {
+        let (pw, ph) = if p == 0 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
+        let stride = frame.plane_stride()[p] as usize;
+        let data = frame.plane_data(p as u32).ok()?;
+        if stride < pw || data.len() < stride * (ph - 1) + pw {
+            return None;
+        }
+        plane.reserve_exact(pw * ph);
+        for row in 0..ph {
+            plane.extend_from_slice(&data[row * stride..row * stride + pw]);
+        }
+    }
+    let [luma, cb, cr] = planes;
+    Some(VideoFrame {
+        index,
+        pts,
+        duration: buffer.duration().map(|d| d.nseconds() as f64 / 1e9),
+        width: w,
+        height: h,
+        luma,
+        cb,
+        cr,
+        arrival: Instant::now(),
+    })
+}
+
+/// Copy one F32 mono sample into an [`AudioChunk`].
+pub fn audio_chunk(sample: &gst::Sample, rate: u32, caps: &mut CapsTracker, events: &Sender<IngestEvent>) -> Option<AudioChunk> {
+    if let Some(c) = caps.update(sample.caps()) {
+        let _ = events.try_send(IngestEvent::CapsChanged { medium: "audio".into(), caps: c });
+    }
+    let buffer = sample.buffer()?;
+    let pts = running_time_s(sample, buffer.pts())?;
+    let map = buffer.map_readable().ok()?;
+    let samples = map
+        .as_slice()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .map(|s| if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 })
+        .collect();
+    Some(AudioChunk { pts, rate, samples, arrival: Instant::now() })
+}
+
+/// Send from a thread of ours, waiting while the evaluator catches up, giving up on stop.
+fn send_blocking<T>(tx: &Sender<T>, mut item: T, stop: &AtomicBool) -> bool {
+    loop {
+        match tx.send_timeout(item, Duration::from_millis(100)) {
+            Ok(()) => return true,
+            Err(crossbeam::channel::SendTimeoutError::Timeout(back)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                item = back;
+            }
+            Err(crossbeam::channel::SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// Which medium a branch carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Medium {
+    Video,
+    Audio,
+}
+
+impl Medium {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Medium::Video => "video",
+            Medium::Audio => "audio",
+        }
+    }
+}
+
+/// Everything a branch needs to deliver media.
+pub struct Branch<T> {
+    pub stream: StreamId,
+    pub medium: Medium,
+    pub tx: Sender<T>,
+    pub events: Sender<IngestEvent>,
+    pub counters: Arc<BranchCounters>,
+    pub audio_rate: u32,
+}
+
+pub trait Convert: Sized + Send + 'static {
+    fn convert(sample: &gst::Sample, index: u64, rate: u32, caps: &mut CapsTracker, ev: &Sender<IngestEvent>) -> Option<Self>;
+}
+impl Convert for VideoFrame {
+    fn convert(sample: &gst::Sample, index: u64, _rate: u32, caps: &mut CapsTracker, ev: &Sender<IngestEvent>) -> Option<Self> {
+        video_frame(sample, index, caps, ev)
+    }
+}
+impl Convert for AudioChunk {
+    fn convert(sample: &gst::Sample, _index: u64, rate: u32, caps: &mut CapsTracker, ev: &Sender<IngestEvent>) -> Option<Self> {
+        audio_chunk(sample, rate, caps, ev)
+    }
+}
+
+fn dropped_metric(stream: &StreamId, medium: Medium) {
+    let name = match medium {
+        Medium::Video => m::DROPPED_FRAMES,
+        Medium::Audio => m::DROPPED_AUDIO_CHUNKS,
+    };
+    metrics::counter!(name, "stream" => stream.to_string()).increment(1);
+}
+
+/// Live delivery: callbacks on GStreamer's streaming thread that never block.
+pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
+    let index = AtomicU64::new(0);
+    let caps = std::sync::Mutex::new(CapsTracker::default());
+    let eos_events = branch.events.clone();
+    let medium = branch.medium;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                let i = index.fetch_add(1, Ordering::Relaxed);
+                let item = {
+                    let mut caps = caps.lock().unwrap_or_else(|e| e.into_inner());
+                    T::convert(&sample, i, branch.audio_rate, &mut caps, &branch.events)
+                };
+                match item {
+                    Some(item) => match branch.tx.try_send(item) {
+                        Ok(()) => {
+                            branch.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(TrySendError::Full(_)) => {
+                            branch.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                            dropped_metric(&branch.stream, branch.medium);
+                        }
+                        Err(TrySendError::Disconnected(_)) => return Err(gst::FlowError::Flushing),
+                    },
+                    None => {
+                        branch.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .eos(move |_| {
+                let _ = eos_events.try_send(IngestEvent::BranchEos { medium: medium.as_str().into() });
+            })
+            .build(),
+    );
+}
+
+/// File delivery: a thread of ours pulls and waits for the evaluator; nothing is dropped.
+pub fn spawn_pull<T: Convert>(sink: gst_app::AppSink, branch: Branch<T>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(format!("pull-{}-{}", branch.stream, branch.medium.as_str()))
+        .spawn(move || {
+            let mut caps = CapsTracker::default();
+            let mut index = 0u64;
+            loop {
+                match sink.pull_sample() {
+                    Ok(sample) => {
+                        match T::convert(&sample, index, branch.audio_rate, &mut caps, &branch.events) {
+                            Some(item) => {
+                                if !send_blocking(&branch.tx, item, &stop) {
+                                    return;
+                                }
+                                branch.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            None => {
+                                branch.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        index += 1;
+                    }
+                    Err(_) => {
+                        if sink.is_eos() {
+                            let _ = branch.events.send_timeout(
+                                IngestEvent::BranchEos { medium: branch.medium.as_str().into() },
+                                Duration::from_secs(1),
+                            );
+                            return;
+                        }
+                        // Not playing yet (or flushing): wait, unless we are told to stop.
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        })
+        .expect("spawning a thread")
+}

@@ -1,0 +1,32 @@
+//! # evalverse
+//!
+//! Watches generated cinematic video while it is being generated and says, second by second,
+//! whether it is going wrong: audio-visual **sync**, picture and sound **continuity**, editing
+//! **rhythm** — rolling scores, explained events, metrics and early-stop verdicts.
+//!
+//! The modules follow the data:
+//!
+//! ```text
+//! ingest (GStreamer, RTP) → window (PTS-aligned buffers) → model (Burn) → score (0–100 +
+//! diagnosis) → output (JSON lines, Prometheus, HTTP)
+//! ```
+//!
+//! [`evaluator`] drives the stages for files ([`evaluator::evaluate_file`]) and for many live
+//! streams ([`evaluator::Evaluator`]); [`sender`] puts generated or recorded media on the wire.
+pub mod config;
+pub mod evaluator;
+pub mod ingest;
+pub mod metric_names;
+pub mod model;
+pub mod output;
+pub mod score;
+pub mod sender;
+pub mod types;
+pub mod window;
+
+pub use config::{AnalysisSettings, Settings, StreamSettings};
+pub use evaluator::{Evaluator, StreamEvaluator, evaluate_file};
+pub use model::Model;
+pub use score::Scores;
+pub use score::record::Record;
+pub use types::{AudioChunk, IngestEvent, Media, StreamState, VideoFrame};

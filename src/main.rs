@@ -1,0 +1,487 @@
+//! `evalverse`: the command line. Parse, build, run; everything else lives in the library.
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use evalverse::config::{BackendChoice, Settings, StreamSettings};
+use evalverse::evaluator::{Evaluator, evaluate_file};
+use evalverse::model::Model;
+use evalverse::output::{self, http, telemetry, terminal};
+use evalverse::score::record::Record;
+use evalverse::sender::{self, RtpTarget, synth::SceneSpec};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "evalverse", version, about = "Live evaluation of generated cinematic video: audio-visual sync, continuity and rhythm, second by second")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// Model backend: auto (GPU via wgpu when present, else CPU), cpu, or wgpu (any adapter,
+    /// including software Vulkan).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Configuration file (TOML); its [analysis] table applies.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Window length in seconds (overrides the config).
+    #[arg(long)]
+    window: Option<f64>,
+    /// Hop between windows in seconds (overrides the config).
+    #[arg(long)]
+    hop: Option<f64>,
+    /// Minimum duration of freeze/black/silence/flicker events in seconds (overrides the config).
+    #[arg(long)]
+    min_event: Option<f64>,
+}
+
+impl ModelArgs {
+    fn settings(&self) -> Result<Settings> {
+        let mut s = match &self.config {
+            Some(p) => Settings::load(p)?,
+            None => Settings::default(),
+        };
+        if let Some(w) = self.window {
+            s.analysis.window_s = w;
+        }
+        if let Some(h) = self.hop {
+            s.analysis.hop_s = h;
+        }
+        if let Some(m) = self.min_event {
+            s.analysis.min_event_s = m;
+        }
+        if self.backend != BackendChoice::Auto {
+            s.analysis.backend = self.backend;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate a file or URI as fast as it decodes.
+    Eval {
+        /// A media file GStreamer can decode, or a URI.
+        input: String,
+        /// Print JSON lines (cut, event, window, summary) instead of a progress bar and summary.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Evaluate live RTP streams named in a config; serve /metrics and the HTTP API.
+    Serve {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Address of the HTTP server (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Require `Authorization: Bearer TOKEN` on mutating endpoints (or EVALVERSE_TOKEN).
+        #[arg(long, env = "EVALVERSE_TOKEN")]
+        token: Option<String>,
+        /// Print records as JSON lines on stdout (default: one readable line per record).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Self-contained demo: a generated sequence with cuts, beeps, a known audio delay and a
+    /// freeze is streamed as RTP over loopback and evaluated live.
+    Demo {
+        /// How long the generated sequence runs, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        duration: f64,
+        /// Audio delay injected by the sender, ms (positive = audio late).
+        #[arg(long, default_value_t = 200.0)]
+        audio_delay_ms: f64,
+        /// First of four UDP ports used (video RTP, RTCP, audio RTP, RTCP).
+        #[arg(long, default_value_t = 5004)]
+        port: u16,
+        /// Address of the HTTP server (/metrics, /v1/...).
+        #[arg(long, default_value = evalverse::config::DEFAULT_LISTEN)]
+        listen: String,
+        /// Print JSON lines instead of readable lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Stream a file (or a generated sequence) as RTP to an evaluator, in real time.
+    Send {
+        /// File or URI to send; omit with --synthetic.
+        input: Option<String>,
+        /// Send a generated sequence (cuts with beeps) instead of a file.
+        #[arg(long)]
+        synthetic: bool,
+        /// Seconds of generated sequence.
+        #[arg(long, default_value_t = 60.0)]
+        duration: f64,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 5004)]
+        video_port: u16,
+        #[arg(long, default_value_t = 5006)]
+        audio_port: u16,
+        #[arg(long, default_value_t = 2000)]
+        bitrate_kbps: u32,
+        /// Print the equivalent gst-launch-1.0 line and exit.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Write a generated test sequence with exactly known cuts and faults to an MP4 file.
+    Generate {
+        output: PathBuf,
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        #[arg(long, default_value_t = 640)]
+        width: usize,
+        #[arg(long, default_value_t = 360)]
+        height: usize,
+        #[arg(long, default_value_t = 25)]
+        fps: u32,
+        /// Cut times in seconds, comma-separated (default: irregular cuts every 2–4 s).
+        #[arg(long, value_delimiter = ',')]
+        cuts: Option<Vec<f64>>,
+        #[arg(long, default_value_t = 0.0)]
+        audio_delay_ms: f64,
+        /// Freeze span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        freeze: Vec<(f64, f64)>,
+        /// Black span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        black: Vec<(f64, f64)>,
+        /// Flicker span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        flicker: Vec<(f64, f64)>,
+        /// Silence span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        silence: Vec<(f64, f64)>,
+        /// A 2-frame white flash with a beep at T seconds (repeatable).
+        #[arg(long)]
+        flash: Vec<f64>,
+        /// Print the ground truth as JSON.
+        #[arg(long)]
+        truth: bool,
+    },
+}
+
+fn parse_span(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected A:B seconds"))?;
+    let a: f64 = a.trim().parse().map_err(|_| format!("{a:?} is not a number"))?;
+    let b: f64 = b.trim().parse().map_err(|_| format!("{b:?} is not a number"))?;
+    if !(a.is_finite() && b.is_finite() && a >= 0.0 && b > a) {
+        return Err(format!("{s:?}: need 0 <= A < B"));
+    }
+    Ok((a, b))
+}
+
+fn model_for(s: &Settings) -> Result<Model> {
+    let model = Model::new(s.analysis.backend)?;
+    tracing::info!("model backend: {}", model.kind());
+    Ok(model)
+}
+
+/// Software Vulkan (lavapipe) complains on every adapter probe when XDG_RUNTIME_DIR is unset;
+/// give it a private one. Runs before any thread exists.
+fn ensure_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("evalverse-xdg-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // SAFETY: called first thing in main, before any other thread is started.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+fn main() {
+    ensure_runtime_dir();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EVALVERSE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("evalverse: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Eval { input, json, model } => eval(&input, json, &model),
+        Command::Serve { model, listen, token, json } => serve(&model, listen, token, json),
+        Command::Demo { duration, audio_delay_ms, port, listen, json, model } => demo(duration, audio_delay_ms, port, &listen, json, &model),
+        Command::Send { input, synthetic, duration, host, video_port, audio_port, bitrate_kbps, print } => {
+            let target = RtpTarget { host, video_port, audio_port, bitrate_kbps };
+            let stop = Arc::new(AtomicBool::new(false));
+            ctrlc_flag(stop.clone());
+            match (input, synthetic) {
+                (Some(f), false) if print => {
+                    println!("{}", sender::send_file_launch_line(&f, &target)?);
+                }
+                (Some(f), false) => sender::send_file(&f, &target, stop)?,
+                (None, true) => {
+                    let spec = SceneSpec { duration_s: duration, cuts: sender::synth::irregular_cuts(2.0, duration), ..Default::default() };
+                    sender::send_synthetic(&spec, &target, stop)?
+                }
+                _ => bail!("give a FILE, or --synthetic"),
+            }
+            Ok(0)
+        }
+        Command::Generate { output, duration, width, height, fps, cuts, audio_delay_ms, freeze, black, flicker, silence, flash, truth } => {
+            if !(0.5..=3600.0).contains(&duration) || width < 16 || height < 16 || width > 3840 || height > 2160 || !(1..=120).contains(&fps) {
+                bail!("duration 0.5–3600 s, size 16x16–3840x2160 and fps 1–120, please");
+            }
+            let spec = SceneSpec {
+                width,
+                height,
+                fps,
+                duration_s: duration,
+                cuts: cuts.unwrap_or_else(|| sender::synth::irregular_cuts(2.0, duration)),
+                beep_on_cut: true,
+                flashes: flash,
+                audio_delay_ms,
+                freeze,
+                black,
+                flicker,
+                silence,
+                seed: 7,
+            };
+            sender::write_synthetic(&spec, &output)?;
+            if truth {
+                println!("{}", serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames() }));
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn ctrlc_flag(flag: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+}
+
+fn eval(input: &str, json: bool, args: &ModelArgs) -> Result<i32> {
+    let settings = args.settings()?;
+    let model = model_for(&settings)?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let bar = (!json).then(|| {
+        let b = indicatif::ProgressBar::new(1000);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut summary = None;
+    let n_cuts = std::cell::Cell::new(0u64);
+    let n_events = std::cell::Cell::new(0u64);
+    let started = Instant::now();
+    let result = evaluate_file(
+        input,
+        &settings.analysis,
+        &model,
+        |r| {
+            if json {
+                output::json_line(&mut lock, r);
+            } else {
+                match r {
+                    Record::Summary(s) => summary = Some(terminal::summary_text(s)),
+                    Record::Cut(_) => n_cuts.set(n_cuts.get() + 1),
+                    Record::Event(_) => n_events.set(n_events.get() + 1),
+                    _ => {}
+                }
+            }
+        },
+        |done, total| {
+            if let Some(b) = &bar {
+                if let Some(t) = total.filter(|t| *t > 0.0) {
+                    b.set_position((done / t * 1000.0).min(1000.0) as u64);
+                }
+                b.set_message(format!(
+                    "{done:.1} s evaluated, {} cuts, {} events, {:.1} s elapsed",
+                    n_cuts.get(),
+                    n_events.get(),
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        },
+    );
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(s) = summary {
+        print!("{s}");
+    }
+    let _ = lock.flush();
+    result?;
+    Ok(0)
+}
+
+/// Runtime shared by serve and demo: evaluator, metrics, HTTP.
+struct Live {
+    rt: tokio::runtime::Runtime,
+    evaluator: Arc<Evaluator>,
+    stop: Arc<AtomicBool>,
+}
+
+fn start_live(settings: Settings, listen: &str, token: Option<String>) -> Result<Live> {
+    let model = model_for(&settings)?;
+    let handle = telemetry::install();
+    let evaluator = Evaluator::new(settings, model);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let addr: std::net::SocketAddr = listen.parse().with_context(|| format!("--listen {listen:?} is not ADDR:PORT"))?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen on {addr}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let state = http::AppState { evaluator: evaluator.clone(), metrics: handle, token };
+    let stop2 = stop.clone();
+    rt.spawn(async move {
+        let shutdown = async move {
+            while !stop2.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        if let Err(e) = http::serve(listener, state, shutdown).await {
+            eprintln!("evalverse: HTTP server stopped: {e}");
+        }
+    });
+    eprintln!("evalverse: metrics on http://{addr}/metrics, API on http://{addr}/v1/streams");
+    ctrlc_flag(stop.clone());
+    Ok(Live { rt, evaluator, stop })
+}
+
+/// Print records until `until` says stop (then whatever is already queued); returns the
+/// summaries seen.
+fn print_records(
+    live: &Live,
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<Record>>,
+    json: bool,
+    until: impl Fn() -> bool,
+) -> Vec<Record> {
+    let mut summaries = vec![];
+    let stdout = std::io::stdout();
+    loop {
+        let stopping = until() || live.stop.load(Ordering::Relaxed);
+        match rx.try_recv() {
+            Ok(r) => {
+                let mut lock = stdout.lock();
+                if json {
+                    output::json_line(&mut lock, &r);
+                } else if let Some(l) = terminal::line(&r) {
+                    let _ = writeln!(lock, "{l}");
+                }
+                if matches!(*r, Record::Summary(_)) {
+                    summaries.push((*r).clone());
+                }
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) if stopping => break,
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => eprintln!("evalverse: terminal fell behind, {n} records not shown"),
+            Err(_) => break,
+        }
+    }
+    summaries
+}
+
+fn serve(args: &ModelArgs, listen: Option<String>, token: Option<String>, json: bool) -> Result<i32> {
+    let settings = args.settings()?;
+    let listen = listen.unwrap_or_else(|| settings.server.listen.clone());
+    let streams = settings.streams.clone();
+    let live = start_live(settings, &listen, token)?;
+    for s in streams {
+        let name = s.name.clone();
+        live.evaluator.add_stream(s).with_context(|| format!("stream {name}"))?;
+    }
+    let mut rx = live.evaluator.subscribe();
+    print_records(&live, &mut rx, json, || false);
+    live.evaluator.shutdown();
+    print_records(&live, &mut rx, json, || true);
+    live.stop.store(true, Ordering::Relaxed);
+    drop(live.rt);
+    Ok(0)
+}
+
+fn demo(duration: f64, delay: f64, port: u16, listen: &str, json: bool, args: &ModelArgs) -> Result<i32> {
+    if !(3.0..=3600.0).contains(&duration) {
+        bail!("--duration must be 3–3600 seconds");
+    }
+    let settings = args.settings()?;
+    let live = start_live(settings, listen, None)?;
+    let stream = StreamSettings::rtp("demo", Some(port), Some(port + 2));
+    live.evaluator.add_stream(stream)?;
+    let freeze = (duration * 0.45, duration * 0.45 + 1.5);
+    let spec = SceneSpec {
+        width: 640,
+        height: 360,
+        fps: 30,
+        duration_s: duration,
+        cuts: sender::synth::irregular_cuts(1.5, duration),
+        audio_delay_ms: delay,
+        freeze: vec![freeze],
+        ..Default::default()
+    };
+    if !json {
+        println!(
+            "demo: streaming {duration:.0} s of generated video (640x360@30, H.264 + Opus over RTP/RTCP on 127.0.0.1:{port}-{}) with {} cuts, audio {delay:+.0} ms late, a freeze at {:.1}–{:.1} s",
+            port + 3,
+            spec.cut_frames().len(),
+            freeze.0,
+            freeze.1
+        );
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let sender_thread = {
+        let (spec, done, stop) = (spec.clone(), done.clone(), live.stop.clone());
+        std::thread::spawn(move || {
+            let target = RtpTarget { host: "127.0.0.1".into(), video_port: port, audio_port: port + 2, bitrate_kbps: 1500 };
+            let r = sender::send_synthetic(&spec, &target, stop);
+            done.store(true, Ordering::Relaxed);
+            r
+        })
+    };
+    let finished_at = std::sync::Mutex::new(None::<Instant>);
+    let mut rx = live.evaluator.subscribe();
+    print_records(&live, &mut rx, json, || {
+        if done.load(Ordering::Relaxed) {
+            let mut f = finished_at.lock().unwrap_or_else(|e| e.into_inner());
+            // Let the jitter buffer and the last window drain.
+            f.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(2)
+        } else {
+            false
+        }
+    });
+    // Removing the stream ends it: its last window and summary follow.
+    live.evaluator.remove_stream("demo");
+    print_records(&live, &mut rx, json, || true);
+    let sender_result = sender_thread.join();
+    live.stop.store(true, Ordering::Relaxed);
+    if let Ok(Err(e)) = sender_result {
+        bail!("the demo sender failed: {e}");
+    }
+    if !json {
+        println!("demo: ground truth was audio {delay:+.0} ms, cuts at frames {:?}, freeze {:.1}–{:.1} s", spec.cut_frames(), freeze.0, freeze.1);
+    }
+    drop(live.rt);
+    Ok(0)
+}

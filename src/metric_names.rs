@@ -1,0 +1,33 @@
+//! Every metric name in one place (Prometheus rules: base units, `_total` for counters,
+//! `_seconds` for times, `_ratio` for fractions). Descriptions are registered by
+//! `output::telemetry::describe()`; the README table lists the same set.
+//!
+//! Labels: `stream` (bounded by `server.max_streams`), and where noted `medium`
+//! (`video`|`audio`), `dimension`, `kind` (event kinds, a fixed set), `rule`, `severity`, `state`.
+
+pub const FRAMES: &str = "evalverse_frames_total";
+pub const AUDIO_SECONDS: &str = "evalverse_audio_seconds_total";
+pub const DROPPED_FRAMES: &str = "evalverse_dropped_frames_total";
+pub const DROPPED_AUDIO_CHUNKS: &str = "evalverse_dropped_audio_chunks_total";
+pub const RTP_PACKETS: &str = "evalverse_rtp_packets_total";
+pub const RTP_PACKETS_LOST: &str = "evalverse_rtp_packets_lost_total";
+pub const RTP_PACKETS_MALFORMED: &str = "evalverse_rtp_packets_malformed_total";
+pub const RTP_PACKETS_REORDERED: &str = "evalverse_rtp_packets_reordered_total";
+pub const RTP_JITTER: &str = "evalverse_rtp_jitter_seconds";
+pub const RTP_LAST_PACKET_AGE: &str = "evalverse_rtp_last_packet_age_seconds";
+pub const STREAM_STATE: &str = "evalverse_stream_state";
+pub const SCORE: &str = "evalverse_score";
+pub const AUDIO_DELAY: &str = "evalverse_audio_delay_seconds";
+pub const SYNC_CONFIDENCE: &str = "evalverse_sync_confidence_ratio";
+pub const FLICKER: &str = "evalverse_flicker_ratio";
+pub const FREEZE_RATIO: &str = "evalverse_freeze_ratio";
+pub const BLACK_RATIO: &str = "evalverse_black_ratio";
+pub const SILENCE_RATIO: &str = "evalverse_silence_ratio";
+pub const SHOT_LENGTH: &str = "evalverse_average_shot_length_seconds";
+pub const CUTS_PER_MINUTE: &str = "evalverse_cuts_per_minute";
+pub const CUTS: &str = "evalverse_cuts_total";
+pub const EVENTS: &str = "evalverse_events_total";
+pub const WINDOWS: &str = "evalverse_windows_total";
+pub const LATENCY: &str = "evalverse_evaluation_latency_seconds";
+pub const ALERTS: &str = "evalverse_alerts_total";
+pub const VERDICT_STOP: &str = "evalverse_verdict_stop";

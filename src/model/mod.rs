@@ -1,0 +1,104 @@
+//! The sliding-window model, in Burn.
+//!
+//! ```text
+//!  frames ──▶ features (per frame, once; custom kernel) ──▶ cache ─┬─▶ continuity detectors ─▶ events
+//!                                                                  ├─▶ cut detector ─▶ cuts, flashes, visual events
+//!  audio ───▶ 1 ms energies (per chunk, once) ──────────▶ cache ──┼─▶ silence, onsets
+//!                                                                  └─▶ window heads: continuity ratios, sync (conv1d)
+//! ```
+//!
+//! One [`Model`] (a Burn device) serves every stream of a process. Per-frame work happens once
+//! when frames arrive, in batches; the window heads read only the cache.
+pub mod backend;
+pub mod continuity;
+pub mod features;
+pub mod rhythm;
+pub mod run;
+pub mod sync;
+
+use crate::config::BackendChoice;
+use crate::types::VideoFrame;
+use backend::BackendKind;
+use burn::tensor::{Device, Tensor, TensorData};
+pub use features::FrameFeatures;
+
+/// The model: a Burn device and the functions that run on it.
+#[derive(Clone)]
+pub struct Model {
+    device: Device,
+    kind: BackendKind,
+}
+
+/// Per-frame series the continuity window head reduces (one row per frame).
+pub const HEAD_COLUMNS: usize = 5;
+
+/// Window continuity figures from the head.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ContinuityFigures {
+    pub mean_mad: f64,
+    pub freeze_ratio: f64,
+    pub black_ratio: f64,
+    pub flicker_ratio: f64,
+    pub flicker_index: f64,
+}
+
+impl ContinuityFigures {
+    /// VBench temporal flicker score: `1 − mean |x_t − x_{t−1}|` (0–1, 1 = steady).
+    pub fn flicker_vbench(&self) -> f64 {
+        1.0 - self.mean_mad
+    }
+}
+
+impl Model {
+    pub fn new(choice: BackendChoice) -> Result<Self, backend::NoAdapter> {
+        let (device, kind) = backend::select(choice)?;
+        Ok(Self { device, kind })
+    }
+
+    pub fn kind(&self) -> &BackendKind {
+        &self.kind
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Features of a batch of same-size frames (see [`features::video_features`]).
+    pub fn video_features(&self, prev: Option<&VideoFrame>, frames: &[VideoFrame], black_luma: f32, frame_s: f64) -> Vec<FrameFeatures> {
+        features::video_features(&self.device, prev, frames, black_luma, frame_s)
+    }
+
+    /// Mean-square energy of consecutive `block`-sample blocks.
+    pub fn audio_energy(&self, samples: &[f32], block: usize) -> Vec<f32> {
+        features::audio_block_energy(&self.device, samples, block)
+    }
+
+    /// The sync head over `[from, to)`.
+    pub fn sync(&self, visual: &[(f64, f32)], onsets: &[sync::Onset], from: f64, to: f64, search_ms: f64) -> sync::SyncEstimate {
+        sync::estimate(&self.device, visual, onsets, from, to, search_ms)
+    }
+
+    /// Continuity head: column means of the window's per-frame series
+    /// `[mad, frozen, black, flicker, oscillation]`.
+    ///
+    /// # Shapes
+    /// - in: `[T, 5]`, out: `[5]`
+    pub fn continuity_head(&self, rows: &[[f32; HEAD_COLUMNS]]) -> ContinuityFigures {
+        if rows.is_empty() {
+            return ContinuityFigures::default();
+        }
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let x = Tensor::<2>::from_data(TensorData::new(flat, [rows.len(), HEAD_COLUMNS]), &self.device);
+        let m: Vec<f32> = x.mean_dim(0).reshape([HEAD_COLUMNS]).into_data().try_into_vec().unwrap_or_default();
+        if m.len() != HEAD_COLUMNS {
+            return ContinuityFigures::default();
+        }
+        ContinuityFigures {
+            mean_mad: m[0] as f64,
+            freeze_ratio: m[1] as f64,
+            black_ratio: m[2] as f64,
+            flicker_ratio: m[3] as f64,
+            flicker_index: m[4] as f64,
+        }
+    }
+}

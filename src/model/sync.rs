@@ -1,0 +1,329 @@
+//! Audio-visual sync: how late the sound is relative to the picture, and whether we can tell.
+//!
+//! **Audio onsets** (streaming, 1 ms resolution): with `E_k` the energy of millisecond `k`,
+//! `S_k` the mean over `[k, k+5)` ms and `L_k` the mean over `[k−60, k−10)` ms, an onset fires
+//! when `S_k ≥ 8·L_k` (+9 dB), `S_k` is above −50 dBFS and the last onset is ≥ 50 ms back; its
+//! time is refined to the first millisecond in `[k, k+5)` with `E ≥ 4·L_k` (+6 dB), so the
+//! estimate has millisecond precision from the audio side.
+//!
+//! **Sync head** (Burn): visual events (cuts, flash onsets: frame-exact) and audio onsets are
+//! rendered as impulse trains on a 5 ms grid (each spread over ±5 ms) and cross-correlated with
+//! `conv1d` over lags `±sync_search_ms`. The best lag is refined on the raw events: every visual
+//! event takes the nearest onset within ±30 ms of it, and the delay is the median of those
+//! offsets. Positive delay = audio later than video.
+//!
+//! **Commitment.** A wrong confident answer would stop a good render, so the head commits only
+//! when the evidence is unambiguous, and otherwise declines with a reason:
+//! `no_audio`, `no_video`, `silence` (no audio onsets), `static_picture` (no visual events),
+//! `too_few_events` (< 3 matched pairs), `weak_evidence` (matches not above what chance gives
+//! with this onset density), `periodic_ambiguity` (a second lag scores ≥ 0.75 of the best — e.g.
+//! cuts locked to a beat), `inconsistent` (matched offsets spread > 12 ms).
+//! `confidence = (1 − second/best) · (1 − e^(−matched/3)) · min(1, matched/visual events)`.
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+const GRID_S: f64 = 0.005;
+const MATCH_S: f64 = 0.030;
+const MIN_MATCHED: usize = 3;
+const MAX_SPREAD_MS: f64 = 12.0;
+const MAX_SECOND_RATIO: f64 = 0.75;
+
+/// An audio onset: time (s) and strength (dB rise over the background).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Onset {
+    pub t: f64,
+    pub strength: f32,
+}
+
+/// Streaming onset detector on 1 ms energies.
+pub struct OnsetDetector {
+    energies: VecDeque<f32>,
+    /// Absolute ms index of `energies[0]`.
+    first_ms: i64,
+    origin: f64,
+    last_onset_ms: i64,
+}
+
+const LONG_FROM: usize = 60;
+const LONG_TO: usize = 10;
+const SHORT: usize = 5;
+
+impl Default for OnsetDetector {
+    fn default() -> Self {
+        Self { energies: VecDeque::new(), first_ms: 0, origin: 0.0, last_onset_ms: i64::MIN / 2 }
+    }
+}
+
+impl OnsetDetector {
+    /// Feed 1 ms energies starting at absolute ms `first_ms` of a timeline beginning at `origin`.
+    pub fn push(&mut self, origin: f64, first_ms: i64, energies: &[f32], out: &mut Vec<Onset>) {
+        if self.energies.is_empty() {
+            self.first_ms = first_ms;
+            self.origin = origin;
+        }
+        self.energies.extend(energies.iter().copied());
+        // Decide position LONG_FROM (needs LONG_FROM back and SHORT ahead).
+        while self.energies.len() >= LONG_FROM + SHORT {
+            let k = LONG_FROM;
+            let e = &self.energies;
+            let long: f32 = (k - LONG_FROM..k - LONG_TO).map(|i| e[i]).sum::<f32>() / (LONG_FROM - LONG_TO) as f32;
+            let short: f32 = (k..k + SHORT).map(|i| e[i]).sum::<f32>() / SHORT as f32;
+            let abs_ms = self.first_ms + k as i64;
+            if short >= 8.0 * long.max(1e-9) && short > 1e-5 && abs_ms - self.last_onset_ms >= 50 {
+                let mut at = k;
+                for i in k..k + SHORT {
+                    if e[i] >= 4.0 * long.max(1e-9) {
+                        at = i;
+                        break;
+                    }
+                }
+                let onset_ms = self.first_ms + at as i64;
+                self.last_onset_ms = onset_ms;
+                out.push(Onset { t: self.origin + onset_ms as f64 / 1000.0, strength: 10.0 * (short / long.max(1e-9)).log10() });
+            }
+            self.energies.pop_front();
+            self.first_ms += 1;
+        }
+    }
+}
+
+/// Why the head declined to commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decline {
+    NoAudio,
+    NoVideo,
+    Silence,
+    StaticPicture,
+    TooFewEvents,
+    WeakEvidence,
+    PeriodicAmbiguity,
+    Inconsistent,
+}
+
+impl Decline {
+    pub fn explain(self) -> &'static str {
+        match self {
+            Decline::NoAudio => "the input has no audio",
+            Decline::NoVideo => "the input has no video",
+            Decline::Silence => "no audio onsets in the horizon (silence or steady sound)",
+            Decline::StaticPicture => "no abrupt visual changes in the horizon (static picture or slow motion only)",
+            Decline::TooFewEvents => "fewer than 3 visual events have a matching sound",
+            Decline::WeakEvidence => "matches are no more frequent than chance given how dense the audio onsets are",
+            Decline::PeriodicAmbiguity => "another offset fits almost as well (regular, beat-locked events)",
+            Decline::Inconsistent => "the matched offsets disagree by more than 12 ms",
+        }
+    }
+}
+
+/// The sync head's answer for one horizon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SyncEstimate {
+    /// Positive: audio later than video. `None`: declined.
+    pub audio_delay_ms: Option<f64>,
+    pub confidence: f64,
+    pub declined: Option<Decline>,
+    pub matched: usize,
+    pub visual_events: usize,
+    pub audio_onsets: usize,
+    /// Second-best / best correlation (1 = ambiguous).
+    pub second_ratio: Option<f64>,
+    /// Median absolute deviation of matched offsets, ms.
+    pub spread_ms: Option<f64>,
+    /// The best lag of the correlation, committed or not (diagnostics).
+    pub best_lag_ms: Option<f64>,
+}
+
+impl SyncEstimate {
+    pub fn declined(reason: Decline, nv: usize, na: usize) -> Self {
+        Self {
+            audio_delay_ms: None,
+            confidence: 0.0,
+            declined: Some(reason),
+            matched: 0,
+            visual_events: nv,
+            audio_onsets: na,
+            second_ratio: None,
+            spread_ms: None,
+            best_lag_ms: None,
+        }
+    }
+}
+
+fn splat(grid: &mut [f32], pos: f64, weight: f32) {
+    let i = pos.round() as i64;
+    for (off, w) in [(-1i64, 0.5f32), (0, 1.0), (1, 0.5)] {
+        let j = i + off;
+        if j >= 0 && (j as usize) < grid.len() {
+            grid[j as usize] += w * weight;
+        }
+    }
+}
+
+/// Cross-correlate visual events with audio onsets over `[from, to)` and decide.
+///
+/// # Shapes
+/// - audio train `[1, 1, L + 2S]`, visual train (the kernel) `[1, 1, L]` → `[1, 1, 2S + 1]`
+///   with `L = (to − from) / 5 ms` and `S = search / 5 ms`.
+pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: f64, to: f64, search_ms: f64) -> SyncEstimate {
+    let vis: Vec<f64> = visual.iter().map(|v| v.0).filter(|t| *t >= from && *t < to).collect();
+    let search = search_ms / 1000.0;
+    let aud: Vec<f64> = onsets.iter().map(|o| o.t).filter(|t| *t >= from - search && *t < to + search).collect();
+    let (nv, na) = (vis.len(), aud.len());
+    if nv == 0 {
+        return SyncEstimate::declined(Decline::StaticPicture, nv, na);
+    }
+    if na == 0 {
+        return SyncEstimate::declined(Decline::Silence, nv, na);
+    }
+    let len = ((to - from) / GRID_S).ceil().max(1.0) as usize;
+    let s = (search / GRID_S).round() as usize;
+    let mut v = vec![0f32; len];
+    for t in &vis {
+        splat(&mut v, (t - from) / GRID_S, 1.0);
+    }
+    let mut a = vec![0f32; len + 2 * s];
+    for t in &aud {
+        splat(&mut a, (t - from + search) / GRID_S, 1.0);
+    }
+    let x = Tensor::<3>::from_data(TensorData::new(a, [1, 1, len + 2 * s]), device);
+    let w = Tensor::<3>::from_data(TensorData::new(v, [1, 1, len]), device);
+    let corr: Vec<f32> = conv1d(x, w, None, ConvOptions::new([1], [0], [1], 1)).into_data().try_into_vec().unwrap_or_default();
+    if corr.len() != 2 * s + 1 {
+        return SyncEstimate::declined(Decline::TooFewEvents, nv, na);
+    }
+    let (best_i, best) = corr.iter().copied().enumerate().fold((0, f32::MIN), |acc, (i, c)| if c > acc.1 { (i, c) } else { acc });
+    let guard = (0.060 / GRID_S) as usize;
+    let second = corr
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i.abs_diff(best_i) > guard)
+        .map(|(_, c)| *c)
+        .fold(0f32, f32::max);
+    let lag0 = (best_i as f64 - s as f64) * GRID_S;
+    let second_ratio = if best > 0.0 { (second / best) as f64 } else { 1.0 };
+
+    // Refine on the raw events: nearest onset to each visual event within ±30 ms of the lag.
+    let mut offsets: Vec<(usize, f64)> = vec![];
+    for tv in &vis {
+        let target = tv + lag0;
+        if let Some((j, ta)) = aud
+            .iter()
+            .enumerate()
+            .map(|(j, ta)| (j, *ta))
+            .filter(|(_, ta)| (ta - target).abs() <= MATCH_S)
+            .min_by(|x, y| (x.1 - target).abs().total_cmp(&(y.1 - target).abs()))
+        {
+            match offsets.iter_mut().find(|(k, _)| *k == j) {
+                Some(slot) if (slot.1 - lag0).abs() > (ta - tv - lag0).abs() => slot.1 = ta - tv,
+                Some(_) => {}
+                None => offsets.push((j, ta - tv)),
+            }
+        }
+    }
+    let matched = offsets.len();
+    let mut est = SyncEstimate {
+        audio_delay_ms: None,
+        confidence: 0.0,
+        declined: None,
+        matched,
+        visual_events: nv,
+        audio_onsets: na,
+        second_ratio: Some(second_ratio),
+        spread_ms: None,
+        best_lag_ms: Some(lag0 * 1000.0),
+    };
+    if matched < MIN_MATCHED {
+        est.declined = Some(Decline::TooFewEvents);
+        return est;
+    }
+    let mut offs: Vec<f64> = offsets.iter().map(|o| o.1).collect();
+    offs.sort_by(f64::total_cmp);
+    let median = offs[offs.len() / 2];
+    let delay = if offs.len() % 2 == 0 { (offs[offs.len() / 2 - 1] + median) / 2.0 } else { median };
+    let mut dev: Vec<f64> = offs.iter().map(|o| (o - delay).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let spread_ms = dev[dev.len() / 2] * 1000.0;
+    est.spread_ms = Some(spread_ms);
+    est.best_lag_ms = Some(delay * 1000.0);
+
+    // Chance level: how many visual events would find an onset in a ±30 ms window anyway.
+    let span = (to - from + 2.0 * search).max(1e-3);
+    let p = ((na as f64 / span) * 2.0 * MATCH_S).min(1.0);
+    let expected = nv as f64 * p;
+    let needed = expected + 3.0 * (expected * (1.0 - p)).sqrt() + 2.0;
+    if (matched as f64) < needed {
+        est.declined = Some(Decline::WeakEvidence);
+        return est;
+    }
+    if second_ratio >= MAX_SECOND_RATIO {
+        est.declined = Some(Decline::PeriodicAmbiguity);
+        return est;
+    }
+    if spread_ms > MAX_SPREAD_MS {
+        est.declined = Some(Decline::Inconsistent);
+        return est;
+    }
+    est.audio_delay_ms = Some(delay * 1000.0);
+    est.confidence = (1.0 - second_ratio) * (1.0 - (-(matched as f64) / 3.0).exp()) * (matched as f64 / nv as f64).min(1.0);
+    est
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(deprecated)]
+    fn device() -> Device {
+        Device::ndarray()
+    }
+
+    #[test]
+    fn onsets_have_millisecond_precision() {
+        let mut det = OnsetDetector::default();
+        let mut out = vec![];
+        // Background -60 dB, beeps (-10 dB) at 1.2345 s and 2.001 s for 60 ms.
+        let e: Vec<f32> = (0..3000).map(|ms| if (1234..1294).contains(&ms) || (2001..2061).contains(&ms) { 0.1 } else { 1e-6 }).collect();
+        for (i, c) in e.chunks(16).enumerate() {
+            det.push(0.5, i as i64 * 16, c, &mut out);
+        }
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!((out[0].t - 1.734).abs() < 0.0015, "{out:?}");
+        assert!((out[1].t - 2.501).abs() < 0.0015, "{out:?}");
+    }
+
+    #[test]
+    fn finds_a_known_delay_and_declines_periodic_or_empty_evidence() {
+        let dev = device();
+        let times = [0.5, 1.3, 2.9, 3.4, 5.1, 6.0, 7.7, 9.2];
+        let visual: Vec<(f64, f32)> = times.iter().map(|t| (*t, 1.0)).collect();
+        let onsets: Vec<Onset> = times.iter().map(|t| Onset { t: t + 0.2137, strength: 20.0 }).collect();
+        let est = estimate(&dev, &visual, &onsets, 0.0, 10.0, 2000.0);
+        let d = est.audio_delay_ms.expect("commits");
+        assert!((d - 213.7).abs() < 0.5, "{est:?}");
+        assert!(est.confidence > 0.5);
+
+        // Perfectly periodic events 1 s apart: every lag of k seconds fits as well.
+        let periodic: Vec<(f64, f32)> = (0..10).map(|k| (k as f64, 1.0)).collect();
+        let p_on: Vec<Onset> = (0..10).map(|k| Onset { t: k as f64 + 0.1, strength: 20.0 }).collect();
+        let est = estimate(&dev, &periodic, &p_on, 0.0, 10.0, 2000.0);
+        assert_eq!(est.declined, Some(Decline::PeriodicAmbiguity), "{est:?}");
+
+        // Dense random onsets unrelated to the picture: no commitment.
+        let mut x = 12345u64;
+        let noise: Vec<Onset> = (0..60)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                Onset { t: (x >> 11) as f64 / (1u64 << 53) as f64 * 10.0, strength: 10.0 }
+            })
+            .collect();
+        let est = estimate(&dev, &visual, &noise, 0.0, 10.0, 2000.0);
+        assert!(est.audio_delay_ms.is_none(), "{est:?}");
+
+        assert_eq!(estimate(&dev, &[], &onsets, 0.0, 10.0, 2000.0).declined, Some(Decline::StaticPicture));
+        assert_eq!(estimate(&dev, &visual, &[], 0.0, 10.0, 2000.0).declined, Some(Decline::Silence));
+    }
+}

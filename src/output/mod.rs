@@ -1,0 +1,12 @@
+//! Output: where records go — JSON lines, the terminal, Prometheus metrics, HTTP.
+pub mod http;
+pub mod telemetry;
+pub mod terminal;
+
+use crate::score::record::Record;
+use std::io::Write;
+
+/// Write one record as a JSON line. Returns false when stdout is gone (a closed pipe).
+pub fn json_line(out: &mut impl Write, r: &Record) -> bool {
+    writeln!(out, "{}", r.to_json()).is_ok()
+}

@@ -1,0 +1,217 @@
+//! The JSON-lines contract (stable): one object per line, `"type"` first.
+//!
+//! - `cut`: `frame` (0-based index of the first frame of the new shot), `pts` (s), `kind`
+//!   (`hard`|`gradual`), `stream`; gradual cuts add `start`, `end`.
+//! - `event`: `kind` (`freeze`|`black`|`silence`|`flicker`|`flash`), `start`, `end` (s),
+//!   `stream`, `ongoing`, the measured values, and a `diagnosis`.
+//! - `window`: `start`, `end`, `stream`, `scores` {`sync`, `continuity`, `rhythm`, `overall`}
+//!   and the raw measurements behind them (`sync.audio_delay_ms`, `sync.confidence`, …).
+//! - `state`: a stream's lifecycle (`starting`, `running`, `stalled`, `ended`, `failed`) with a
+//!   message.
+//! - `summary` (last line of a file run): whole-input figures, including `sync`
+//!   {`audio_delay_ms` (null when there is no audio or no evidence), `confidence`}.
+use super::Scores;
+use super::taxonomy::Diagnosis;
+use crate::model::continuity::{Detection, EventKind};
+use crate::model::rhythm::{Cut, CutKind, PacingFigures};
+use crate::model::sync::{Decline, SyncEstimate};
+use crate::types::{Media, StreamState};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CutRecord {
+    pub stream: String,
+    pub frame: u64,
+    pub pts: f64,
+    pub kind: CutKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+    pub distance: f64,
+}
+
+impl CutRecord {
+    pub fn new(stream: &str, c: &Cut) -> Self {
+        Self {
+            stream: stream.into(),
+            frame: c.frame,
+            pts: round(c.pts, 6),
+            kind: c.kind,
+            start: c.span.map(|s| round(s.0, 6)),
+            end: c.span.map(|s| round(s.1, 6)),
+            distance: round(c.distance as f64, 4),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EventRecord {
+    pub stream: String,
+    pub kind: EventKind,
+    pub start: f64,
+    pub end: f64,
+    pub duration: f64,
+    pub ongoing: bool,
+    #[serde(flatten)]
+    pub values: Map<String, Value>,
+    pub diagnosis: Diagnosis,
+}
+
+impl EventRecord {
+    pub fn new(stream: &str, d: &Detection) -> Self {
+        let values = d
+            .values
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k.to_string(), Value::from(round(*v, 4))))
+            .collect();
+        Self {
+            stream: stream.into(),
+            kind: d.kind,
+            start: round(d.start, 6),
+            end: round(d.end, 6),
+            duration: round(d.end - d.start, 6),
+            ongoing: d.ongoing,
+            values,
+            diagnosis: super::taxonomy::event(d),
+        }
+    }
+}
+
+/// Sync measurements of a window or of a whole input.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncFigures {
+    pub audio_delay_ms: Option<f64>,
+    pub confidence: f64,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declined: Option<Decline>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    pub matched_events: usize,
+    pub visual_events: usize,
+    pub audio_onsets: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_peak_ratio: Option<f64>,
+    /// Timing basis: `sender_clock` (RTCP) or `arrival` (no RTCP seen: lower confidence), or
+    /// `file` (container timestamps).
+    pub timing: &'static str,
+    /// Change of the delay relative to the stream's earlier committed windows, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_ms: Option<f64>,
+}
+
+impl SyncFigures {
+    pub fn new(e: &SyncEstimate, timing: &'static str) -> Self {
+        Self {
+            audio_delay_ms: e.audio_delay_ms.map(|d| round(d, 2)),
+            confidence: round(e.confidence, 3),
+            status: if e.audio_delay_ms.is_some() { "committed" } else { "declined" },
+            declined: e.declined,
+            reason: e.declined.map(Decline::explain),
+            matched_events: e.matched,
+            visual_events: e.visual_events,
+            audio_onsets: e.audio_onsets,
+            spread_ms: e.spread_ms.map(|s| round(s, 2)),
+            second_peak_ratio: e.second_ratio.map(|s| round(s, 3)),
+            timing,
+            drift_ms: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ContinuityWindow {
+    pub freeze_ratio: f64,
+    pub black_ratio: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silence_ratio: Option<f64>,
+    pub flicker_ratio: f64,
+    pub flicker_index: f64,
+    pub flicker_vbench: f64,
+    pub flashes: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowRecord {
+    pub stream: String,
+    pub start: f64,
+    pub end: f64,
+    pub frames: usize,
+    pub scores: Scores,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncFigures>,
+    pub continuity: ContinuityWindow,
+    pub rhythm: PacingFigures,
+    pub events: BTreeMap<&'static str, usize>,
+    pub diagnosis: Vec<Diagnosis>,
+    /// Seconds from the newest frame's arrival to this window's score (live latency).
+    pub latency_s: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StateRecord {
+    pub stream: String,
+    pub state: StreamState,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SummaryRecord {
+    pub stream: String,
+    pub media: Media,
+    pub duration_s: f64,
+    pub frames: u64,
+    pub dropped_frames: u64,
+    pub windows: usize,
+    pub cuts: BTreeMap<&'static str, usize>,
+    pub events: BTreeMap<&'static str, usize>,
+    pub sync: SyncFigures,
+    pub rhythm: PacingFigures,
+    /// Mean of the window scores.
+    pub scores: Scores,
+    pub backend: String,
+    pub elapsed_s: f64,
+    /// Input seconds evaluated per wall-clock second.
+    pub speed_x: f64,
+}
+
+/// One line of output.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Cut(CutRecord),
+    Event(EventRecord),
+    Window(Box<WindowRecord>),
+    State(StateRecord),
+    Summary(Box<SummaryRecord>),
+}
+
+impl Record {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
+    }
+    pub fn stream(&self) -> &str {
+        match self {
+            Record::Cut(r) => &r.stream,
+            Record::Event(r) => &r.stream,
+            Record::Window(r) => &r.stream,
+            Record::State(r) => &r.stream,
+            Record::Summary(r) => &r.stream,
+        }
+    }
+}
+
+pub fn rounded(x: f64) -> f64 {
+    round(x, 4)
+}

@@ -1,0 +1,154 @@
+//! The film-production taxonomy of the EvalVerse idea, and the diagnosis every event and window
+//! carries: what was observed, which dimension it hurts, what the problem likely is, what to try.
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    PreProduction,
+    Production,
+    PostProduction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Sync,
+    Continuity,
+    Rhythm,
+}
+
+impl Dimension {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Sync => "sync",
+            Dimension::Continuity => "continuity",
+            Dimension::Rhythm => "rhythm",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnosis {
+    pub stage: Stage,
+    pub aspect: &'static str,
+    pub dimension: Dimension,
+    pub observed: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+use crate::model::continuity::{Detection, EventKind};
+
+fn value(d: &Detection, key: &str) -> f64 {
+    d.values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).unwrap_or(f64::NAN)
+}
+
+/// Diagnosis of a continuity or picture event.
+pub fn event(d: &Detection) -> Diagnosis {
+    let dur = d.end - d.start;
+    let span = format!("{:.3}–{:.3} s ({:.2} s{})", d.start, d.end, dur, if d.ongoing { ", ongoing" } else { "" });
+    match d.kind {
+        EventKind::Freeze => Diagnosis {
+            stage: Stage::Production,
+            aspect: "cinematography (motion)",
+            dimension: Dimension::Continuity,
+            observed: format!("picture frozen {span}: {} consecutive frames without change", value(d, "frames")),
+            problem: "the generator repeated frames: a stalled sampler, duplicate-frame padding in frame-rate conversion, or a muxing gap".into(),
+            fix: "regenerate the segment; check frame interpolation and frame-rate conversion for duplicated frames".into(),
+        },
+        EventKind::Black => Diagnosis {
+            stage: Stage::PostProduction,
+            aspect: "editing",
+            dimension: Dimension::Continuity,
+            observed: format!("black picture {span}, mean luma {:.3}", value(d, "mean_luma")),
+            problem: "unplanned black: missing frames, a failed decode, or a fade that was not in the shot plan".into(),
+            fix: "check the frame sequence for gaps; if the fade is intended, keep it under the minimum event duration or raise analysis.min_event_s".into(),
+        },
+        EventKind::Silence => Diagnosis {
+            stage: Stage::PostProduction,
+            aspect: "sound design",
+            dimension: Dimension::Continuity,
+            observed: format!("audio silent {span} at {:.0} dBFS", value(d, "level_db")),
+            problem: "an audio dropout: the soundtrack stopped while the picture went on".into(),
+            fix: "check the audio generator and mixer for gaps; re-render the audio of this span".into(),
+        },
+        EventKind::Flicker => Diagnosis {
+            stage: Stage::Production,
+            aspect: "cinematography (lighting, exposure)",
+            dimension: Dimension::Continuity,
+            observed: format!(
+                "luma oscillating {span}: {:.1} % frame to frame at {:.1} Hz",
+                100.0 * value(d, "amplitude"),
+                value(d, "frequency_hz")
+            ),
+            problem: "exposure is inconsistent between frames, typical of frames generated without temporal consistency".into(),
+            fix: "enable temporal attention / consistency in the generator, lower the guidance scale, or run a deflicker pass".into(),
+        },
+        EventKind::Flash => Diagnosis {
+            stage: Stage::Production,
+            aspect: "cinematography (lighting)",
+            dimension: Dimension::Continuity,
+            observed: format!("{:.0}-frame flash at {:.3} s (luma jump {:+.2})", value(d, "frames"), d.start, value(d, "luma_jump")),
+            problem: "a 1–3 frame change that returns to the same shot: an intended flash, or a glitch frame".into(),
+            fix: "if unintended, replace the frames by interpolating their neighbours".into(),
+        },
+    }
+}
+
+/// Diagnosis of a committed audio delay outside the detectability window.
+pub fn sync(delay_ms: f64, matched: usize) -> Diagnosis {
+    let (word, limit) = if delay_ms >= 0.0 { ("late", super::DETECT_LATE_MS) } else { ("early", super::DETECT_EARLY_MS) };
+    Diagnosis {
+        stage: Stage::PostProduction,
+        aspect: "sound design (audio-visual fusion)",
+        dimension: Dimension::Sync,
+        observed: format!("audio {word} by {:.0} ms ({matched} audio-visual events matched)", delay_ms.abs()),
+        problem: format!("viewers notice audio {word} beyond {limit:.0} ms (ITU-R BT.1359): the audio and video tracks are offset"),
+        fix: format!(
+            "shift the audio by {:+.0} ms (e.g. ffmpeg -itsoffset), and check how the generator timestamps its audio",
+            -delay_ms
+        ),
+    }
+}
+
+/// Diagnosis of a drift in the audio delay within a stream.
+pub fn drift(from_ms: f64, to_ms: f64, over_s: f64) -> Diagnosis {
+    Diagnosis {
+        stage: Stage::PostProduction,
+        aspect: "sound design (audio-visual fusion)",
+        dimension: Dimension::Sync,
+        observed: format!("audio delay moved from {from_ms:+.0} ms to {to_ms:+.0} ms over {over_s:.0} s"),
+        problem: "audio and video clocks run at different rates (sample-rate mismatch) or a track lost samples".into(),
+        fix: "resample the audio to the video clock; check for dropped audio buffers at the generator".into(),
+    }
+}
+
+/// Diagnosis of shots too short to read.
+pub fn short_shots(n: usize, shortest_s: f64) -> Diagnosis {
+    Diagnosis {
+        stage: Stage::PostProduction,
+        aspect: "editing rhythm",
+        dimension: Dimension::Rhythm,
+        observed: format!("{n} shot(s) shorter than 0.5 s, shortest {shortest_s:.2} s"),
+        problem: "stutter cuts: the generator switched shots faster than a viewer can read them".into(),
+        fix: "merge or extend the shots; check the shot plan for unintended shot changes".into(),
+    }
+}
+
+/// Diagnosis of an average shot length outside film norms.
+pub fn pacing(asl_s: f64) -> Diagnosis {
+    let (problem, fix) = if asl_s < 2.0 {
+        ("cutting much faster than modern film (2–6 s a shot): the sequence reads as frantic", "plan fewer, longer shots")
+    } else {
+        ("shots much longer than modern film norms: pacing may drag", "plan more coverage or cut within long takes")
+    };
+    Diagnosis {
+        stage: Stage::PreProduction,
+        aspect: "scene planning",
+        dimension: Dimension::Rhythm,
+        observed: format!("average shot length {asl_s:.2} s"),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}

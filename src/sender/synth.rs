@@ -1,0 +1,261 @@
+//! A synthetic "cinematic" sequence with exact ground truth: shots with a moving subject and a
+//! panning background, hard cuts at given times with a beep on each cut, and injectable faults
+//! (audio delay, freeze, black, flicker, silence). Used by `demo`, `generate`, `send
+//! --synthetic` and the tests.
+use serde::{Deserialize, Serialize};
+
+/// What to generate. Times are seconds from the start.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SceneSpec {
+    pub width: usize,
+    pub height: usize,
+    pub fps: u32,
+    pub duration_s: f64,
+    /// Times of hard cuts (the first frame at or after each time starts a new shot).
+    pub cuts: Vec<f64>,
+    /// A beep (1.2 kHz, 60 ms) on each cut.
+    pub beep_on_cut: bool,
+    /// Extra beeps with a flash (2 white frames) at these times.
+    pub flashes: Vec<f64>,
+    /// Audio later than video by this much (negative: earlier).
+    pub audio_delay_ms: f64,
+    pub freeze: Vec<(f64, f64)>,
+    pub black: Vec<(f64, f64)>,
+    pub flicker: Vec<(f64, f64)>,
+    pub silence: Vec<(f64, f64)>,
+    pub seed: u64,
+}
+
+impl Default for SceneSpec {
+    fn default() -> Self {
+        Self {
+            width: 320,
+            height: 180,
+            fps: 30,
+            duration_s: 20.0,
+            cuts: vec![],
+            beep_on_cut: true,
+            flashes: vec![],
+            audio_delay_ms: 0.0,
+            freeze: vec![],
+            black: vec![],
+            flicker: vec![],
+            silence: vec![],
+            seed: 1,
+        }
+    }
+}
+
+/// Irregular cut times (so that sync has a single answer): gaps cycling through
+/// 1.9, 3.1, 2.3, 3.7, 2.7 s from `first`.
+pub fn irregular_cuts(first: f64, until: f64) -> Vec<f64> {
+    let gaps = [1.9, 3.1, 2.3, 3.7, 2.7];
+    let mut t = first;
+    let mut out = vec![];
+    let mut i = 0;
+    while t < until {
+        out.push(t);
+        t += gaps[i % gaps.len()];
+        i += 1;
+    }
+    out
+}
+
+fn hash(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
+    x ^ (x >> 33)
+}
+
+fn unit(seed: u64, k: u64) -> f64 {
+    (hash(seed.wrapping_mul(1_000_003).wrapping_add(k)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+struct Shot {
+    top: [f64; 3],
+    bottom: [f64; 3],
+    stripe_period: f64,
+    pan_px_s: f64,
+    ball: [f64; 3],
+    ball_r: f64,
+    ball_v: [f64; 2],
+}
+
+fn shot(seed: u64, s: u64) -> Shot {
+    let u = |k| unit(seed ^ 0x5eed, s * 97 + k);
+    // Alternate dark and bright shots with different hues so every cut is a clear change.
+    let bright = s % 2 == 0;
+    let y0 = if bright { 150.0 + 60.0 * u(0) } else { 40.0 + 50.0 * u(0) };
+    let hue = u(1) * std::f64::consts::TAU;
+    let (cb, cr) = (128.0 + 60.0 * hue.cos(), 128.0 + 60.0 * hue.sin());
+    Shot {
+        top: [y0, cb, cr],
+        bottom: [y0 * 0.6, 256.0 - cb, cr],
+        stripe_period: 24.0 + 40.0 * u(2),
+        pan_px_s: (u(3) - 0.5) * 120.0,
+        ball: [if bright { 40.0 } else { 220.0 }, 128.0 + 80.0 * (hue + 2.0).cos(), 128.0 + 80.0 * (hue + 2.0).sin()],
+        ball_r: 0.08 + 0.06 * u(4),
+        ball_v: [(u(5) - 0.5) * 0.6, (u(6) - 0.5) * 0.4],
+    }
+}
+
+fn inside(t: f64, spans: &[(f64, f64)]) -> Option<(f64, f64)> {
+    spans.iter().copied().find(|(a, b)| t >= *a && t < *b)
+}
+
+impl SceneSpec {
+    pub fn frames(&self) -> u64 {
+        (self.duration_s * self.fps as f64).round() as u64
+    }
+
+    /// Index of the first frame at or after `t`.
+    pub fn frame_at(&self, t: f64) -> u64 {
+        (t * self.fps as f64 - 1e-9).ceil().max(0.0) as u64
+    }
+
+    /// Ground truth: first frames of new shots.
+    pub fn cut_frames(&self) -> Vec<u64> {
+        self.cuts.iter().map(|t| self.frame_at(*t)).filter(|f| *f > 0 && *f < self.frames()).collect()
+    }
+
+    fn shot_index(&self, t: f64) -> u64 {
+        self.cuts.iter().filter(|c| self.frame_at(**c) as f64 / self.fps as f64 <= t + 1e-9).count() as u64
+    }
+
+    /// Render frame `n` as I420 (Y plane, then Cb, then Cr).
+    pub fn render(&self, n: u64, out: &mut Vec<u8>) {
+        let (w, h) = (self.width, self.height);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        out.clear();
+        out.resize(w * h + 2 * cw * ch, 0);
+        let fps = self.fps as f64;
+        let mut t = n as f64 / fps;
+        if let Some((a, _)) = inside(t, &self.freeze) {
+            // Hold the frame shown at the start of the freeze.
+            t = self.frame_at(a) as f64 / fps;
+        }
+        if inside(n as f64 / fps, &self.black).is_some() {
+            out[..w * h].fill(16);
+            out[w * h..].fill(128);
+            return;
+        }
+        let flash = self.flashes.iter().any(|f| {
+            let first = self.frame_at(*f);
+            n == first || n == first + 1
+        });
+        if flash {
+            out[..w * h].fill(235);
+            out[w * h..].fill(128);
+            return;
+        }
+        let s = self.shot_index(t);
+        let sh = shot(self.seed, s);
+        let shot_start = if s == 0 { 0.0 } else { self.frame_at(self.cuts[s as usize - 1]) as f64 / fps };
+        let ts = t - shot_start;
+        let bx = (0.5 + sh.ball_v[0] * ts).rem_euclid(1.0) * w as f64;
+        let by = (0.3 + 0.4 * (0.5 + 0.5 * (sh.ball_v[1] * 6.0 * ts).sin())) * h as f64;
+        let r = sh.ball_r * h as f64;
+        let lift = if inside(n as f64 / fps, &self.flicker).is_some() && n % 2 == 1 { 14.0 } else { 0.0 };
+        let pan = sh.pan_px_s * ts;
+        let (ys, cs) = out.split_at_mut(w * h);
+        let (cbs, crs) = cs.split_at_mut(cw * ch);
+        let stripes: Vec<f64> = (0..w)
+            .map(|x| 22.0 * ((x as f64 + pan) / sh.stripe_period * std::f64::consts::TAU).sin())
+            .collect();
+        for y in 0..h {
+            let g = y as f64 / h as f64;
+            let base = sh.top[0] * (1.0 - g) + sh.bottom[0] * g;
+            for x in 0..w {
+                let dx = x as f64 - bx;
+                let dy = y as f64 - by;
+                let v = if dx * dx + dy * dy < r * r { sh.ball[0] } else { base + stripes[x] * (0.5 + 0.5 * g) };
+                ys[y * w + x] = (v + lift).clamp(16.0, 235.0) as u8;
+            }
+        }
+        for y in 0..ch {
+            let g = (2 * y) as f64 / h as f64;
+            for x in 0..cw {
+                let dx = (2 * x) as f64 - bx;
+                let dy = (2 * y) as f64 - by;
+                let (cb, cr) = if dx * dx + dy * dy < r * r {
+                    (sh.ball[1], sh.ball[2])
+                } else {
+                    (sh.top[1] * (1.0 - g) + sh.bottom[1] * g, sh.top[2] * (1.0 - g) + sh.bottom[2] * g)
+                };
+                cbs[y * cw + x] = cb.clamp(16.0, 240.0) as u8;
+                crs[y * cw + x] = cr.clamp(16.0, 240.0) as u8;
+            }
+        }
+    }
+
+    /// Times (s) of the beeps, before the audio delay is applied.
+    pub fn beep_times(&self) -> Vec<f64> {
+        let fps = self.fps as f64;
+        let mut v: Vec<f64> = vec![];
+        if self.beep_on_cut {
+            v.extend(self.cut_frames().iter().map(|f| *f as f64 / fps));
+        }
+        v.extend(self.flashes.iter().map(|f| self.frame_at(*f) as f64 / fps));
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    /// Audio samples `[from, from + n)` at 48 kHz: quiet noise bed, beeps, faults applied.
+    pub fn audio(&self, from: u64, n: usize, out: &mut Vec<f32>) {
+        const RATE: f64 = 48_000.0;
+        out.clear();
+        let delay = self.audio_delay_ms / 1000.0;
+        let beeps = self.beep_times();
+        for i in 0..n as u64 {
+            let k = from + i;
+            let t = k as f64 / RATE;
+            if inside(t, &self.silence).is_some() {
+                out.push(0.0);
+                continue;
+            }
+            // A soft "room tone": noise at about -40 dBFS.
+            let noise = (unit(self.seed ^ 0xa0d10, k) - 0.5) * 0.03;
+            let mut v = noise;
+            for b in &beeps {
+                let dt = t - (b + delay);
+                if (0.0..0.060).contains(&dt) {
+                    let env = (dt / 0.002).min(1.0) * ((0.060 - dt) / 0.005).min(1.0);
+                    v += 0.5 * env * (std::f64::consts::TAU * 1200.0 * dt).sin();
+                }
+            }
+            out.push(v as f32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_cuts_freezes_and_black_as_specified() {
+        let spec = SceneSpec {
+            duration_s: 4.0,
+            cuts: vec![1.0, 2.5],
+            freeze: vec![(1.5, 2.0)],
+            black: vec![(3.0, 3.5)],
+            ..Default::default()
+        };
+        assert_eq!(spec.cut_frames(), vec![30, 75]);
+        let (mut a, mut b) = (vec![], vec![]);
+        spec.render(46, &mut a);
+        spec.render(55, &mut b);
+        assert_eq!(a, b, "frozen frames repeat the frame at the freeze start");
+        spec.render(45, &mut b);
+        assert_eq!(a, b);
+        spec.render(44, &mut b);
+        assert_ne!(a, b, "the frame before the freeze moves");
+        spec.render(95, &mut a);
+        assert!(a[..320 * 180].iter().all(|&y| y == 16));
+        let mut s = vec![];
+        spec.audio(48_000, 480, &mut s);
+        assert!(s.iter().any(|v| v.abs() > 0.1), "beep at the cut at 1.0 s");
+    }
+}

@@ -1,0 +1,120 @@
+//! The typed values that cross stage seams.
+//!
+//! ```text
+//! ingest ──VideoFrame/AudioChunk/IngestEvent──▶ window ──FrameBatch/AudioBlock──▶ model
+//!        ──FrameFeatures/AudioFeatures + Cut/Event──▶ score ──Window──▶ alert ──Alert/Verdict──▶ output
+//! ```
+//!
+//! Times are seconds of running time (`f64`): for a file, from the start of the file; for a live
+//! stream, from the moment its pipeline started, on the sender's clock when RTCP is present.
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A stream's name, shared cheaply across threads and records.
+pub type StreamId = Arc<str>;
+
+/// One decoded video frame, already scaled to the analysis size, in I420.
+#[derive(Clone, Debug)]
+pub struct VideoFrame {
+    /// 0-based index of the frame among all displayed frames of the input (dropped ones included).
+    pub index: u64,
+    /// Presentation time, seconds of running time.
+    pub pts: f64,
+    /// Frame duration when known (seconds).
+    pub duration: Option<f64>,
+    pub width: usize,
+    pub height: usize,
+    /// Luma plane, `width * height` bytes, tightly packed.
+    pub luma: Vec<u8>,
+    /// Cb and Cr planes, `chroma_width() * chroma_height()` bytes each, tightly packed.
+    pub cb: Vec<u8>,
+    pub cr: Vec<u8>,
+    /// When the frame left GStreamer (for latency metrics).
+    pub arrival: Instant,
+}
+
+impl VideoFrame {
+    pub fn chroma_width(&self) -> usize {
+        self.width.div_ceil(2)
+    }
+    pub fn chroma_height(&self) -> usize {
+        self.height.div_ceil(2)
+    }
+}
+
+/// A run of mono audio samples at the analysis rate.
+#[derive(Clone, Debug)]
+pub struct AudioChunk {
+    /// Presentation time of the first sample, seconds of running time.
+    pub pts: f64,
+    pub rate: u32,
+    pub samples: Vec<f32>,
+    pub arrival: Instant,
+}
+
+impl AudioChunk {
+    pub fn end(&self) -> f64 {
+        self.pts + self.samples.len() as f64 / self.rate as f64
+    }
+}
+
+/// Which media a stream carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Media {
+    pub video: bool,
+    pub audio: bool,
+}
+
+/// What a stream's ingest reports besides media.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IngestEvent {
+    /// The pipeline is running; `media` says which branches are linked (known for files once the
+    /// decoder has exposed all its pads; for RTP, what the config declares).
+    Started { media: Media },
+    /// Negotiated format of a branch changed (e.g. resolution change mid-stream).
+    CapsChanged { medium: String, caps: String },
+    /// No RTP packets (or no decoded media) for `for_s` seconds.
+    Stalled { medium: String, for_s: f64 },
+    /// Data flows again after a stall.
+    Resumed { medium: String },
+    /// A branch reached its end.
+    BranchEos { medium: String },
+    /// The whole input ended.
+    Eos,
+    /// The pipeline failed; the stream is over.
+    Error { message: String },
+    /// A non-fatal warning from GStreamer.
+    Warning { message: String },
+}
+
+/// Lifecycle state of a stream, exported as a metric and in `GET /v1/streams`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    Starting,
+    Running,
+    Stalled,
+    Ended,
+    Failed,
+}
+
+impl StreamState {
+    pub const ALL: [StreamState; 5] = [
+        StreamState::Starting,
+        StreamState::Running,
+        StreamState::Stalled,
+        StreamState::Ended,
+        StreamState::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Starting => "starting",
+            StreamState::Running => "running",
+            StreamState::Stalled => "stalled",
+            StreamState::Ended => "ended",
+            StreamState::Failed => "failed",
+        }
+    }
+}

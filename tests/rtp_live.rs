@@ -1,0 +1,111 @@
+//! Live RTP over loopback UDP, end to end: a GStreamer sender (H.264 + Opus through rtpbin with
+//! RTCP) with a known audio delay and cuts at known times; the evaluator must find the delay
+//! and the cuts within one frame. And bad input: garbage datagrams on the RTP ports give a
+//! stalled state, not a panic, and do not disturb a healthy stream next to it.
+mod common;
+use common::*;
+use evalverse::config::{Settings, StreamSettings};
+use evalverse::evaluator::Evaluator;
+use evalverse::sender::synth::{SceneSpec, irregular_cuts};
+use evalverse::sender::{RtpTarget, send_synthetic};
+use evalverse::{Record, StreamState};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+const FPS: f64 = 30.0;
+
+fn collect(rx: &mut tokio::sync::broadcast::Receiver<Arc<Record>>, into: &mut Vec<Arc<Record>>, for_s: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(for_s);
+    while Instant::now() < until {
+        match rx.try_recv() {
+            Ok(r) => into.push(r),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.analysis.batch_frames = 4;
+    s
+}
+
+#[test]
+fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
+    let base = free_ports(8);
+    let ev = Evaluator::new(settings(), cpu_model());
+    let mut rx = ev.subscribe();
+    let mut good = StreamSettings::rtp("good", Some(base), Some(base + 2));
+    good.latency_ms = 150;
+    ev.add_stream(good).unwrap();
+    let mut bad = StreamSettings::rtp("garbage", Some(base + 4), Some(base + 6));
+    bad.stall_timeout_s = 1.0;
+    ev.add_stream(bad).unwrap();
+
+    let spec = SceneSpec {
+        width: 320,
+        height: 180,
+        fps: FPS as u32,
+        duration_s: 15.0,
+        cuts: irregular_cuts(1.5, 15.0),
+        audio_delay_ms: 200.0,
+        ..Default::default()
+    };
+    let sender = {
+        let spec = spec.clone();
+        std::thread::spawn(move || {
+            let target = RtpTarget { host: "127.0.0.1".into(), video_port: base, audio_port: base + 2, bitrate_kbps: 800 };
+            send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)))
+        })
+    };
+    // Garbage on the second stream's RTP ports while the good one streams.
+    let garbage = std::thread::spawn(move || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..300u32 {
+            let junk: Vec<u8> = (0..(i % 1400 + 1)).map(|k| (k * 31 + i) as u8).collect();
+            let _ = sock.send_to(&junk, ("127.0.0.1", base + 4));
+            let _ = sock.send_to(&junk[..junk.len().min(11)], ("127.0.0.1", base + 6));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let mut records = vec![];
+    while !sender.is_finished() {
+        collect(&mut rx, &mut records, 0.2);
+    }
+    sender.join().unwrap().expect("sender ran");
+    garbage.join().unwrap();
+    collect(&mut rx, &mut records, 1.5);
+    assert!(ev.remove_stream("good"));
+    collect(&mut rx, &mut records, 0.5);
+
+    // The garbage stream is stalled (never failed, never panicked) and still listed.
+    let info = ev.stream("garbage").expect("still there");
+    assert_eq!(info.state, StreamState::Stalled, "{info:?}");
+    assert!(records.iter().any(|r| matches!(&**r, Record::State(s) if s.stream == "garbage" && s.state == StreamState::Stalled)));
+
+    let good: Vec<&Record> = records.iter().map(|r| &**r).filter(|r| r.stream() == "good").collect();
+    let summary = good
+        .iter()
+        .find_map(|r| if let Record::Summary(s) = r { Some(s) } else { None })
+        .expect("summary after removal");
+    assert!(summary.frames as f64 > 0.9 * spec.frames() as f64, "frames {} of {}", summary.frames, spec.frames());
+    let d = summary.sync.audio_delay_ms.unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
+    assert!((d - 200.0).abs() <= 1000.0 / FPS, "delay {d} ms, truth 200 ms");
+    assert_eq!(summary.sync.timing, "sender_clock", "RTCP sender reports were used");
+
+    // Cuts: receiver times are the sender's plus a constant offset; find it, then every cut
+    // must match within one frame and none may be extra.
+    let detected: Vec<f64> = good.iter().filter_map(|r| if let Record::Cut(c) = r { Some(c.pts) } else { None }).collect();
+    let truth: Vec<f64> = spec.cut_frames().iter().map(|f| *f as f64 / FPS).collect();
+    let frame = 1.0 / FPS + 1e-3;
+    let best = detected
+        .iter()
+        .flat_map(|d| truth.iter().map(move |t| d - t))
+        .map(|off| (off, truth.iter().filter(|t| detected.iter().any(|d| (d - *t - off).abs() <= frame)).count()))
+        .max_by_key(|x| x.1)
+        .expect("some cut detected");
+    assert_eq!(best.1, truth.len(), "matched {} of {} cuts (offset {:.3}): detected {detected:?} truth {truth:?}", best.1, truth.len(), best.0);
+    assert_eq!(detected.len(), truth.len(), "extra cuts: detected {detected:?} truth {truth:?}");
+    ev.shutdown();
+}
