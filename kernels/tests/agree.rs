@@ -16,7 +16,9 @@ fn check(device: &Device, rows: usize, cols: usize) -> f32 {
     let r: Vec<f32> = row_mean_absdiff_reference(a, b).into_data().try_into_vec().unwrap();
     assert_eq!(k.len(), rows);
     // Mean |U − U'| for independent uniforms is 1/3: the values are meaningful, not zeros.
-    assert!(k.iter().all(|v| (v - 1.0 / 3.0).abs() < 0.05), "{k:?}");
+    if cols >= 1000 {
+        assert!(k.iter().all(|v| (v - 1.0 / 3.0).abs() < 0.02), "{k:?}");
+    }
     k.iter().zip(&r).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 

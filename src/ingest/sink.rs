@@ -243,7 +243,9 @@ pub fn spawn_pull<T: Convert>(sink: gst_app::AppSink, branch: Branch<T>, stop: A
                         index += 1;
                     }
                     Err(_) => {
-                        if sink.is_eos() {
+                        // appsink also says "EOS" while it is not yet PAUSED or PLAYING.
+                        let running = sink.current_state() >= gst::State::Paused;
+                        if running && sink.is_eos() {
                             let _ = branch.events.send_timeout(
                                 IngestEvent::BranchEos { medium: branch.medium.as_str().into() },
                                 Duration::from_secs(1),

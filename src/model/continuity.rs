@@ -4,7 +4,7 @@
 //!
 //! Definitions (all thresholds in [`DetectorSettings`], durations ≥ `min_event_s`):
 //! - **freeze**: consecutive frames whose mean absolute luma difference to their predecessor is
-//!   below `freeze_mad` (0–1 scale). The event starts at the last frame that still changed (the
+//!   below `freeze_mad` (0–1 scale) and that are not black. The event starts at the last frame that still changed (the
 //!   one being held) and ends at the first frame that changes again.
 //! - **black**: frames with at least `black_ratio` of pixels at or below `black_luma`.
 //! - **flicker**: frame-to-frame luma oscillation. With `m_t` the mean luma,
@@ -114,7 +114,9 @@ impl VideoContinuity {
         let mut flags = FrameFlags::default();
         let end = f.pts + f.duration;
 
-        flags.frozen = f.has_prev && f.mad < self.d.freeze_mad;
+        // A black picture does not move either; it is reported as black, not as a freeze.
+        flags.black = f.black_ratio >= self.d.black_ratio;
+        flags.frozen = f.has_prev && f.mad < self.d.freeze_mad && !flags.black;
         let held = self.prev_pts.unwrap_or(f.pts);
         if flags.frozen {
             self.freeze_frames += 1;
@@ -127,7 +129,6 @@ impl VideoContinuity {
             self.freeze_frames = 0;
         }
 
-        flags.black = f.black_ratio >= self.d.black_ratio;
         if flags.black {
             self.black_luma_sum += f.luma_mean as f64;
             self.black_frames += 1;

@@ -217,9 +217,11 @@ mod tests {
         assert_eq!(h.due(6.0), Some((2.0, 6.0)));
         assert_eq!(h.due(7.5), Some((3.0, 7.0)));
         assert_eq!(h.due(7.5), None);
-        // End of input at 7.6: the tail after 7.0 is less than half a hop: no partial window.
+        // End of input at 7.4: the tail after 7.0 is less than half a hop: no partial window.
         assert_eq!(h.clone().last(7.4), None);
-        assert_eq!(h.last(7.9), Some((3.9, 7.9)));
+        let (s, e) = h.last(7.9).unwrap();
+        assert!((s - 3.9).abs() < 1e-9 && (e - 7.9).abs() < 1e-9, "{s} {e}");
+        assert_eq!(h.last(9.0), None, "one last window only");
     }
 
     #[test]
