@@ -450,6 +450,13 @@ fn demo(duration: f64, delay: f64, port: u16, listen: &str, json: bool, args: &M
             freeze.1
         );
     }
+    // Start sending once the receiver is listening, so the first keyframe is not lost.
+    let ready = Instant::now();
+    while live.evaluator.stream("demo").map(|i| i.state == evalverse::StreamState::Starting).unwrap_or(false)
+        && ready.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let done = Arc::new(AtomicBool::new(false));
     let sender_thread = {
         let (spec, done, stop) = (spec.clone(), done.clone(), live.stop.clone());

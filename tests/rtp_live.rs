@@ -43,6 +43,12 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
     bad.stall_timeout_s = 1.0;
     ev.add_stream(bad).unwrap();
 
+    // Send once both receivers listen (the first keyframe must not be lost).
+    let t0 = Instant::now();
+    while ["good", "garbage"].iter().any(|n| ev.stream(n).unwrap().state == StreamState::Starting) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "receivers did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let spec = SceneSpec {
         width: 320,
         height: 180,

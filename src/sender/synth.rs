@@ -115,9 +115,19 @@ impl SceneSpec {
         (t * self.fps as f64 - 1e-9).ceil().max(0.0) as u64
     }
 
-    /// Ground truth: first frames of new shots.
+    /// Ground truth: first frames of new shots (a cut during a freeze shows when it ends).
     pub fn cut_frames(&self) -> Vec<u64> {
-        self.cuts.iter().map(|t| self.frame_at(*t)).filter(|f| *f > 0 && *f < self.frames()).collect()
+        let mut v: Vec<u64> = self
+            .cuts
+            .iter()
+            .map(|t| {
+                let shown = self.frame_at(*t) as f64 / self.fps as f64;
+                inside(shown, &self.freeze).map(|(_, b)| self.frame_at(b)).unwrap_or_else(|| self.frame_at(*t))
+            })
+            .filter(|f| *f > 0 && *f < self.frames())
+            .collect();
+        v.dedup();
+        v
     }
 
     fn shot_index(&self, t: f64) -> u64 {
