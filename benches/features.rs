@@ -4,7 +4,7 @@
 //! `cargo bench --bench features` — set EVALVERSE_BENCH_WGPU=1 to include the wgpu backend
 //! (on a software Vulkan adapter its first call compiles kernels for ~20 s).
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use evalverse::config::{AnalysisSettings, BackendChoice};
+use evalverse::config::{BackendChoice, Settings};
 use evalverse::model::continuity::VideoContinuity;
 use evalverse::model::rhythm::{CutDetector, CutOutput};
 use evalverse::model::sync::Onset;
@@ -93,7 +93,7 @@ fn bench_detectors(c: &mut Criterion) {
     let model = Model::new(BackendChoice::Cpu).unwrap();
     let f = frames(65, 160, 90);
     let feats = model.video_features(None, &f, 0.125, 0.04);
-    let a = AnalysisSettings::default();
+    let a = Settings::default().analysis;
     c.bench_function("detectors/cut+continuity per frame", |b| {
         b.iter(|| {
             let mut cut = CutDetector::new();
@@ -128,7 +128,7 @@ fn bench_end_to_end(c: &mut Criterion) {
     let spec = SceneSpec { width: 640, height: 360, fps: 25, duration_s: 10.0, cuts: vec![2.0, 4.4, 7.7], ..Default::default() };
     evalverse::sender::write_synthetic(&spec, &path).unwrap();
     let model = Model::new(BackendChoice::Cpu).unwrap();
-    let a = AnalysisSettings::default();
+    let a = Settings::default();
     let mut g = c.benchmark_group("end_to_end");
     g.sample_size(10);
     g.throughput(Throughput::Elements(spec.frames()));

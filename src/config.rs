@@ -349,7 +349,29 @@ impl AnalysisSettings {
 pub struct Settings {
     pub server: ServerSettings,
     pub analysis: AnalysisSettings,
+    pub alerting: AlertingSettings,
+    /// Alert rules; the built-in ones (`alert::default_rules`) when none are given.
+    pub alerts: Vec<crate::alert::AlertRule>,
     pub streams: Vec<StreamSettings>,
+}
+
+/// Where alerts go besides JSON lines and metrics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingSettings {
+    /// POST every alert with action `webhook` or `stop` here (JSON).
+    pub webhook: Option<String>,
+    /// POST the verdict here when a stream's verdict turns to `stop` (e.g. the render farm).
+    pub stop_webhook: Option<String>,
+    /// Attempts per delivery (with exponential backoff from 0.5 s).
+    pub retries: u32,
+    pub timeout_s: f64,
+}
+
+impl Default for AlertingSettings {
+    fn default() -> Self {
+        Self { webhook: None, stop_webhook: None, retries: 3, timeout_s: 2.0 }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -383,8 +405,26 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The rules in force: the configured ones, or the built-in defaults.
+    pub fn alert_rules(&self) -> Vec<crate::alert::AlertRule> {
+        if self.alerts.is_empty() { crate::alert::default_rules() } else { self.alerts.clone() }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.analysis.validate()?;
+        for r in &self.alerts {
+            r.validate().map_err(|why| invalid("alerts", why))?;
+        }
+        for (k, url) in [("alerting.webhook", &self.alerting.webhook), ("alerting.stop_webhook", &self.alerting.stop_webhook)] {
+            if let Some(u) = url {
+                if !u.starts_with("http://") {
+                    return Err(invalid(k, format!("{u:?}: only http:// URLs (put a TLS proxy in front for https)")));
+                }
+            }
+        }
+        if self.alerting.retries > 10 || !(0.1..=60.0).contains(&self.alerting.timeout_s) {
+            return Err(invalid("alerting", "retries 0–10 and timeout_s 0.1–60"));
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("server.listen", format!("{:?} is not ADDR:PORT", self.server.listen)));
         }

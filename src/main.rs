@@ -110,10 +110,17 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Stream a file (or a generated sequence) as RTP to an evaluator, in real time.
+    /// Stream a file, a directory a generator is writing (PNG/JPEG frames, or .ts / .m4s
+    /// fragments), or a generated sequence as RTP to an evaluator, in real time.
     Send {
-        /// File or URI to send; omit with --synthetic.
+        /// File, URI or directory to send; omit with --synthetic.
         input: Option<String>,
+        /// Frame rate of an image sequence (DIR of PNG/JPEG files).
+        #[arg(long, default_value_t = 24)]
+        fps: u32,
+        /// DIR mode: stop when no new file appeared for this many seconds (or at a file named END).
+        #[arg(long, default_value_t = 10.0)]
+        idle: f64,
         /// Send a generated sequence (cuts with beeps) instead of a file.
         #[arg(long)]
         synthetic: bool,
@@ -225,13 +232,19 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Eval { input, json, model } => eval(&input, json, &model),
         Command::Serve { model, listen, token, json } => serve(&model, listen, token, json),
         Command::Demo { duration, audio_delay_ms, port, listen, json, model } => demo(duration, audio_delay_ms, port, &listen, json, &model),
-        Command::Send { input, synthetic, duration, host, video_port, audio_port, bitrate_kbps, print } => {
+        Command::Send { input, fps, idle, synthetic, duration, host, video_port, audio_port, bitrate_kbps, print } => {
             let target = RtpTarget { host, video_port, audio_port, bitrate_kbps };
             let stop = Arc::new(AtomicBool::new(false));
             ctrlc_flag(stop.clone());
             match (input, synthetic) {
                 (Some(f), false) if print => {
                     println!("{}", sender::send_file_launch_line(&f, &target)?);
+                }
+                (Some(f), false) if std::path::Path::new(&f).is_dir() => {
+                    if !(1..=240).contains(&fps) || !(0.5..=86_400.0).contains(&idle) {
+                        bail!("--fps 1–240 and --idle 0.5–86400 seconds, please");
+                    }
+                    sender::send_dir(std::path::Path::new(&f), &target, &sender::DirOptions { fps, idle_s: idle }, stop)?
                 }
                 (Some(f), false) => sender::send_file(&f, &target, stop)?,
                 (None, true) => {
@@ -300,7 +313,7 @@ fn eval(input: &str, json: bool, args: &ModelArgs) -> Result<i32> {
     let started = Instant::now();
     let result = evaluate_file(
         input,
-        &settings.analysis,
+        &settings,
         &model,
         |r| {
             if json {

@@ -6,7 +6,6 @@
 //! (`video`|`audio`), `dimension`, `kind` (event kinds, a fixed set), `rule`, `severity`, `state`.
 
 pub const FRAMES: &str = "evalverse_frames_total";
-pub const AUDIO_SECONDS: &str = "evalverse_audio_seconds_total";
 pub const DROPPED_FRAMES: &str = "evalverse_dropped_frames_total";
 pub const DROPPED_AUDIO_CHUNKS: &str = "evalverse_dropped_audio_chunks_total";
 pub const RTP_PACKETS: &str = "evalverse_rtp_packets_total";

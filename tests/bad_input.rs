@@ -1,13 +1,13 @@
 //! Bad input gives a clear error, never a panic.
 mod common;
 use common::*;
-use evalverse::config::AnalysisSettings;
+use evalverse::config::Settings;
 use evalverse::sender::synth::SceneSpec;
 use std::io::Write;
 
 fn eval_err(input: &str) -> String {
     let model = cpu_model();
-    match evalverse::evaluate_file(input, &AnalysisSettings::default(), &model, |_| {}, |_, _| {}) {
+    match evalverse::evaluate_file(input, &Settings::default(), &model, |_| {}, |_, _| {}) {
         Ok(()) => panic!("{input}: expected an error"),
         Err(e) => e.to_string(),
     }
@@ -42,7 +42,7 @@ fn truncated_file_is_an_error_or_a_partial_result_never_a_panic() {
         std::fs::write(&p, part).unwrap();
         let model = cpu_model();
         let mut last = None;
-        let r = evalverse::evaluate_file(p.to_str().unwrap(), &AnalysisSettings::default(), &model, |r| last = Some(r.to_json()), |_, _| {});
+        let r = evalverse::evaluate_file(p.to_str().unwrap(), &Settings::default(), &model, |r| last = Some(r.to_json()), |_, _| {});
         match r {
             Err(e) => assert!(e.to_string().contains(&format!("truncated-{name}.mp4")), "{e}"),
             Ok(()) => assert!(last.unwrap().contains("\"summary\"")),

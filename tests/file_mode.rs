@@ -2,7 +2,7 @@
 //! audio delay; and the JSON-lines contract on the same output.
 mod common;
 use common::*;
-use evalverse::config::AnalysisSettings;
+use evalverse::config::Settings;
 use evalverse::sender::synth::SceneSpec;
 
 const FPS: f64 = 25.0;
@@ -22,7 +22,7 @@ fn finds_freeze_black_cuts_and_delay_in_a_generated_clip() {
         ..Default::default()
     };
     let path = clip(dir.path(), "faults", &spec);
-    let (records, result) = eval_json(&path, &AnalysisSettings::default());
+    let (records, result) = eval_json(&path, &Settings::default());
     result.unwrap();
 
     // Freeze: held frame 100 (4.0 s) … first moving frame 140 (5.6 s), within one frame.
@@ -69,7 +69,7 @@ fn json_lines_follow_the_contract() {
     let path = clip(dir.path(), "contract", &spec);
     let model = cpu_model();
     let mut lines = vec![];
-    evalverse::evaluate_file(path.to_str().unwrap(), &AnalysisSettings::default(), &model, |r| lines.push(r.to_json()), |_, _| {}).unwrap();
+    evalverse::evaluate_file(path.to_str().unwrap(), &Settings::default(), &model, |r| lines.push(r.to_json()), |_, _| {}).unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for l in &lines {
         assert!(l.starts_with("{\"type\":\""), "type comes first: {l}");

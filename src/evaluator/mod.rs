@@ -6,7 +6,7 @@
 //!   [`Evaluator::records`]). The CLI's `serve` and `demo` use exactly this API.
 pub mod stream;
 
-use crate::config::{AnalysisSettings, Settings, StreamSettings};
+use crate::config::{Settings, StreamSettings};
 use crate::ingest::{Ingest, IngestError, Source};
 use crate::model::Model;
 use crate::score::record::{Record, StateRecord};
@@ -41,7 +41,7 @@ const FILE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// complete, the summary last). `on_progress` receives (media seconds done, total if known).
 pub fn evaluate_file(
     input: &str,
-    a: &AnalysisSettings,
+    settings: &Settings,
     model: &Model,
     mut on_record: impl FnMut(&Record),
     mut on_progress: impl FnMut(f64, Option<f64>),
@@ -49,8 +49,9 @@ pub fn evaluate_file(
     let id: StreamId = Arc::from(
         std::path::Path::new(input).file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_else(|| input.to_string()),
     );
+    let a = &settings.analysis;
     let mut ingest = Ingest::start(id.clone(), &Source::Uri(input.to_string()), a, 16)?;
-    let mut ev = StreamEvaluator::new(id, a, model.clone(), false, Timing::File);
+    let mut ev = StreamEvaluator::new(id, a, &settings.alert_rules(), model.clone(), false, Timing::File);
     let mut out = Vec::with_capacity(64);
     let mut media: Option<Media> = None;
     let mut eos = Media::default();
@@ -139,6 +140,8 @@ pub struct StreamInfo {
     pub message: String,
     pub frames: u64,
     pub dropped_frames: u64,
+    /// The early-stop verdict so far.
+    pub verdict: crate::alert::Verdict,
     pub settings: StreamSettings,
 }
 
@@ -167,12 +170,15 @@ pub struct Evaluator {
     model: Model,
     streams: Mutex<BTreeMap<String, Running>>,
     tx: tokio::sync::broadcast::Sender<Arc<Record>>,
+    webhooks: Option<crate::output::webhook::Webhooks>,
 }
 
 impl Evaluator {
     pub fn new(settings: Settings, model: Model) -> Arc<Self> {
         let (tx, _) = tokio::sync::broadcast::channel(4096);
-        Arc::new(Self { settings, model, streams: Mutex::new(BTreeMap::new()), tx })
+        let webhooks = (settings.alerting.webhook.is_some() || settings.alerting.stop_webhook.is_some())
+            .then(|| crate::output::webhook::Webhooks::start(&settings.alerting));
+        Arc::new(Self { settings, model, streams: Mutex::new(BTreeMap::new()), tx, webhooks })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -234,6 +240,7 @@ impl Evaluator {
             message: "starting".into(),
             frames: 0,
             dropped_frames: 0,
+            verdict: crate::alert::Verdict { verdict: "continue", ..Default::default() },
             settings: s.clone(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -291,9 +298,29 @@ impl Evaluator {
             i.state = s.state;
             i.message = s.message.clone();
         }
+        if let (Record::Alert(a), Some(w), Some(url)) = (&r, &self.webhooks, &self.settings.alerting.webhook) {
+            if a.action != crate::alert::Action::Log {
+                w.send(url, serde_json::to_value(a).unwrap_or_default());
+            }
+        }
         crate::output::telemetry::observe(&r);
         // No subscriber is fine: records still reach metrics.
         let _ = self.tx.send(Arc::new(r));
+    }
+
+    fn update_verdict(&self, id: &str, v: crate::alert::Verdict, info: &Mutex<StreamInfo>) {
+        let turned_stop = {
+            let mut i = info.lock();
+            let turned = i.verdict.verdict != "stop" && v.verdict == "stop";
+            i.verdict = v.clone();
+            turned
+        };
+        metrics::gauge!(crate::metric_names::VERDICT_STOP, "stream" => id.to_string()).set(if v.verdict == "stop" { 1.0 } else { 0.0 });
+        if turned_stop {
+            if let (Some(w), Some(url)) = (&self.webhooks, &self.settings.alerting.stop_webhook) {
+                w.send(url, serde_json::json!({ "stream": id, "verdict": v }));
+            }
+        }
     }
 
     fn run_stream(&self, s: &StreamSettings, info: &Mutex<StreamInfo>, stop: &AtomicBool) {
@@ -306,7 +333,8 @@ impl Evaluator {
                 return;
             }
         };
-        let mut ev = StreamEvaluator::new(id.clone(), a, self.model.clone(), true, Timing::Arrival);
+        let rules = self.settings.alert_rules();
+        let mut ev = StreamEvaluator::new(id.clone(), a, &rules, self.model.clone(), true, Timing::Arrival);
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
@@ -335,8 +363,12 @@ impl Evaluator {
                 i.frames = ev.frames;
                 i.dropped_frames = ev.dropped_frames;
             }
+            let had_windows = out.iter().any(|r| matches!(r, Record::Window(_)));
             for r in out.drain(..) {
                 self.publish(r, info);
+            }
+            if had_windows {
+                self.update_verdict(&id, ev.verdict(), info);
             }
         }
         let failed = info.lock().state == StreamState::Failed;

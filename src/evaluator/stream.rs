@@ -5,6 +5,7 @@
 //! AudioChunk ─▶ AudioRing ────▶ Model::audio_energy ───▶ silence, onsets ─────────────────────┤
 //!                                                     HopScheduler (watermark) ─▶ window heads ─▶ Record
 //! ```
+use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
 use crate::model::rhythm::{CutDetector, CutKind, CutOutput, Pacing};
@@ -82,6 +83,7 @@ pub struct StreamEvaluator {
     started: Instant,
     pub dropped_frames: u64,
     finished: bool,
+    alerts: AlertEngine,
 }
 
 const MAX_EVENTS: usize = 200_000;
@@ -89,8 +91,9 @@ const MAX_EVENTS: usize = 200_000;
 impl StreamEvaluator {
     /// `live`: report events as soon as they reach the minimum duration ("ongoing"), and
     /// schedule windows on what has arrived even when one medium stalls.
-    pub fn new(id: StreamId, a: &AnalysisSettings, model: Model, live: bool, timing: Timing) -> Self {
+    pub fn new(id: StreamId, a: &AnalysisSettings, rules: &[AlertRule], model: Model, live: bool, timing: Timing) -> Self {
         Self {
+            alerts: AlertEngine::new(&id, rules),
             id,
             a: a.clone(),
             model,
@@ -291,6 +294,7 @@ impl StreamEvaluator {
             self.video_to = Some(f.pts + f.duration);
             self.frames += 1;
         }
+        metrics::counter!(crate::metric_names::FRAMES, "stream" => self.id.to_string()).increment(feats.len() as u64);
         for d in dets {
             self.emit_detection(d, out);
         }
@@ -373,8 +377,7 @@ impl StreamEvaluator {
         }
         let Some(wm) = self.watermark() else { return };
         while let Some((s, e)) = self.sched.due(wm) {
-            let w = self.window(s, e);
-            out.push(w);
+            self.window(s, e, out);
         }
     }
 
@@ -394,7 +397,13 @@ impl StreamEvaluator {
         Some(self.model.sync(&self.visual, &self.onsets, from, to, self.a.sync_search_ms))
     }
 
-    fn window(&mut self, s: f64, e: f64) -> Record {
+    /// The early-stop verdict so far.
+    pub fn verdict(&self) -> Verdict {
+        self.alerts.verdict()
+    }
+
+    /// Score the window `[s, e)`; pushes the window record and any alerts it triggers.
+    fn window(&mut self, s: f64, e: f64, out: &mut Vec<Record>) {
         let media = self.media.unwrap_or_default();
         let rows: Vec<[f32; HEAD_COLUMNS]> = self.rows.iter().filter(|r| r.pts >= s && r.pts < e).map(|r| r.cols).collect();
         let newest_arrival = self.rows.iter().filter(|r| r.pts < e).map(|r| r.arrival).max();
@@ -477,7 +486,7 @@ impl StreamEvaluator {
             overall: score::overall(sync_score, continuity_score, rhythm_score).map(rounded),
         };
         self.window_scores.push(scores);
-        Record::Window(Box::new(WindowRecord {
+        let w = WindowRecord {
             stream: self.id.to_string(),
             start: rounded(s),
             end: rounded(e),
@@ -489,7 +498,10 @@ impl StreamEvaluator {
             events,
             diagnosis,
             latency_s: newest_arrival.map(|t| rounded(t.elapsed().as_secs_f64())).unwrap_or(0.0),
-        }))
+        };
+        let alerts = self.alerts.on_window(&w);
+        out.push(Record::Window(Box::new(w)));
+        out.extend(alerts.into_iter().map(Record::Alert));
     }
 
     /// End of input: flush everything, close open events, emit the last window and a summary.
@@ -520,8 +532,7 @@ impl StreamEvaluator {
         let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max);
         if let Some(end) = end {
             if let Some((s, e)) = self.sched.last(end) {
-                let w = self.window(s, e);
-                out.push(w);
+                self.window(s, e, out);
             }
         }
         out.push(self.summary());
@@ -574,6 +585,7 @@ impl StreamEvaluator {
             backend: self.model.kind().to_string(),
             elapsed_s: rounded(elapsed),
             speed_x: rounded(duration / elapsed.max(1e-6)),
+            verdict: self.alerts.verdict(),
         }))
     }
 }

@@ -8,6 +8,7 @@
 //! | POST | `/v1/streams` | add a stream (JSON, same fields as a `[[streams]]` table) |
 //! | DELETE | `/v1/streams/{id}` | stop and remove a stream (its series leave `/metrics`) |
 //! | GET | `/v1/streams/{id}` | one stream |
+//! | GET | `/v1/streams/{id}/verdict` | early-stop verdict: `continue` or `stop`, with reasons |
 //! | GET | `/v1/events` | server-sent events: every record as JSON (`?stream=ID` filters) |
 //!
 //! Mutating endpoints require `Authorization: Bearer TOKEN` when a token is configured.
@@ -67,6 +68,13 @@ async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     }
 }
 
+async fn verdict(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match s.evaluator.stream(&id) {
+        Some(i) => axum::Json(json!({ "stream": id, "state": i.state, "verdict": i.verdict.verdict, "reasons": i.verdict.reasons, "firing": i.verdict.firing })).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no stream {id:?}")),
+    }
+}
+
 async fn add(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if let Err(r) = authorised(&s, &headers) {
         return r;
@@ -121,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/streams", get(list).post(add))
         .route("/v1/streams/{id}", get(one).delete(remove))
+        .route("/v1/streams/{id}/verdict", get(verdict))
         .route("/v1/events", get(events))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)

@@ -2,6 +2,7 @@
 pub mod http;
 pub mod telemetry;
 pub mod terminal;
+pub mod webhook;
 
 use crate::score::record::Record;
 use std::io::Write;

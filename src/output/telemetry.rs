@@ -57,7 +57,6 @@ pub fn remember_stream(name: &str) {
 /// Register descriptions and units of every metric (the README table lists the same set).
 pub fn describe() {
     describe_counter!(m::FRAMES, Unit::Count, "Video frames evaluated");
-    describe_counter!(m::AUDIO_SECONDS, Unit::Seconds, "Seconds of audio evaluated");
     describe_counter!(m::DROPPED_FRAMES, Unit::Count, "Video frames dropped because the evaluator fell behind (bounded queue full)");
     describe_counter!(m::DROPPED_AUDIO_CHUNKS, Unit::Count, "Audio chunks dropped because the evaluator fell behind");
     describe_counter!(m::RTP_PACKETS, Unit::Count, "Valid RTP packets received");
@@ -82,6 +81,7 @@ pub fn describe() {
     describe_histogram!(m::LATENCY, Unit::Seconds, "Evaluation latency (label stage: features = model time per batch; window = newest frame arrival to window score)");
     describe_counter!(m::ALERTS, Unit::Count, "Alerts fired (labels rule, severity)");
     describe_gauge!(m::VERDICT_STOP, "1 when the early-stop verdict for the stream is stop");
+    describe_counter!(crate::output::webhook::DELIVERIES, Unit::Count, "Webhook deliveries (label outcome: delivered, rejected, failed, dropped)");
 }
 
 /// Update metrics from one record.
@@ -127,6 +127,9 @@ pub fn observe(r: &Record) {
         }
         Record::Event(e) if !e.ongoing => {
             metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str()).increment(1);
+        }
+        Record::Alert(a) if a.state == "firing" => {
+            metrics::counter!(m::ALERTS, "stream" => a.stream.clone(), "rule" => a.rule.clone(), "severity" => a.severity.as_str()).increment(1);
         }
         Record::State(st) => {
             for state in StreamState::ALL {

@@ -40,6 +40,7 @@ pub fn line(r: &Record) -> Option<String> {
                 if w.diagnosis.is_empty() { String::new() } else { format!(" | ⚠ {}", w.diagnosis[0].observed) }
             )
         }
+        Record::Alert(a) => format!("[{}] ALERT {} ({}, {}): {}", a.stream, a.state.to_uppercase(), a.severity.as_str(), a.rule, a.message),
         Record::State(s) => format!("[{}] state {:?}: {}", s.stream, s.state, s.message).to_lowercase(),
         Record::Summary(s) => summary_text(s),
     })

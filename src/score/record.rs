@@ -8,6 +8,8 @@
 //!   and the raw measurements behind them (`sync.audio_delay_ms`, `sync.confidence`, …).
 //! - `state`: a stream's lifecycle (`starting`, `running`, `stalled`, `ended`, `failed`) with a
 //!   message.
+//! - `alert`: a rule that fired or resolved (`rule`, `state`, `severity`, `action`,
+//!   `measurement`, `value`, `threshold`, `since`, `at`, `message`).
 //! - `summary` (last line of a file run): whole-input figures, including `sync`
 //!   {`audio_delay_ms` (null when there is no audio or no evidence), `confidence`}.
 use super::Scores;
@@ -103,6 +105,9 @@ pub struct SyncFigures {
     pub spread_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub second_peak_ratio: Option<f64>,
+    /// Best-fitting delay whether committed or not (diagnostic; not an estimate to act on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_lag_ms: Option<f64>,
     /// Timing basis: `sender_clock` (RTCP) or `arrival` (no RTCP seen: lower confidence), or
     /// `file` (container timestamps).
     pub timing: &'static str,
@@ -124,6 +129,7 @@ impl SyncFigures {
             audio_onsets: e.audio_onsets,
             spread_ms: e.spread_ms.map(|s| round(s, 2)),
             second_peak_ratio: e.second_ratio.map(|s| round(s, 3)),
+            best_lag_ms: e.best_lag_ms.map(|s| round(s, 1)),
             timing,
             drift_ms: None,
         }
@@ -184,6 +190,56 @@ pub struct SummaryRecord {
     pub elapsed_s: f64,
     /// Input seconds evaluated per wall-clock second.
     pub speed_x: f64,
+    /// The early-stop verdict at the end.
+    pub verdict: crate::alert::Verdict,
+}
+
+/// An alert that fired or resolved.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertRecord {
+    pub stream: String,
+    pub rule: String,
+    /// `firing` or `resolved`.
+    pub state: &'static str,
+    pub severity: crate::alert::Severity,
+    pub action: crate::alert::Action,
+    pub measurement: String,
+    pub value: f64,
+    pub threshold: f64,
+    /// Stream time the condition started to hold, and now.
+    pub since: f64,
+    pub at: f64,
+    pub message: String,
+}
+
+impl AlertRecord {
+    pub fn new(stream: &str, r: &crate::alert::AlertRule, state: &'static str, value: f64, since: f64, at: f64) -> Self {
+        let message = match state {
+            "firing" => format!(
+                "{}: {} = {:.3} {} {} since {:.1} s",
+                r.name,
+                r.measurement,
+                value,
+                r.op.as_str(),
+                r.threshold,
+                since
+            ),
+            _ => format!("{}: {} back to {:.3} (cleared)", r.name, r.measurement, value),
+        };
+        Self {
+            stream: stream.into(),
+            rule: r.name.clone(),
+            state,
+            severity: r.severity,
+            action: r.action,
+            measurement: r.measurement.clone(),
+            value: round(value, 4),
+            threshold: r.threshold,
+            since: round(since, 3),
+            at: round(at, 3),
+            message,
+        }
+    }
 }
 
 /// One line of output.
@@ -194,6 +250,7 @@ pub enum Record {
     Event(EventRecord),
     Window(Box<WindowRecord>),
     State(StateRecord),
+    Alert(AlertRecord),
     Summary(Box<SummaryRecord>),
 }
 
@@ -207,6 +264,7 @@ impl Record {
             Record::Event(r) => &r.stream,
             Record::Window(r) => &r.stream,
             Record::State(r) => &r.stream,
+            Record::Alert(r) => &r.stream,
             Record::Summary(r) => &r.stream,
         }
     }

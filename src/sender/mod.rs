@@ -15,6 +15,8 @@ use thiserror::Error;
 pub const SEND_SYNTH: &str = include_str!("../../pipelines/send-synth.pipeline");
 pub const SEND_FILE: &str = include_str!("../../pipelines/send-file.pipeline");
 pub const WRITE_FILE: &str = include_str!("../../pipelines/write-file.pipeline");
+pub const SEND_IMAGES: &str = include_str!("../../pipelines/send-images.pipeline");
+pub const SEND_FRAGMENTS: &str = include_str!("../../pipelines/send-fragments.pipeline");
 
 #[derive(Debug, Error)]
 pub enum SendError {
@@ -215,4 +217,140 @@ pub fn send_file_launch_line(input: &str, target: &RtpTarget) -> Result<String, 
     let mut v = target.values();
     v.insert("uri", uri);
     fill(&strip_comments(SEND_FILE), &v).map(|d| format!("gst-launch-1.0 -e {d}")).map_err(SendError::Pipeline)
+}
+
+/// How a directory a generator writes into is read.
+#[derive(Clone, Debug)]
+pub struct DirOptions {
+    /// Frame rate of an image sequence.
+    pub fps: u32,
+    /// Stop when no new file has appeared for this long (a file named `END` stops at once).
+    pub idle_s: f64,
+}
+
+fn kind_of(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".png") {
+        Some("image/png")
+    } else if lower.ends_with(".jpg") || lower.ends_with(".jpeg") {
+        Some("image/jpeg")
+    } else if lower.ends_with(".ts") || lower.ends_with(".m4s") || lower == "init.mp4" {
+        Some("fragment")
+    } else {
+        None
+    }
+}
+
+/// Files of the directory in the order a generator writes them (name order; `init.mp4` first).
+fn listing(dir: &std::path::Path) -> Vec<(String, &'static str)> {
+    let mut v: Vec<(String, &'static str)> = std::fs::read_dir(dir)
+        .map(|r| r.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).filter_map(|n| kind_of(&n).map(|k| (n, k))).collect())
+        .unwrap_or_default();
+    v.sort_by(|a, b| (a.0 != "init.mp4", &a.0).cmp(&(b.0 != "init.mp4", &b.0)));
+    v
+}
+
+/// Stream a growing image sequence or fragment files as RTP, following the directory as a
+/// generator writes it. A file is taken once a newer one exists or it has not grown for
+/// 0.5 s (so half-written files are not read).
+pub fn send_dir(dir: &std::path::Path, target: &RtpTarget, opts: &DirOptions, stop: Arc<AtomicBool>) -> Result<(), SendError> {
+    if !dir.is_dir() {
+        return Err(SendError::Pipeline(format!("{} is not a directory", dir.display())));
+    }
+    // Wait for the first file to know what the generator writes.
+    let t0 = std::time::Instant::now();
+    let first_kind = loop {
+        if let Some((_, k)) = listing(dir).first() {
+            break *k;
+        }
+        if stop.load(Ordering::Relaxed) || t0.elapsed().as_secs_f64() > opts.idle_s {
+            return Err(SendError::Runtime(format!("no .png/.jpg/.ts/.m4s files appeared in {}", dir.display())));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut v = target.values();
+    v.insert("fps", opts.fps.to_string());
+    v.insert("gop", opts.fps.to_string());
+    let (desc, src_name) = if first_kind == "fragment" {
+        (fill(&strip_comments(SEND_FRAGMENTS), &v), "fragments")
+    } else {
+        v.insert("caps", first_kind.to_string());
+        (fill(&strip_comments(SEND_IMAGES), &v), "images")
+    };
+    let pipeline = launch(&desc.map_err(SendError::Pipeline)?)?;
+    let src = pipeline
+        .by_name(src_name)
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| SendError::Pipeline("no appsrc".into()))?;
+    let feeder = {
+        let (dir, stop, opts) = (dir.to_path_buf(), stop.clone(), opts.clone());
+        std::thread::spawn(move || {
+            let mut sent = std::collections::BTreeSet::new();
+            let mut frame = 0u64;
+            let mut last_new = std::time::Instant::now();
+            let mut sizes: std::collections::BTreeMap<String, (u64, std::time::Instant)> = Default::default();
+            while !stop.load(Ordering::Relaxed) {
+                if dir.join("END").exists() && listing(&dir).iter().all(|(n, _)| sent.contains(n)) {
+                    break;
+                }
+                let files = listing(&dir);
+                let mut progressed = false;
+                for (i, (name, kind)) in files.iter().enumerate() {
+                    if sent.contains(name) || *kind != first_kind && !(first_kind == "fragment" && *kind == "fragment") {
+                        continue;
+                    }
+                    let path = dir.join(name);
+                    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    let newer_exists = i + 1 < files.len();
+                    let entry = sizes.entry(name.clone()).or_insert((len, std::time::Instant::now()));
+                    if entry.0 != len {
+                        *entry = (len, std::time::Instant::now());
+                    }
+                    if len == 0 || !(newer_exists || entry.1.elapsed().as_secs_f64() > 0.5) {
+                        break; // keep order: wait for this file
+                    }
+                    let Ok(bytes) = std::fs::read(&path) else { break };
+                    let mut b = gst::Buffer::from_slice(bytes);
+                    if first_kind != "fragment" {
+                        let b = b.get_mut().expect("new buffer is writable");
+                        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / opts.fps as u64));
+                        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / opts.fps as u64));
+                    }
+                    if src.push_buffer(b).is_err() {
+                        return;
+                    }
+                    frame += 1;
+                    sent.insert(name.clone());
+                    progressed = true;
+                }
+                if progressed {
+                    last_new = std::time::Instant::now();
+                } else if last_new.elapsed().as_secs_f64() > opts.idle_s {
+                    break;
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+            let _ = src.end_of_stream();
+        })
+    };
+    if let Some(decode) = pipeline.by_name("decode") {
+        let p = pipeline.downgrade();
+        decode.connect("no-more-pads", false, move |_| {
+            if let Some(p) = p.upgrade() {
+                for q in ["vq", "aq"] {
+                    if let Some(pad) = p.by_name(q).and_then(|e| e.static_pad("sink")) {
+                        if !pad.is_linked() {
+                            pad.send_event(gst::event::Eos::new());
+                        }
+                    }
+                }
+            }
+            None
+        });
+    }
+    let r = run(&pipeline, &stop);
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.join();
+    r
 }

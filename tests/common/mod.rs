@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: free UDP ports, generated clips, record parsing.
 #![allow(dead_code)]
 use evalverse::Record;
-use evalverse::config::AnalysisSettings;
+use evalverse::config::Settings;
 use evalverse::model::Model;
 use evalverse::sender::synth::SceneSpec;
 use serde_json::Value;
@@ -37,7 +37,7 @@ pub fn clip(dir: &Path, name: &str, spec: &SceneSpec) -> PathBuf {
 }
 
 /// Evaluate a file and return its records as JSON values (through the JSON contract).
-pub fn eval_json(path: &Path, a: &AnalysisSettings) -> (Vec<Value>, Result<(), String>) {
+pub fn eval_json(path: &Path, a: &Settings) -> (Vec<Value>, Result<(), String>) {
     let model = cpu_model();
     let mut lines = vec![];
     let r = evalverse::evaluate_file(path.to_str().unwrap(), a, &model, |r: &Record| lines.push(r.to_json()), |_, _| {});

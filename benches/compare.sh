@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Side-by-side wall-clock comparison on the same files (median of RUNS runs, whole process):
+#   bare GStreamer decode with evalverse's downscale · evalverse eval · PySceneDetect
+#   detect-adaptive · ffmpeg scdet,freezedetect,blackdetect + silencedetect
+# Prints a markdown table. Usage: benches/compare.sh [REAL_CLIP ...]
+# Env: RUNS (default 3), EVALVERSE (binary), WORK (scratch dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${RUNS:-3}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/evalverse-target}"
+EVALVERSE="${EVALVERSE:-$CARGO_TARGET_DIR/release/evalverse}"
+WORK="${WORK:-/tmp/evalverse-compare}"
+mkdir -p "$WORK"
+[ -x "$EVALVERSE" ] || cargo build --release --locked --bin evalverse >&2
+
+# PySceneDetect from PyPI, in a venv of its own.
+if [ ! -x "$WORK/venv/bin/scenedetect" ]; then
+  python3 -m venv "$WORK/venv" >&2
+  "$WORK/venv/bin/pip" install -q "scenedetect[opencv-headless]==0.6.4" >&2
+fi
+
+# Generated 60 s 720p30 H.264 + AAC clips at ~3 and ~14 Mb/s (moving test pattern, tone).
+gen() { # bitrate name
+  [ -f "$WORK/$2" ] || ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 60 -c:v libx264 -preset veryfast -b:v "$1" \
+    -maxrate "$1" -bufsize "$1" -pix_fmt yuv420p -c:a aac -b:a 128k "$WORK/$2"
+}
+gen 3M gen-720p30-3M.mp4
+gen 14M gen-720p30-14M.mp4
+CLIPS=("$WORK/gen-720p30-3M.mp4" "$WORK/gen-720p30-14M.mp4" "$@")
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+timeit() { # command...
+  for _ in $(seq "$RUNS"); do
+    local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+  done | median
+}
+
+decode() {
+  local uri; uri="file://$(realpath "$1")"
+  gst-launch-1.0 -q uridecodebin uri="$uri" name=d \
+    d. ! queue ! videoscale ! video/x-raw,width=160,pixel-aspect-ratio=1/1 ! videoconvert ! video/x-raw,format=I420 ! fakesink sync=false \
+    d. ! queue ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,channels=1,rate=16000 ! fakesink sync=false
+}
+ffdetect() {
+  if ffprobe -v error -select_streams a -show_entries stream=index -of csv=p=0 "$1" | grep -q .; then
+    ffmpeg -nostdin -hide_banner -i "$1" -vf scdet,freezedetect,blackdetect -af silencedetect -f null -
+  else
+    ffmpeg -nostdin -hide_banner -i "$1" -vf scdet,freezedetect,blackdetect -f null -
+  fi
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| clip | GStreamer decode (160 px) | evalverse eval | ratio | ffmpeg 4 detectors | PySceneDetect adaptive |"
+echo "|---|---|---|---|---|---|"
+for c in "${CLIPS[@]}"; do
+  d=$(timeit decode "$c")
+  e=$(timeit "$EVALVERSE" eval "$c" --json)
+  f=$(timeit ffdetect "$c")
+  p=$(timeit "$WORK/venv/bin/scenedetect" -q -i "$c" detect-adaptive)
+  printf '| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s |\n' "$(basename "$c")" "$d" "$e" "$(echo "$e / $d" | bc -l)" "$f" "$p"
+done
