@@ -48,3 +48,95 @@ pub(crate) fn row_mean_absdiff(a: CubeTensor, b: CubeTensor) -> CubeTensor {
     );
     out
 }
+
+/// One unit per (frame, block): loops over the block's pixels and writes its `STATS` sums.
+#[cube(launch)]
+fn frame_stats_kernel<F: Float>(
+    cur: &Tensor<F>,
+    prev: &Tensor<F>,
+    out: &mut Tensor<F>,
+    black_level: u32,
+    #[comptime] rows: u32,
+    #[comptime] cols: u32,
+    #[comptime] stats: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let pos = ABSOLUTE_POS;
+    let blocks = (rows * cols) as usize;
+    let n = cur.shape(0);
+    let h = cur.shape(1);
+    let w = cur.shape(2);
+    if pos >= n * blocks {
+        terminate!();
+    }
+    let frame = pos / blocks;
+    let b = pos % blocks;
+    let by = b / (cols as usize);
+    let bx = b % (cols as usize);
+    let r = rows as usize;
+    let c = cols as usize;
+    let y0 = (by * h + r - 1) / r;
+    let y1 = ((by + 1) * h + r - 1) / r;
+    let x0 = (bx * w + c - 1) / c;
+    let x1 = ((bx + 1) * w + c - 1) / c;
+    let base = pos * (stats as usize);
+    for k in 0..stats as usize {
+        out[base + k] = F::new(0.0);
+    }
+    let black = F::cast_from(black_level) / F::new(255.0);
+    let mut sad = F::new(0.0);
+    let mut sum = F::new(0.0);
+    let mut sq = F::new(0.0);
+    let mut dark = F::new(0.0);
+    let mut count = F::new(0.0);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = (frame * h + y) * w + x;
+            let v = cur[i];
+            sad += F::abs(v - prev[i]);
+            sum += v;
+            sq += v * v;
+            if v <= black {
+                dark += F::new(1.0);
+            }
+            let scaled = F::min(F::max(v * F::new(16.0), F::new(0.0)), F::new(15.0));
+            let bin = u32::cast_from(scaled) as usize;
+            let at = base + 4 + bin;
+            out[at] = out[at] + F::new(1.0);
+            count += F::new(1.0);
+        }
+    }
+    out[base] = sad;
+    out[base + 1] = sum;
+    out[base + 2] = sq;
+    out[base + 3] = dark;
+    out[base + (stats as usize) - 1] = count;
+}
+
+pub(crate) fn frame_stats(cur: CubeTensor, prev: CubeTensor, black_level: u32) -> CubeTensor {
+    let cur = into_contiguous(cur);
+    let prev = into_contiguous(prev);
+    let n = cur.meta.shape()[0];
+    let dtype = cur.dtype;
+    let out = empty_device_dtype(
+        cur.client.clone(),
+        cur.device.clone(),
+        burn::tensor::Shape::from(vec![n, crate::BLOCKS, crate::STATS]),
+        dtype,
+    );
+    let units = (n * crate::BLOCKS) as u32;
+    frame_stats_kernel::launch(
+        &cur.client.clone(),
+        CubeCount::Static(units.div_ceil(BLOCK), 1, 1),
+        CubeDim::new_1d(BLOCK),
+        cur.into_tensor_arg(),
+        prev.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        black_level,
+        crate::BLOCK_ROWS as u32,
+        crate::BLOCK_COLS as u32,
+        crate::STATS as u32,
+        dtype_to_storage_type(dtype),
+    );
+    out
+}

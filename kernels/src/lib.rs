@@ -12,6 +12,11 @@
 //! | kernel | what | shapes |
 //! |---|---|---|
 //! | [`row_mean_absdiff`] | mean absolute difference of two frames, one row per frame | `[R, C] x [R, C] -> [R]` |
+//! | [`frame_stats`] | one pass over each frame: per-block sums for differences, moments, black pixels, a 16-bin histogram and the thumbnail | `[N, H, W] x [N, H, W] -> [N, 576, 21]` |
+//!
+//! On the CPU backend `frame_stats` is a single native loop over the pixels (the tensor-op
+//! reference needs ~15 passes and a `[N, P, 16]` comparison tensor for the histogram: 10–20×
+//! slower); on a GPU it is a CubeCL kernel with one unit per (frame, block).
 
 #![allow(deprecated)] // NdArray is Burn 0.22's CPU backend as measured here; see README "Backends".
 
@@ -26,11 +31,39 @@ pub trait FrameKernels: Backend {
     /// Mean of `|a - b|` along dimension 1 of two `[R, C]` tensors.
     #[fusion(dtype = a, shape = Shape::from(vec![a[0]]))]
     fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Per-block statistics of `cur` (and of `|cur − prev|`), see [`frame_stats`].
+    #[fusion(dtype = cur, shape = Shape::from(vec![cur[0], BLOCKS, STATS]))]
+    fn frame_stats(cur: FloatTensor<Self>, prev: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
+}
+
+/// Thumbnail grid of [`frame_stats`]: `BLOCK_ROWS × BLOCK_COLS` blocks.
+pub const BLOCK_ROWS: usize = 18;
+pub const BLOCK_COLS: usize = 32;
+pub const BLOCKS: usize = BLOCK_ROWS * BLOCK_COLS;
+/// Histogram bins of [`frame_stats`].
+pub const BINS: usize = 16;
+/// Statistics per block: `Σ|cur−prev|, Σcur, Σcur², #black, hist[16], #pixels`.
+pub const STATS: usize = 5 + BINS;
+pub const S_ABSDIFF: usize = 0;
+pub const S_SUM: usize = 1;
+pub const S_SUMSQ: usize = 2;
+pub const S_BLACK: usize = 3;
+pub const S_HIST: usize = 4;
+pub const S_COUNT: usize = 4 + BINS;
+
+/// Which block a pixel belongs to along one axis: `floor(i · blocks / len)`. Block `b` covers
+/// `[ceil(b·len/blocks), ceil((b+1)·len/blocks))`.
+pub fn block_range(b: usize, blocks: usize, len: usize) -> std::ops::Range<usize> {
+    (b * len).div_ceil(blocks)..((b + 1) * len).div_ceil(blocks)
 }
 
 impl FrameKernels for burn_cubecl::CubeBackend {
     fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         gpu::row_mean_absdiff(a, b)
+    }
+    fn frame_stats(cur: FloatTensor<Self>, prev: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
+        gpu::frame_stats(cur, prev, black_level)
     }
 }
 
@@ -43,6 +76,74 @@ impl FrameKernels for NdArray {
         );
         let mean = <NdArray as FloatTensorOps<NdArray>>::float_mean_dim(diff, 1);
         <NdArray as FloatTensorOps<NdArray>>::float_reshape(mean, Shape::from(vec![rows]))
+    }
+
+    fn frame_stats(cur: FloatTensor<Self>, prev: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
+        cpu::frame_stats(cur, prev, black_level)
+    }
+}
+
+mod cpu {
+    use super::*;
+    use burn::backend::ndarray::NdArrayTensor;
+    use burn::tensor::TensorData;
+
+    fn values(t: &NdArrayTensor) -> std::borrow::Cow<'_, [f32]> {
+        match t {
+            NdArrayTensor::F32(s) => {
+                let v = s.view();
+                match v.to_slice() {
+                    Some(slice) => std::borrow::Cow::Owned(slice.to_vec()),
+                    None => std::borrow::Cow::Owned(v.iter().copied().collect()),
+                }
+            }
+            other => {
+                let data: Vec<f32> = other.clone().into_data_f32();
+                std::borrow::Cow::Owned(data)
+            }
+        }
+    }
+
+    trait IntoF32 {
+        fn into_data_f32(self) -> Vec<f32>;
+    }
+    impl IntoF32 for NdArrayTensor {
+        fn into_data_f32(self) -> Vec<f32> {
+            let f = <NdArray as burn::backend::ops::FloatTensorOps<NdArray>>::float_cast(self, burn::tensor::FloatDType::F32);
+            match f {
+                NdArrayTensor::F32(s) => s.view().iter().copied().collect(),
+                _ => vec![],
+            }
+        }
+    }
+
+    /// The native CPU implementation: one pass over the pixels.
+    pub(super) fn frame_stats(cur: NdArrayTensor, prev: NdArrayTensor, black_level: u32) -> NdArrayTensor {
+        let shape = cur.shape();
+        let (n, h, w) = (shape[0], shape[1], shape[2]);
+        let (c, p) = (values(&cur), values(&prev));
+        let mut out = vec![0f32; n * BLOCKS * STATS];
+        let black = black_level as f32 / 255.0;
+        let col_block: Vec<usize> = (0..w).map(|x| x * BLOCK_COLS / w.max(1)).collect();
+        for f in 0..n {
+            let frame = &mut out[f * BLOCKS * STATS..(f + 1) * BLOCKS * STATS];
+            for y in 0..h {
+                let by = y * BLOCK_ROWS / h;
+                let row = (f * h + y) * w;
+                let (cr, pr) = (&c[row..row + w], &p[row..row + w]);
+                for x in 0..w {
+                    let v = cr[x];
+                    let s = &mut frame[(by * BLOCK_COLS + col_block[x]) * STATS..][..STATS];
+                    s[S_ABSDIFF] += (v - pr[x]).abs();
+                    s[S_SUM] += v;
+                    s[S_SUMSQ] += v * v;
+                    s[S_BLACK] += (v <= black) as u8 as f32;
+                    s[S_HIST + ((v * BINS as f32).clamp(0.0, (BINS - 1) as f32)) as usize] += 1.0;
+                    s[S_COUNT] += 1.0;
+                }
+            }
+        }
+        NdArrayTensor::from_data(TensorData::new(out, [n, BLOCKS, STATS]))
     }
 }
 
@@ -66,4 +167,49 @@ pub fn row_mean_absdiff(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
 pub fn row_mean_absdiff_reference(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
     let rows = a.dims()[0];
     (a - b).abs().mean_dim(1).reshape([rows])
+}
+
+/// One pass per frame: statistics of each block of an `BLOCK_ROWS × BLOCK_COLS` grid.
+///
+/// For every frame `n` and block `b`, `out[n, b]` holds `Σ|cur − prev|`, `Σ cur`, `Σ cur²`, the
+/// number of pixels `≤ black_level / 255`, a 16-bin histogram of `cur` (bin `⌊16·v⌋`, clamped),
+/// and the block's pixel count. Sum over blocks for per-frame figures; divide `Σ cur` by the
+/// count for the thumbnail.
+///
+/// # Shapes
+/// - `cur`, `prev`: `[N, H, W]`, values in 0–1
+/// - output: `[N, BLOCKS, STATS]`
+pub fn frame_stats(cur: Tensor<3>, prev: Tensor<3>, black_level: u32) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_stats(cur.into_dispatch(), prev.into_dispatch(), black_level))
+}
+
+/// Reference twin of [`frame_stats`] for what plain tensor ops express directly: per-frame
+/// totals `[N, STATS]` (the kernel's output summed over blocks), from whole-frame reductions
+/// and a broadcast comparison for the histogram.
+///
+/// # Shapes
+/// - `cur`, `prev`: `[N, H, W]` → `[N, STATS]`
+pub fn frame_totals_reference(cur: Tensor<3>, prev: Tensor<3>, black_level: u32) -> Tensor<2> {
+    let [n, h, w] = cur.dims();
+    let device = cur.device();
+    let flat = cur.reshape([n, h * w]);
+    let absdiff = (flat.clone() - prev.reshape([n, h * w])).abs().sum_dim(1);
+    let sum = flat.clone().sum_dim(1);
+    let sumsq = (flat.clone() * flat.clone()).sum_dim(1);
+    let black = flat.clone().lower_equal_elem(black_level as f32 / 255.0).float().sum_dim(1);
+    let bins = (flat.clone() * BINS as f32).clamp(0.0, (BINS - 1) as f32).floor();
+    let ids: Vec<f32> = (0..BINS).map(|b| b as f32).collect();
+    let ids = Tensor::<1>::from_floats(ids.as_slice(), &device).reshape([1, 1, BINS]);
+    let hist = bins.reshape([n, h * w, 1]).equal(ids).float().sum_dim(1).reshape([n, BINS]);
+    let count = Tensor::<2>::full([n, 1], (h * w) as f32, &device);
+    Tensor::cat(vec![absdiff, sum, sumsq, black, hist, count], 1)
+}
+
+/// Reference twin for the thumbnail when the grid divides the frame: average pooling.
+///
+/// # Shapes
+/// - `cur`: `[N, H, W]` → `[N, BLOCKS]`
+pub fn thumbnail_reference(cur: Tensor<3>) -> Tensor<2> {
+    let n = cur.dims()[0];
+    burn::tensor::module::adaptive_avg_pool2d(cur.unsqueeze_dim::<4>(1), [BLOCK_ROWS, BLOCK_COLS]).reshape([n, BLOCKS])
 }

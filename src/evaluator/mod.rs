@@ -65,15 +65,24 @@ pub fn evaluate_file(
         Some(m) => (!m.video || eos.video) && (!m.audio || eos.audio),
         None => bus_eos,
     };
+    // A branch whose sender is gone (its thread ended) must leave the select, or the select
+    // would return at once forever.
+    let (mut vrx, mut arx) = (ingest.video.clone(), ingest.audio.clone());
     while !done(media, eos, bus_eos) && failure.is_none() {
         crossbeam::select! {
-            recv(ingest.video) -> f => if let Ok(f) = f {
-                last_data = Instant::now();
-                ev.push_video(f, &mut out);
+            recv(vrx) -> f => match f {
+                Ok(f) => {
+                    last_data = Instant::now();
+                    ev.push_video(f, &mut out);
+                }
+                Err(_) => vrx = crossbeam::channel::never(),
             },
-            recv(ingest.audio) -> c => if let Ok(c) = c {
-                last_data = Instant::now();
-                ev.push_audio(c, &mut out);
+            recv(arx) -> c => match c {
+                Ok(c) => {
+                    last_data = Instant::now();
+                    ev.push_audio(c, &mut out);
+                }
+                Err(_) => arx = crossbeam::channel::never(),
             },
             recv(ingest.events) -> e => match e {
                 Ok(IngestEvent::Error { message }) => failure = Some(message),
@@ -338,11 +347,12 @@ impl Evaluator {
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
+        let (mut vrx, mut arx) = (ingest.video.clone(), ingest.audio.clone());
         while !stop.load(Ordering::Relaxed) && !ended {
-            // Media first, events when idle: a short select keeps stop responsive.
+            // A short select timeout keeps stop responsive; a disconnected branch leaves it.
             crossbeam::select! {
-                recv(ingest.video) -> f => if let Ok(f) = f { ev.push_video(f, &mut out) },
-                recv(ingest.audio) -> c => if let Ok(c) = c { ev.push_audio(c, &mut out) },
+                recv(vrx) -> f => match f { Ok(f) => ev.push_video(f, &mut out), Err(_) => vrx = crossbeam::channel::never() },
+                recv(arx) -> c => match c { Ok(c) => ev.push_audio(c, &mut out), Err(_) => arx = crossbeam::channel::never() },
                 recv(ingest.events) -> e => match e {
                     Ok(IngestEvent::Eos) => ended = true,
                     Ok(IngestEvent::Error { message }) => {

@@ -59,6 +59,11 @@ pub fn select(choice: BackendChoice) -> Result<(Device, BackendKind), NoAdapter>
         BackendChoice::Cpu => Ok((cpu_device(), BackendKind::Cpu)),
         BackendChoice::Wgpu => wgpu_device(DeviceKind::DefaultDevice, "default adapter").map_err(NoAdapter),
         BackendChoice::Auto => {
+            // Without a GPU device node there is no hardware adapter to find; probing would
+            // only load the software Vulkan/GL drivers (~0.1 s).
+            if !gpu_device_present() {
+                return Ok((cpu_device(), BackendKind::Cpu));
+            }
             for (kind, label) in [
                 (DeviceKind::DiscreteGpu(0), "discrete GPU 0"),
                 (DeviceKind::IntegratedGpu(0), "integrated GPU 0"),
@@ -70,4 +75,12 @@ pub fn select(choice: BackendChoice) -> Result<(Device, BackendKind), NoAdapter>
             Ok((cpu_device(), BackendKind::Cpu))
         }
     }
+}
+
+/// A DRM render node (Mesa, AMD, Intel, NVIDIA open) or an NVIDIA device node exists.
+fn gpu_device_present() -> bool {
+    let dri = std::fs::read_dir("/dev/dri")
+        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
+        .unwrap_or(false);
+    dri || std::path::Path::new("/dev/nvidia0").exists() || !cfg!(target_os = "linux")
 }

@@ -1,25 +1,24 @@
 //! Per-frame and per-chunk features, computed once when media arrive and cached.
 //!
-//! One Burn call per batch of frames computes, for every frame:
-//! - `mad`: mean absolute luma difference to the previous frame (custom kernel
-//!   [`evalverse_kernels::row_mean_absdiff`], 0–1);
+//! One Burn call per batch of frames computes, for every frame, with the custom kernel
+//! [`evalverse_kernels::frame_stats`] (one pass over the pixels per plane):
+//! - `mad`: mean absolute luma difference to the previous frame (0–1);
 //! - `luma_mean`, `luma_std` (0–1) and `black_ratio` (share of pixels at or below the black
 //!   level);
-//! - a 16-bin luma histogram (of the 2×2-pooled frame);
-//! - a Y/Cb/Cr thumbnail of [`THUMB_H`]×[`THUMB_W`] cells (adaptive average pooling), which the
-//!   detectors compare between any two frames without touching pixels again.
+//! - a 16-bin luma histogram;
+//! - a Y/Cb/Cr thumbnail of [`THUMB_H`]×[`THUMB_W`] block means, which the detectors compare
+//!   between any two frames without touching pixels again.
 //!
 //! Everything is read back in one transfer per batch (a single `[N, K]` tensor).
 use crate::types::VideoFrame;
-use burn::tensor::module::{adaptive_avg_pool2d, avg_pool2d};
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
+use evalverse_kernels::{BINS, BLOCK_COLS, BLOCK_ROWS, BLOCKS, S_ABSDIFF, S_BLACK, S_COUNT, S_HIST, S_SUM, S_SUMSQ, STATS, frame_stats};
 use std::time::Instant;
 
-pub const THUMB_H: usize = 18;
-pub const THUMB_W: usize = 32;
-pub const THUMB_CELLS: usize = THUMB_H * THUMB_W;
-pub const HIST_BINS: usize = 16;
+pub const THUMB_H: usize = BLOCK_ROWS;
+pub const THUMB_W: usize = BLOCK_COLS;
+pub const THUMB_CELLS: usize = BLOCKS;
+pub const HIST_BINS: usize = BINS;
 
 /// What the model keeps of one frame.
 #[derive(Clone, Debug)]
@@ -50,9 +49,7 @@ impl FrameFeatures {
     }
 }
 
-/// Features per frame: mad, mean, var, black, 15 cumulative histogram edges, thumbnails.
-const SCALARS: usize = 4 + (HIST_BINS - 1);
-const ROW: usize = SCALARS + 3 * THUMB_CELLS;
+const ROW: usize = STATS + 3 * THUMB_CELLS;
 
 fn plane_tensor<'a>(planes: impl Iterator<Item = &'a [u8]>, n: usize, h: usize, w: usize, device: &Device) -> Tensor<3> {
     let mut data = Vec::with_capacity(n * h * w);
@@ -62,12 +59,20 @@ fn plane_tensor<'a>(planes: impl Iterator<Item = &'a [u8]>, n: usize, h: usize, 
     Tensor::from_data(TensorData::new(data, [n, h, w]), device)
 }
 
+/// Block means (the thumbnail) from `frame_stats` output: `Σ cur / #pixels` per block.
+fn thumbnail(stats: Tensor<3>, n: usize) -> Tensor<2> {
+    let sum = stats.clone().slice([0..n, 0..THUMB_CELLS, S_SUM..S_SUM + 1]);
+    let count = stats.slice([0..n, 0..THUMB_CELLS, S_COUNT..S_COUNT + 1]).clamp_min(1.0);
+    (sum / count).reshape([n, THUMB_CELLS])
+}
+
 /// Compute features for `frames`, all of one size; `prev` (same size) is the frame before the
 /// first, when there is one.
 ///
 /// # Shapes
 /// - luma in: `[N+1, H, W]`, chroma in: `[N, ⌈H/2⌉, ⌈W/2⌉]` ×2
-/// - read back: `[N, 19 + 3·THUMB_H·THUMB_W]`
+/// - `frame_stats` (custom kernel) per plane: `[N, 576, 21]`
+/// - read back: `[N, 21 + 3·576]` (per-frame totals, then Y, Cb, Cr thumbnails)
 pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[VideoFrame], black_luma: f32, default_duration: f64) -> Vec<FrameFeatures> {
     let n = frames.len();
     if n == 0 {
@@ -79,36 +84,14 @@ pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[Vide
     let y = plane_tensor(std::iter::once(first).chain(frames).map(|f| f.luma.as_slice()), n + 1, h, w, device);
     let cur = y.clone().slice([1..n + 1]);
     let prv = y.slice([0..n]);
-
-    let mad = evalverse_kernels::row_mean_absdiff(cur.clone().reshape([n, h * w]), prv.reshape([n, h * w])).reshape([n, 1]);
-    let flat = cur.clone().reshape([n, h * w]);
-    let mean = flat.clone().mean_dim(1);
-    let var = (flat.clone() - mean.clone()).powi_scalar(2).mean_dim(1);
-    let black = flat.lower_equal_elem(black_luma).float().mean_dim(1);
-
-    // Cumulative histogram: share of (2×2-pooled) pixels at or above each inner bin edge.
-    let pooled = if h >= 2 && w >= 2 {
-        avg_pool2d(cur.clone().unsqueeze_dim::<4>(1), AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
-    } else {
-        cur.clone().unsqueeze_dim::<4>(1)
-    };
-    let [_, _, ph, pw] = pooled.dims();
-    let edges: Vec<f32> = (1..HIST_BINS).map(|k| k as f32 / HIST_BINS as f32).collect();
-    let edges = Tensor::<1>::from_floats(edges.as_slice(), device).reshape([1, 1, HIST_BINS - 1]);
-    let above = pooled
-        .reshape([n, ph * pw, 1])
-        .greater_equal(edges)
-        .float()
-        .mean_dim(1)
-        .reshape([n, HIST_BINS - 1]);
-
-    let thumb_y = adaptive_avg_pool2d(cur.unsqueeze_dim::<4>(1), [THUMB_H, THUMB_W]).reshape([n, THUMB_CELLS]);
+    let black_level = (black_luma * 255.0).round().clamp(0.0, 255.0) as u32;
+    let ys = frame_stats(cur, prv, black_level);
     let cb = plane_tensor(frames.iter().map(|f| f.cb.as_slice()), n, ch, cw, device);
     let cr = plane_tensor(frames.iter().map(|f| f.cr.as_slice()), n, ch, cw, device);
-    let thumb_cb = adaptive_avg_pool2d(cb.unsqueeze_dim::<4>(1), [THUMB_H, THUMB_W]).reshape([n, THUMB_CELLS]);
-    let thumb_cr = adaptive_avg_pool2d(cr.unsqueeze_dim::<4>(1), [THUMB_H, THUMB_W]).reshape([n, THUMB_CELLS]);
-
-    let all = Tensor::cat(vec![mad, mean, var, black, above, thumb_y, thumb_cb, thumb_cr], 1);
+    let cbs = frame_stats(cb.clone(), cb, 0);
+    let crs = frame_stats(cr.clone(), cr, 0);
+    let totals = ys.clone().sum_dim(1).reshape([n, STATS]);
+    let all = Tensor::cat(vec![totals, thumbnail(ys, n), thumbnail(cbs, n), thumbnail(crs, n)], 1);
     let data: Vec<f32> = all.into_data().try_into_vec().unwrap_or_default();
     if data.len() != n * ROW {
         return vec![];
@@ -118,24 +101,23 @@ pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[Vide
         .zip(data.chunks_exact(ROW))
         .enumerate()
         .map(|(i, (f, row))| {
+            let count = row[S_COUNT].max(1.0);
+            let mean = row[S_SUM] / count;
             let mut hist = [0f32; HIST_BINS];
-            let above = &row[4..SCALARS];
-            hist[0] = 1.0 - above[0];
-            for k in 1..HIST_BINS - 1 {
-                hist[k] = (above[k - 1] - above[k]).max(0.0);
+            for (k, h) in hist.iter_mut().enumerate() {
+                *h = row[S_HIST + k] / count;
             }
-            hist[HIST_BINS - 1] = above[HIST_BINS - 2];
             FrameFeatures {
                 index: f.index,
                 pts: f.pts,
                 duration: f.duration.filter(|d| *d > 0.0).unwrap_or(default_duration),
                 has_prev: i > 0 || prev.is_some(),
-                mad: row[0],
-                luma_mean: row[1],
-                luma_std: row[2].max(0.0).sqrt(),
-                black_ratio: row[3],
+                mad: row[S_ABSDIFF] / count,
+                luma_mean: mean,
+                luma_std: (row[S_SUMSQ] / count - mean * mean).max(0.0).sqrt(),
+                black_ratio: row[S_BLACK] / count,
                 hist,
-                thumb: row[SCALARS..].to_vec().into_boxed_slice(),
+                thumb: row[STATS..].to_vec().into_boxed_slice(),
                 arrival: f.arrival,
             }
         })

@@ -6,9 +6,11 @@
 //! time is refined to the first millisecond in `[k, k+5)` with `E ≥ 4·L_k` (+6 dB), so the
 //! estimate has millisecond precision from the audio side.
 //!
-//! **Sync head** (Burn): visual events (cuts, flash onsets: frame-exact) and audio onsets are
-//! rendered as impulse trains on a 5 ms grid (each spread over ±5 ms) and cross-correlated with
-//! `conv1d` over lags `±sync_search_ms`. The best lag is refined on the raw events: every visual
+//! **Sync head** (Burn): audio onsets are rendered as an impulse train on a 5 ms grid (each
+//! spread over ±5 ms) and cross-correlated with the visual events (cuts, flash onsets:
+//! frame-exact) over lags `±sync_search_ms`: since the visual train is a few impulses, the
+//! correlation is the sum of the audio windows gathered at the visual positions (one `select`
+//! and one `sum_dim`, `[nV, 2S+1]`). The best lag is refined on the raw events: every visual
 //! event takes the nearest onset within ±30 ms of it, and the delay is the median of those
 //! offsets. Positive delay = audio later than video.
 //!
@@ -19,8 +21,6 @@
 //! with this onset density), `periodic_ambiguity` (a second lag scores ≥ 0.75 of the best — e.g.
 //! cuts locked to a beat), `inconsistent` (matched offsets spread > 12 ms).
 //! `confidence = (1 − second/best) · (1 − e^(−matched/3)) · min(1, matched/visual events)`.
-use burn::tensor::module::conv1d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -166,8 +166,8 @@ fn splat(grid: &mut [f32], pos: f64, weight: f32) {
 /// Cross-correlate visual events with audio onsets over `[from, to)` and decide.
 ///
 /// # Shapes
-/// - audio train `[1, 1, L + 2S]`, visual train (the kernel) `[1, 1, L]` → `[1, 1, 2S + 1]`
-///   with `L = (to − from) / 5 ms` and `S = search / 5 ms`.
+/// - audio train `[L + 2S + 1]`, gathered `[nV, 2S + 1]` → correlation `[2S + 1]`, with
+///   `L = (to − from) / 5 ms` and `S = search / 5 ms`.
 pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: f64, to: f64, search_ms: f64) -> SyncEstimate {
     let vis: Vec<f64> = visual.iter().map(|v| v.0).filter(|t| *t >= from && *t < to).collect();
     let search = search_ms / 1000.0;
@@ -181,18 +181,22 @@ pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: 
     }
     let len = ((to - from) / GRID_S).ceil().max(1.0) as usize;
     let s = (search / GRID_S).round() as usize;
-    let mut v = vec![0f32; len];
-    for t in &vis {
-        splat(&mut v, (t - from) / GRID_S, 1.0);
-    }
-    let mut a = vec![0f32; len + 2 * s];
+    let mut a = vec![0f32; len + 2 * s + 1];
     for t in &aud {
         splat(&mut a, (t - from + search) / GRID_S, 1.0);
     }
-    let x = Tensor::<3>::from_data(TensorData::new(a, [1, 1, len + 2 * s]), device);
-    let w = Tensor::<3>::from_data(TensorData::new(v, [1, 1, len]), device);
-    let corr: Vec<f32> = conv1d(x, w, None, ConvOptions::new([1], [0], [1], 1)).into_data().try_into_vec().unwrap_or_default();
-    if corr.len() != 2 * s + 1 {
+    // The visual train is a handful of impulses, so the correlation is a sum of shifted audio
+    // windows: gather `[nV, 2S+1]` slices of the audio train at the visual positions and sum.
+    let width = 2 * s + 1;
+    let mut idx = Vec::with_capacity(nv * width);
+    for t in &vis {
+        let p = (((t - from) / GRID_S).round().max(0.0) as usize).min(len);
+        idx.extend((p..p + width).map(|i| i as i64));
+    }
+    let x = Tensor::<1>::from_data(TensorData::new(a, [len + 2 * s + 1]), device);
+    let ids = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [nv * width]), device);
+    let corr: Vec<f32> = x.select(0, ids).reshape([nv, width]).sum_dim(0).reshape([width]).into_data().try_into_vec().unwrap_or_default();
+    if corr.len() != width {
         return SyncEstimate::declined(Decline::TooFewEvents, nv, na);
     }
     let (best_i, best) = corr.iter().copied().enumerate().fold((0, f32::MIN), |acc, (i, c)| if c > acc.1 { (i, c) } else { acc });
