@@ -4,7 +4,7 @@
 //! Vulkan/GL adapter (CI installs Debian's mesa-vulkan-drivers). Without one the test fails,
 //! unless EVALVERSE_SKIP_WGPU=1 says the machine has none on purpose.
 use burn::tensor::{Device, Distribution, Tensor};
-use evalverse_kernels::{row_mean_absdiff, row_mean_absdiff_reference};
+use evalverse_kernels::{BLOCKS, S_COUNT, S_SUM, STATS, frame_stats, frame_totals_reference, row_mean_absdiff, row_mean_absdiff_reference, thumbnail_reference};
 
 /// Tolerance: f32 sums of ~14 400 terms of magnitude ≤ 1, reduced in a different order.
 const TOL: f32 = 1e-5;
@@ -22,6 +22,71 @@ fn check(device: &Device, rows: usize, cols: usize) -> f32 {
     k.iter().zip(&r).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// `frame_stats` summed over blocks against whole-frame tensor reductions, and its block means
+/// against average pooling (on a frame the grid divides). Returns the worst relative error.
+fn check_stats(device: &Device, n: usize, h: usize, w: usize) -> f32 {
+    let cur = Tensor::<3>::random([n, h, w], Distribution::Uniform(0.0, 1.0), device);
+    let prev = Tensor::<3>::random([n, h, w], Distribution::Uniform(0.0, 1.0), device);
+    let stats = frame_stats(cur.clone(), prev.clone(), 32);
+    assert_eq!(stats.dims(), [n, BLOCKS, STATS]);
+    let totals: Vec<f32> = stats.clone().sum_dim(1).into_data().try_into_vec().unwrap();
+    let reference: Vec<f32> = frame_totals_reference(cur.clone(), prev, 32).into_data().try_into_vec().unwrap();
+    assert_eq!(totals.len(), reference.len());
+    let mut worst = 0f32;
+    for (k, (a, b)) in totals.iter().zip(&reference).enumerate() {
+        let rel = (a - b).abs() / b.abs().max(1.0);
+        assert!(rel < 1e-4, "stat {} of frame {}: kernel {a} vs reference {b}", k % STATS, k / STATS);
+        worst = worst.max(rel);
+    }
+    // Every pixel is counted once, and the histogram holds them all.
+    for f in 0..n {
+        let row = &totals[f * STATS..(f + 1) * STATS];
+        assert_eq!(row[S_COUNT], (h * w) as f32);
+        assert_eq!(row[4..S_COUNT].iter().sum::<f32>(), (h * w) as f32);
+    }
+    if h % 18 == 0 && w % 32 == 0 {
+        let sum = stats.clone().slice([0..n, 0..BLOCKS, S_SUM..S_SUM + 1]);
+        let count = stats.slice([0..n, 0..BLOCKS, S_COUNT..S_COUNT + 1]);
+        let thumb: Vec<f32> = (sum / count).reshape([n, BLOCKS]).into_data().try_into_vec().unwrap();
+        let pooled: Vec<f32> = thumbnail_reference(cur).into_data().try_into_vec().unwrap();
+        let max = thumb.iter().zip(&pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(max < 1e-5, "thumbnail differs from average pooling by {max}");
+    }
+    worst
+}
+
+#[test]
+#[allow(deprecated)]
+fn frame_stats_matches_reference_on_cpu() {
+    let d = Device::ndarray();
+    for (n, h, w) in [(3, 90, 160), (2, 37, 61), (1, 8, 8)] {
+        check_stats(&d, n, h, w);
+    }
+}
+
+#[test]
+fn frame_stats_kernel_matches_reference_on_wgpu() {
+    let device = match wgpu() {
+        Some(d) => d,
+        None => return,
+    };
+    for (n, h, w) in [(3, 90, 160), (2, 37, 61), (1, 8, 8)] {
+        check_stats(&device, n, h, w);
+    }
+}
+
+fn wgpu() -> Option<Device> {
+    static DEVICE: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    match DEVICE.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string())) {
+        Ok(d) => Some(d.clone()),
+        Err(e) if std::env::var("EVALVERSE_SKIP_WGPU").as_deref() == Ok("1") => {
+            eprintln!("skipping the wgpu check: {e}");
+            None
+        }
+        Err(e) => panic!("no wgpu adapter ({e}); install mesa-vulkan-drivers or set EVALVERSE_SKIP_WGPU=1"),
+    }
+}
+
 #[test]
 #[allow(deprecated)]
 fn row_mean_absdiff_matches_reference_on_cpu() {
@@ -34,13 +99,9 @@ fn row_mean_absdiff_matches_reference_on_cpu() {
 
 #[test]
 fn row_mean_absdiff_kernel_matches_reference_on_wgpu() {
-    let device = match Device::wgpu_options().init() {
-        Ok(d) => d,
-        Err(e) if std::env::var("EVALVERSE_SKIP_WGPU").as_deref() == Ok("1") => {
-            eprintln!("skipping the wgpu check: {e}");
-            return;
-        }
-        Err(e) => panic!("no wgpu adapter ({e}); install mesa-vulkan-drivers or set EVALVERSE_SKIP_WGPU=1"),
+    let device = match wgpu() {
+        Some(d) => d,
+        None => return,
     };
     // Sizes that exercise partial cubes (cols not a multiple of 256) and a real frame (160x90).
     for (rows, cols) in [(1, 7), (9, 14_400), (33, 257)] {
