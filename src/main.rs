@@ -139,6 +139,35 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Copy a file with faults of exactly known ground truth (prints the ground truth as JSON).
+    Inject {
+        input: String,
+        output: PathBuf,
+        /// Audio later than video by N ms (negative: earlier).
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+        audio_delay_ms: f64,
+        /// Freeze span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        freeze: Vec<(f64, f64)>,
+        /// Black span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        black: Vec<(f64, f64)>,
+        /// Silence span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        silence: Vec<(f64, f64)>,
+        /// Flicker span A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        flicker: Vec<(f64, f64)>,
+        /// Two white frames at T seconds (repeatable).
+        #[arg(long)]
+        flash: Vec<f64>,
+        /// Replace the frame at T seconds with the frame one second earlier (repeatable).
+        #[arg(long)]
+        swap_frame: Vec<f64>,
+        /// Colour-grade change over A:B seconds (repeatable).
+        #[arg(long, value_parser = parse_span)]
+        grade_shift: Vec<(f64, f64)>,
+    },
     /// Write a generated test sequence with exactly known cuts and faults to an MP4 file.
     Generate {
         output: PathBuf,
@@ -153,7 +182,7 @@ enum Command {
         /// Cut times in seconds, comma-separated (default: irregular cuts every 2–4 s).
         #[arg(long, value_delimiter = ',')]
         cuts: Option<Vec<f64>>,
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
         audio_delay_ms: f64,
         /// Freeze span A:B seconds (repeatable).
         #[arg(long, value_parser = parse_span)]
@@ -253,6 +282,12 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 _ => bail!("give a FILE, or --synthetic"),
             }
+            Ok(0)
+        }
+        Command::Inject { input, output, audio_delay_ms, freeze, black, silence, flicker, flash, swap_frame, grade_shift } => {
+            let faults = sender::inject::Faults { audio_delay_ms, freeze, black, flicker, silence, grade_shift, flash, swap_frame };
+            let truth = sender::inject::inject(&input, &output, &faults)?;
+            println!("{}", serde_json::to_string(&truth)?);
             Ok(0)
         }
         Command::Generate { output, duration, width, height, fps, cuts, audio_delay_ms, freeze, black, flicker, silence, flash, truth } => {

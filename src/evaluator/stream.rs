@@ -84,6 +84,8 @@ pub struct StreamEvaluator {
     pub dropped_frames: u64,
     finished: bool,
     alerts: AlertEngine,
+    /// Frames per model call: the configured batch live, larger for files (no latency to keep).
+    batch_frames: usize,
 }
 
 const MAX_EVENTS: usize = 200_000;
@@ -94,6 +96,7 @@ impl StreamEvaluator {
     pub fn new(id: StreamId, a: &AnalysisSettings, rules: &[AlertRule], model: Model, live: bool, timing: Timing) -> Self {
         Self {
             alerts: AlertEngine::new(&id, rules),
+            batch_frames: if live { a.batch_frames } else { a.batch_frames.max(32) },
             id,
             a: a.clone(),
             model,
@@ -216,7 +219,7 @@ impl StreamEvaluator {
         if let Some(b) = self.batcher.push(f) {
             self.process_batch(b, out);
         }
-        if self.batcher.len() >= self.a.batch_frames {
+        if self.batcher.len() >= self.batch_frames {
             if let Some(b) = self.batcher.take() {
                 self.process_batch(b, out);
             }
@@ -229,8 +232,11 @@ impl StreamEvaluator {
             return;
         }
         self.audio.push(&c);
-        self.process_audio(out);
-        self.schedule(out);
+        // Features in chunks of ≥ 64 ms: one model call per chunk is overhead, not information.
+        if self.audio.pending_samples() * 1000 >= 64 * self.a.audio_rate as usize {
+            self.process_audio(out);
+            self.schedule(out);
+        }
     }
 
     /// Live: process frames that have waited longer than `max_wait_s` even if the batch is not
@@ -241,8 +247,9 @@ impl StreamEvaluator {
             if let Some(b) = self.batcher.take() {
                 self.process_batch(b, out);
             }
-            self.schedule(out);
         }
+        self.process_audio(out);
+        self.schedule(out);
     }
 
     fn frame_s(&self) -> f64 {

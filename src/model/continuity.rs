@@ -4,7 +4,8 @@
 //!
 //! Definitions (all thresholds in [`DetectorSettings`], durations ≥ `min_event_s`):
 //! - **freeze**: consecutive frames whose mean absolute luma difference to their predecessor is
-//!   below `freeze_mad` (0–1 scale) and that are not black. The event starts at the last frame that still changed (the
+//!   below `freeze_mad` (0–1 scale; once frozen, below 3× that, so a re-encoded keyframe inside
+//!   a held picture does not split the event) and that are not black. The event starts at the last frame that still changed (the
 //!   one being held) and ends at the first frame that changes again.
 //! - **black**: frames with at least `black_ratio` of pixels at or below `black_luma`.
 //! - **flicker**: frame-to-frame luma oscillation. With `m_t` the mean luma,
@@ -116,7 +117,10 @@ impl VideoContinuity {
 
         // A black picture does not move either; it is reported as black, not as a freeze.
         flags.black = f.black_ratio >= self.d.black_ratio;
-        flags.frozen = f.has_prev && f.mad < self.d.freeze_mad && !flags.black;
+        // Hysteresis: a freeze starts below the threshold and holds below 3× it, so one
+        // re-encoded keyframe inside a held picture does not split the event.
+        let limit = if self.freeze.active_since().is_some() { 3.0 * self.d.freeze_mad } else { self.d.freeze_mad };
+        flags.frozen = f.has_prev && f.mad < limit && !flags.black;
         let held = self.prev_pts.unwrap_or(f.pts);
         if flags.frozen {
             self.freeze_frames += 1;

@@ -8,6 +8,10 @@
 //! - the change is not transient: if some frame `t+k` (`k = 1..3`) is again close to `t−1`
 //!   (distance below `max(0.4·d_t, 0.025)`) the frames `t..t+k−1` are a **flash**, reported as
 //!   an event, not a cut; and
+//! - the picture's structure changed: the normalised cross-correlation of the luma thumbnails
+//!   ([`structure`]) is below 0.9, and the distance between brightness/contrast-normalised
+//!   thumbnails ([`normalised_distance`]) spikes too (≥ 2× its neighbourhood) — a grade jump,
+//!   a fade step or flicker moves the raw distance but not the normalised one; and
 //! - the luma histogram moved too (`hist_distance ≥ 0.08`) or the chroma changed clearly, so a
 //!   fast pan over the same scene (thumbnails shift, histogram stays) is not a cut.
 //!
@@ -29,6 +33,8 @@ const STRONG_CUT: f32 = 0.20;
 const RATIO: f32 = 3.0;
 const STRONG_RATIO: f32 = 2.0;
 const MIN_HIST: f32 = 0.08;
+const SAME_STRUCTURE: f32 = 0.9;
+const STRUCTURE_RATIO: f32 = 2.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,6 +74,9 @@ struct Slot {
     f: FrameFeatures,
     /// Distance to the previous frame (0 for the first).
     d: f32,
+    /// The same on brightness/contrast-normalised luma thumbnails (photometric changes —
+    /// fades, grade jumps, flicker — leave it small).
+    dn: f32,
 }
 
 pub struct CutDetector {
@@ -95,11 +104,11 @@ impl CutDetector {
     }
 
     pub fn push(&mut self, f: &FrameFeatures, out: &mut CutOutput) {
-        let d = match self.ring.back() {
-            Some(prev) if f.has_prev => thumb_distance(&prev.f, f),
-            _ => 0.0,
+        let (d, dn) = match self.ring.back() {
+            Some(prev) if f.has_prev => (thumb_distance(&prev.f, f), normalised_distance(&prev.f, f)),
+            _ => (0.0, 0.0),
         };
-        self.ring.push_back(Slot { f: f.clone(), d });
+        self.ring.push_back(Slot { f: f.clone(), d, dn });
         if self.ring.len() > NEIGHBOURS + 1 + LOOKAHEAD {
             self.ring.pop_front();
         }
@@ -158,6 +167,19 @@ impl CutDetector {
                 return;
             }
         }
+        // Same picture, other exposure or grade (a fade step, a grade jump): the luma
+        // structure survives, so it is not a new shot.
+        let same = structure(before, cur);
+        let dn: Vec<f32> = (c.saturating_sub(NEIGHBOURS)..r.len().min(c + NEIGHBOURS + 1))
+            .filter(|&i| i != c && r[i].f.has_prev)
+            .map(|i| r[i].dn)
+            .collect();
+        let dn_base = if dn.is_empty() { 0.0 } else { dn.iter().sum::<f32>() / dn.len() as f32 };
+        let dn_ratio = r[c].dn / (dn_base + 0.02);
+        tracing::debug!(frame = cur.index, distance = s, ratio, structure = same, dn_ratio, "cut candidate");
+        if (same >= SAME_STRUCTURE || dn_ratio < STRUCTURE_RATIO) && s < STRONG_CUT * 2.0 {
+            return;
+        }
         let hist = hist_distance(before, cur);
         let (cb0, cr0) = before.chroma_means();
         let (cb1, cr1) = cur.chroma_means();
@@ -167,6 +189,35 @@ impl CutDetector {
         }
         out.cuts.push(Cut { frame: cur.index, pts: cur.pts, kind: CutKind::Hard, span: None, distance: s, ratio });
     }
+}
+
+/// Normalised cross-correlation of two luma thumbnails (1 = same structure, whatever the
+/// brightness and contrast; 0 when either is flat).
+pub fn structure(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
+    let (x, y) = (a.luma_thumb(), b.luma_thumb());
+    let n = x.len() as f32;
+    let (mx, my) = (x.iter().sum::<f32>() / n, y.iter().sum::<f32>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0f32, 0f32, 0f32);
+    for (p, q) in x.iter().zip(y) {
+        let (dp, dq) = (p - mx, q - my);
+        sxy += dp * dq;
+        sxx += dp * dp;
+        syy += dq * dq;
+    }
+    if sxx < 1e-6 || syy < 1e-6 { 0.0 } else { sxy / (sxx * syy).sqrt() }
+}
+
+fn standardised(x: &[f32]) -> Vec<f32> {
+    let n = x.len() as f32;
+    let m = x.iter().sum::<f32>() / n;
+    let sd = (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n).sqrt().max(0.02);
+    x.iter().map(|v| (v - m) / sd).collect()
+}
+
+/// Mean absolute difference of standardised luma thumbnails (brightness and contrast removed).
+pub fn normalised_distance(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
+    let (x, y) = (standardised(a.luma_thumb()), standardised(b.luma_thumb()));
+    x.iter().zip(&y).map(|(p, q)| (p - q).abs()).sum::<f32>() / x.len() as f32
 }
 
 /// Shot lengths and cut rate over the stream.
@@ -242,11 +293,15 @@ mod tests {
     use std::time::Instant;
 
     fn frame(i: u64, level: f32, pan: f32) -> FrameFeatures {
-        // A "scene" thumbnail: a horizontal gradient shifted by `pan`, offset by `level`.
+        // A "scene" thumbnail: a pattern shifted by `pan`; each brightness level is another
+        // scene with a pattern of its own (another frequency and orientation).
         let mut thumb = vec![0f32; 3 * THUMB_CELLS];
+        let freq = 1.0 + 4.0 * level;
         for (k, v) in thumb.iter_mut().enumerate() {
             let x = (k % 32) as f32 / 32.0;
-            *v = (level + 0.3 * ((x + pan) * 6.28).sin()).clamp(0.0, 1.0);
+            let y = ((k / 32) % 18) as f32 / 18.0;
+            let coord = if level > 0.5 { y } else { x };
+            *v = (level + 0.3 * ((coord * freq + pan) * 6.28).sin()).clamp(0.0, 1.0);
         }
         let mut hist = [0f32; 16];
         hist[((level * 15.0) as usize).min(15)] = 1.0;
@@ -288,6 +343,24 @@ mod tests {
         assert_eq!(out.flashes.len(), 1);
         assert!((out.flashes[0].start - 70.0 / 25.0).abs() < 1e-9);
         assert!(out.visual.iter().any(|v| (v.pts - 2.8).abs() < 1e-9));
+    }
+
+    #[test]
+    fn a_grade_jump_inside_a_shot_is_not_a_cut() {
+        let mut det = CutDetector::new();
+        let mut out = CutOutput::default();
+        for i in 0..60u64 {
+            let mut f = frame(i, 0.3, i as f32 * 0.01);
+            if i >= 30 {
+                // Same picture, darker and re-tinted from frame 30 on.
+                f.thumb.iter_mut().enumerate().for_each(|(k, v)| *v = if k < THUMB_CELLS { *v * 0.7 + 0.02 } else { (*v + 0.15).min(1.0) });
+                f.luma_mean = f.luma_mean * 0.7 + 0.02;
+            }
+            det.push(&f, &mut out);
+        }
+        det.finish(&mut out);
+        assert!(out.cuts.is_empty(), "{:?}", out.cuts);
+        assert_eq!(out.visual.len(), 1, "still an abrupt visual change for the sync head");
     }
 
     #[test]

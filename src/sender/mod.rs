@@ -1,5 +1,6 @@
 //! Senders: put media on the wire (RTP over UDP, with RTCP) or into a file, for the demo, the
 //! tests, and generators that want to hook in with one command (`evalverse send`).
+pub mod inject;
 pub mod synth;
 
 use crate::ingest::pipeline::{fill, strip_comments};
@@ -17,6 +18,10 @@ pub const SEND_FILE: &str = include_str!("../../pipelines/send-file.pipeline");
 pub const WRITE_FILE: &str = include_str!("../../pipelines/write-file.pipeline");
 pub const SEND_IMAGES: &str = include_str!("../../pipelines/send-images.pipeline");
 pub const SEND_FRAGMENTS: &str = include_str!("../../pipelines/send-fragments.pipeline");
+
+/// Samples of encoder delay `avenc_aac` puts before the audio at 48 kHz. `mp4mux` does not
+/// record it, so file writers drop that many samples from the head to keep sync exact.
+pub const AAC_PRIMING: u64 = 1024;
 
 #[derive(Debug, Error)]
 pub enum SendError {
@@ -49,7 +54,7 @@ impl RtpTarget {
     }
 }
 
-fn launch(desc: &str) -> Result<gst::Pipeline, SendError> {
+pub(crate) fn launch(desc: &str) -> Result<gst::Pipeline, SendError> {
     crate::ingest::init().map_err(|e| SendError::Pipeline(e.to_string()))?;
     gst::parse::launch(desc)
         .map_err(|e| SendError::Pipeline(format!("{e}\n  description: {desc}")))?
@@ -58,7 +63,7 @@ fn launch(desc: &str) -> Result<gst::Pipeline, SendError> {
 }
 
 /// Run `pipeline` until EOS, an error, or `stop`.
-fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), SendError> {
+pub(crate) fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), SendError> {
     pipeline.set_state(gst::State::Playing).map_err(|e| SendError::Runtime(e.to_string()))?;
     let bus = pipeline.bus().ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let result = loop {
@@ -78,7 +83,7 @@ fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), SendError> {
 
 /// Push the generated video and audio into the pipeline's `video_src` / `audio_src` appsrcs
 /// from two threads of ours (appsrc blocks when full: the pipeline paces us).
-fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>) -> Result<Vec<std::thread::JoinHandle<()>>, SendError> {
+fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>, audio_head: u64) -> Result<Vec<std::thread::JoinHandle<()>>, SendError> {
     let get = |name: &str| {
         pipeline
             .by_name(name)
@@ -115,9 +120,9 @@ fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>) -> Re
         let spec = spec.clone();
         threads.push(std::thread::spawn(move || {
             const CHUNK: usize = 960; // 20 ms at 48 kHz
-            let total = (spec.duration_s * 48_000.0) as u64;
+            let total = (spec.duration_s * 48_000.0) as u64 + audio_head;
             let mut samples = vec![];
-            let mut k = 0u64;
+            let mut k = audio_head;
             while k < total {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -128,7 +133,7 @@ fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>) -> Re
                 let mut b = gst::Buffer::from_slice(bytes);
                 {
                     let b = b.get_mut().expect("new buffer is writable");
-                    b.set_pts(gst::ClockTime::from_nseconds(k * 1_000_000_000 / 48_000));
+                    b.set_pts(gst::ClockTime::from_nseconds((k - audio_head) * 1_000_000_000 / 48_000));
                     b.set_duration(gst::ClockTime::from_nseconds(n as u64 * 1_000_000_000 / 48_000));
                 }
                 if asrc.push_buffer(b).is_err() {
@@ -158,7 +163,7 @@ pub fn send_synthetic(spec: &SceneSpec, target: &RtpTarget, stop: Arc<AtomicBool
     v.insert("gop", spec.fps.to_string());
     let desc = fill(&strip_comments(SEND_SYNTH), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
-    let threads = feed(&pipeline, spec, stop.clone())?;
+    let threads = feed(&pipeline, spec, stop.clone(), 0)?;
     let r = run(&pipeline, &stop);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
@@ -176,7 +181,7 @@ pub fn write_synthetic(spec: &SceneSpec, path: &std::path::Path) -> Result<(), S
     let desc = fill(&strip_comments(WRITE_FILE), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let threads = feed(&pipeline, spec, stop.clone())?;
+    let threads = feed(&pipeline, spec, stop.clone(), AAC_PRIMING)?;
     let r = run(&pipeline, &AtomicBool::new(false));
     stop.store(true, Ordering::Relaxed);
     for t in threads {

@@ -31,6 +31,11 @@ impl AudioRing {
         self.origin
     }
 
+    /// Samples received and not yet handed out.
+    pub fn pending_samples(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Timeline index just after the last sample received.
     pub fn next_index(&self) -> i64 {
         self.pending_start + self.pending.len() as i64

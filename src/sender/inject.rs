@@ -1,0 +1,344 @@
+//! `evalverse inject`: copy a file with faults of exactly known ground truth (GStreamer decode →
+//! modify raw frames and samples → H.264 + AAC in MP4). Users test their alerting with it; the
+//! accuracy tests use it on generated and real clips.
+//!
+//! Times are seconds of the output; a span `A:B` covers the frames `⌈A·fps⌉ … ⌈B·fps⌉ − 1`.
+//! - `freeze A:B`: those frames repeat the first of them (like ffmpeg `freezeframes`).
+//! - `black A:B`: black frames. `flicker A:B`: odd frames 14 luma levels brighter.
+//! - `flash T`: two white frames from `⌈T·fps⌉`. `swap_frame T`: frame `⌈T·fps⌉` replaced by
+//!   the frame one second earlier (a within-shot glitch).
+//! - `grade_shift A:B`: a colour grade change (warmer, darker) over the span.
+//! - `silence A:B`: zero audio. `audio_delay_ms N`: audio later by N ms (earlier if negative);
+//!   the audio is re-timed sample-exactly (silence padded or the head trimmed).
+//!
+//! Audio is written mono (the analysis is mono).
+use super::SendError;
+use crate::ingest::pipeline::{fill, strip_comments};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::time::Duration;
+
+pub const INJECT_READ: &str = include_str!("../../pipelines/inject-read.pipeline");
+pub const WRITE_VIDEO: &str = include_str!("../../pipelines/write-video.pipeline");
+
+const RATE: f64 = 48_000.0;
+
+/// The faults to inject (seconds of the output timeline).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Faults {
+    pub audio_delay_ms: f64,
+    pub freeze: Vec<(f64, f64)>,
+    pub black: Vec<(f64, f64)>,
+    pub flicker: Vec<(f64, f64)>,
+    pub silence: Vec<(f64, f64)>,
+    pub grade_shift: Vec<(f64, f64)>,
+    pub flash: Vec<f64>,
+    pub swap_frame: Vec<f64>,
+}
+
+/// One injected fault as it landed in the output.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Applied {
+    pub kind: String,
+    /// Seconds (frame-exact for video faults).
+    pub start: f64,
+    pub end: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_frame: Option<u64>,
+}
+
+/// Ground truth of an injected copy.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Truth {
+    pub output: String,
+    pub fps: f64,
+    pub frames: u64,
+    pub width: u32,
+    pub height: u32,
+    pub audio: bool,
+    pub audio_delay_ms: f64,
+    pub faults: Vec<Applied>,
+}
+
+fn frame_at(t: f64, fps: f64) -> u64 {
+    (t * fps - 1e-9).ceil().max(0.0) as u64
+}
+
+fn in_spans(n: u64, spans: &[(f64, f64)], fps: f64) -> Option<(u64, u64)> {
+    spans
+        .iter()
+        .map(|(a, b)| (frame_at(*a, fps), frame_at(*b, fps)))
+        .find(|(a, b)| n >= *a && n < *b)
+}
+
+impl Faults {
+    pub fn validate(&self) -> Result<(), String> {
+        let spans = [&self.freeze, &self.black, &self.flicker, &self.silence, &self.grade_shift];
+        for s in spans.iter().flat_map(|v| v.iter()) {
+            if !(s.0.is_finite() && s.1.is_finite() && s.0 >= 0.0 && s.1 > s.0) {
+                return Err(format!("span {}:{} needs 0 <= A < B", s.0, s.1));
+            }
+        }
+        if !(self.audio_delay_ms.is_finite() && self.audio_delay_ms.abs() <= 10_000.0) {
+            return Err("audio delay must be within ±10000 ms".into());
+        }
+        if self.flash.iter().chain(&self.swap_frame).any(|t| !(t.is_finite() && *t >= 0.0)) {
+            return Err("flash and swap-frame times must be >= 0".into());
+        }
+        Ok(())
+    }
+
+    fn truth(&self, fps: f64, frames: u64) -> Vec<Applied> {
+        let mut v = vec![];
+        let span = |kind: &str, (a, b): (f64, f64)| {
+            let (f0, f1) = (frame_at(a, fps), frame_at(b, fps).min(frames));
+            Applied { kind: kind.into(), start: f0 as f64 / fps, end: f1 as f64 / fps, first_frame: Some(f0), last_frame: Some(f1.saturating_sub(1)) }
+        };
+        v.extend(self.freeze.iter().map(|s| span("freeze", *s)));
+        v.extend(self.black.iter().map(|s| span("black", *s)));
+        v.extend(self.flicker.iter().map(|s| span("flicker", *s)));
+        v.extend(self.grade_shift.iter().map(|s| span("grade_shift", *s)));
+        v.extend(self.flash.iter().map(|t| span("flash", (*t, *t + 1.5 / fps))));
+        v.extend(self.swap_frame.iter().map(|t| span("swap_frame", (*t, *t + 0.5 / fps))));
+        v.extend(self.silence.iter().map(|(a, b)| Applied { kind: "silence".into(), start: *a, end: *b, first_frame: None, last_frame: None }));
+        v
+    }
+}
+
+struct Frame {
+    y: Vec<u8>,
+    u: Vec<u8>,
+    v: Vec<u8>,
+}
+
+fn read_frame(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Option<Frame> {
+    let buffer = sample.buffer()?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let mut planes: [Vec<u8>; 3] = Default::default();
+    for (p, plane) in planes.iter_mut().enumerate() {
+        let (pw, ph) = if p == 0 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
+        let stride = frame.plane_stride()[p] as usize;
+        let data = frame.plane_data(p as u32).ok()?;
+        for row in 0..ph {
+            plane.extend_from_slice(data.get(row * stride..row * stride + pw)?);
+        }
+    }
+    let [y, u, v] = planes;
+    Some(Frame { y, u, v })
+}
+
+fn apply(frame: &mut Frame, n: u64, f: &Faults, fps: f64, history: &VecDeque<(u64, Frame)>, held: &mut Option<(u64, Frame)>) {
+    if let Some((first, _)) = in_spans(n, &f.freeze, fps) {
+        match held {
+            Some((k, h)) if *k == first => {
+                frame.y.clone_from(&h.y);
+                frame.u.clone_from(&h.u);
+                frame.v.clone_from(&h.v);
+            }
+            _ => *held = Some((first, Frame { y: frame.y.clone(), u: frame.u.clone(), v: frame.v.clone() })),
+        }
+    }
+    if f.swap_frame.iter().any(|t| frame_at(*t, fps) == n) {
+        let back = fps.round() as u64;
+        if let Some((_, old)) = history.iter().find(|(k, _)| *k + back >= n).or(history.front()) {
+            frame.y.clone_from(&old.y);
+            frame.u.clone_from(&old.u);
+            frame.v.clone_from(&old.v);
+        }
+    }
+    if in_spans(n, &f.grade_shift, fps).is_some() {
+        frame.y.iter_mut().for_each(|y| *y = (*y as f32 * 0.88 + 6.0).clamp(16.0, 235.0) as u8);
+        frame.u.iter_mut().for_each(|u| *u = (*u as i32 - 18).clamp(16, 240) as u8);
+        frame.v.iter_mut().for_each(|v| *v = (*v as i32 + 22).clamp(16, 240) as u8);
+    }
+    if in_spans(n, &f.flicker, fps).is_some() && n % 2 == 1 {
+        frame.y.iter_mut().for_each(|y| *y = y.saturating_add(14).min(235));
+    }
+    if f.flash.iter().any(|t| {
+        let s = frame_at(*t, fps);
+        n == s || n == s + 1
+    }) {
+        frame.y.fill(235);
+        frame.u.fill(128);
+        frame.v.fill(128);
+    }
+    if in_spans(n, &f.black, fps).is_some() {
+        frame.y.fill(16);
+        frame.u.fill(128);
+        frame.v.fill(128);
+    }
+}
+
+/// Copy `input` to `output` (MP4) with `faults`; returns the ground truth.
+pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, SendError> {
+    faults.validate().map_err(SendError::Pipeline)?;
+    let uri = crate::ingest::to_uri(input).map_err(|e| SendError::Pipeline(e.to_string()))?;
+    let mut v = BTreeMap::new();
+    v.insert("uri", uri.replace('"', "%22"));
+    let reader = super::launch(&fill(&strip_comments(INJECT_READ), &v).map_err(SendError::Pipeline)?)?;
+    let sink = |name: &str| reader.by_name(name).and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+    let (vsink, asink) = (sink("video").ok_or_else(|| SendError::Pipeline("no video sink".into()))?, sink("audio"));
+    for s in [Some(&vsink), asink.as_ref()].into_iter().flatten() {
+        s.set_sync(false);
+        s.set_async(false);
+        s.set_max_buffers(8);
+    }
+    let (tx, rx) = crossbeam::channel::bounded::<(bool, bool)>(1);
+    if let Some(decode) = reader.by_name("decode") {
+        let (vq, aq) = (reader.by_name("vq"), reader.by_name("aq"));
+        decode.connect("no-more-pads", false, move |_| {
+            let linked = |q: &Option<gst::Element>| q.as_ref().and_then(|q| q.static_pad("sink")).map(|p| p.is_linked()).unwrap_or(false);
+            let _ = tx.try_send((linked(&vq), linked(&aq)));
+            None
+        });
+    }
+    reader.set_state(gst::State::Playing).map_err(|e| SendError::Runtime(format!("{input}: {e}")))?;
+    let bus = reader.bus().ok_or_else(|| SendError::Runtime("no bus".into()))?;
+    let fail = |bus: &gst::Bus| -> Option<String> {
+        bus.pop_filtered(&[gst::MessageType::Error]).and_then(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(format!("{input}: {}", e.error())),
+            _ => None,
+        })
+    };
+    let (has_video, has_audio) = loop {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            break m;
+        }
+        if let Some(e) = fail(&bus) {
+            let _ = reader.set_state(gst::State::Null);
+            return Err(SendError::Runtime(e));
+        }
+    };
+    if !has_video {
+        let _ = reader.set_state(gst::State::Null);
+        return Err(SendError::Runtime(format!("{input}: no video to inject faults into")));
+    }
+    // The first frame tells the size and rate the writer needs.
+    let first = vsink.pull_sample().map_err(|_| SendError::Runtime(fail(&bus).unwrap_or_else(|| format!("{input}: no frames"))))?;
+    let caps = first.caps().ok_or_else(|| SendError::Runtime("no caps".into()))?.to_owned();
+    let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| SendError::Runtime(e.to_string()))?;
+    let (fps_n, fps_d) = (info.fps().numer().max(1), info.fps().denom().max(1));
+    let fps = fps_n as f64 / fps_d as f64;
+    let mut w = BTreeMap::new();
+    w.insert("path", output.to_string_lossy().replace('"', ""));
+    w.insert("width", info.width().to_string());
+    w.insert("height", info.height().to_string());
+    w.insert("fps_n", fps_n.to_string());
+    w.insert("fps_d", fps_d.to_string());
+    w.insert("gop", ((fps * 2.0).round() as u32).max(1).to_string());
+    w.insert("bitrate_kbps", ((info.width() * info.height()) as f64 * fps * 0.15 / 1000.0).clamp(500.0, 20_000.0).round().to_string());
+    let mut desc = fill(&strip_comments(WRITE_VIDEO), &w).map_err(SendError::Pipeline)?;
+    if !has_audio {
+        desc = desc.split(" appsrc name=audio_src").next().unwrap_or(&desc).to_string();
+    }
+    let writer = super::launch(&desc)?;
+    let src = |name: &str| writer.by_name(name).and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+    let vsrc = src("video_src").ok_or_else(|| SendError::Pipeline("no video_src".into()))?;
+    writer.set_state(gst::State::Playing).map_err(|e| SendError::Runtime(e.to_string()))?;
+
+    let audio_thread = match (has_audio, asink, src("audio_src")) {
+        (true, Some(asink), Some(asrc)) => {
+            let f = faults.clone();
+            Some(std::thread::spawn(move || {
+                let delay = (f.audio_delay_ms / 1000.0 * RATE).round() as i64;
+                let mut out_k: u64 = 0;
+                // The AAC encoder's priming samples come out first and MP4 as written here does
+                // not say so: drop as many from the head so the decoded audio lines up.
+                let head = delay - super::AAC_PRIMING as i64;
+                let mut skip = (-head).max(0) as u64;
+                let mut pad = head.max(0) as u64;
+                let push = |samples: &[f32], out_k: &mut u64| -> bool {
+                    let mut bytes = Vec::with_capacity(samples.len() * 4);
+                    for (i, s) in samples.iter().enumerate() {
+                        // Pushed sample k plays at (k + priming) / rate in the decoded file.
+                        let t = (*out_k + i as u64 + super::AAC_PRIMING) as f64 / RATE;
+                        let s = if f.silence.iter().any(|(a, b)| t >= *a && t < *b) { 0.0 } else { *s };
+                        bytes.extend_from_slice(&s.to_le_bytes());
+                    }
+                    let mut b = gst::Buffer::from_slice(bytes);
+                    if let Some(b) = b.get_mut() {
+                        b.set_pts(gst::ClockTime::from_nseconds((*out_k as f64 / RATE * 1e9) as u64));
+                        b.set_duration(gst::ClockTime::from_nseconds((samples.len() as f64 / RATE * 1e9) as u64));
+                    }
+                    *out_k += samples.len() as u64;
+                    asrc.push_buffer(b).is_ok()
+                };
+                while pad > 0 {
+                    let n = pad.min(4800);
+                    if !push(&vec![0.0; n as usize], &mut out_k) {
+                        return;
+                    }
+                    pad -= n;
+                }
+                while let Ok(sample) = asink.pull_sample() {
+                    let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else { continue };
+                    let samples: Vec<f32> = map.as_slice().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                    let from = (skip as usize).min(samples.len());
+                    skip -= from as u64;
+                    if from < samples.len() && !push(&samples[from..], &mut out_k) {
+                        return;
+                    }
+                }
+                let _ = asrc.end_of_stream();
+            }))
+        }
+        _ => None,
+    };
+
+    let mut n = 0u64;
+    let mut history: VecDeque<(u64, Frame)> = VecDeque::new();
+    let mut held = None;
+    let mut sample = Some(first);
+    let fd = gst::ClockTime::from_nseconds((1e9 / fps) as u64);
+    while let Some(s) = sample.take().or_else(|| vsink.pull_sample().ok()) {
+        let Some(mut frame) = read_frame(&s, &info) else { continue };
+        let original = Frame { y: frame.y.clone(), u: frame.u.clone(), v: frame.v.clone() };
+        apply(&mut frame, n, faults, fps, &history, &mut held);
+        history.push_back((n, original));
+        while history.len() > fps.ceil() as usize + 2 {
+            history.pop_front();
+        }
+        let mut bytes = frame.y;
+        bytes.extend_from_slice(&frame.u);
+        bytes.extend_from_slice(&frame.v);
+        let mut b = gst::Buffer::from_slice(bytes);
+        if let Some(b) = b.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds((n as f64 * 1e9 / fps) as u64));
+            b.set_duration(fd);
+        }
+        if vsrc.push_buffer(b).is_err() {
+            break;
+        }
+        n += 1;
+    }
+    let _ = vsrc.end_of_stream();
+    if let Some(t) = audio_thread {
+        let _ = t.join();
+    }
+    let read_error = fail(&bus);
+    let _ = reader.set_state(gst::State::Null);
+    let r = super::run(&writer, &std::sync::atomic::AtomicBool::new(false));
+    if let Some(e) = read_error {
+        return Err(SendError::Runtime(e));
+    }
+    r?;
+    Ok(Truth {
+        output: output.to_string_lossy().to_string(),
+        fps,
+        frames: n,
+        width: info.width(),
+        height: info.height(),
+        audio: has_audio,
+        audio_delay_ms: faults.audio_delay_ms,
+        faults: faults.truth(fps, n),
+    })
+}
