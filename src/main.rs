@@ -199,6 +199,10 @@ enum Command {
         /// A 2-frame white flash with a beep at T seconds (repeatable).
         #[arg(long)]
         flash: Vec<f64>,
+        /// Fade through black over A:B seconds (repeatable; put a cut at its middle for a
+        /// gradual transition).
+        #[arg(long, value_parser = parse_span)]
+        fade: Vec<(f64, f64)>,
         /// Print the ground truth as JSON.
         #[arg(long)]
         truth: bool,
@@ -290,7 +294,7 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string(&truth)?);
             Ok(0)
         }
-        Command::Generate { output, duration, width, height, fps, cuts, audio_delay_ms, freeze, black, flicker, silence, flash, truth } => {
+        Command::Generate { output, duration, width, height, fps, cuts, audio_delay_ms, freeze, black, flicker, silence, flash, fade: fades, truth } => {
             if !(0.5..=3600.0).contains(&duration) || width < 16 || height < 16 || width > 3840 || height > 2160 || !(1..=120).contains(&fps) {
                 bail!("duration 0.5–3600 s, size 16x16–3840x2160 and fps 1–120, please");
             }
@@ -307,6 +311,7 @@ fn run(cli: Cli) -> Result<i32> {
                 black,
                 flicker,
                 silence,
+                fades,
                 seed: 7,
             };
             sender::write_synthetic(&spec, &output)?;

@@ -84,7 +84,7 @@ fn json_lines_follow_the_contract() {
             }
             "event" => {
                 assert!(num("end") >= num("start"));
-                assert!(["freeze", "black", "silence", "flicker", "flash"].contains(&v["kind"].as_str().unwrap()));
+                assert!(["freeze", "black", "silence", "flicker", "flash", "glitch", "grade_jump"].contains(&v["kind"].as_str().unwrap()));
                 for k in ["stage", "aspect", "dimension", "observed", "problem", "fix"] {
                     assert!(v["diagnosis"][k].is_string(), "diagnosis.{k}: {l}");
                 }

@@ -8,7 +8,7 @@
 use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
-use crate::model::rhythm::{CutDetector, CutKind, CutOutput, Pacing};
+use crate::model::rhythm::{CutDetector, CutKind, CutOutput, FadeDetector, Pacing};
 use crate::model::sync::{Onset, OnsetDetector, SyncEstimate};
 use crate::model::{HEAD_COLUMNS, Model};
 use crate::score::record::{
@@ -66,6 +66,7 @@ pub struct StreamEvaluator {
     detections: Vec<Detection>,
     open_ongoing: Vec<Detection>,
     cut_det: CutDetector,
+    fades: FadeDetector,
     video_cont: VideoContinuity,
     silence: Silence,
     onset_det: OnsetDetector,
@@ -114,6 +115,7 @@ impl StreamEvaluator {
             detections: vec![],
             open_ongoing: vec![],
             cut_det: CutDetector::new(),
+            fades: FadeDetector::default(),
             video_cont: VideoContinuity::new(a),
             silence: Silence::new(a),
             onset_det: OnsetDetector::default(),
@@ -287,6 +289,7 @@ impl StreamEvaluator {
             self.pacing.start(f.pts);
             let flags = self.video_cont.push(f, &mut dets);
             self.cut_det.push(f, &mut co);
+            co.cuts.extend(self.fades.push(f));
             self.rows.push_back(Row {
                 pts: f.pts,
                 cols: [
@@ -416,13 +419,15 @@ impl StreamEvaluator {
         let newest_arrival = self.rows.iter().filter(|r| r.pts < e).map(|r| r.arrival).max();
         let head = self.model.continuity_head(&rows);
         let silence_ratio = media.audio.then(|| self.coverage(EventKind::Silence, s, e));
-        let flashes = self.detections.iter().filter(|d| d.kind == EventKind::Flash && d.start >= s && d.start < e).count();
+        let count = |k: EventKind| self.detections.iter().filter(|d| d.kind == k && d.start >= s && d.start < e).count();
+        let flashes = count(EventKind::Flash);
+        let glitches = count(EventKind::Glitch) + count(EventKind::GradeJump);
         let inputs = ContinuityInputs {
             freeze: self.coverage(EventKind::Freeze, s, e),
             black: self.coverage(EventKind::Black, s, e),
             silence: silence_ratio,
             flicker: self.coverage(EventKind::Flicker, s, e),
-            flashes,
+            flashes: flashes + glitches,
         };
         let continuity = ContinuityWindow {
             freeze_ratio: rounded(inputs.freeze),
@@ -432,6 +437,7 @@ impl StreamEvaluator {
             flicker_index: rounded(head.flicker_index),
             flicker_vbench: rounded(head.flicker_vbench()),
             flashes,
+            glitches,
         };
         let pacing = self.pacing.figures(s, e);
         let mut diagnosis = vec![];

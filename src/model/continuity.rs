@@ -12,7 +12,8 @@
 //!   `e_t = m_t − (m_{t−1} + m_{t+1}) / 2`; frame `t` flickers when `|e_t| ≥ flicker_amplitude`
 //!   and `e_t` has the opposite sign of `e_{t−1}` (itself at least half the amplitude). A cut or
 //!   a flash gives one or two such frames, smooth motion none; an alternating exposure gives a
-//!   run. The event starts at the first frame taking part in the oscillation.
+//!   run (which survives up to 2 frames without flicker, e.g. a cut inside it). The event
+//!   starts at the first frame taking part in the oscillation.
 //! - **silence**: 10 ms RMS level (centred) below `silence_db` dBFS.
 //!
 //! The window figures: `freeze_ratio`, `black_ratio`, `silence_ratio` (share of the window's
@@ -32,10 +33,22 @@ pub enum EventKind {
     Silence,
     Flicker,
     Flash,
+    /// A 1–3 frame change of content inside a shot that returns (a swapped or corrupt frame).
+    Glitch,
+    /// An abrupt exposure or colour-grade change inside a shot (same picture, other look).
+    GradeJump,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [EventKind::Freeze, EventKind::Black, EventKind::Silence, EventKind::Flicker, EventKind::Flash];
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Freeze,
+        EventKind::Black,
+        EventKind::Silence,
+        EventKind::Flicker,
+        EventKind::Flash,
+        EventKind::Glitch,
+        EventKind::GradeJump,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Freeze => "freeze",
@@ -43,6 +56,8 @@ impl EventKind {
             EventKind::Silence => "silence",
             EventKind::Flicker => "flicker",
             EventKind::Flash => "flash",
+            EventKind::Glitch => "glitch",
+            EventKind::GradeJump => "grade_jump",
         }
     }
 }
@@ -90,6 +105,8 @@ pub struct VideoContinuity {
     black_frames: u64,
     flicker_sum: f64,
     flicker_frames: u64,
+    flicker_miss: u32,
+    flicker_last_end: f64,
 }
 
 impl VideoContinuity {
@@ -107,6 +124,8 @@ impl VideoContinuity {
             black_frames: 0,
             flicker_sum: 0.0,
             flicker_frames: 0,
+            flicker_miss: 0,
+            flicker_last_end: 0.0,
         }
     }
 
@@ -161,21 +180,30 @@ impl VideoContinuity {
             if flick {
                 self.flicker_sum += e.abs() as f64;
                 self.flicker_frames += 1;
+                self.flicker_miss = 0;
+                self.flicker_last_end = pts + dur;
+            } else if self.flicker.active_since().is_some() {
+                self.flicker_miss += 1;
             }
             let amplitude = self.flicker_sum / self.flicker_frames.max(1) as f64;
             let frames = self.flicker_frames as f64;
-            if let Some(u) = self.flicker.update(flick, self.recent[0].0, pts, pts + dur) {
+            let values = |span: f64| vec![("amplitude", amplitude), ("frequency_hz", frames / 2.0 / span.max(1e-3))];
+            // A cut or a single steady frame inside the oscillation does not end it: the run
+            // ends after 3 frames without flicker, at the end of the last flickering frame.
+            let holding = !flick && self.flicker.active_since().is_some() && self.flicker_miss < 3;
+            let update = if !flick && !holding {
+                self.flicker.close(self.flicker_last_end)
+            } else {
+                self.flicker.update(true, self.recent[0].0, pts, pts + dur)
+            };
+            if let Some(u) = update {
                 let span = match u {
                     RunUpdate::Ongoing { start, now } => now - start,
                     RunUpdate::Ended { start, end } => end - start,
                 };
-                out.push(detection(
-                    EventKind::Flicker,
-                    u,
-                    vec![("amplitude", amplitude), ("frequency_hz", frames / 2.0 / span.max(1e-3))],
-                ));
+                out.push(detection(EventKind::Flicker, u, values(span)));
             }
-            if !flick {
+            if !flick && !holding {
                 self.flicker_sum = 0.0;
                 self.flicker_frames = 0;
             }
@@ -193,7 +221,7 @@ impl VideoContinuity {
         if let Some(u) = self.black.finish() {
             out.push(detection(EventKind::Black, u, vec![("mean_luma", self.black_luma_sum / self.black_frames.max(1) as f64)]));
         }
-        if let Some(u) = self.flicker.finish() {
+        if let Some(u) = self.flicker.close(self.flicker_last_end) {
             out.push(detection(EventKind::Flicker, u, vec![("amplitude", self.flicker_sum / self.flicker_frames.max(1) as f64)]));
         }
     }

@@ -3,17 +3,26 @@
 //! **Hard cuts** (streaming, 4 frames of look-ahead). For each frame `t`, `d_t` is the
 //! thumbnail distance to frame `t−1` ([`thumb_distance`], Y weighted twice Cb/Cr, 0–1).
 //! Frame `t` starts a new shot when
-//! - `d_t ≥ 0.06` and `d_t / mean(d_{t−3..t−1}, d_{t+1..t+3}) ≥ 3` (the spike stands out of its
-//!   neighbourhood, as in PySceneDetect's adaptive detector), or `d_t ≥ 0.20` with ratio ≥ 2; and
+//! - `d_t ≥ 0.06` and `d_t / median(d_{t−3..t−1}, d_{t+1..t+3}) ≥ 3` (the spike stands out of
+//!   its neighbourhood, as in PySceneDetect's adaptive detector, with a median so the return
+//!   spike of a transient does not hide it), or `d_t ≥ 0.20` with ratio ≥ 2; and
 //! - the change is not transient: if some frame `t+k` (`k = 1..3`) is again close to `t−1`
-//!   (distance below `max(0.4·d_t, 0.025)`) the frames `t..t+k−1` are a **flash**, reported as
-//!   an event, not a cut; and
+//!   (distance below `max(0.4·d_t, 0.012)`; spikes from `d_t ≥ 0.025` are checked) the frames
+//!   `t..t+k−1` are a **flash**, reported as
+//!   an event, not a cut (a **glitch** when the mean luma moved less than 0.12: other content,
+//!   not a brightness spike); and
+//! - it is not a **grade jump**: an abrupt (previous step < 30 % of it), lasting (next 3 frames
+//!   within 30 %) change of |Δluma| + |ΔCb| + |ΔCr| ≥ 0.04 with the structure kept (NCC ≥ 0.8);
 //! - the picture's structure changed: the normalised cross-correlation of the luma thumbnails
 //!   ([`structure`]) is below 0.9, and the distance between brightness/contrast-normalised
 //!   thumbnails ([`normalised_distance`]) spikes too (≥ 2× its neighbourhood) — a grade jump,
-//!   a fade step or flicker moves the raw distance but not the normalised one; and
+//!   a fade step or flicker moves the raw distance but not the normalised one (an abrupt one is
+//!   reported as a **grade jump**); and
 //! - the luma histogram moved too (`hist_distance ≥ 0.08`) or the chroma changed clearly, so a
 //!   fast pan over the same scene (thumbnails shift, histogram stays) is not a cut.
+//!
+//! **Gradual cuts** ([`FadeDetector`]): fades through black, with their span. Cross-dissolves
+//! between two pictures are not detected yet.
 //!
 //! **Visual events** for the sync head: every spike that passes the first test (cuts and flash
 //! onsets alike): a moment the audio may be tied to.
@@ -35,6 +44,12 @@ const STRONG_RATIO: f32 = 2.0;
 const MIN_HIST: f32 = 0.08;
 const SAME_STRUCTURE: f32 = 0.9;
 const STRUCTURE_RATIO: f32 = 2.0;
+/// Smallest frame distance of a 1–3 frame transient (flash or glitch).
+const MIN_TRANSIENT: f32 = 0.025;
+/// Smallest abrupt change of |Δ luma| + |Δ Cb| + |Δ Cr| (0–1 each) that is a grade jump.
+const GRADE_JUMP: f32 = 0.04;
+/// Mean-luma jump (0–1) that makes a transient a flash rather than a glitch.
+const FLASH_JUMP: f32 = 0.12;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,39 +150,59 @@ impl CutDetector {
             return;
         }
         let s = r[c].d;
-        if s < MIN_CUT {
-            return;
-        }
         let neigh: Vec<f32> = (c.saturating_sub(NEIGHBOURS)..r.len().min(c + NEIGHBOURS + 1))
             .filter(|&i| i != c && r[i].f.has_prev)
             .map(|i| r[i].d)
             .collect();
-        let base = if neigh.is_empty() { 0.0 } else { neigh.iter().sum::<f32>() / neigh.len() as f32 };
+        // Median, not mean: the return spike of a transient must not hide its onset.
+        let base = median(neigh);
         let ratio = s / (base + 0.005);
-        if !((s >= MIN_CUT && ratio >= RATIO) || (s >= STRONG_CUT && ratio >= STRONG_RATIO)) {
-            return;
-        }
         let cur = &r[c].f;
-        out.visual.push(VisualEvent { pts: cur.pts, strength: s });
-        // Transient: the picture comes back to where it was.
         let before = &r[c - 1].f;
-        for k in 1..=3 {
-            let Some(after) = r.get(c + k) else { break };
-            if thumb_distance(before, &after.f) < (0.4 * s).max(0.025) {
-                let end = after.f.pts;
-                let peak = (c..c + k).map(|i| r[i].f.luma_mean).fold(f32::MIN, f32::max);
-                out.flashes.push(Detection {
-                    kind: EventKind::Flash,
-                    start: cur.pts,
-                    end,
-                    ongoing: false,
-                    values: vec![("frames", k as f64), ("luma_jump", (peak - before.luma_mean) as f64), ("distance", s as f64)],
-                });
-                self.skip = k;
-                return;
+
+        // Transient: the picture leaves and comes back to where it was within 3 frames.
+        if s >= 0.01 && ratio >= 2.0 && tracing::enabled!(tracing::Level::DEBUG) {
+            let back: Vec<f32> = (1..=3).filter_map(|k| r.get(c + k)).map(|a| thumb_distance(before, &a.f)).collect();
+            tracing::debug!(frame = cur.index, distance = s, ratio, ?back, "transient candidate");
+        }
+        if s >= MIN_TRANSIENT && ratio >= RATIO {
+            for k in 1..=3 {
+                let Some(after) = r.get(c + k) else { break };
+                if thumb_distance(before, &after.f) < (0.4 * s).max(0.012) {
+                    let end = after.f.pts;
+                    let peak = (c..c + k).map(|i| r[i].f.luma_mean).fold(f32::MIN, f32::max);
+                    let trough = (c..c + k).map(|i| r[i].f.luma_mean).fold(f32::MAX, f32::min);
+                    let jump = if peak - before.luma_mean >= before.luma_mean - trough { peak - before.luma_mean } else { trough - before.luma_mean };
+                    // A brightness spike is a flash; other content for a frame or two is a glitch.
+                    let kind = if jump.abs() >= FLASH_JUMP { EventKind::Flash } else { EventKind::Glitch };
+                    if s >= MIN_CUT {
+                        out.visual.push(VisualEvent { pts: cur.pts, strength: s });
+                    }
+                    out.flashes.push(Detection {
+                        kind,
+                        start: cur.pts,
+                        end,
+                        ongoing: false,
+                        values: vec![("frames", k as f64), ("luma_jump", jump as f64), ("distance", s as f64)],
+                    });
+                    self.skip = k;
+                    return;
+                }
             }
         }
-        // Same picture, other exposure or grade (a fade step, a grade jump): the luma
+        if let Some(d) = self.grade_jump(c) {
+            if s >= MIN_CUT && ratio >= RATIO {
+                out.visual.push(VisualEvent { pts: cur.pts, strength: s });
+            }
+            out.flashes.push(d);
+            return;
+        }
+        let r = &self.ring;
+        if s < MIN_CUT || !((ratio >= RATIO) || (s >= STRONG_CUT && ratio >= STRONG_RATIO)) {
+            return;
+        }
+        out.visual.push(VisualEvent { pts: cur.pts, strength: s });
+        // Same picture, other exposure or grade (a fade step, a flicker step): the luma
         // structure survives, so it is not a new shot.
         let same = structure(before, cur);
         let dn: Vec<f32> = (c.saturating_sub(NEIGHBOURS)..r.len().min(c + NEIGHBOURS + 1))
@@ -189,6 +224,53 @@ impl CutDetector {
         }
         out.cuts.push(Cut { frame: cur.index, pts: cur.pts, kind: CutKind::Hard, span: None, distance: s, ratio });
     }
+
+    /// An abrupt, lasting change of the look (mean luma, Cb, Cr) with the picture's structure
+    /// kept: a grade or exposure jump inside a shot.
+    fn grade_jump(&self, c: usize) -> Option<Detection> {
+        let r = &self.ring;
+        let look = |f: &FrameFeatures| {
+            let (cb, cr) = f.chroma_means();
+            (f.luma_mean, cb, cr)
+        };
+        let step = |a: &FrameFeatures, b: &FrameFeatures| {
+            let (x, y) = (look(a), look(b));
+            (y.0 - x.0).abs() + (y.1 - x.1).abs() + (y.2 - x.2).abs()
+        };
+        let (before, cur) = (&r[c - 1].f, &r[c].f);
+        let jump = step(before, cur);
+        if jump < GRADE_JUMP || !cur.has_prev {
+            return None;
+        }
+        // Abrupt: the look was steady before; lasting: it stays at the new level.
+        if c >= 2 && r[c - 1].f.has_prev && step(&r[c - 2].f, before) > 0.3 * jump {
+            return None;
+        }
+        for k in 1..=3 {
+            let after = &r.get(c + k)?.f;
+            if step(cur, after) > 0.3 * jump {
+                return None;
+            }
+        }
+        let same = structure(before, cur);
+        if same < 0.8 {
+            return None;
+        }
+        let (l0, cb0, cr0) = look(before);
+        let (l1, cb1, cr1) = look(cur);
+        Some(Detection {
+            kind: EventKind::GradeJump,
+            start: cur.pts,
+            end: cur.pts + cur.duration,
+            ongoing: false,
+            values: vec![
+                ("luma_shift", (l1 - l0) as f64),
+                ("cb_shift", (cb1 - cb0) as f64),
+                ("cr_shift", (cr1 - cr0) as f64),
+                ("structure", same as f64),
+            ],
+        })
+    }
 }
 
 /// Normalised cross-correlation of two luma thumbnails (1 = same structure, whatever the
@@ -207,6 +289,15 @@ pub fn structure(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
     if sxx < 1e-6 || syy < 1e-6 { 0.0 } else { sxy / (sxx * syy).sqrt() }
 }
 
+fn median(mut v: Vec<f32>) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f32::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 0 { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
+}
+
 fn standardised(x: &[f32]) -> Vec<f32> {
     let n = x.len() as f32;
     let m = x.iter().sum::<f32>() / n;
@@ -218,6 +309,94 @@ fn standardised(x: &[f32]) -> Vec<f32> {
 pub fn normalised_distance(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
     let (x, y) = (standardised(a.luma_thumb()), standardised(b.luma_thumb()));
     x.iter().zip(&y).map(|(p, q)| (p - q).abs()).sum::<f32>() / x.len() as f32
+}
+
+/// Fades through black, reported as gradual cuts: the new shot starts at the first frame that
+/// leaves the dark (mean luma < 0.1 and nearly flat), the transition spans from where the
+/// picture started to darken to where it stops brightening. A jump out of the dark (a hard
+/// cut from black) is left to the hard-cut detector.
+#[derive(Default)]
+pub struct FadeDetector {
+    history: VecDeque<(f64, f32)>,
+    dark_since: Option<f64>,
+    out_start: Option<f64>,
+    fade_in: Option<FadeIn>,
+}
+
+struct FadeIn {
+    frame: u64,
+    pts: f64,
+    start: f64,
+    prev_mean: f32,
+    rising: u32,
+    stable: u32,
+    /// End of the last frame that still brightened.
+    last_rise: f64,
+}
+
+const DARK_MEAN: f32 = 0.1;
+const DARK_STD: f32 = 0.05;
+const RISE: f32 = 0.004;
+
+impl FadeDetector {
+    pub fn push(&mut self, f: &FrameFeatures) -> Option<Cut> {
+        let dark = f.luma_mean < DARK_MEAN && f.luma_std < DARK_STD;
+        let mut out = None;
+        if dark {
+            if self.dark_since.is_none() {
+                self.dark_since = Some(f.pts);
+                // Walk back while the picture was brighter: where the fade-out began.
+                let mut start = f.pts;
+                let mut level = f.luma_mean;
+                for (pts, m) in self.history.iter().rev() {
+                    if *m < level + 0.002 {
+                        break;
+                    }
+                    level = *m;
+                    start = *pts;
+                }
+                self.out_start = Some(start);
+            }
+            self.fade_in = None;
+        } else if let Some(dark_since) = self.dark_since.take() {
+            self.fade_in = Some(FadeIn {
+                frame: f.index,
+                pts: f.pts,
+                start: self.out_start.take().unwrap_or(dark_since),
+                prev_mean: f.luma_mean,
+                rising: 0,
+                stable: 0,
+                last_rise: f.pts + f.duration,
+            });
+        } else if let Some(fi) = self.fade_in.as_mut() {
+            if f.luma_mean - fi.prev_mean >= RISE {
+                fi.rising += 1;
+                fi.stable = 0;
+                fi.last_rise = f.pts + f.duration;
+            } else {
+                fi.stable += 1;
+            }
+            fi.prev_mean = f.luma_mean;
+            if fi.stable >= 3 || f.pts - fi.pts > 3.0 {
+                let fi = self.fade_in.take().expect("present");
+                if fi.rising >= 2 {
+                    out = Some(Cut {
+                        frame: fi.frame,
+                        pts: fi.pts,
+                        kind: CutKind::Gradual,
+                        span: Some((fi.start, fi.last_rise)),
+                        distance: 0.0,
+                        ratio: 0.0,
+                    });
+                }
+            }
+        }
+        self.history.push_back((f.pts, f.luma_mean));
+        while self.history.front().map(|h| h.0 < f.pts - 3.0).unwrap_or(false) {
+            self.history.pop_front();
+        }
+        out
+    }
 }
 
 /// Shot lengths and cut rate over the stream.

@@ -12,7 +12,7 @@
 //! acceptability limits (90 ms early, 185 ms late); to 0 at twice those; 0 beyond.
 //!
 //! **continuity** = `100 · (1 − freeze) · (1 − black) · (1 − 0.8·silence) · (1 − min(1, 2·flicker))
-//! − 5·flashes`, clamped to 0–100, where freeze/black/silence/flicker are the shares of the
+//! − 5·(flashes + glitches + grade jumps)`, clamped to 0–100, where freeze/black/silence/flicker are the shares of the
 //! window inside such events (silence only when the stream has audio).
 //!
 //! **rhythm**: 100 while the average shot length (last 20 shots) is within 2–8 s, falling

@@ -146,6 +146,8 @@ pub struct ContinuityWindow {
     pub flicker_index: f64,
     pub flicker_vbench: f64,
     pub flashes: usize,
+    /// Glitches and grade jumps in the window.
+    pub glitches: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]

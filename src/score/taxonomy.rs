@@ -85,6 +85,29 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "exposure is inconsistent between frames, typical of frames generated without temporal consistency".into(),
             fix: "enable temporal attention / consistency in the generator, lower the guidance scale, or run a deflicker pass".into(),
         },
+        EventKind::Glitch => Diagnosis {
+            stage: Stage::Production,
+            aspect: "performance (temporal coherence)",
+            dimension: Dimension::Continuity,
+            observed: format!("{:.0}-frame content glitch at {:.3} s (distance {:.2}, luma change {:+.2})", value(d, "frames"), d.start, value(d, "distance"), value(d, "luma_jump")),
+            problem: "the picture jumps to other content for a frame or two and back: a swapped, repeated-from-elsewhere or corrupt frame".into(),
+            fix: "regenerate or interpolate the frame(s); check frame ordering in the generator's output and muxer".into(),
+        },
+        EventKind::GradeJump => Diagnosis {
+            stage: Stage::PostProduction,
+            aspect: "colour",
+            dimension: Dimension::Continuity,
+            observed: format!(
+                "look changed abruptly at {:.3} s inside a shot (luma {:+.3}, Cb {:+.3}, Cr {:+.3}; structure kept {:.2})",
+                d.start,
+                value(d, "luma_shift"),
+                value(d, "cb_shift"),
+                value(d, "cr_shift"),
+                value(d, "structure")
+            ),
+            problem: "exposure or colour grade jumps within a shot: the generator lost its look between frames".into(),
+            fix: "grade-match the segment (or regenerate it with the previous frames as context); lock the colour conditioning".into(),
+        },
         EventKind::Flash => Diagnosis {
             stage: Stage::Production,
             aspect: "cinematography (lighting)",

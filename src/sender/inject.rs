@@ -106,8 +106,12 @@ impl Faults {
         v.extend(self.black.iter().map(|s| span("black", *s)));
         v.extend(self.flicker.iter().map(|s| span("flicker", *s)));
         v.extend(self.grade_shift.iter().map(|s| span("grade_shift", *s)));
-        v.extend(self.flash.iter().map(|t| span("flash", (*t, *t + 1.5 / fps))));
-        v.extend(self.swap_frame.iter().map(|t| span("swap_frame", (*t, *t + 0.5 / fps))));
+        let frames_from = |kind: &str, t: f64, n: u64| {
+            let f0 = frame_at(t, fps);
+            Applied { kind: kind.into(), start: f0 as f64 / fps, end: (f0 + n) as f64 / fps, first_frame: Some(f0), last_frame: Some(f0 + n - 1) }
+        };
+        v.extend(self.flash.iter().map(|t| frames_from("flash", *t, 2)));
+        v.extend(self.swap_frame.iter().map(|t| frames_from("swap_frame", *t, 1)));
         v.extend(self.silence.iter().map(|(a, b)| Applied { kind: "silence".into(), start: *a, end: *b, first_frame: None, last_frame: None }));
         v
     }

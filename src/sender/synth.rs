@@ -23,6 +23,9 @@ pub struct SceneSpec {
     pub black: Vec<(f64, f64)>,
     pub flicker: Vec<(f64, f64)>,
     pub silence: Vec<(f64, f64)>,
+    /// Fades through black over A:B (down to black at the middle, back up by B).
+    #[serde(default)]
+    pub fades: Vec<(f64, f64)>,
     pub seed: u64,
 }
 
@@ -41,6 +44,7 @@ impl Default for SceneSpec {
             black: vec![],
             flicker: vec![],
             silence: vec![],
+            fades: vec![],
             seed: 1,
         }
     }
@@ -168,6 +172,7 @@ impl SceneSpec {
         let by = (0.3 + 0.4 * (0.5 + 0.5 * (sh.ball_v[1] * 6.0 * ts).sin())) * h as f64;
         let r = sh.ball_r * h as f64;
         let lift = if inside(n as f64 / fps, &self.flicker).is_some() && n % 2 == 1 { 14.0 } else { 0.0 };
+        let gain = inside(n as f64 / fps, &self.fades).map(|(a, b)| ((n as f64 / fps - (a + b) / 2.0).abs() / ((b - a) / 2.0)).min(1.0)).unwrap_or(1.0);
         let pan = sh.pan_px_s * ts;
         let (ys, cs) = out.split_at_mut(w * h);
         let (cbs, crs) = cs.split_at_mut(cw * ch);
@@ -181,7 +186,7 @@ impl SceneSpec {
                 let dx = x as f64 - bx;
                 let dy = y as f64 - by;
                 let v = if dx * dx + dy * dy < r * r { sh.ball[0] } else { base + stripes[x] * (0.5 + 0.5 * g) };
-                ys[y * w + x] = (v + lift).clamp(16.0, 235.0) as u8;
+                ys[y * w + x] = (16.0 + (v + lift - 16.0) * gain).clamp(16.0, 235.0) as u8;
             }
         }
         for y in 0..ch {
@@ -194,8 +199,8 @@ impl SceneSpec {
                 } else {
                     (sh.top[1] * (1.0 - g) + sh.bottom[1] * g, sh.top[2] * (1.0 - g) + sh.bottom[2] * g)
                 };
-                cbs[y * cw + x] = cb.clamp(16.0, 240.0) as u8;
-                crs[y * cw + x] = cr.clamp(16.0, 240.0) as u8;
+                cbs[y * cw + x] = (128.0 + (cb - 128.0) * gain).clamp(16.0, 240.0) as u8;
+                crs[y * cw + x] = (128.0 + (cr - 128.0) * gain).clamp(16.0, 240.0) as u8;
             }
         }
     }
