@@ -121,6 +121,11 @@ pub const MEASUREMENTS: &[&str] = &[
     "rhythm.cuts_per_minute",
     "rhythm.average_shot_length_s",
     "rhythm.short_shots",
+    "beat.cut_beat_alignment",
+    "beat.tempo_bpm",
+    "style.drift_prev",
+    "style.drift_sequence",
+    "style.score",
     "latency_s",
 ];
 
@@ -311,6 +316,8 @@ mod tests {
                 glitches: 0,
             },
             rhythm: PacingFigures { cuts: 0, cuts_per_minute: 0.0, average_shot_length_s: None, shortest_shot_s: None, short_shots: 0 },
+            beat: None,
+            style: None,
             events: Default::default(),
             diagnosis: vec![],
             latency_s: 0.0,

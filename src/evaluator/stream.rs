@@ -67,6 +67,7 @@ pub struct StreamEvaluator {
     open_ongoing: Vec<Detection>,
     cut_det: CutDetector,
     fades: FadeDetector,
+    style: crate::model::style::StyleTracker,
     video_cont: VideoContinuity,
     silence: Silence,
     onset_det: OnsetDetector,
@@ -116,6 +117,7 @@ impl StreamEvaluator {
             open_ongoing: vec![],
             cut_det: CutDetector::new(),
             fades: FadeDetector::default(),
+            style: Default::default(),
             video_cont: VideoContinuity::new(a),
             silence: Silence::new(a),
             onset_det: OnsetDetector::default(),
@@ -290,6 +292,7 @@ impl StreamEvaluator {
             let flags = self.video_cont.push(f, &mut dets);
             self.cut_det.push(f, &mut co);
             co.cuts.extend(self.fades.push(f));
+            self.style.push(f);
             self.rows.push_back(Row {
                 pts: f.pts,
                 cols: [
@@ -317,6 +320,7 @@ impl StreamEvaluator {
     fn handle_cuts(&mut self, co: CutOutput, out: &mut Vec<Record>) {
         for c in co.cuts {
             self.pacing.on_cut(c.pts);
+            self.style.on_cut();
             *self.cuts.entry(match c.kind {
                 CutKind::Hard => "hard",
                 CutKind::Gradual => "gradual",
@@ -480,6 +484,14 @@ impl StreamEvaluator {
                 diagnosis.push(taxonomy::pacing(asl));
             }
         }
+        let horizon = (e - self.a.sync_horizon_s).max(origin);
+        let beat = (media.audio && media.video).then(|| crate::model::beat::figures(&self.onsets, &self.pacing.cuts_between(horizon, e), horizon, e));
+        let style = media.video.then(|| self.style.figures());
+        if let Some(d) = style.as_ref().and_then(|st| st.drift_sequence) {
+            if d > 4.0 {
+                diagnosis.push(taxonomy::style_drift(d));
+            }
+        }
         let mut events = BTreeMap::new();
         for d in self.detections.iter().chain(self.open_ongoing.iter()) {
             if d.start < e && d.end > s {
@@ -508,6 +520,8 @@ impl StreamEvaluator {
             sync,
             continuity,
             rhythm: pacing,
+            beat,
+            style,
             events,
             diagnosis,
             latency_s: newest_arrival.map(|t| rounded(t.elapsed().as_secs_f64())).unwrap_or(0.0),

@@ -10,10 +10,12 @@
 //! One [`Model`] (a Burn device) serves every stream of a process. Per-frame work happens once
 //! when frames arrive, in batches; the window heads read only the cache.
 pub mod backend;
+pub mod beat;
 pub mod continuity;
 pub mod features;
 pub mod rhythm;
 pub mod run;
+pub mod style;
 pub mod sync;
 
 use crate::config::BackendChoice;

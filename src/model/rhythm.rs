@@ -441,6 +441,16 @@ impl Pacing {
         }
     }
 
+    /// Cut times in `[start, end)`.
+    pub fn cuts_between(&self, start: f64, end: f64) -> Vec<f64> {
+        self.cuts.iter().copied().filter(|t| *t >= start && *t < end).collect()
+    }
+
+    /// Lengths of all completed shots seen (the last 20).
+    pub fn shot_lengths(&self) -> Vec<f64> {
+        self.shots.iter().copied().collect()
+    }
+
     pub fn figures(&self, start: f64, end: f64) -> PacingFigures {
         let in_window: Vec<f64> = self.cuts.iter().copied().filter(|t| *t >= start && *t < end).collect();
         let since = self.start.unwrap_or(start).max(end - 60.0);

@@ -161,6 +161,12 @@ pub struct WindowRecord {
     pub sync: Option<SyncFigures>,
     pub continuity: ContinuityWindow,
     pub rhythm: PacingFigures,
+    /// Audio tempo and cut–beat alignment (streams with audio and video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beat: Option<crate::model::beat::BeatFigures>,
+    /// Colour/grade signature of the current shot and its drift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<crate::model::style::StyleFigures>,
     pub events: BTreeMap<&'static str, usize>,
     pub diagnosis: Vec<Diagnosis>,
     /// Seconds from the newest frame's arrival to this window's score (live latency).

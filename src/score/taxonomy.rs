@@ -175,3 +175,15 @@ pub fn pacing(asl_s: f64) -> Diagnosis {
         fix: fix.into(),
     }
 }
+
+/// Diagnosis of a shot whose grade departs from the sequence.
+pub fn style_drift(drift: f32) -> Diagnosis {
+    Diagnosis {
+        stage: Stage::PostProduction,
+        aspect: "colour",
+        dimension: Dimension::Continuity,
+        observed: format!("the current shot's colour signature is {drift:.1} just-noticeable steps from the sequence's"),
+        problem: "the grade drifts between shots: the generator lost the sequence's look".into(),
+        fix: "grade-match the shot to the sequence, or condition the generator on a reference frame".into(),
+    }
+}
