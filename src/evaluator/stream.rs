@@ -320,7 +320,7 @@ impl StreamEvaluator {
     fn handle_cuts(&mut self, co: CutOutput, out: &mut Vec<Record>) {
         for c in co.cuts {
             self.pacing.on_cut(c.pts);
-            self.style.on_cut();
+            self.style.on_cut(c.frame);
             *self.cuts.entry(match c.kind {
                 CutKind::Hard => "hard",
                 CutKind::Gradual => "gradual",
@@ -488,7 +488,8 @@ impl StreamEvaluator {
         let beat = (media.audio && media.video).then(|| crate::model::beat::figures(&self.onsets, &self.pacing.cuts_between(horizon, e), horizon, e));
         let style = media.video.then(|| self.style.figures());
         if let Some(d) = style.as_ref().and_then(|st| st.drift_sequence) {
-            if d > 4.0 {
+            // Scenes differ in look on purpose; only a shot far off the sequence is worth a note.
+            if d > 8.0 {
                 diagnosis.push(taxonomy::style_drift(d));
             }
         }

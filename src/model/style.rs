@@ -29,10 +29,15 @@ pub fn drift(a: &[f32; SIGNATURE], b: &[f32; SIGNATURE]) -> f32 {
     a.iter().zip(b).zip(SCALES).map(|((x, y), s)| ((x - y) / s).powi(2)).sum::<f32>().sqrt()
 }
 
+/// Frames kept apart before they count for their shot: cuts are decided a few frames late
+/// (and per batch), so a frame's shot is only known once no cut can land before it.
+const PENDING: usize = 64;
+
 #[derive(Default)]
 pub struct StyleTracker {
     sum: [f32; SIGNATURE],
     n: u32,
+    pending: VecDeque<(u64, [f32; SIGNATURE])>,
     shots: VecDeque<[f32; SIGNATURE]>,
     seq_sum: [f64; SIGNATURE],
     seq_n: u64,
@@ -50,25 +55,48 @@ pub struct StyleFigures {
 }
 
 impl StyleTracker {
-    /// Frames of a black or flat picture carry no grade.
-    pub fn push(&mut self, f: &FrameFeatures) {
-        if f.luma_std < 0.02 {
-            return;
-        }
-        let s = frame_signature(f);
-        for (acc, v) in self.sum.iter_mut().zip(s) {
+    fn commit(&mut self, sig: [f32; SIGNATURE]) {
+        for (acc, v) in self.sum.iter_mut().zip(sig) {
             *acc += v;
         }
         self.n += 1;
     }
 
-    fn current(&self) -> Option<[f32; SIGNATURE]> {
-        (self.n >= 3).then(|| self.sum.map(|v| v / self.n as f32))
+    /// Feed a frame. Frames of a black or flat picture carry no grade.
+    pub fn push(&mut self, f: &FrameFeatures) {
+        if f.luma_std < 0.02 {
+            return;
+        }
+        self.pending.push_back((f.index, frame_signature(f)));
+        while self.pending.len() > PENDING {
+            if let Some((_, sig)) = self.pending.pop_front() {
+                self.commit(sig);
+            }
+        }
     }
 
-    /// A cut closes the current shot.
-    pub fn on_cut(&mut self) {
-        if let Some(sig) = self.current() {
+    fn current(&self) -> Option<[f32; SIGNATURE]> {
+        let n = self.n as usize + self.pending.len();
+        (n >= 3).then(|| {
+            let mut s = self.sum;
+            for (_, p) in &self.pending {
+                for (acc, v) in s.iter_mut().zip(p) {
+                    *acc += v;
+                }
+            }
+            s.map(|v| v / n as f32)
+        })
+    }
+
+    /// A cut at `frame` closes the shot before it; frames from `frame` on start the next one.
+    pub fn on_cut(&mut self, frame: u64) {
+        while self.pending.front().map(|(i, _)| *i < frame).unwrap_or(false) {
+            if let Some((_, sig)) = self.pending.pop_front() {
+                self.commit(sig);
+            }
+        }
+        if self.n >= 3 {
+            let sig = self.sum.map(|v| v / self.n as f32);
             self.shots.push_back(sig);
             if self.shots.len() > 100 {
                 self.shots.pop_front();
@@ -82,17 +110,37 @@ impl StyleTracker {
         self.n = 0;
     }
 
+    /// Figures for the current shot; while it is too young (< 3 frames), for the last shot.
     pub fn figures(&self) -> StyleFigures {
-        let cur = self.current();
-        let seq = (self.seq_n > 0).then(|| self.seq_sum.map(|v| (v / self.seq_n as f64) as f32));
-        let drift_prev = cur.zip(self.shots.back().copied()).map(|(a, b)| drift(&a, &b));
+        let (cur, prev_idx) = match self.current() {
+            Some(c) => (Some(c), self.shots.len().checked_sub(1)),
+            None => (self.shots.back().copied(), self.shots.len().checked_sub(2)),
+        };
+        let prev = prev_idx.and_then(|i| self.shots.get(i)).copied();
+        let earlier = match self.current() {
+            Some(_) => self.seq_n,
+            None => self.seq_n.saturating_sub(1),
+        };
+        let seq = (earlier > 0).then(|| {
+            // Mean of the shots before the one described (all completed ones, or all but the last).
+            let mut s = self.seq_sum;
+            if self.current().is_none() {
+                if let Some(last) = self.shots.back() {
+                    for (acc, v) in s.iter_mut().zip(last) {
+                        *acc -= *v as f64;
+                    }
+                }
+            }
+            s.map(|v| (v / earlier as f64) as f32)
+        });
+        let drift_prev = cur.zip(prev).map(|(a, b)| drift(&a, &b));
         let drift_sequence = cur.zip(seq).map(|(a, b)| drift(&a, &b));
         StyleFigures {
             signature: cur.map(|s| s.map(|v| (v * 1000.0).round() / 1000.0)),
             drift_prev: drift_prev.map(|d| (d * 100.0).round() / 100.0),
             drift_sequence: drift_sequence.map(|d| (d * 100.0).round() / 100.0),
             score: drift_sequence.map(|d| (100.0 * (-(d as f64) / 4.0).exp() * 100.0).round() / 100.0),
-            shots: self.seq_n + cur.is_some() as u64,
+            shots: self.seq_n + self.current().is_some() as u64,
         }
     }
 }
@@ -100,6 +148,43 @@ impl StyleTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn frame(i: u64, luma: f32, cb: f32) -> FrameFeatures {
+        let cells = super::super::features::THUMB_CELLS;
+        let mut thumb = vec![luma; 3 * cells];
+        thumb[cells..2 * cells].fill(cb);
+        thumb[2 * cells..].fill(0.5);
+        FrameFeatures {
+            index: i,
+            pts: i as f64 / 25.0,
+            duration: 0.04,
+            has_prev: i > 0,
+            mad: 0.01,
+            luma_mean: luma,
+            luma_std: 0.1,
+            black_ratio: 0.0,
+            hist: [0.0; 16],
+            thumb: thumb.into_boxed_slice(),
+            arrival: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn shots_are_split_at_the_cut_frame_even_when_the_cut_comes_late() {
+        let mut t = StyleTracker::default();
+        for i in 0..50 {
+            t.push(&frame(i, 0.7, 0.5));
+        }
+        for i in 50..90 {
+            t.push(&frame(i, 0.3, 0.4));
+        }
+        // The cut at frame 50 is only known now.
+        t.on_cut(50);
+        let f = t.figures();
+        assert_eq!(f.signature.unwrap()[0], 0.3);
+        assert!(f.drift_prev.unwrap() > 4.0, "{f:?}");
+        assert_eq!(f.shots, 2);
+    }
 
     #[test]
     fn drift_is_zero_for_the_same_look_and_grows_with_a_grade_change() {
