@@ -52,8 +52,7 @@ pub(crate) fn row_mean_absdiff(a: CubeTensor, b: CubeTensor) -> CubeTensor {
 /// One unit per (frame, block): loops over the block's pixels and writes its `STATS` sums.
 #[cube(launch)]
 fn frame_stats_kernel<F: Float>(
-    cur: &Tensor<F>,
-    prev: &Tensor<F>,
+    frames: &Tensor<F>,
     out: &mut Tensor<F>,
     black_level: u32,
     #[comptime] rows: u32,
@@ -63,9 +62,9 @@ fn frame_stats_kernel<F: Float>(
 ) {
     let pos = ABSOLUTE_POS;
     let blocks = (rows * cols) as usize;
-    let n = cur.shape(0);
-    let h = cur.shape(1);
-    let w = cur.shape(2);
+    let n = frames.shape(0) - 1;
+    let h = frames.shape(1);
+    let w = frames.shape(2);
     if pos >= n * blocks {
         terminate!();
     }
@@ -91,9 +90,9 @@ fn frame_stats_kernel<F: Float>(
     let mut count = F::new(0.0);
     for y in y0..y1 {
         for x in x0..x1 {
-            let i = (frame * h + y) * w + x;
-            let v = cur[i];
-            sad += F::abs(v - prev[i]);
+            let p = (frame * h + y) * w + x;
+            let v = frames[p + h * w];
+            sad += F::abs(v - frames[p]);
             sum += v;
             sq += v * v;
             if v <= black {
@@ -113,24 +112,22 @@ fn frame_stats_kernel<F: Float>(
     out[base + (stats as usize) - 1] = count;
 }
 
-pub(crate) fn frame_stats(cur: CubeTensor, prev: CubeTensor, black_level: u32) -> CubeTensor {
-    let cur = into_contiguous(cur);
-    let prev = into_contiguous(prev);
-    let n = cur.meta.shape()[0];
-    let dtype = cur.dtype;
+pub(crate) fn frame_stats(frames: CubeTensor, black_level: u32) -> CubeTensor {
+    let frames = into_contiguous(frames);
+    let n = frames.meta.shape()[0].saturating_sub(1);
+    let dtype = frames.dtype;
     let out = empty_device_dtype(
-        cur.client.clone(),
-        cur.device.clone(),
+        frames.client.clone(),
+        frames.device.clone(),
         burn::tensor::Shape::from(vec![n, crate::BLOCKS, crate::STATS]),
         dtype,
     );
     let units = (n * crate::BLOCKS) as u32;
     frame_stats_kernel::launch(
-        &cur.client.clone(),
-        CubeCount::Static(units.div_ceil(BLOCK), 1, 1),
+        &frames.client.clone(),
+        CubeCount::Static(units.div_ceil(BLOCK).max(1), 1, 1),
         CubeDim::new_1d(BLOCK),
-        cur.into_tensor_arg(),
-        prev.into_tensor_arg(),
+        frames.into_tensor_arg(),
         out.clone().into_tensor_arg(),
         black_level,
         crate::BLOCK_ROWS as u32,

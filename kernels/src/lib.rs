@@ -12,7 +12,7 @@
 //! | kernel | what | shapes |
 //! |---|---|---|
 //! | [`row_mean_absdiff`] | mean absolute difference of two frames, one row per frame | `[R, C] x [R, C] -> [R]` |
-//! | [`frame_stats`] | one pass over each frame: per-block sums for differences, moments, black pixels, a 16-bin histogram and the thumbnail | `[N, H, W] x [N, H, W] -> [N, 576, 21]` |
+//! | [`frame_stats`] | one pass over each frame: per-block sums for differences to the previous frame, moments, black pixels, a 16-bin histogram and the thumbnail | `[N+1, H, W] -> [N, 576, 21]` |
 //!
 //! On the CPU backend `frame_stats` is a single native loop over the pixels (the tensor-op
 //! reference needs ~15 passes and a `[N, P, 16]` comparison tensor for the histogram: 10–20×
@@ -32,9 +32,9 @@ pub trait FrameKernels: Backend {
     #[fusion(dtype = a, shape = Shape::from(vec![a[0]]))]
     fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// Per-block statistics of `cur` (and of `|cur − prev|`), see [`frame_stats`].
-    #[fusion(dtype = cur, shape = Shape::from(vec![cur[0], BLOCKS, STATS]))]
-    fn frame_stats(cur: FloatTensor<Self>, prev: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
+    /// Per-block statistics of `frames[1..]`, each against its predecessor; see [`frame_stats`].
+    #[fusion(dtype = frames, shape = Shape::from(vec![frames[0] - 1, BLOCKS, STATS]))]
+    fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
 }
 
 /// Thumbnail grid of [`frame_stats`]: `BLOCK_ROWS × BLOCK_COLS` blocks.
@@ -62,8 +62,8 @@ impl FrameKernels for burn_cubecl::CubeBackend {
     fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         gpu::row_mean_absdiff(a, b)
     }
-    fn frame_stats(cur: FloatTensor<Self>, prev: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
-        gpu::frame_stats(cur, prev, black_level)
+    fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
+        gpu::frame_stats(frames, black_level)
     }
 }
 
@@ -78,8 +78,8 @@ impl FrameKernels for NdArray {
         <NdArray as FloatTensorOps<NdArray>>::float_reshape(mean, Shape::from(vec![rows]))
     }
 
-    fn frame_stats(cur: FloatTensor<Self>, prev: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
-        cpu::frame_stats(cur, prev, black_level)
+    fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
+        cpu::frame_stats(frames, black_level)
     }
 }
 
@@ -93,7 +93,8 @@ mod cpu {
             NdArrayTensor::F32(s) => {
                 let v = s.view();
                 match v.to_slice() {
-                    Some(slice) => std::borrow::Cow::Owned(slice.to_vec()),
+                    // Contiguous (the usual case): read in place.
+                    Some(slice) => std::borrow::Cow::Borrowed(slice),
                     None => std::borrow::Cow::Owned(v.iter().copied().collect()),
                 }
             }
@@ -117,11 +118,12 @@ mod cpu {
         }
     }
 
-    /// The native CPU implementation: one pass over the pixels.
-    pub(super) fn frame_stats(cur: NdArrayTensor, prev: NdArrayTensor, black_level: u32) -> NdArrayTensor {
-        let shape = cur.shape();
-        let (n, h, w) = (shape[0], shape[1], shape[2]);
-        let (c, p) = (values(&cur), values(&prev));
+    /// The native CPU implementation: one pass over the pixels, reading the frames in place.
+    pub(super) fn frame_stats(frames: NdArrayTensor, black_level: u32) -> NdArrayTensor {
+        let shape = frames.shape();
+        let (m, h, w) = (shape[0], shape[1], shape[2]);
+        let n = m.saturating_sub(1);
+        let all = values(&frames);
         let mut out = vec![0f32; n * BLOCKS * STATS];
         let black = black_level as f32 / 255.0;
         let col_block: Vec<usize> = (0..w).map(|x| x * BLOCK_COLS / w.max(1)).collect();
@@ -129,8 +131,9 @@ mod cpu {
             let frame = &mut out[f * BLOCKS * STATS..(f + 1) * BLOCKS * STATS];
             for y in 0..h {
                 let by = y * BLOCK_ROWS / h;
-                let row = (f * h + y) * w;
-                let (cr, pr) = (&c[row..row + w], &p[row..row + w]);
+                let cur = ((f + 1) * h + y) * w;
+                let prev = (f * h + y) * w;
+                let (cr, pr) = (&all[cur..cur + w], &all[prev..prev + w]);
                 for x in 0..w {
                     let v = cr[x];
                     let s = &mut frame[(by * BLOCK_COLS + col_block[x]) * STATS..][..STATS];
@@ -169,7 +172,10 @@ pub fn row_mean_absdiff_reference(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
     (a - b).abs().mean_dim(1).reshape([rows])
 }
 
-/// One pass per frame: statistics of each block of an `BLOCK_ROWS × BLOCK_COLS` grid.
+/// One pass per frame: statistics of each block of an `BLOCK_ROWS × BLOCK_COLS` grid, for
+/// `frames[1..]`, each against the frame before it (`cur = frames[n + 1]`, `prev = frames[n]`:
+/// the caller puts the previous batch's last frame first, so no frame is compared twice and
+/// nothing is sliced or copied).
 ///
 /// For every frame `n` and block `b`, `out[n, b]` holds `Σ|cur − prev|`, `Σ cur`, `Σ cur²`, the
 /// number of pixels `≤ black_level / 255`, a 16-bin histogram of `cur` (bin `⌊16·v⌋`, clamped),
@@ -177,10 +183,10 @@ pub fn row_mean_absdiff_reference(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
 /// count for the thumbnail.
 ///
 /// # Shapes
-/// - `cur`, `prev`: `[N, H, W]`, values in 0–1
+/// - `frames`: `[N + 1, H, W]`, values in 0–1
 /// - output: `[N, BLOCKS, STATS]`
-pub fn frame_stats(cur: Tensor<3>, prev: Tensor<3>, black_level: u32) -> Tensor<3> {
-    Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_stats(cur.into_dispatch(), prev.into_dispatch(), black_level))
+pub fn frame_stats(frames: Tensor<3>, black_level: u32) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_stats(frames.into_dispatch(), black_level))
 }
 
 /// Reference twin of [`frame_stats`] for what plain tensor ops express directly: per-frame

@@ -70,7 +70,7 @@ fn thumbnail(stats: Tensor<3>, n: usize) -> Tensor<2> {
 /// first, when there is one.
 ///
 /// # Shapes
-/// - luma in: `[N+1, H, W]`, chroma in: `[N, ⌈H/2⌉, ⌈W/2⌉]` ×2
+/// - luma in: `[N+1, H, W]`, chroma in: `[N+1, ⌈H/2⌉, ⌈W/2⌉]` ×2
 /// - `frame_stats` (custom kernel) per plane: `[N, 576, 21]`
 /// - read back: `[N, 21 + 3·576]` (per-frame totals, then Y, Cb, Cr thumbnails)
 pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[VideoFrame], black_luma: f32, default_duration: f64) -> Vec<FrameFeatures> {
@@ -80,16 +80,14 @@ pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[Vide
     }
     let (h, w) = (frames[0].height, frames[0].width);
     let (ch, cw) = (frames[0].chroma_height(), frames[0].chroma_width());
+    // Each plane goes in as [N+1, ...]: the frame before the batch first (or the first frame
+    // again), so the kernel compares every frame with its predecessor in place.
     let first = prev.unwrap_or(&frames[0]);
-    let y = plane_tensor(std::iter::once(first).chain(frames).map(|f| f.luma.as_slice()), n + 1, h, w, device);
-    let cur = y.clone().slice([1..n + 1]);
-    let prv = y.slice([0..n]);
+    let seq = || std::iter::once(first).chain(frames);
     let black_level = (black_luma * 255.0).round().clamp(0.0, 255.0) as u32;
-    let ys = frame_stats(cur, prv, black_level);
-    let cb = plane_tensor(frames.iter().map(|f| f.cb.as_slice()), n, ch, cw, device);
-    let cr = plane_tensor(frames.iter().map(|f| f.cr.as_slice()), n, ch, cw, device);
-    let cbs = frame_stats(cb.clone(), cb, 0);
-    let crs = frame_stats(cr.clone(), cr, 0);
+    let ys = frame_stats(plane_tensor(seq().map(|f| f.luma.as_slice()), n + 1, h, w, device), black_level);
+    let cbs = frame_stats(plane_tensor(seq().map(|f| f.cb.as_slice()), n + 1, ch, cw, device), 0);
+    let crs = frame_stats(plane_tensor(seq().map(|f| f.cr.as_slice()), n + 1, ch, cw, device), 0);
     let totals = ys.clone().sum_dim(1).reshape([n, STATS]);
     let all = Tensor::cat(vec![totals, thumbnail(ys, n), thumbnail(cbs, n), thumbnail(crs, n)], 1);
     let data: Vec<f32> = all.into_data().try_into_vec().unwrap_or_default();
