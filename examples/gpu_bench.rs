@@ -46,7 +46,8 @@ fn run(device: &Device, frames: usize, iters: usize) -> f64 {
 fn main() {
     let mut devices = vec![("cpu (ndarray)", Device::ndarray())];
     let t0 = Instant::now();
-    match Device::wgpu_options().init() {
+    let wanted = std::env::var("EVALVERSE_BENCH_WGPU").as_deref() != Ok("0");
+    match Device::wgpu_options().init().map_err(|e| e.to_string()).and_then(|d| if wanted { Ok(d) } else { Err("skipped (EVALVERSE_BENCH_WGPU=0)".into()) }) {
         Ok(d) => {
             devices.push(("wgpu", d));
             eprintln!("wgpu initialised in {:.2} s", t0.elapsed().as_secs_f64());

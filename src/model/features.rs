@@ -9,7 +9,7 @@
 //! - a Y/Cb/Cr thumbnail of [`THUMB_H`]×[`THUMB_W`] block means, which the detectors compare
 //!   between any two frames without touching pixels again.
 //!
-//! Everything is read back in one transfer per batch (a single `[N, K]` tensor).
+//! Everything is read back in one transfer per batch (a single `[N, 3·576, 21]` tensor).
 use crate::types::VideoFrame;
 use burn::tensor::{Device, Tensor, TensorData};
 use evalverse_kernels::{BINS, BLOCK_COLS, BLOCK_ROWS, BLOCKS, S_ABSDIFF, S_BLACK, S_COUNT, S_HIST, S_SUM, S_SUMSQ, STATS, frame_stats};
@@ -49,8 +49,6 @@ impl FrameFeatures {
     }
 }
 
-const ROW: usize = STATS + 3 * THUMB_CELLS;
-
 fn plane_tensor<'a>(planes: impl Iterator<Item = &'a [u8]>, n: usize, h: usize, w: usize, device: &Device) -> Tensor<3> {
     let mut data = Vec::with_capacity(n * h * w);
     for p in planes {
@@ -59,20 +57,13 @@ fn plane_tensor<'a>(planes: impl Iterator<Item = &'a [u8]>, n: usize, h: usize, 
     Tensor::from_data(TensorData::new(data, [n, h, w]), device)
 }
 
-/// Block means (the thumbnail) from `frame_stats` output: `Σ cur / #pixels` per block.
-fn thumbnail(stats: Tensor<3>, n: usize) -> Tensor<2> {
-    let sum = stats.clone().slice([0..n, 0..THUMB_CELLS, S_SUM..S_SUM + 1]);
-    let count = stats.slice([0..n, 0..THUMB_CELLS, S_COUNT..S_COUNT + 1]).clamp_min(1.0);
-    (sum / count).reshape([n, THUMB_CELLS])
-}
-
 /// Compute features for `frames`, all of one size; `prev` (same size) is the frame before the
 /// first, when there is one.
 ///
 /// # Shapes
 /// - luma in: `[N+1, H, W]`, chroma in: `[N+1, ⌈H/2⌉, ⌈W/2⌉]` ×2
 /// - `frame_stats` (custom kernel) per plane: `[N, 576, 21]`
-/// - read back: `[N, 21 + 3·576]` (per-frame totals, then Y, Cb, Cr thumbnails)
+/// - read back: `[N, 3·576, 21]` (the block statistics of Y, Cb, Cr)
 pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[VideoFrame], black_luma: f32, default_duration: f64) -> Vec<FrameFeatures> {
     let n = frames.len();
     if n == 0 {
@@ -88,17 +79,29 @@ pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[Vide
     let ys = frame_stats(plane_tensor(seq().map(|f| f.luma.as_slice()), n + 1, h, w, device), black_level);
     let cbs = frame_stats(plane_tensor(seq().map(|f| f.cb.as_slice()), n + 1, ch, cw, device), 0);
     let crs = frame_stats(plane_tensor(seq().map(|f| f.cr.as_slice()), n + 1, ch, cw, device), 0);
-    let totals = ys.clone().sum_dim(1).reshape([n, STATS]);
-    let all = Tensor::cat(vec![totals, thumbnail(ys, n), thumbnail(cbs, n), thumbnail(crs, n)], 1);
+    // One readback of the per-block statistics of the three planes; totals and thumbnails are
+    // a few thousand additions per frame, cheaper here than as sliced tensor ops.
+    let all = Tensor::cat(vec![ys, cbs, crs], 1);
     let data: Vec<f32> = all.into_data().try_into_vec().unwrap_or_default();
-    if data.len() != n * ROW {
+    let per_frame = 3 * BLOCKS * STATS;
+    if data.len() != n * per_frame {
         return vec![];
     }
     frames
         .iter()
-        .zip(data.chunks_exact(ROW))
+        .zip(data.chunks_exact(per_frame))
         .enumerate()
-        .map(|(i, (f, row))| {
+        .map(|(i, (f, stats))| {
+            let mut row = [0f32; STATS];
+            for block in stats[..BLOCKS * STATS].chunks_exact(STATS) {
+                for (acc, v) in row.iter_mut().zip(block) {
+                    *acc += v;
+                }
+            }
+            let thumb: Box<[f32]> = stats
+                .chunks_exact(STATS)
+                .map(|b| if b[S_COUNT] > 0.0 { b[S_SUM] / b[S_COUNT] } else { 0.0 })
+                .collect();
             let count = row[S_COUNT].max(1.0);
             let mean = row[S_SUM] / count;
             let mut hist = [0f32; HIST_BINS];
@@ -115,7 +118,7 @@ pub fn video_features(device: &Device, prev: Option<&VideoFrame>, frames: &[Vide
                 luma_std: (row[S_SUMSQ] / count - mean * mean).max(0.0).sqrt(),
                 black_ratio: row[S_BLACK] / count,
                 hist,
-                thumb: row[STATS..].to_vec().into_boxed_slice(),
+                thumb,
                 arrival: f.arrival,
             }
         })
