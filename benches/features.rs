@@ -15,7 +15,14 @@ use std::hint::black_box;
 use std::time::Instant;
 
 fn frames(n: u64, w: usize, h: usize) -> Vec<VideoFrame> {
-    let spec = SceneSpec { width: w, height: h, fps: 25, duration_s: n as f64 / 25.0 + 1.0, cuts: vec![0.5, 1.3], ..Default::default() };
+    let spec = SceneSpec {
+        width: w,
+        height: h,
+        fps: 25,
+        duration_s: n as f64 / 25.0 + 1.0,
+        cuts: vec![0.5, 1.3],
+        ..Default::default()
+    };
     let mut buf = vec![];
     (0..n)
         .map(|i| {
@@ -56,9 +63,53 @@ fn bench_features(c: &mut Criterion) {
         black_box(model.video_features(Some(&f[0]), &f[1..9], 0.125, 0.04));
         for batch in [1usize, 8, 32] {
             g.throughput(Throughput::Elements(batch as u64));
-            g.bench_with_input(BenchmarkId::new(format!("{name}/160x90"), batch), &batch, |b, &n| {
-                b.iter(|| black_box(model.video_features(Some(&f[0]), &f[1..=n], 0.125, 0.04)))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}/160x90"), batch),
+                &batch,
+                |b, &n| {
+                    b.iter(|| black_box(model.video_features(Some(&f[0]), &f[1..=n], 0.125, 0.04)))
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+/// Cross-stream batching (what `Evaluator` does on wgpu): S streams × 8 frames as one
+/// `video_features_batched` call vs S calls of 8 frames.
+fn bench_batched(c: &mut Criterion) {
+    use evalverse::model::features::{Segment, video_features, video_features_batched};
+    let mut g = c.benchmark_group("features_batched");
+    let f = frames(9, 160, 90);
+    for (name, model) in models() {
+        let d = model.device().clone();
+        for streams in [1usize, 16, 64] {
+            let segs: Vec<Segment<'_>> = (0..streams)
+                .map(|_| Segment {
+                    prev: Some(&f[0]),
+                    frames: &f[1..9],
+                    default_duration: 0.04,
+                })
+                .collect();
+            g.throughput(Throughput::Elements(8 * streams as u64));
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}/one_call"), streams),
+                &streams,
+                |b, _| b.iter(|| black_box(video_features_batched(&d, &segs, 0.125))),
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}/call_per_stream"), streams),
+                &streams,
+                |b, _| {
+                    b.iter(|| {
+                        black_box(
+                            segs.iter()
+                                .map(|s| video_features(&d, s.prev, s.frames, 0.125, 0.04).len())
+                                .sum::<usize>(),
+                        )
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -70,18 +121,35 @@ fn bench_kernel(c: &mut Criterion) {
     for (name, model) in models() {
         let d = model.device().clone();
         // Fresh uploads every iteration: reusing device tensors gives meaningless GPU times.
-        let host_a: Vec<f32> = Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d).into_data().try_into_vec().unwrap();
-        let host_b: Vec<f32> = Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d).into_data().try_into_vec().unwrap();
-        let up = |v: &Vec<f32>| Tensor::<2>::from_data(burn::tensor::TensorData::new(v.clone(), [8, 14_400]), &d);
+        let host_a: Vec<f32> =
+            Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d)
+                .into_data()
+                .try_into_vec()
+                .unwrap();
+        let host_b: Vec<f32> =
+            Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d)
+                .into_data()
+                .try_into_vec()
+                .unwrap();
+        let up = |v: &Vec<f32>| {
+            Tensor::<2>::from_data(burn::tensor::TensorData::new(v.clone(), [8, 14_400]), &d)
+        };
         g.bench_function(format!("{name}/kernel"), |b| {
             b.iter(|| {
-                let out: Vec<f32> = evalverse_kernels::row_mean_absdiff(up(&host_a), up(&host_b)).into_data().try_into_vec().unwrap();
+                let out: Vec<f32> = evalverse_kernels::row_mean_absdiff(up(&host_a), up(&host_b))
+                    .into_data()
+                    .try_into_vec()
+                    .unwrap();
                 black_box(out)
             })
         });
         g.bench_function(format!("{name}/reference"), |b| {
             b.iter(|| {
-                let out: Vec<f32> = evalverse_kernels::row_mean_absdiff_reference(up(&host_a), up(&host_b)).into_data().try_into_vec().unwrap();
+                let out: Vec<f32> =
+                    evalverse_kernels::row_mean_absdiff_reference(up(&host_a), up(&host_b))
+                        .into_data()
+                        .try_into_vec()
+                        .unwrap();
                 black_box(out)
             })
         });
@@ -111,10 +179,22 @@ fn bench_detectors(c: &mut Criterion) {
 fn bench_heads(c: &mut Criterion) {
     let mut g = c.benchmark_group("heads");
     for (name, model) in models() {
-        let rows: Vec<[f32; HEAD_COLUMNS]> = (0..100).map(|i| [0.01 * (i % 7) as f32, 0.0, 0.0, 0.0, 0.001]).collect();
-        g.bench_function(format!("{name}/continuity (4 s window)"), |b| b.iter(|| black_box(model.continuity_head(&rows))));
-        let visual: Vec<(f64, f32)> = (0..12).map(|k| (k as f64 * 0.97 + 0.13 * (k % 3) as f64, 1.0)).collect();
-        let onsets: Vec<Onset> = visual.iter().map(|(t, _)| Onset { t: t + 0.1, strength: 20.0 }).collect();
+        let rows: Vec<[f32; HEAD_COLUMNS]> = (0..100)
+            .map(|i| [0.01 * (i % 7) as f32, 0.0, 0.0, 0.0, 0.001])
+            .collect();
+        g.bench_function(format!("{name}/continuity (4 s window)"), |b| {
+            b.iter(|| black_box(model.continuity_head(&rows)))
+        });
+        let visual: Vec<(f64, f32)> = (0..12)
+            .map(|k| (k as f64 * 0.97 + 0.13 * (k % 3) as f64, 1.0))
+            .collect();
+        let onsets: Vec<Onset> = visual
+            .iter()
+            .map(|(t, _)| Onset {
+                t: t + 0.1,
+                strength: 20.0,
+            })
+            .collect();
         g.bench_function(format!("{name}/sync (12 s horizon, ±2 s)"), |b| {
             b.iter(|| black_box(model.sync(&visual, &onsets, 0.0, 12.0, 2000.0)))
         });
@@ -125,7 +205,14 @@ fn bench_heads(c: &mut Criterion) {
 fn bench_end_to_end(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.mp4");
-    let spec = SceneSpec { width: 640, height: 360, fps: 25, duration_s: 10.0, cuts: vec![2.0, 4.4, 7.7], ..Default::default() };
+    let spec = SceneSpec {
+        width: 640,
+        height: 360,
+        fps: 25,
+        duration_s: 10.0,
+        cuts: vec![2.0, 4.4, 7.7],
+        ..Default::default()
+    };
     evalverse::sender::write_synthetic(&spec, &path).unwrap();
     let model = Model::new(BackendChoice::Cpu).unwrap();
     let a = Settings::default();
@@ -133,10 +220,29 @@ fn bench_end_to_end(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(spec.frames()));
     g.bench_function("file 10 s 640x360 h264+aac", |b| {
-        b.iter(|| evalverse::evaluate_file(path.to_str().unwrap(), &a, &model, |r| { black_box(r); }, |_, _| {}).unwrap())
+        b.iter(|| {
+            evalverse::evaluate_file(
+                path.to_str().unwrap(),
+                &a,
+                &model,
+                |r| {
+                    black_box(r);
+                },
+                |_, _| {},
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }
 
-criterion_group!(benches, bench_features, bench_kernel, bench_detectors, bench_heads, bench_end_to_end);
+criterion_group!(
+    benches,
+    bench_features,
+    bench_batched,
+    bench_kernel,
+    bench_detectors,
+    bench_heads,
+    bench_end_to_end
+);
 criterion_main!(benches);

@@ -23,10 +23,15 @@ fn run(device: &Device, frames: usize, iters: usize) -> f64 {
         let y = Tensor::<3>::from_data(TensorData::new(host.clone(), [frames + 1, h, w]), device);
         let stats = frame_stats(y, 32);
         let totals = stats.clone().sum_dim(1).reshape([frames, STATS]);
-        let sum = stats.clone().slice([0..frames, 0..BLOCKS, S_SUM..S_SUM + 1]);
+        let sum = stats
+            .clone()
+            .slice([0..frames, 0..BLOCKS, S_SUM..S_SUM + 1]);
         let count = stats.slice([0..frames, 0..BLOCKS, S_COUNT..S_COUNT + 1]);
         let thumb = (sum / count).reshape([frames, BLOCKS]);
-        let out: Vec<f32> = Tensor::cat(vec![totals, thumb], 1).into_data().try_into_vec().unwrap();
+        let out: Vec<f32> = Tensor::cat(vec![totals, thumb], 1)
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         out.len()
     };
     once();
@@ -47,14 +52,26 @@ fn main() {
     let mut devices = vec![("cpu (ndarray)", Device::ndarray())];
     let t0 = Instant::now();
     let wanted = std::env::var("EVALVERSE_BENCH_WGPU").as_deref() != Ok("0");
-    match Device::wgpu_options().init().map_err(|e| e.to_string()).and_then(|d| if wanted { Ok(d) } else { Err("skipped (EVALVERSE_BENCH_WGPU=0)".into()) }) {
+    match Device::wgpu_options()
+        .init()
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            if wanted {
+                Ok(d)
+            } else {
+                Err("skipped (EVALVERSE_BENCH_WGPU=0)".into())
+            }
+        }) {
         Ok(d) => {
             devices.push(("wgpu", d));
             eprintln!("wgpu initialised in {:.2} s", t0.elapsed().as_secs_f64());
         }
         Err(e) => eprintln!("no wgpu adapter: {e}"),
     }
-    let sizes: Vec<usize> = std::env::args().nth(1).map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|| vec![8, 64, 256, 1024, 4096]);
+    let sizes: Vec<usize> = std::env::args()
+        .nth(1)
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![8, 64, 256, 1024, 4096]);
     println!("| backend | frames per call (streams × 8) | µs per frame (median) |");
     println!("|---|---|---|");
     for (name, d) in &devices {

@@ -131,14 +131,31 @@ pub const MEASUREMENTS: &[&str] = &[
 
 impl AlertRule {
     pub fn validate(&self) -> Result<(), String> {
-        if self.name.is_empty() || self.name.len() > 64 || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("alert name {:?}: use 1–64 characters from A-Z a-z 0-9 _", self.name));
+        if self.name.is_empty()
+            || self.name.len() > 64
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!(
+                "alert name {:?}: use 1–64 characters from A-Z a-z 0-9 _",
+                self.name
+            ));
         }
         if !MEASUREMENTS.contains(&self.measurement.as_str()) {
-            return Err(format!("alert {}: unknown measurement {:?}; one of {}", self.name, self.measurement, MEASUREMENTS.join(", ")));
+            return Err(format!(
+                "alert {}: unknown measurement {:?}; one of {}",
+                self.name,
+                self.measurement,
+                MEASUREMENTS.join(", ")
+            ));
         }
         if !self.threshold.is_finite() || self.clear.map(|c| !c.is_finite()).unwrap_or(false) {
-            return Err(format!("alert {}: threshold and clear must be finite numbers", self.name));
+            return Err(format!(
+                "alert {}: threshold and clear must be finite numbers",
+                self.name
+            ));
         }
         if let Some(c) = self.clear {
             // The clear value must lie on the "healthy" side of the threshold.
@@ -147,11 +164,17 @@ impl AlertRule {
                 Op::Lt | Op::Le => c >= self.threshold,
             };
             if !ok {
-                return Err(format!("alert {}: clear {c} must be on the healthy side of threshold {}", self.name, self.threshold));
+                return Err(format!(
+                    "alert {}: clear {c} must be on the healthy side of threshold {}",
+                    self.name, self.threshold
+                ));
             }
         }
         if !(self.for_s.is_finite() && (0.0..=86_400.0).contains(&self.for_s)) {
-            return Err(format!("alert {}: for_s must be 0–86400 seconds", self.name));
+            return Err(format!(
+                "alert {}: for_s must be 0–86400 seconds",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -165,8 +188,26 @@ impl AlertRule {
     }
 }
 
-fn rule(name: &str, measurement: &str, op: Op, threshold: f64, clear: f64, for_s: f64, severity: Severity, action: Action) -> AlertRule {
-    AlertRule { name: name.into(), measurement: measurement.into(), op, threshold, clear: Some(clear), for_s, severity, action }
+fn rule(
+    name: &str,
+    measurement: &str,
+    op: Op,
+    threshold: f64,
+    clear: f64,
+    for_s: f64,
+    severity: Severity,
+    action: Action,
+) -> AlertRule {
+    AlertRule {
+        name: name.into(),
+        measurement: measurement.into(),
+        op,
+        threshold,
+        clear: Some(clear),
+        for_s,
+        severity,
+        action,
+    }
 }
 
 /// The built-in rules (used when the config has no `[[alerts]]`). Sync thresholds are
@@ -176,14 +217,86 @@ pub fn default_rules() -> Vec<AlertRule> {
     use Op::*;
     use Severity::*;
     vec![
-        rule("audio_late", "sync.audio_delay_ms", Gt, 125.0, 100.0, 3.0, Warning, Webhook),
-        rule("audio_early", "sync.audio_delay_ms", Lt, -45.0, -30.0, 3.0, Warning, Webhook),
-        rule("audio_drift", "sync.drift_ms", Gt, 80.0, 40.0, 3.0, Warning, Webhook),
-        rule("frozen", "continuity.freeze_ratio", Gt, 0.5, 0.1, 3.0, Critical, Stop),
-        rule("black", "continuity.black_ratio", Gt, 0.9, 0.5, 5.0, Warning, Webhook),
-        rule("silent", "continuity.silence_ratio", Gt, 0.9, 0.5, 5.0, Warning, Webhook),
-        rule("flicker", "continuity.flicker_ratio", Gt, 0.3, 0.1, 3.0, Warning, Webhook),
-        rule("overall_low", "scores.overall", Lt, 40.0, 50.0, 10.0, Critical, Stop),
+        rule(
+            "audio_late",
+            "sync.audio_delay_ms",
+            Gt,
+            125.0,
+            100.0,
+            3.0,
+            Warning,
+            Webhook,
+        ),
+        rule(
+            "audio_early",
+            "sync.audio_delay_ms",
+            Lt,
+            -45.0,
+            -30.0,
+            3.0,
+            Warning,
+            Webhook,
+        ),
+        rule(
+            "audio_drift",
+            "sync.drift_ms",
+            Gt,
+            80.0,
+            40.0,
+            3.0,
+            Warning,
+            Webhook,
+        ),
+        rule(
+            "frozen",
+            "continuity.freeze_ratio",
+            Gt,
+            0.5,
+            0.1,
+            3.0,
+            Critical,
+            Stop,
+        ),
+        rule(
+            "black",
+            "continuity.black_ratio",
+            Gt,
+            0.9,
+            0.5,
+            5.0,
+            Warning,
+            Webhook,
+        ),
+        rule(
+            "silent",
+            "continuity.silence_ratio",
+            Gt,
+            0.9,
+            0.5,
+            5.0,
+            Warning,
+            Webhook,
+        ),
+        rule(
+            "flicker",
+            "continuity.flicker_ratio",
+            Gt,
+            0.3,
+            0.1,
+            3.0,
+            Warning,
+            Webhook,
+        ),
+        rule(
+            "overall_low",
+            "scores.overall",
+            Lt,
+            40.0,
+            50.0,
+            10.0,
+            Critical,
+            Stop,
+        ),
     ]
 }
 
@@ -234,22 +347,39 @@ fn lookup(v: &serde_json::Value, path: &str) -> Option<f64> {
 
 impl AlertEngine {
     pub fn new(stream: &str, rules: &[AlertRule]) -> Self {
-        Self { stream: stream.into(), rules: rules.to_vec(), states: vec![RuleState::default(); rules.len()], stop_reasons: vec![], firing: vec![] }
+        Self {
+            stream: stream.into(),
+            rules: rules.to_vec(),
+            states: vec![RuleState::default(); rules.len()],
+            stop_reasons: vec![],
+            firing: vec![],
+        }
     }
 
     /// Evaluate the rules on a window; returns alerts that fired or resolved.
     pub fn on_window(&mut self, w: &WindowRecord) -> Vec<AlertRecord> {
-        let Ok(v) = serde_json::to_value(w) else { return vec![] };
+        let Ok(v) = serde_json::to_value(w) else {
+            return vec![];
+        };
         let now = w.end;
         let mut out = vec![];
         for (rule, st) in self.rules.iter().zip(self.states.iter_mut()) {
-            let Some(value) = lookup(&v, &rule.measurement) else { continue };
+            let Some(value) = lookup(&v, &rule.measurement) else {
+                continue;
+            };
             if st.firing_since.is_some() {
                 if rule.cleared(value) {
                     let since = st.firing_since.take().unwrap_or(now);
                     st.pending_since = None;
                     self.firing.retain(|r| r.rule != rule.name);
-                    out.push(AlertRecord::new(&self.stream, rule, "resolved", value, since, now));
+                    out.push(AlertRecord::new(
+                        &self.stream,
+                        rule,
+                        "resolved",
+                        value,
+                        since,
+                        now,
+                    ));
                 } else if let Some(r) = self.firing.iter_mut().find(|r| r.rule == rule.name) {
                     r.value = value;
                 }
@@ -268,7 +398,9 @@ impl AlertEngine {
                         since,
                         message: rec.message.clone(),
                     };
-                    if rule.action == Action::Stop && !self.stop_reasons.iter().any(|r| r.rule == rule.name) {
+                    if rule.action == Action::Stop
+                        && !self.stop_reasons.iter().any(|r| r.rule == rule.name)
+                    {
                         self.stop_reasons.push(reason.clone());
                     }
                     self.firing.push(reason);
@@ -283,7 +415,11 @@ impl AlertEngine {
 
     pub fn verdict(&self) -> Verdict {
         Verdict {
-            verdict: if self.stop_reasons.is_empty() { "continue" } else { "stop" },
+            verdict: if self.stop_reasons.is_empty() {
+                "continue"
+            } else {
+                "stop"
+            },
             reasons: self.stop_reasons.clone(),
             firing: self.firing.clone(),
         }
@@ -303,7 +439,12 @@ mod tests {
             start: end - 4.0,
             end,
             frames: 100,
-            scores: Scores { sync: None, continuity: Some(overall), rhythm: Some(100.0), overall: Some(overall) },
+            scores: Scores {
+                sync: None,
+                continuity: Some(overall),
+                rhythm: Some(100.0),
+                overall: Some(overall),
+            },
             sync: None,
             continuity: ContinuityWindow {
                 freeze_ratio: 0.0,
@@ -315,7 +456,13 @@ mod tests {
                 flashes: 0,
                 glitches: 0,
             },
-            rhythm: PacingFigures { cuts: 0, cuts_per_minute: 0.0, average_shot_length_s: None, shortest_shot_s: None, short_shots: 0 },
+            rhythm: PacingFigures {
+                cuts: 0,
+                cuts_per_minute: 0.0,
+                average_shot_length_s: None,
+                shortest_shot_s: None,
+                short_shots: 0,
+            },
             beat: None,
             style: None,
             events: Default::default(),

@@ -29,15 +29,24 @@ pub const DEFAULT_FLICKER_AMPLITUDE: f32 = 0.02;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path} is not valid TOML for evalverse: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("invalid setting `{field}`: {why}")]
     Invalid { field: String, why: String },
 }
 
 fn invalid(field: impl Into<String>, why: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.into(), why: why.into() }
+    ConfigError::Invalid {
+        field: field.into(),
+        why: why.into(),
+    }
 }
 
 /// Which Burn backend runs the model.
@@ -247,48 +256,81 @@ impl StreamSettings {
         let f = |k: &str| format!("streams.{}.{k}", self.name);
         if self.name.is_empty()
             || self.name.len() > 64
-            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
             return Err(invalid(
                 "streams.name",
-                format!("{:?}: use 1–64 characters from A-Z a-z 0-9 - _ .", self.name),
+                format!(
+                    "{:?}: use 1–64 characters from A-Z a-z 0-9 - _ .",
+                    self.name
+                ),
             ));
         }
         let has_rtp = self.video.is_some() || self.audio.is_some();
         if self.uri.is_some() && has_rtp {
-            return Err(invalid(f("uri"), "give either `uri` or RTP `video`/`audio`, not both"));
+            return Err(invalid(
+                f("uri"),
+                "give either `uri` or RTP `video`/`audio`, not both",
+            ));
         }
         if self.uri.is_none() && !has_rtp && self.pipeline.is_none() {
-            return Err(invalid(f("video"), "a stream needs `uri`, RTP `video`/`audio`, or `pipeline`"));
+            return Err(invalid(
+                f("video"),
+                "a stream needs `uri`, RTP `video`/`audio`, or `pipeline`",
+            ));
         }
         if self.address.parse::<std::net::IpAddr>().is_err() {
-            return Err(invalid(f("address"), format!("{:?} is not an IP address", self.address)));
+            return Err(invalid(
+                f("address"),
+                format!("{:?} is not an IP address", self.address),
+            ));
         }
         let mut ports = vec![];
         if let Some(v) = &self.video {
             if v.port == 0 || v.port == u16::MAX {
-                return Err(invalid(f("video.port"), "must be 1–65534 (RTCP uses port + 1)"));
+                return Err(invalid(
+                    f("video.port"),
+                    "must be 1–65534 (RTCP uses port + 1)",
+                ));
             }
             if v.codec == VideoCodec::Raw && (v.width.is_none() || v.height.is_none()) {
                 return Err(invalid(f("video"), "raw video needs `width` and `height`"));
             }
             if v.payload < 96 || v.payload > 127 {
-                return Err(invalid(f("video.payload"), "dynamic payload types are 96–127"));
+                return Err(invalid(
+                    f("video.payload"),
+                    "dynamic payload types are 96–127",
+                ));
             }
             ports.extend([v.port, v.port + 1]);
         }
         if let Some(a) = &self.audio {
             if a.port == 0 || a.port == u16::MAX {
-                return Err(invalid(f("audio.port"), "must be 1–65534 (RTCP uses port + 1)"));
+                return Err(invalid(
+                    f("audio.port"),
+                    "must be 1–65534 (RTCP uses port + 1)",
+                ));
             }
             if a.payload < 96 || a.payload > 127 {
-                return Err(invalid(f("audio.payload"), "dynamic payload types are 96–127"));
+                return Err(invalid(
+                    f("audio.payload"),
+                    "dynamic payload types are 96–127",
+                ));
             }
             if a.channels == 0 || a.channels > 8 || a.clock_rate < 8000 || a.clock_rate > 192_000 {
-                return Err(invalid(f("audio"), "channels 1–8 and clock_rate 8000–192000"));
+                return Err(invalid(
+                    f("audio"),
+                    "channels 1–8 and clock_rate 8000–192000",
+                ));
             }
             if ports.contains(&a.port) || ports.contains(&(a.port + 1)) {
-                return Err(invalid(f("audio.port"), "overlaps the video RTP/RTCP ports"));
+                return Err(invalid(
+                    f("audio.port"),
+                    "overlaps the video RTP/RTCP ports",
+                ));
             }
         }
         if !(10..=10_000).contains(&self.latency_ms) {
@@ -305,7 +347,10 @@ impl AnalysisSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let a = |k: &str| format!("analysis.{k}");
         if !(32..=1920).contains(&self.width) || self.width % 2 != 0 {
-            return Err(invalid(a("width"), "must be an even number of pixels, 32–1920"));
+            return Err(invalid(
+                a("width"),
+                "must be an even number of pixels, 32–1920",
+            ));
         }
         if !(8000..=48_000).contains(&self.audio_rate) {
             return Err(invalid(a("audio_rate"), "must be 8000–48000 Hz"));
@@ -314,7 +359,10 @@ impl AnalysisSettings {
             return Err(invalid(a("window_s"), "must be 1–120 seconds"));
         }
         if !(self.hop_s.is_finite() && self.hop_s >= 0.1 && self.hop_s <= self.window_s) {
-            return Err(invalid(a("hop_s"), "must be at least 0.1 s and at most window_s"));
+            return Err(invalid(
+                a("hop_s"),
+                "must be at least 0.1 s and at most window_s",
+            ));
         }
         if !(self.sync_horizon_s.is_finite() && (2.0..=600.0).contains(&self.sync_horizon_s)) {
             return Err(invalid(a("sync_horizon_s"), "must be 2–600 seconds"));
@@ -330,14 +378,21 @@ impl AnalysisSettings {
         }
         let d = &self.detectors;
         let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
-        if !unit(d.freeze_mad) || !unit(d.black_luma) || !unit(d.black_ratio) || !unit(d.flicker_amplitude) {
+        if !unit(d.freeze_mad)
+            || !unit(d.black_luma)
+            || !unit(d.black_ratio)
+            || !unit(d.flicker_amplitude)
+        {
             return Err(invalid(
                 "analysis.detectors",
                 "freeze_mad, black_luma, black_ratio and flicker_amplitude are fractions in 0–1",
             ));
         }
         if !(d.silence_db.is_finite() && (-120.0..=0.0).contains(&d.silence_db)) {
-            return Err(invalid("analysis.detectors.silence_db", "must be -120–0 dBFS"));
+            return Err(invalid(
+                "analysis.detectors.silence_db",
+                "must be -120–0 dBFS",
+            ));
         }
         Ok(())
     }
@@ -370,7 +425,12 @@ pub struct AlertingSettings {
 
 impl Default for AlertingSettings {
     fn default() -> Self {
-        Self { webhook: None, stop_webhook: None, retries: 3, timeout_s: 2.0 }
+        Self {
+            webhook: None,
+            stop_webhook: None,
+            retries: 3,
+            timeout_s: 2.0,
+        }
     }
 }
 
@@ -397,17 +457,25 @@ impl Default for ServerSettings {
 
 impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let settings: Settings =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let settings: Settings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
         settings.validate()?;
         Ok(settings)
     }
 
     /// The rules in force: the configured ones, or the built-in defaults.
     pub fn alert_rules(&self) -> Vec<crate::alert::AlertRule> {
-        if self.alerts.is_empty() { crate::alert::default_rules() } else { self.alerts.clone() }
+        if self.alerts.is_empty() {
+            crate::alert::default_rules()
+        } else {
+            self.alerts.clone()
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -415,10 +483,16 @@ impl Settings {
         for r in &self.alerts {
             r.validate().map_err(|why| invalid("alerts", why))?;
         }
-        for (k, url) in [("alerting.webhook", &self.alerting.webhook), ("alerting.stop_webhook", &self.alerting.stop_webhook)] {
+        for (k, url) in [
+            ("alerting.webhook", &self.alerting.webhook),
+            ("alerting.stop_webhook", &self.alerting.stop_webhook),
+        ] {
             if let Some(u) = url {
                 if !u.starts_with("http://") {
-                    return Err(invalid(k, format!("{u:?}: only http:// URLs (put a TLS proxy in front for https)")));
+                    return Err(invalid(
+                        k,
+                        format!("{u:?}: only http:// URLs (put a TLS proxy in front for https)"),
+                    ));
                 }
             }
         }
@@ -426,7 +500,10 @@ impl Settings {
             return Err(invalid("alerting", "retries 0–10 and timeout_s 0.1–60"));
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid("server.listen", format!("{:?} is not ADDR:PORT", self.server.listen)));
+            return Err(invalid(
+                "server.listen",
+                format!("{:?} is not ADDR:PORT", self.server.listen),
+            ));
         }
         if !(1..=4096).contains(&self.server.max_streams) {
             return Err(invalid("server.max_streams", "must be 1–4096"));
@@ -437,14 +514,21 @@ impl Settings {
         if self.streams.len() > self.server.max_streams {
             return Err(invalid(
                 "streams",
-                format!("{} streams configured but server.max_streams is {}", self.streams.len(), self.server.max_streams),
+                format!(
+                    "{} streams configured but server.max_streams is {}",
+                    self.streams.len(),
+                    self.server.max_streams
+                ),
             ));
         }
         let mut names = std::collections::HashSet::new();
         for s in &self.streams {
             s.validate()?;
             if !names.insert(s.name.as_str()) {
-                return Err(invalid("streams.name", format!("{:?} appears twice", s.name)));
+                return Err(invalid(
+                    "streams.name",
+                    format!("{:?} appears twice", s.name),
+                ));
             }
         }
         Ok(())
@@ -485,6 +569,9 @@ mod tests {
         let mut bad = s;
         bad.analysis.window_s = f64::NAN;
         assert!(bad.validate().is_err());
-        assert!(toml::from_str::<Settings>("[analysis]\nwindow = 3").is_err(), "unknown keys are refused");
+        assert!(
+            toml::from_str::<Settings>("[analysis]\nwindow = 3").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

@@ -14,7 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "evalverse", version, about = "Live evaluation of generated cinematic video: audio-visual sync, continuity and rhythm, second by second")]
+#[command(
+    name = "evalverse",
+    version,
+    about = "Live evaluation of generated cinematic video: audio-visual sync, continuity and rhythm, second by second"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -210,9 +214,17 @@ enum Command {
 }
 
 fn parse_span(s: &str) -> Result<(f64, f64), String> {
-    let (a, b) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected A:B seconds"))?;
-    let a: f64 = a.trim().parse().map_err(|_| format!("{a:?} is not a number"))?;
-    let b: f64 = b.trim().parse().map_err(|_| format!("{b:?} is not a number"))?;
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected A:B seconds"))?;
+    let a: f64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a number"))?;
+    let b: f64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a number"))?;
     if !(a.is_finite() && b.is_finite() && a >= 0.0 && b > a) {
         return Err(format!("{s:?}: need 0 <= A < B"));
     }
@@ -244,9 +256,13 @@ fn ensure_runtime_dir() {
 }
 
 fn main() {
+    evalverse::tune_allocator();
     ensure_runtime_dir();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EVALVERSE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EVALVERSE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -263,10 +279,38 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Eval { input, json, model } => eval(&input, json, &model),
-        Command::Serve { model, listen, token, json } => serve(&model, listen, token, json),
-        Command::Demo { duration, audio_delay_ms, port, listen, json, model } => demo(duration, audio_delay_ms, port, &listen, json, &model),
-        Command::Send { input, fps, idle, synthetic, duration, host, video_port, audio_port, bitrate_kbps, print } => {
-            let target = RtpTarget { host, video_port, audio_port, bitrate_kbps };
+        Command::Serve {
+            model,
+            listen,
+            token,
+            json,
+        } => serve(&model, listen, token, json),
+        Command::Demo {
+            duration,
+            audio_delay_ms,
+            port,
+            listen,
+            json,
+            model,
+        } => demo(duration, audio_delay_ms, port, &listen, json, &model),
+        Command::Send {
+            input,
+            fps,
+            idle,
+            synthetic,
+            duration,
+            host,
+            video_port,
+            audio_port,
+            bitrate_kbps,
+            print,
+        } => {
+            let target = RtpTarget {
+                host,
+                video_port,
+                audio_port,
+                bitrate_kbps,
+            };
             let stop = Arc::new(AtomicBool::new(false));
             ctrlc_flag(stop.clone());
             match (input, synthetic) {
@@ -277,25 +321,75 @@ fn run(cli: Cli) -> Result<i32> {
                     if !(1..=240).contains(&fps) || !(0.5..=86_400.0).contains(&idle) {
                         bail!("--fps 1–240 and --idle 0.5–86400 seconds, please");
                     }
-                    sender::send_dir(std::path::Path::new(&f), &target, &sender::DirOptions { fps, idle_s: idle }, stop)?
+                    sender::send_dir(
+                        std::path::Path::new(&f),
+                        &target,
+                        &sender::DirOptions { fps, idle_s: idle },
+                        stop,
+                    )?
                 }
                 (Some(f), false) => sender::send_file(&f, &target, stop)?,
                 (None, true) => {
-                    let spec = SceneSpec { duration_s: duration, cuts: sender::synth::irregular_cuts(2.0, duration), ..Default::default() };
+                    let spec = SceneSpec {
+                        duration_s: duration,
+                        cuts: sender::synth::irregular_cuts(2.0, duration),
+                        ..Default::default()
+                    };
                     sender::send_synthetic(&spec, &target, stop)?
                 }
                 _ => bail!("give a FILE, or --synthetic"),
             }
             Ok(0)
         }
-        Command::Inject { input, output, audio_delay_ms, freeze, black, silence, flicker, flash, swap_frame, grade_shift } => {
-            let faults = sender::inject::Faults { audio_delay_ms, freeze, black, flicker, silence, grade_shift, flash, swap_frame };
+        Command::Inject {
+            input,
+            output,
+            audio_delay_ms,
+            freeze,
+            black,
+            silence,
+            flicker,
+            flash,
+            swap_frame,
+            grade_shift,
+        } => {
+            let faults = sender::inject::Faults {
+                audio_delay_ms,
+                freeze,
+                black,
+                flicker,
+                silence,
+                grade_shift,
+                flash,
+                swap_frame,
+            };
             let truth = sender::inject::inject(&input, &output, &faults)?;
             println!("{}", serde_json::to_string(&truth)?);
             Ok(0)
         }
-        Command::Generate { output, duration, width, height, fps, cuts, audio_delay_ms, freeze, black, flicker, silence, flash, fade: fades, truth } => {
-            if !(0.5..=3600.0).contains(&duration) || width < 16 || height < 16 || width > 3840 || height > 2160 || !(1..=120).contains(&fps) {
+        Command::Generate {
+            output,
+            duration,
+            width,
+            height,
+            fps,
+            cuts,
+            audio_delay_ms,
+            freeze,
+            black,
+            flicker,
+            silence,
+            flash,
+            fade: fades,
+            truth,
+        } => {
+            if !(0.5..=3600.0).contains(&duration)
+                || width < 16
+                || height < 16
+                || width > 3840
+                || height > 2160
+                || !(1..=120).contains(&fps)
+            {
                 bail!("duration 0.5–3600 s, size 16x16–3840x2160 and fps 1–120, please");
             }
             let spec = SceneSpec {
@@ -316,7 +410,10 @@ fn run(cli: Cli) -> Result<i32> {
             };
             sender::write_synthetic(&spec, &output)?;
             if truth {
-                println!("{}", serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames() })
+                );
             }
             Ok(0)
         }
@@ -325,7 +422,10 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn ctrlc_flag(flag: Arc<AtomicBool>) {
     std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(async {
                 let _ = tokio::signal::ctrl_c().await;
             });
@@ -403,11 +503,22 @@ fn start_live(settings: Settings, listen: &str, token: Option<String>) -> Result
     let model = model_for(&settings)?;
     let handle = telemetry::install();
     let evaluator = Evaluator::new(settings, model);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let addr: std::net::SocketAddr = listen.parse().with_context(|| format!("--listen {listen:?} is not ADDR:PORT"))?;
-    let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).with_context(|| format!("cannot listen on {addr}"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?} is not ADDR:PORT"))?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let state = http::AppState { evaluator: evaluator.clone(), metrics: handle, token };
+    let state = http::AppState {
+        evaluator: evaluator.clone(),
+        metrics: handle,
+        token,
+    };
     let stop2 = stop.clone();
     rt.spawn(async move {
         let shutdown = async move {
@@ -421,7 +532,11 @@ fn start_live(settings: Settings, listen: &str, token: Option<String>) -> Result
     });
     eprintln!("evalverse: metrics on http://{addr}/metrics, API on http://{addr}/v1/streams");
     ctrlc_flag(stop.clone());
-    Ok(Live { rt, evaluator, stop })
+    Ok(Live {
+        rt,
+        evaluator,
+        stop,
+    })
 }
 
 /// Print records until `until` says stop (then whatever is already queued); returns the
@@ -449,22 +564,33 @@ fn print_records(
                 }
             }
             Err(tokio::sync::broadcast::error::TryRecvError::Empty) if stopping => break,
-            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
-            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => eprintln!("evalverse: terminal fell behind, {n} records not shown"),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                eprintln!("evalverse: terminal fell behind, {n} records not shown")
+            }
             Err(_) => break,
         }
     }
     summaries
 }
 
-fn serve(args: &ModelArgs, listen: Option<String>, token: Option<String>, json: bool) -> Result<i32> {
+fn serve(
+    args: &ModelArgs,
+    listen: Option<String>,
+    token: Option<String>,
+    json: bool,
+) -> Result<i32> {
     let settings = args.settings()?;
     let listen = listen.unwrap_or_else(|| settings.server.listen.clone());
     let streams = settings.streams.clone();
     let live = start_live(settings, &listen, token)?;
     for s in streams {
         let name = s.name.clone();
-        live.evaluator.add_stream(s).with_context(|| format!("stream {name}"))?;
+        live.evaluator
+            .add_stream(s)
+            .with_context(|| format!("stream {name}"))?;
     }
     let mut rx = live.evaluator.subscribe();
     print_records(&live, &mut rx, json, || false);
@@ -475,7 +601,14 @@ fn serve(args: &ModelArgs, listen: Option<String>, token: Option<String>, json: 
     Ok(0)
 }
 
-fn demo(duration: f64, delay: f64, port: u16, listen: &str, json: bool, args: &ModelArgs) -> Result<i32> {
+fn demo(
+    duration: f64,
+    delay: f64,
+    port: u16,
+    listen: &str,
+    json: bool,
+    args: &ModelArgs,
+) -> Result<i32> {
     if !(3.0..=3600.0).contains(&duration) {
         bail!("--duration must be 3–3600 seconds");
     }
@@ -505,7 +638,11 @@ fn demo(duration: f64, delay: f64, port: u16, listen: &str, json: bool, args: &M
     }
     // Start sending once the receiver is listening, so the first keyframe is not lost.
     let ready = Instant::now();
-    while live.evaluator.stream("demo").map(|i| i.state == evalverse::StreamState::Starting).unwrap_or(false)
+    while live
+        .evaluator
+        .stream("demo")
+        .map(|i| i.state == evalverse::StreamState::Starting)
+        .unwrap_or(false)
         && ready.elapsed() < Duration::from_secs(5)
     {
         std::thread::sleep(Duration::from_millis(20));
@@ -514,7 +651,12 @@ fn demo(duration: f64, delay: f64, port: u16, listen: &str, json: bool, args: &M
     let sender_thread = {
         let (spec, done, stop) = (spec.clone(), done.clone(), live.stop.clone());
         std::thread::spawn(move || {
-            let target = RtpTarget { host: "127.0.0.1".into(), video_port: port, audio_port: port + 2, bitrate_kbps: 1500 };
+            let target = RtpTarget {
+                host: "127.0.0.1".into(),
+                video_port: port,
+                audio_port: port + 2,
+                bitrate_kbps: 1500,
+            };
             let r = sender::send_synthetic(&spec, &target, stop);
             done.store(true, Ordering::Relaxed);
             r
@@ -540,7 +682,12 @@ fn demo(duration: f64, delay: f64, port: u16, listen: &str, json: bool, args: &M
         bail!("the demo sender failed: {e}");
     }
     if !json {
-        println!("demo: ground truth was audio {delay:+.0} ms, cuts at frames {:?}, freeze {:.1}–{:.1} s", spec.cut_frames(), freeze.0, freeze.1);
+        println!(
+            "demo: ground truth was audio {delay:+.0} ms, cuts at frames {:?}, freeze {:.1}–{:.1} s",
+            spec.cut_frames(),
+            freeze.0,
+            freeze.1
+        );
     }
     drop(live.rt);
     Ok(0)

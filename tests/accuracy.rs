@@ -11,7 +11,15 @@ const FPS: f64 = 25.0;
 const FRAME: f64 = 1.0 / FPS + 1e-6;
 
 fn base_spec(duration: f64) -> SceneSpec {
-    SceneSpec { width: 480, height: 270, fps: 25, duration_s: duration, cuts: irregular_cuts(1.5, duration), seed: 11, ..Default::default() }
+    SceneSpec {
+        width: 480,
+        height: 270,
+        fps: 25,
+        duration_s: duration,
+        cuts: irregular_cuts(1.5, duration),
+        seed: 11,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -50,21 +58,38 @@ fn injected_faults_are_found_on_their_frames() {
         };
         let tolerance = if f.kind == "silence" { 0.020 } else { FRAME };
         eprintln!("measured: {} onset error {:.1} ms", f.kind, err * 1000.0);
-        assert!(err <= tolerance, "{}: onset off by {:.1} ms ({f:?})", f.kind, err * 1000.0);
+        assert!(
+            err <= tolerance,
+            "{}: onset off by {:.1} ms ({f:?})",
+            f.kind,
+            err * 1000.0
+        );
     }
     // Flash, glitch and grade jump are not cuts; the true cuts are all found (±1 frame).
-    let cuts: Vec<i64> = of_type(&records, "cut").iter().filter(|c| c["kind"] == "hard").map(|c| c["frame"].as_i64().unwrap()).collect();
+    let cuts: Vec<i64> = of_type(&records, "cut")
+        .iter()
+        .filter(|c| c["kind"] == "hard")
+        .map(|c| c["frame"].as_i64().unwrap())
+        .collect();
     let mut truth_cuts: Vec<i64> = spec.cut_frames().iter().map(|f| *f as i64).collect();
     // No true cut falls inside the freeze or the black; into and out of black are cuts too.
     truth_cuts.retain(|c| !(105..135).contains(c) && !(247..272).contains(c));
     truth_cuts.extend([248, 273]);
     let (tp, fp, fn_) = f1_counts(&truth_cuts, &cuts);
     let f1 = 2.0 * tp as f64 / (2 * tp + fp + fn_) as f64;
-    eprintln!("measured: cut F1 {f1:.3} (tp {tp} fp {fp} fn {fn_}) truth {truth_cuts:?} found {cuts:?}");
-    assert!(f1 >= 0.95, "cut F1 {f1:.3}: truth {truth_cuts:?} found {cuts:?}");
+    eprintln!(
+        "measured: cut F1 {f1:.3} (tp {tp} fp {fp} fn {fn_}) truth {truth_cuts:?} found {cuts:?}"
+    );
+    assert!(
+        f1 >= 0.95,
+        "cut F1 {f1:.3}: truth {truth_cuts:?} found {cuts:?}"
+    );
     for t in [5.4, 16.1, 18.3, 20.8, 22.0] {
         let f = (t * FPS).ceil() as i64;
-        assert!(!cuts.iter().any(|c| (c - f).abs() <= 2), "false cut near {t} s: {cuts:?}");
+        assert!(
+            !cuts.iter().any(|c| (c - f).abs() <= 2),
+            "false cut near {t} s: {cuts:?}"
+        );
     }
 }
 
@@ -84,7 +109,10 @@ fn f1_counts(truth: &[i64], found: &[i64]) -> (usize, usize, usize) {
 fn audio_delay_on_event_rich_content_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let mut errors = vec![];
-    for (i, delay) in [-480.0, -250.0, -37.0, 0.0, 63.0, 200.0, 470.0].iter().enumerate() {
+    for (i, delay) in [-480.0, -250.0, -37.0, 0.0, 63.0, 200.0, 470.0]
+        .iter()
+        .enumerate()
+    {
         let mut spec = base_spec(14.0);
         spec.audio_delay_ms = *delay;
         spec.width = 320;
@@ -93,7 +121,9 @@ fn audio_delay_on_event_rich_content_is_exact() {
         let (records, r) = eval_json(&path, &Settings::default());
         r.unwrap();
         let s = of_type(&records, "summary")[0];
-        let est = s["sync"]["audio_delay_ms"].as_f64().unwrap_or_else(|| panic!("declined at {delay} ms: {}", s["sync"]));
+        let est = s["sync"]["audio_delay_ms"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("declined at {delay} ms: {}", s["sync"]));
         errors.push((est - delay).abs());
     }
     errors.sort_by(f64::total_cmp);
@@ -116,9 +146,19 @@ fn fades_through_black_are_gradual_cuts_with_their_span() {
     let gradual: Vec<_> = cuts.iter().filter(|c| c["kind"] == "gradual").collect();
     assert_eq!(gradual.len(), 1, "{cuts:?}");
     let g = gradual[0];
-    assert!((g["start"].as_f64().unwrap() - 5.0).abs() <= 2.0 * FRAME, "{g}");
-    assert!((g["end"].as_f64().unwrap() - 7.0).abs() <= 3.0 * FRAME, "{g}");
+    assert!(
+        (g["start"].as_f64().unwrap() - 5.0).abs() <= 2.0 * FRAME,
+        "{g}"
+    );
+    assert!(
+        (g["end"].as_f64().unwrap() - 7.0).abs() <= 3.0 * FRAME,
+        "{g}"
+    );
     assert!((g["pts"].as_f64().unwrap() - 6.0).abs() <= 0.25, "{g}");
-    let hard: Vec<i64> = cuts.iter().filter(|c| c["kind"] == "hard").map(|c| c["frame"].as_i64().unwrap()).collect();
+    let hard: Vec<i64> = cuts
+        .iter()
+        .filter(|c| c["kind"] == "hard")
+        .map(|c| c["frame"].as_i64().unwrap())
+        .collect();
     assert_eq!(hard.len(), 2, "a fade is not a hard cut: {hard:?}");
 }

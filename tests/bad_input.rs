@@ -17,16 +17,27 @@ fn eval_err(input: &str) -> String {
 fn non_media_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("notes.mp4");
-    std::fs::File::create(&p).unwrap().write_all(&b"this is not a video, just text\n".repeat(200)).unwrap();
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(&b"this is not a video, just text\n".repeat(200))
+        .unwrap();
     let e = eval_err(p.to_str().unwrap());
     assert!(e.contains("notes.mp4"), "{e}");
-    assert!(e.to_lowercase().contains("type") || e.to_lowercase().contains("decod") || e.contains("stream"), "{e}");
+    assert!(
+        e.to_lowercase().contains("type")
+            || e.to_lowercase().contains("decod")
+            || e.contains("stream"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_file_and_unreachable_uri_are_clear_errors() {
     let e = eval_err("/nonexistent/clip.mp4");
-    assert!(e.contains("no such file") && e.contains("/nonexistent/clip.mp4"), "{e}");
+    assert!(
+        e.contains("no such file") && e.contains("/nonexistent/clip.mp4"),
+        "{e}"
+    );
     let e = eval_err("http://127.0.0.1:9/clip.mp4");
     assert!(e.contains("127.0.0.1:9"), "{e}");
 }
@@ -34,17 +45,35 @@ fn missing_file_and_unreachable_uri_are_clear_errors() {
 #[test]
 fn truncated_file_is_an_error_or_a_partial_result_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = SceneSpec { width: 320, height: 180, duration_s: 4.0, cuts: vec![1.0, 2.5], ..Default::default() };
+    let spec = SceneSpec {
+        width: 320,
+        height: 180,
+        duration_s: 4.0,
+        cuts: vec![1.0, 2.5],
+        ..Default::default()
+    };
     let full = clip(dir.path(), "full", &spec);
     let bytes = std::fs::read(&full).unwrap();
-    for (name, part) in [("head", &bytes[..bytes.len() / 2]), ("tail", &bytes[bytes.len() / 3..])] {
+    for (name, part) in [
+        ("head", &bytes[..bytes.len() / 2]),
+        ("tail", &bytes[bytes.len() / 3..]),
+    ] {
         let p = dir.path().join(format!("truncated-{name}.mp4"));
         std::fs::write(&p, part).unwrap();
         let model = cpu_model();
         let mut last = None;
-        let r = evalverse::evaluate_file(p.to_str().unwrap(), &Settings::default(), &model, |r| last = Some(r.to_json()), |_, _| {});
+        let r = evalverse::evaluate_file(
+            p.to_str().unwrap(),
+            &Settings::default(),
+            &model,
+            |r| last = Some(r.to_json()),
+            |_, _| {},
+        );
         match r {
-            Err(e) => assert!(e.to_string().contains(&format!("truncated-{name}.mp4")), "{e}"),
+            Err(e) => assert!(
+                e.to_string().contains(&format!("truncated-{name}.mp4")),
+                "{e}"
+            ),
             Ok(()) => assert!(last.unwrap().contains("\"summary\"")),
         }
     }

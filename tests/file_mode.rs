@@ -28,54 +28,109 @@ fn finds_freeze_black_cuts_and_delay_in_a_generated_clip() {
     // Freeze: held frame 100 (4.0 s) … first moving frame 140 (5.6 s), within one frame.
     let f = events(&records, "freeze");
     assert_eq!(f.len(), 1, "{f:?}");
-    assert!((f[0]["start"].as_f64().unwrap() - 4.0).abs() <= 1.0 / FPS + 1e-6, "{}", f[0]);
-    assert!((f[0]["end"].as_f64().unwrap() - 5.6).abs() <= 1.0 / FPS + 1e-6, "{}", f[0]);
+    assert!(
+        (f[0]["start"].as_f64().unwrap() - 4.0).abs() <= 1.0 / FPS + 1e-6,
+        "{}",
+        f[0]
+    );
+    assert!(
+        (f[0]["end"].as_f64().unwrap() - 5.6).abs() <= 1.0 / FPS + 1e-6,
+        "{}",
+        f[0]
+    );
     assert_eq!(f[0]["diagnosis"]["dimension"], "continuity");
     assert_eq!(f[0]["diagnosis"]["stage"], "production");
 
     let b = events(&records, "black");
     assert_eq!(b.len(), 1, "{b:?}");
-    assert!((b[0]["start"].as_f64().unwrap() - 9.2).abs() <= 1.0 / FPS + 1e-6, "{}", b[0]);
-    assert!((b[0]["end"].as_f64().unwrap() - 10.4).abs() <= 1.0 / FPS + 1e-6, "{}", b[0]);
+    assert!(
+        (b[0]["start"].as_f64().unwrap() - 9.2).abs() <= 1.0 / FPS + 1e-6,
+        "{}",
+        b[0]
+    );
+    assert!(
+        (b[0]["end"].as_f64().unwrap() - 10.4).abs() <= 1.0 / FPS + 1e-6,
+        "{}",
+        b[0]
+    );
 
     // Every true cut found within one frame; a cut into and out of black is a cut too.
-    let cuts: Vec<i64> = of_type(&records, "cut").iter().map(|c| c["frame"].as_i64().unwrap()).collect();
+    let cuts: Vec<i64> = of_type(&records, "cut")
+        .iter()
+        .map(|c| c["frame"].as_i64().unwrap())
+        .collect();
     let truth: Vec<i64> = spec.cut_frames().iter().map(|f| *f as i64).collect();
     for t in &truth {
-        assert!(cuts.iter().any(|c| (c - t).abs() <= 1), "cut at frame {t} missed: {cuts:?}");
+        assert!(
+            cuts.iter().any(|c| (c - t).abs() <= 1),
+            "cut at frame {t} missed: {cuts:?}"
+        );
     }
     let black_edges = [(9.2 * FPS) as i64, (10.4 * FPS) as i64];
     for c in &cuts {
         assert!(
-            truth.iter().chain(black_edges.iter()).any(|t| (c - t).abs() <= 1),
+            truth
+                .iter()
+                .chain(black_edges.iter())
+                .any(|t| (c - t).abs() <= 1),
             "false cut at frame {c}: truth {truth:?}"
         );
     }
-    assert!(events(&records, "flicker").is_empty(), "no flicker in this clip");
+    assert!(
+        events(&records, "flicker").is_empty(),
+        "no flicker in this clip"
+    );
 
     // Audio delay: beeps on the cuts, 120 ms late.
     let summary = of_type(&records, "summary");
     assert_eq!(summary.len(), 1);
     let s = summary[0];
-    let d = s["sync"]["audio_delay_ms"].as_f64().unwrap_or_else(|| panic!("sync declined: {}", s["sync"]));
-    assert!((d - 120.0).abs() <= 1000.0 / FPS, "estimated {d} ms, truth 120 ms");
-    assert_eq!(records.last().unwrap()["type"], "summary", "summary is the last line");
+    let d = s["sync"]["audio_delay_ms"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("sync declined: {}", s["sync"]));
+    assert!(
+        (d - 120.0).abs() <= 1000.0 / FPS,
+        "estimated {d} ms, truth 120 ms"
+    );
+    assert_eq!(
+        records.last().unwrap()["type"],
+        "summary",
+        "summary is the last line"
+    );
 }
 
 #[test]
 fn json_lines_follow_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = SceneSpec { width: 320, height: 180, fps: 25, duration_s: 7.0, cuts: vec![2.0, 4.4], flashes: vec![5.5], ..Default::default() };
+    let spec = SceneSpec {
+        width: 320,
+        height: 180,
+        fps: 25,
+        duration_s: 7.0,
+        cuts: vec![2.0, 4.4],
+        flashes: vec![5.5],
+        ..Default::default()
+    };
     let path = clip(dir.path(), "contract", &spec);
     let model = cpu_model();
     let mut lines = vec![];
-    evalverse::evaluate_file(path.to_str().unwrap(), &Settings::default(), &model, |r| lines.push(r.to_json()), |_, _| {}).unwrap();
+    evalverse::evaluate_file(
+        path.to_str().unwrap(),
+        &Settings::default(),
+        &model,
+        |r| lines.push(r.to_json()),
+        |_, _| {},
+    )
+    .unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for l in &lines {
         assert!(l.starts_with("{\"type\":\""), "type comes first: {l}");
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         let t = v["type"].as_str().unwrap().to_string();
-        let num = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{t}.{k} is a number: {l}"));
+        let num = |k: &str| {
+            v[k].as_f64()
+                .unwrap_or_else(|| panic!("{t}.{k} is a number: {l}"))
+        };
         match t.as_str() {
             "cut" => {
                 assert!(v["frame"].is_u64() && num("pts") >= 0.0);
@@ -84,7 +139,18 @@ fn json_lines_follow_the_contract() {
             }
             "event" => {
                 assert!(num("end") >= num("start"));
-                assert!(["freeze", "black", "silence", "flicker", "flash", "glitch", "grade_jump"].contains(&v["kind"].as_str().unwrap()));
+                assert!(
+                    [
+                        "freeze",
+                        "black",
+                        "silence",
+                        "flicker",
+                        "flash",
+                        "glitch",
+                        "grade_jump"
+                    ]
+                    .contains(&v["kind"].as_str().unwrap())
+                );
                 for k in ["stage", "aspect", "dimension", "observed", "problem", "fix"] {
                     assert!(v["diagnosis"][k].is_string(), "diagnosis.{k}: {l}");
                 }
@@ -93,12 +159,21 @@ fn json_lines_follow_the_contract() {
                 assert!(num("end") > num("start"));
                 for k in ["sync", "continuity", "rhythm", "overall"] {
                     let s = &v["scores"][k];
-                    assert!(s.is_null() || (0.0..=100.0).contains(&s.as_f64().unwrap()), "scores.{k}: {l}");
+                    assert!(
+                        s.is_null() || (0.0..=100.0).contains(&s.as_f64().unwrap()),
+                        "scores.{k}: {l}"
+                    );
                 }
-                assert!(v["sync"].get("audio_delay_ms").is_some() && v["sync"]["confidence"].is_number());
+                assert!(
+                    v["sync"].get("audio_delay_ms").is_some()
+                        && v["sync"]["confidence"].is_number()
+                );
             }
             "summary" => {
-                assert!(v["sync"].get("audio_delay_ms").is_some() && v["sync"]["confidence"].is_number());
+                assert!(
+                    v["sync"].get("audio_delay_ms").is_some()
+                        && v["sync"]["confidence"].is_number()
+                );
             }
             "state" => {}
             other => panic!("unknown record type {other}"),
@@ -116,5 +191,8 @@ fn json_lines_follow_the_contract() {
         .filter(|v| v["type"] == "cut")
         .map(|v| v["frame"].as_i64().unwrap())
         .collect();
-    assert!(cuts.iter().all(|c| (c - flash_frame).abs() > 3), "flash reported as a cut: {cuts:?}");
+    assert!(
+        cuts.iter().all(|c| (c - flash_frame).abs() > 3),
+        "flash reported as a cut: {cuts:?}"
+    );
 }

@@ -24,7 +24,11 @@ impl Drop for Killed {
 }
 
 fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
@@ -45,14 +49,21 @@ fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u1
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
 #[test]
 fn prometheus_scrapes_serve_and_the_api_manages_streams() {
-    if Command::new("prometheus").arg("--version").output().is_err() {
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         if std::env::var("EVALVERSE_SKIP_PROMETHEUS").as_deref() == Ok("1") {
             return;
         }
@@ -83,7 +94,11 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
                     if let Some((head, body)) = text.split_once("\r\n\r\n") {
                         let len = head
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
                             .unwrap_or(0);
                         if body.len() >= len {
                             posts.lock().unwrap().push(body.to_string());
@@ -117,7 +132,9 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{api}");
-    wait_for("evalverse serve", 30, || http("GET", &format!("{base}/healthz"), None, None).0 == 200);
+    wait_for("evalverse serve", 30, || {
+        http("GET", &format!("{base}/healthz"), None, None).0 == 200
+    });
 
     std::fs::write(
         dir.path().join("prometheus.yml"),
@@ -126,8 +143,14 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
     .unwrap();
     let _prom = Killed(
         Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -136,68 +159,179 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
     );
 
     let sender = std::thread::spawn(move || {
-        let spec = SceneSpec { width: 320, height: 180, duration_s: 14.0, cuts: irregular_cuts(1.5, 14.0), audio_delay_ms: 200.0, ..Default::default() };
-        let target = RtpTarget { host: "127.0.0.1".into(), video_port: udp, audio_port: udp + 2, bitrate_kbps: 600 };
+        let spec = SceneSpec {
+            width: 320,
+            height: 180,
+            duration_s: 14.0,
+            cuts: irregular_cuts(1.5, 14.0),
+            audio_delay_ms: 200.0,
+            ..Default::default()
+        };
+        let target = RtpTarget {
+            host: "127.0.0.1".into(),
+            video_port: udp,
+            audio_port: udp + 2,
+            bitrate_kbps: 600,
+        };
         send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)))
     });
 
     // Prometheus has scraped a score series of the stream.
-    let query = format!("http://127.0.0.1:{prom}/api/v1/query?query=evalverse_score%7Bstream%3D%22cam1%22%2Cdimension%3D%22overall%22%7D");
+    let query = format!(
+        "http://127.0.0.1:{prom}/api/v1/query?query=evalverse_score%7Bstream%3D%22cam1%22%2Cdimension%3D%22overall%22%7D"
+    );
     let mut answer = String::new();
     wait_for("a score series in Prometheus", 60, || {
         answer = http("GET", &query, None, None).1;
         answer.contains("\"result\":[{")
     });
     let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
-    let value: f64 = v["data"]["result"][0]["value"][1].as_str().unwrap().parse().unwrap();
+    let value: f64 = v["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((0.0..=100.0).contains(&value), "{answer}");
     eprintln!("Prometheus query result: {answer}");
 
     // The exposition passes promtool, with every metric described.
     let (_, metrics) = http("GET", &format!("{base}/metrics"), None, None);
-    let mut check = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    check.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
     let out = check.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    for name in ["evalverse_frames_total", "evalverse_rtp_packets_total", "evalverse_stream_state", "evalverse_evaluation_latency_seconds_bucket"] {
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "evalverse_frames_total",
+        "evalverse_rtp_packets_total",
+        "evalverse_stream_state",
+        "evalverse_evaluation_latency_seconds_bucket",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
 
     // The API: adding needs the token; a malformed definition is refused clearly.
     let def = format!("{{\"name\":\"cam2\",\"video\":{{\"port\":{}}}}}", udp + 4);
-    assert_eq!(http("POST", &format!("{base}/v1/streams"), Some(&def), None).0, 401);
-    let (code, body) = http("POST", &format!("{base}/v1/streams"), Some("{\"name\":\"x\",\"video\":{\"port\":\"many\"}}"), Some("s3cret"));
+    assert_eq!(
+        http("POST", &format!("{base}/v1/streams"), Some(&def), None).0,
+        401
+    );
+    let (code, body) = http(
+        "POST",
+        &format!("{base}/v1/streams"),
+        Some("{\"name\":\"x\",\"video\":{\"port\":\"many\"}}"),
+        Some("s3cret"),
+    );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("malformed"), "{body}");
-    assert_eq!(http("POST", &format!("{base}/v1/streams"), Some(&def), Some("s3cret")).0, 201);
-    assert_eq!(http("POST", &format!("{base}/v1/streams"), Some(&def), Some("s3cret")).0, 409, "duplicate name");
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{base}/v1/streams"),
+            Some(&def),
+            Some("s3cret")
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{base}/v1/streams"),
+            Some(&def),
+            Some("s3cret")
+        )
+        .0,
+        409,
+        "duplicate name"
+    );
     let (code, list) = http("GET", &format!("{base}/v1/streams"), None, None);
-    assert!(code == 200 && list.contains("cam1") && list.contains("cam2"), "{list}");
+    assert!(
+        code == 200 && list.contains("cam1") && list.contains("cam2"),
+        "{list}"
+    );
 
     // The always-firing stop rule turned the verdict to stop, with its reason, and both
     // webhooks were called.
     let mut verdict = String::new();
     wait_for("a stop verdict", 20, || {
-        verdict = http("GET", &format!("{base}/v1/streams/cam1/verdict"), None, None).1;
+        verdict = http(
+            "GET",
+            &format!("{base}/v1/streams/cam1/verdict"),
+            None,
+            None,
+        )
+        .1;
         verdict.contains("\"verdict\":\"stop\"")
     });
     let v: serde_json::Value = serde_json::from_str(&verdict).unwrap();
     assert_eq!(v["reasons"][0]["rule"], "always", "{verdict}");
     wait_for("webhook POSTs", 20, || {
         let p = posts.lock().unwrap();
-        p.iter().any(|b| b.contains("\"rule\":\"always\"") && b.contains("\"state\":\"firing\"")) && p.iter().any(|b| b.contains("\"verdict\":\"stop\""))
+        p.iter()
+            .any(|b| b.contains("\"rule\":\"always\"") && b.contains("\"state\":\"firing\""))
+            && p.iter().any(|b| b.contains("\"verdict\":\"stop\""))
     });
     // Live records over server-sent events.
-    let sse = Command::new("curl").args(["-s", "-N", "--max-time", "3", &format!("{base}/v1/events?stream=cam1")]).output().unwrap();
+    let sse = Command::new("curl")
+        .args([
+            "-s",
+            "-N",
+            "--max-time",
+            "3",
+            &format!("{base}/v1/events?stream=cam1"),
+        ])
+        .output()
+        .unwrap();
     let sse = String::from_utf8_lossy(&sse.stdout);
     assert!(sse.contains("data: {\"type\":\""), "no SSE records: {sse}");
-    assert_eq!(http("GET", &format!("{base}/v1/streams/nope/verdict"), None, None).0, 404);
+    assert_eq!(
+        http(
+            "GET",
+            &format!("{base}/v1/streams/nope/verdict"),
+            None,
+            None
+        )
+        .0,
+        404
+    );
 
     // Removing a stream removes its series.
-    wait_for("cam2 state series", 20, || http("GET", &format!("{base}/metrics"), None, None).1.contains("stream=\"cam2\""));
-    assert_eq!(http("DELETE", &format!("{base}/v1/streams/cam2"), None, Some("s3cret")).0, 204);
+    wait_for("cam2 state series", 20, || {
+        http("GET", &format!("{base}/metrics"), None, None)
+            .1
+            .contains("stream=\"cam2\"")
+    });
+    assert_eq!(
+        http(
+            "DELETE",
+            &format!("{base}/v1/streams/cam2"),
+            None,
+            Some("s3cret")
+        )
+        .0,
+        204
+    );
     let (_, after) = http("GET", &format!("{base}/metrics"), None, None);
-    assert!(!after.contains("stream=\"cam2\""), "cam2 series still exported");
+    assert!(
+        !after.contains("stream=\"cam2\""),
+        "cam2 series still exported"
+    );
     assert!(after.contains("stream=\"cam1\""));
     sender.join().unwrap().unwrap();
 }
@@ -205,23 +339,59 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
 #[test]
 fn deploy_files_are_valid_and_name_real_metrics() {
     let root = env!("CARGO_MANIFEST_DIR");
-    match Command::new("promtool").args(["check", "rules", &format!("{root}/deploy/prometheus/rules.yml")]).output() {
-        Ok(out) => assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr)),
+    match Command::new("promtool")
+        .args([
+            "check",
+            "rules",
+            &format!("{root}/deploy/prometheus/rules.yml"),
+        ])
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
         Err(_) if std::env::var("EVALVERSE_SKIP_PROMETHEUS").as_deref() == Ok("1") => {}
         Err(e) => panic!("promtool: {e}"),
     }
     let names: Vec<&str> = evalverse_metric_names();
-    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{root}/deploy/grafana/evalverse-dashboard.json")).unwrap()).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/deploy/grafana/evalverse-dashboard.json"))
+            .unwrap(),
+    )
+    .unwrap();
     let rules = std::fs::read_to_string(format!("{root}/deploy/prometheus/rules.yml")).unwrap();
-    let mut exprs: Vec<String> = dash["panels"].as_array().unwrap().iter().flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_string())).collect();
-    exprs.extend(rules.lines().filter_map(|l| l.trim().strip_prefix("expr:").map(|e| e.to_string())));
+    let mut exprs: Vec<String> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap().to_string())
+        })
+        .collect();
+    exprs.extend(
+        rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr:").map(|e| e.to_string())),
+    );
     assert!(exprs.len() > 15);
     for e in exprs {
-        let used: Vec<&str> = e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("evalverse_")).collect();
+        let used: Vec<&str> = e
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("evalverse_"))
+            .collect();
         assert!(!used.is_empty(), "{e}");
         for u in used {
             let base = u.trim_end_matches("_bucket");
-            assert!(names.contains(&base), "{u} in {e:?} is not a metric evalverse exports");
+            assert!(
+                names.contains(&base),
+                "{u} in {e:?} is not a metric evalverse exports"
+            );
         }
     }
 }
@@ -229,9 +399,30 @@ fn deploy_files_are_valid_and_name_real_metrics() {
 fn evalverse_metric_names() -> Vec<&'static str> {
     use evalverse::metric_names as m;
     vec![
-        m::FRAMES, m::DROPPED_FRAMES, m::DROPPED_AUDIO_CHUNKS, m::RTP_PACKETS, m::RTP_PACKETS_LOST, m::RTP_PACKETS_MALFORMED,
-        m::RTP_PACKETS_REORDERED, m::RTP_JITTER, m::RTP_LAST_PACKET_AGE, m::STREAM_STATE, m::SCORE, m::AUDIO_DELAY,
-        m::SYNC_CONFIDENCE, m::FLICKER, m::FREEZE_RATIO, m::BLACK_RATIO, m::SILENCE_RATIO, m::SHOT_LENGTH,
-        m::CUTS_PER_MINUTE, m::CUTS, m::EVENTS, m::WINDOWS, m::LATENCY, m::ALERTS, m::VERDICT_STOP,
+        m::FRAMES,
+        m::DROPPED_FRAMES,
+        m::DROPPED_AUDIO_CHUNKS,
+        m::RTP_PACKETS,
+        m::RTP_PACKETS_LOST,
+        m::RTP_PACKETS_MALFORMED,
+        m::RTP_PACKETS_REORDERED,
+        m::RTP_JITTER,
+        m::RTP_LAST_PACKET_AGE,
+        m::STREAM_STATE,
+        m::SCORE,
+        m::AUDIO_DELAY,
+        m::SYNC_CONFIDENCE,
+        m::FLICKER,
+        m::FREEZE_RATIO,
+        m::BLACK_RATIO,
+        m::SILENCE_RATIO,
+        m::SHOT_LENGTH,
+        m::CUTS_PER_MINUTE,
+        m::CUTS,
+        m::EVENTS,
+        m::WINDOWS,
+        m::LATENCY,
+        m::ALERTS,
+        m::VERDICT_STOP,
     ]
 }

@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 
 const FPS: f64 = 30.0;
 
-fn collect(rx: &mut tokio::sync::broadcast::Receiver<Arc<Record>>, into: &mut Vec<Arc<Record>>, for_s: f64) {
+fn collect(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<Record>>,
+    into: &mut Vec<Arc<Record>>,
+    for_s: f64,
+) {
     let until = Instant::now() + Duration::from_secs_f64(for_s);
     while Instant::now() < until {
         match rx.try_recv() {
@@ -45,8 +49,14 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
 
     // Send once both receivers listen (the first keyframe must not be lost).
     let t0 = Instant::now();
-    while ["good", "garbage"].iter().any(|n| ev.stream(n).unwrap().state == StreamState::Starting) {
-        assert!(t0.elapsed() < Duration::from_secs(10), "receivers did not start");
+    while ["good", "garbage"]
+        .iter()
+        .any(|n| ev.stream(n).unwrap().state == StreamState::Starting)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "receivers did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let spec = SceneSpec {
@@ -61,7 +71,12 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
     let sender = {
         let spec = spec.clone();
         std::thread::spawn(move || {
-            let target = RtpTarget { host: "127.0.0.1".into(), video_port: base, audio_port: base + 2, bitrate_kbps: 800 };
+            let target = RtpTarget {
+                host: "127.0.0.1".into(),
+                video_port: base,
+                audio_port: base + 2,
+                bitrate_kbps: 800,
+            };
             send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)))
         })
     };
@@ -90,31 +105,100 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
     assert_eq!(info.state, StreamState::Stalled, "{info:?}");
     assert!(records.iter().any(|r| matches!(&**r, Record::State(s) if s.stream == "garbage" && s.state == StreamState::Stalled)));
 
-    let good: Vec<&Record> = records.iter().map(|r| &**r).filter(|r| r.stream() == "good").collect();
+    let good: Vec<&Record> = records
+        .iter()
+        .map(|r| &**r)
+        .filter(|r| r.stream() == "good")
+        .collect();
     let summary = good
         .iter()
-        .find_map(|r| if let Record::Summary(s) = r { Some(s) } else { None })
+        .find_map(|r| {
+            if let Record::Summary(s) = r {
+                Some(s)
+            } else {
+                None
+            }
+        })
         .expect("summary after removal");
-    assert!(summary.frames as f64 > 0.9 * spec.frames() as f64, "frames {} of {}", summary.frames, spec.frames());
-    let d = summary.sync.audio_delay_ms.unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
-    assert!((d - 200.0).abs() <= 1000.0 / FPS, "delay {d} ms, truth 200 ms");
-    assert_eq!(summary.sync.timing, "sender_clock", "RTCP sender reports were used");
-    eprintln!("measured: audio delay {d:.1} ms (truth 200), {} frames of {}", summary.frames, spec.frames());
+    assert!(
+        summary.frames as f64 > 0.9 * spec.frames() as f64,
+        "frames {} of {}",
+        summary.frames,
+        spec.frames()
+    );
+    let d = summary
+        .sync
+        .audio_delay_ms
+        .unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
+    assert!(
+        (d - 200.0).abs() <= 1000.0 / FPS,
+        "delay {d} ms, truth 200 ms"
+    );
+    assert_eq!(
+        summary.sync.timing, "sender_clock",
+        "RTCP sender reports were used"
+    );
+    eprintln!(
+        "measured: audio delay {d:.1} ms (truth 200), {} frames of {}",
+        summary.frames,
+        spec.frames()
+    );
 
     // Cuts: receiver times are the sender's plus a constant offset; find it, then every cut
     // must match within one frame and none may be extra.
-    let detected: Vec<f64> = good.iter().filter_map(|r| if let Record::Cut(c) = r { Some(c.pts) } else { None }).collect();
+    let detected: Vec<f64> = good
+        .iter()
+        .filter_map(|r| {
+            if let Record::Cut(c) = r {
+                Some(c.pts)
+            } else {
+                None
+            }
+        })
+        .collect();
     let truth: Vec<f64> = spec.cut_frames().iter().map(|f| *f as f64 / FPS).collect();
     let frame = 1.0 / FPS + 1e-3;
     let best = detected
         .iter()
         .flat_map(|d| truth.iter().map(move |t| d - t))
-        .map(|off| (off, truth.iter().filter(|t| detected.iter().any(|d| (d - *t - off).abs() <= frame)).count()))
+        .map(|off| {
+            (
+                off,
+                truth
+                    .iter()
+                    .filter(|t| detected.iter().any(|d| (d - *t - off).abs() <= frame))
+                    .count(),
+            )
+        })
         .max_by_key(|x| x.1)
         .expect("some cut detected");
-    assert_eq!(best.1, truth.len(), "matched {} of {} cuts (offset {:.3}): detected {detected:?} truth {truth:?}", best.1, truth.len(), best.0);
-    assert_eq!(detected.len(), truth.len(), "extra cuts: detected {detected:?} truth {truth:?}");
-    let worst = truth.iter().map(|t| detected.iter().map(|d| (d - t - best.0).abs()).fold(f64::MAX, f64::min)).fold(0.0, f64::max);
-    eprintln!("measured: {} cuts matched, worst error {:.1} ms after the constant offset {:.3} s", truth.len(), worst * 1000.0, best.0);
+    assert_eq!(
+        best.1,
+        truth.len(),
+        "matched {} of {} cuts (offset {:.3}): detected {detected:?} truth {truth:?}",
+        best.1,
+        truth.len(),
+        best.0
+    );
+    assert_eq!(
+        detected.len(),
+        truth.len(),
+        "extra cuts: detected {detected:?} truth {truth:?}"
+    );
+    let worst = truth
+        .iter()
+        .map(|t| {
+            detected
+                .iter()
+                .map(|d| (d - t - best.0).abs())
+                .fold(f64::MAX, f64::min)
+        })
+        .fold(0.0, f64::max);
+    eprintln!(
+        "measured: {} cuts matched, worst error {:.1} ms after the constant offset {:.3} s",
+        truth.len(),
+        worst * 1000.0,
+        best.0
+    );
     ev.shutdown();
 }

@@ -1,8 +1,8 @@
 //! CubeCL kernels (compiled to WGSL/SPIR-V/CUDA by the runtime). Kept apart from the Burn
 //! tensor API: CubeCL's prelude shadows `Tensor`.
-use burn::cubecl;
 use burn::backend::cubecl::dtype_to_storage_type;
-use burn_cubecl::{ops::numeric::empty_device_dtype, kernel::into_contiguous, tensor::CubeTensor};
+use burn::cubecl;
+use burn_cubecl::{kernel::into_contiguous, ops::numeric::empty_device_dtype, tensor::CubeTensor};
 use cubecl::{cube, prelude::*};
 
 /// Rows per cube; one unit reduces one row.
@@ -12,7 +12,12 @@ const BLOCK: u32 = 64;
 /// (~14 400 pixels at the analysis size) and a batch holds many of them (frames of every
 /// stream), so row-level parallelism keeps a GPU busy without a cross-unit reduction.
 #[cube(launch)]
-fn row_mean_absdiff_kernel<F: Float>(a: &Tensor<F>, b: &Tensor<F>, out: &mut Tensor<F>, #[define(F)] _dtype: ElemType) {
+fn row_mean_absdiff_kernel<F: Float>(
+    a: &Tensor<F>,
+    b: &Tensor<F>,
+    out: &mut Tensor<F>,
+    #[define(F)] _dtype: ElemType,
+) {
     let row = ABSOLUTE_POS;
     if row >= a.shape(0) {
         terminate!();
@@ -132,6 +137,69 @@ pub(crate) fn frame_stats(frames: CubeTensor, black_level: u32) -> CubeTensor {
         black_level,
         crate::BLOCK_ROWS as u32,
         crate::BLOCK_COLS as u32,
+        crate::STATS as u32,
+        dtype_to_storage_type(dtype),
+    );
+    out
+}
+
+/// One unit per (frame, output column): a per-frame total (sum of one statistic over the
+/// blocks) for the first `stats` columns, a block mean (`Σ cur / pixels`) for the rest.
+#[cube(launch)]
+fn frame_summary_kernel<F: Float>(
+    stats_in: &Tensor<F>,
+    out: &mut Tensor<F>,
+    #[comptime] blocks: u32,
+    #[comptime] stats: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let pos = ABSOLUTE_POS;
+    let blocks = blocks as usize;
+    let stats = stats as usize;
+    let width = stats + blocks;
+    let n = stats_in.shape(0);
+    if pos >= n * width {
+        terminate!();
+    }
+    let frame = pos / width;
+    let col = pos % width;
+    let base = frame * blocks * stats;
+    if col < stats {
+        let mut acc = F::new(0.0);
+        for b in 0..blocks {
+            acc += stats_in[base + b * stats + col];
+        }
+        out[pos] = acc;
+    } else {
+        let b = col - stats;
+        let count = stats_in[base + b * stats + stats - 1];
+        let mut mean = F::new(0.0);
+        if count > F::new(0.0) {
+            mean = stats_in[base + b * stats + 1] / count;
+        }
+        out[pos] = mean;
+    }
+}
+
+/// `[N, BLOCKS, STATS]` block statistics → `[N, SUMMARY]` totals and block means.
+pub(crate) fn frame_summary(stats: CubeTensor) -> CubeTensor {
+    let stats = into_contiguous(stats);
+    let n = stats.meta.shape()[0];
+    let dtype = stats.dtype;
+    let out = empty_device_dtype(
+        stats.client.clone(),
+        stats.device.clone(),
+        burn::tensor::Shape::from(vec![n, crate::SUMMARY]),
+        dtype,
+    );
+    let units = (n * crate::SUMMARY) as u32;
+    frame_summary_kernel::launch(
+        &stats.client.clone(),
+        CubeCount::Static(units.div_ceil(BLOCK).max(1), 1, 1),
+        CubeDim::new_1d(BLOCK),
+        stats.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        crate::BLOCKS as u32,
         crate::STATS as u32,
         dtype_to_storage_type(dtype),
     );

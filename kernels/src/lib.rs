@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | [`row_mean_absdiff`] | mean absolute difference of two frames, one row per frame | `[R, C] x [R, C] -> [R]` |
 //! | [`frame_stats`] | one pass over each frame: per-block sums for differences to the previous frame, moments, black pixels, a 16-bin histogram and the thumbnail | `[N+1, H, W] -> [N, 576, 21]` |
+//! | [`frame_summary`] | what the model reads back: `frame_stats` summed over blocks (per-frame totals) and the block means (thumbnail) | `[N+1, H, W] -> [N, 21 + 576]` |
 //!
 //! On the CPU backend `frame_stats` is a single native loop over the pixels (the tensor-op
 //! reference needs ~15 passes and a `[N, P, 16]` comparison tensor for the histogram: 10–20×
@@ -20,7 +21,9 @@
 
 #![allow(deprecated)] // NdArray is Burn 0.22's CPU backend as measured here; see README "Backends".
 
-use burn::backend::{Backend, Dispatch, NdArray, TensorMetadata, backend_extension, tensor::FloatTensor};
+use burn::backend::{
+    Backend, Dispatch, NdArray, TensorMetadata, backend_extension, tensor::FloatTensor,
+};
 use burn::tensor::{Shape, Tensor};
 
 mod gpu;
@@ -35,6 +38,10 @@ pub trait FrameKernels: Backend {
     /// Per-block statistics of `frames[1..]`, each against its predecessor; see [`frame_stats`].
     #[fusion(dtype = frames, shape = Shape::from(vec![frames[0] - 1, BLOCKS, STATS]))]
     fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
+
+    /// Per-frame totals and block means of `frames[1..]`; see [`frame_summary`].
+    #[fusion(dtype = frames, shape = Shape::from(vec![frames[0] - 1, SUMMARY]))]
+    fn frame_summary(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
 }
 
 /// Thumbnail grid of [`frame_stats`]: `BLOCK_ROWS × BLOCK_COLS` blocks.
@@ -51,6 +58,8 @@ pub const S_SUMSQ: usize = 2;
 pub const S_BLACK: usize = 3;
 pub const S_HIST: usize = 4;
 pub const S_COUNT: usize = 4 + BINS;
+/// Columns of [`frame_summary`]: `STATS` per-frame totals, then `BLOCKS` block means.
+pub const SUMMARY: usize = STATS + BLOCKS;
 
 /// Which block a pixel belongs to along one axis: `floor(i · blocks / len)`. Block `b` covers
 /// `[ceil(b·len/blocks), ceil((b+1)·len/blocks))`.
@@ -65,21 +74,27 @@ impl FrameKernels for burn_cubecl::CubeBackend {
     fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
         gpu::frame_stats(frames, black_level)
     }
+    fn frame_summary(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
+        gpu::frame_summary(gpu::frame_stats(frames, black_level))
+    }
 }
 
 impl FrameKernels for NdArray {
     fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         use burn::backend::ops::FloatTensorOps;
         let rows = a.shape()[0];
-        let diff = <NdArray as FloatTensorOps<NdArray>>::float_abs(
-            <NdArray as FloatTensorOps<NdArray>>::float_sub(a, b),
-        );
+        let diff = <NdArray as FloatTensorOps<NdArray>>::float_abs(<NdArray as FloatTensorOps<
+            NdArray,
+        >>::float_sub(a, b));
         let mean = <NdArray as FloatTensorOps<NdArray>>::float_mean_dim(diff, 1);
         <NdArray as FloatTensorOps<NdArray>>::float_reshape(mean, Shape::from(vec![rows]))
     }
 
     fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
         cpu::frame_stats(frames, black_level)
+    }
+    fn frame_summary(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
+        cpu::frame_summary(frames, black_level)
     }
 }
 
@@ -110,7 +125,10 @@ mod cpu {
     }
     impl IntoF32 for NdArrayTensor {
         fn into_data_f32(self) -> Vec<f32> {
-            let f = <NdArray as burn::backend::ops::FloatTensorOps<NdArray>>::float_cast(self, burn::tensor::FloatDType::F32);
+            let f = <NdArray as burn::backend::ops::FloatTensorOps<NdArray>>::float_cast(
+                self,
+                burn::tensor::FloatDType::F32,
+            );
             match f {
                 NdArrayTensor::F32(s) => s.view().iter().copied().collect(),
                 _ => vec![],
@@ -147,6 +165,63 @@ mod cpu {
             }
         }
         NdArrayTensor::from_data(TensorData::new(out, [n, BLOCKS, STATS]))
+    }
+
+    /// The native CPU implementation of the summary: totals kept per row in f64 (the order of
+    /// the sums differs from the block-wise GPU path; f64 keeps the two within f32 rounding),
+    /// only the block sums of `cur` kept per block.
+    pub(super) fn frame_summary(frames: NdArrayTensor, black_level: u32) -> NdArrayTensor {
+        let shape = frames.shape();
+        let (m, h, w) = (shape[0], shape[1], shape[2]);
+        let n = m.saturating_sub(1);
+        let all = values(&frames);
+        let mut out = vec![0f32; n * SUMMARY];
+        let black = black_level as f32 / 255.0;
+        let col_block: Vec<usize> = (0..w).map(|x| x * BLOCK_COLS / w.max(1)).collect();
+        let mut block_count = vec![0f32; BLOCKS];
+        for y in 0..h {
+            for &bx in &col_block {
+                block_count[(y * BLOCK_ROWS / h) * BLOCK_COLS + bx] += 1.0;
+            }
+        }
+        let mut block_sum = vec![0f32; BLOCKS];
+        for f in 0..n {
+            let (mut sad, mut sum, mut sumsq, mut dark) = (0f64, 0f64, 0f64, 0u32);
+            let mut hist = [0u32; BINS];
+            block_sum.iter_mut().for_each(|v| *v = 0.0);
+            for y in 0..h {
+                let row_blocks = &mut block_sum[(y * BLOCK_ROWS / h) * BLOCK_COLS..][..BLOCK_COLS];
+                let cur = ((f + 1) * h + y) * w;
+                let prev = (f * h + y) * w;
+                let (cr, pr) = (&all[cur..cur + w], &all[prev..prev + w]);
+                let (mut r_sad, mut r_sum, mut r_sq) = (0f32, 0f32, 0f32);
+                for x in 0..w {
+                    let v = cr[x];
+                    r_sad += (v - pr[x]).abs();
+                    r_sum += v;
+                    r_sq += v * v;
+                    dark += (v <= black) as u32;
+                    hist[((v * BINS as f32).clamp(0.0, (BINS - 1) as f32)) as usize] += 1;
+                    row_blocks[col_block[x]] += v;
+                }
+                sad += r_sad as f64;
+                sum += r_sum as f64;
+                sumsq += r_sq as f64;
+            }
+            let o = &mut out[f * SUMMARY..(f + 1) * SUMMARY];
+            o[S_ABSDIFF] = sad as f32;
+            o[S_SUM] = sum as f32;
+            o[S_SUMSQ] = sumsq as f32;
+            o[S_BLACK] = dark as f32;
+            for (k, c) in hist.iter().enumerate() {
+                o[S_HIST + k] = *c as f32;
+            }
+            o[S_COUNT] = (h * w) as f32;
+            for (b, (s, c)) in block_sum.iter().zip(&block_count).enumerate() {
+                o[STATS + b] = if *c > 0.0 { s / c } else { 0.0 };
+            }
+        }
+        NdArrayTensor::from_data(TensorData::new(out, [n, SUMMARY]))
     }
 }
 
@@ -186,7 +261,25 @@ pub fn row_mean_absdiff_reference(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
 /// - `frames`: `[N + 1, H, W]`, values in 0–1
 /// - output: `[N, BLOCKS, STATS]`
 pub fn frame_stats(frames: Tensor<3>, black_level: u32) -> Tensor<3> {
-    Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_stats(frames.into_dispatch(), black_level))
+    Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_stats(
+        frames.into_dispatch(),
+        black_level,
+    ))
+}
+
+/// What the model reads back per frame: [`frame_stats`] summed over the blocks (`STATS`
+/// per-frame totals: `Σ|cur − prev|`, `Σ cur`, `Σ cur²`, black pixels, histogram, pixels),
+/// then the `BLOCKS` block means of `cur` (the thumbnail, row-major). 597 values a frame
+/// instead of the 12 096 of the block statistics.
+///
+/// # Shapes
+/// - `frames`: `[N + 1, H, W]`, values in 0–1
+/// - output: `[N, SUMMARY]` (`SUMMARY = STATS + BLOCKS`)
+pub fn frame_summary(frames: Tensor<3>, black_level: u32) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_summary(
+        frames.into_dispatch(),
+        black_level,
+    ))
 }
 
 /// Reference twin of [`frame_stats`] for what plain tensor ops express directly: per-frame
@@ -202,11 +295,22 @@ pub fn frame_totals_reference(cur: Tensor<3>, prev: Tensor<3>, black_level: u32)
     let absdiff = (flat.clone() - prev.reshape([n, h * w])).abs().sum_dim(1);
     let sum = flat.clone().sum_dim(1);
     let sumsq = (flat.clone() * flat.clone()).sum_dim(1);
-    let black = flat.clone().lower_equal_elem(black_level as f32 / 255.0).float().sum_dim(1);
-    let bins = (flat.clone() * BINS as f32).clamp(0.0, (BINS - 1) as f32).floor();
+    let black = flat
+        .clone()
+        .lower_equal_elem(black_level as f32 / 255.0)
+        .float()
+        .sum_dim(1);
+    let bins = (flat.clone() * BINS as f32)
+        .clamp(0.0, (BINS - 1) as f32)
+        .floor();
     let ids: Vec<f32> = (0..BINS).map(|b| b as f32).collect();
     let ids = Tensor::<1>::from_floats(ids.as_slice(), &device).reshape([1, 1, BINS]);
-    let hist = bins.reshape([n, h * w, 1]).equal(ids).float().sum_dim(1).reshape([n, BINS]);
+    let hist = bins
+        .reshape([n, h * w, 1])
+        .equal(ids)
+        .float()
+        .sum_dim(1)
+        .reshape([n, BINS]);
     let count = Tensor::<2>::full([n, 1], (h * w) as f32, &device);
     Tensor::cat(vec![absdiff, sum, sumsq, black, hist, count], 1)
 }
@@ -217,5 +321,6 @@ pub fn frame_totals_reference(cur: Tensor<3>, prev: Tensor<3>, black_level: u32)
 /// - `cur`: `[N, H, W]` → `[N, BLOCKS]`
 pub fn thumbnail_reference(cur: Tensor<3>) -> Tensor<2> {
     let n = cur.dims()[0];
-    burn::tensor::module::adaptive_avg_pool2d(cur.unsqueeze_dim::<4>(1), [BLOCK_ROWS, BLOCK_COLS]).reshape([n, BLOCKS])
+    burn::tensor::module::adaptive_avg_pool2d(cur.unsqueeze_dim::<4>(1), [BLOCK_ROWS, BLOCK_COLS])
+        .reshape([n, BLOCKS])
 }

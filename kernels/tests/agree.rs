@@ -4,7 +4,10 @@
 //! Vulkan/GL adapter (CI installs Debian's mesa-vulkan-drivers). Without one the test fails,
 //! unless EVALVERSE_SKIP_WGPU=1 says the machine has none on purpose.
 use burn::tensor::{Device, Distribution, Tensor};
-use evalverse_kernels::{BLOCKS, S_COUNT, S_SUM, STATS, frame_stats, frame_totals_reference, row_mean_absdiff, row_mean_absdiff_reference, thumbnail_reference};
+use evalverse_kernels::{
+    BLOCKS, S_COUNT, S_SUM, STATS, SUMMARY, frame_stats, frame_summary, frame_totals_reference,
+    row_mean_absdiff, row_mean_absdiff_reference, thumbnail_reference,
+};
 
 /// Tolerance: f32 sums of ~14 400 terms of magnitude ≤ 1, reduced in a different order.
 const TOL: f32 = 1e-5;
@@ -12,14 +15,23 @@ const TOL: f32 = 1e-5;
 fn check(device: &Device, rows: usize, cols: usize) -> f32 {
     let a = Tensor::<2>::random([rows, cols], Distribution::Uniform(0.0, 1.0), device);
     let b = Tensor::<2>::random([rows, cols], Distribution::Uniform(0.0, 1.0), device);
-    let k: Vec<f32> = row_mean_absdiff(a.clone(), b.clone()).into_data().try_into_vec().unwrap();
-    let r: Vec<f32> = row_mean_absdiff_reference(a, b).into_data().try_into_vec().unwrap();
+    let k: Vec<f32> = row_mean_absdiff(a.clone(), b.clone())
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let r: Vec<f32> = row_mean_absdiff_reference(a, b)
+        .into_data()
+        .try_into_vec()
+        .unwrap();
     assert_eq!(k.len(), rows);
     // Mean |U − U'| for independent uniforms is 1/3: the values are meaningful, not zeros.
     if cols >= 1000 {
         assert!(k.iter().all(|v| (v - 1.0 / 3.0).abs() < 0.02), "{k:?}");
     }
-    k.iter().zip(&r).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    k.iter()
+        .zip(&r)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// `frame_stats` summed over blocks against whole-frame tensor reductions, and its block means
@@ -31,12 +43,20 @@ fn check_stats(device: &Device, n: usize, h: usize, w: usize) -> f32 {
     let stats = frame_stats(frames, 32);
     assert_eq!(stats.dims(), [n, BLOCKS, STATS]);
     let totals: Vec<f32> = stats.clone().sum_dim(1).into_data().try_into_vec().unwrap();
-    let reference: Vec<f32> = frame_totals_reference(cur.clone(), prev, 32).into_data().try_into_vec().unwrap();
+    let reference: Vec<f32> = frame_totals_reference(cur.clone(), prev, 32)
+        .into_data()
+        .try_into_vec()
+        .unwrap();
     assert_eq!(totals.len(), reference.len());
     let mut worst = 0f32;
     for (k, (a, b)) in totals.iter().zip(&reference).enumerate() {
         let rel = (a - b).abs() / b.abs().max(1.0);
-        assert!(rel < 1e-4, "stat {} of frame {}: kernel {a} vs reference {b}", k % STATS, k / STATS);
+        assert!(
+            rel < 1e-4,
+            "stat {} of frame {}: kernel {a} vs reference {b}",
+            k % STATS,
+            k / STATS
+        );
         worst = worst.max(rel);
     }
     // Every pixel is counted once, and the histogram holds them all.
@@ -48,12 +68,75 @@ fn check_stats(device: &Device, n: usize, h: usize, w: usize) -> f32 {
     if h % 18 == 0 && w % 32 == 0 {
         let sum = stats.clone().slice([0..n, 0..BLOCKS, S_SUM..S_SUM + 1]);
         let count = stats.slice([0..n, 0..BLOCKS, S_COUNT..S_COUNT + 1]);
-        let thumb: Vec<f32> = (sum / count).reshape([n, BLOCKS]).into_data().try_into_vec().unwrap();
+        let thumb: Vec<f32> = (sum / count)
+            .reshape([n, BLOCKS])
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         let pooled: Vec<f32> = thumbnail_reference(cur).into_data().try_into_vec().unwrap();
-        let max = thumb.iter().zip(&pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        assert!(max < 1e-5, "thumbnail differs from average pooling by {max}");
+        let max = thumb
+            .iter()
+            .zip(&pooled)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            max < 1e-5,
+            "thumbnail differs from average pooling by {max}"
+        );
     }
     worst
+}
+
+/// `frame_summary` (totals, then block means) against the same references, and its block
+/// means against `frame_stats`' block sums on any frame size.
+fn check_summary(device: &Device, n: usize, h: usize, w: usize) {
+    let frames = Tensor::<3>::random([n + 1, h, w], Distribution::Uniform(0.0, 1.0), device);
+    let cur = frames.clone().slice([1..n + 1]);
+    let prev = frames.clone().slice([0..n]);
+    let summary = frame_summary(frames.clone(), 32);
+    assert_eq!(summary.dims(), [n, SUMMARY]);
+    let s: Vec<f32> = summary.into_data().try_into_vec().unwrap();
+    let reference: Vec<f32> = frame_totals_reference(cur.clone(), prev, 32)
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    let stats: Vec<f32> = frame_stats(frames, 32).into_data().try_into_vec().unwrap();
+    for f in 0..n {
+        let row = &s[f * SUMMARY..(f + 1) * SUMMARY];
+        for k in 0..STATS {
+            let (a, b) = (row[k], reference[f * STATS + k]);
+            assert!(
+                (a - b).abs() / b.abs().max(1.0) < 1e-4,
+                "total {k} of frame {f}: {a} vs reference {b}"
+            );
+        }
+        assert_eq!(row[S_COUNT], (h * w) as f32);
+        for b in 0..BLOCKS {
+            let block = &stats[(f * BLOCKS + b) * STATS..][..STATS];
+            let mean = if block[S_COUNT] > 0.0 {
+                block[S_SUM] / block[S_COUNT]
+            } else {
+                0.0
+            };
+            assert!(
+                (row[STATS + b] - mean).abs() < 1e-5,
+                "block {b} of frame {f}: {} vs {mean}",
+                row[STATS + b]
+            );
+        }
+    }
+    if h % 18 == 0 && w % 32 == 0 {
+        let pooled: Vec<f32> = thumbnail_reference(cur).into_data().try_into_vec().unwrap();
+        for f in 0..n {
+            for b in 0..BLOCKS {
+                let (a, p) = (s[f * SUMMARY + STATS + b], pooled[f * BLOCKS + b]);
+                assert!(
+                    (a - p).abs() < 1e-5,
+                    "thumbnail of frame {f}, block {b}: {a} vs pooled {p}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -62,6 +145,7 @@ fn frame_stats_matches_reference_on_cpu() {
     let d = Device::ndarray();
     for (n, h, w) in [(3, 90, 160), (2, 37, 61), (1, 8, 8)] {
         check_stats(&d, n, h, w);
+        check_summary(&d, n, h, w);
     }
 }
 
@@ -73,6 +157,7 @@ fn frame_stats_kernel_matches_reference_on_wgpu() {
     };
     for (n, h, w) in [(3, 90, 160), (2, 37, 61), (1, 8, 8)] {
         check_stats(&device, n, h, w);
+        check_summary(&device, n, h, w);
     }
 }
 
@@ -84,7 +169,9 @@ fn wgpu() -> Option<Device> {
             eprintln!("skipping the wgpu check: {e}");
             None
         }
-        Err(e) => panic!("no wgpu adapter ({e}); install mesa-vulkan-drivers or set EVALVERSE_SKIP_WGPU=1"),
+        Err(e) => panic!(
+            "no wgpu adapter ({e}); install mesa-vulkan-drivers or set EVALVERSE_SKIP_WGPU=1"
+        ),
     }
 }
 
@@ -94,7 +181,10 @@ fn row_mean_absdiff_matches_reference_on_cpu() {
     let d = Device::ndarray();
     for (rows, cols) in [(1, 7), (9, 14_400), (33, 257)] {
         let err = check(&d, rows, cols);
-        assert!(err <= TOL, "{rows}x{cols}: max |kernel − reference| = {err}");
+        assert!(
+            err <= TOL,
+            "{rows}x{cols}: max |kernel − reference| = {err}"
+        );
     }
 }
 
@@ -107,6 +197,9 @@ fn row_mean_absdiff_kernel_matches_reference_on_wgpu() {
     // Sizes that exercise partial cubes (cols not a multiple of 256) and a real frame (160x90).
     for (rows, cols) in [(1, 7), (9, 14_400), (33, 257)] {
         let err = check(&device, rows, cols);
-        assert!(err <= TOL, "{rows}x{cols}: max |kernel − reference| = {err}");
+        assert!(
+            err <= TOL,
+            "{rows}x{cols}: max |kernel − reference| = {err}"
+        );
     }
 }

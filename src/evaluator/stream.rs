@@ -12,7 +12,8 @@ use crate::model::rhythm::{CutDetector, CutKind, CutOutput, FadeDetector, Pacing
 use crate::model::sync::{Onset, OnsetDetector, SyncEstimate};
 use crate::model::{HEAD_COLUMNS, Model};
 use crate::score::record::{
-    ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures, WindowRecord, rounded,
+    ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures,
+    WindowRecord, rounded,
 };
 use crate::score::{self, ContinuityInputs, Scores, taxonomy};
 use crate::types::{AudioChunk, IngestEvent, Media, StreamId, StreamState, VideoFrame};
@@ -95,10 +96,21 @@ const MAX_EVENTS: usize = 200_000;
 impl StreamEvaluator {
     /// `live`: report events as soon as they reach the minimum duration ("ongoing"), and
     /// schedule windows on what has arrived even when one medium stalls.
-    pub fn new(id: StreamId, a: &AnalysisSettings, rules: &[AlertRule], model: Model, live: bool, timing: Timing) -> Self {
+    pub fn new(
+        id: StreamId,
+        a: &AnalysisSettings,
+        rules: &[AlertRule],
+        model: Model,
+        live: bool,
+        timing: Timing,
+    ) -> Self {
         Self {
             alerts: AlertEngine::new(&id, rules),
-            batch_frames: if live { a.batch_frames } else { a.batch_frames.max(32) },
+            batch_frames: if live {
+                a.batch_frames
+            } else {
+                a.batch_frames.max(32)
+            },
             id,
             a: a.clone(),
             model,
@@ -144,7 +156,11 @@ impl StreamEvaluator {
 
     /// Media seconds evaluated so far.
     pub fn progress_s(&self) -> f64 {
-        let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max);
+        let end = [self.video_to, self.audio_to]
+            .iter()
+            .flatten()
+            .copied()
+            .reduce(f64::max);
         match (end, self.sched.origin()) {
             (Some(e), Some(o)) => (e - o).max(0.0),
             (Some(e), None) => e.max(0.0),
@@ -162,7 +178,11 @@ impl StreamEvaluator {
     }
 
     fn state(&self, state: StreamState, message: impl Into<String>) -> Record {
-        Record::State(StateRecord { stream: self.id.to_string(), state, message: message.into() })
+        Record::State(StateRecord {
+            stream: self.id.to_string(),
+            state,
+            message: message.into(),
+        })
     }
 
     /// Turn an ingest event into records (and state changes).
@@ -184,7 +204,10 @@ impl StreamEvaluator {
                 } else {
                     self.stalled.audio = true;
                 }
-                out.push(self.state(StreamState::Stalled, format!("no {medium} packets for {for_s:.1} s")));
+                out.push(self.state(
+                    StreamState::Stalled,
+                    format!("no {medium} packets for {for_s:.1} s"),
+                ));
                 self.schedule(out);
             }
             IngestEvent::Resumed { medium } => {
@@ -193,13 +216,23 @@ impl StreamEvaluator {
                 } else {
                     self.stalled.audio = false;
                 }
-                out.push(self.state(StreamState::Running, format!("{medium} packets flowing again")));
+                out.push(self.state(
+                    StreamState::Running,
+                    format!("{medium} packets flowing again"),
+                ));
             }
             IngestEvent::CapsChanged { medium, caps } => {
-                out.push(self.state(StreamState::Running, format!("{medium} format changed: {caps}")));
+                out.push(self.state(
+                    StreamState::Running,
+                    format!("{medium} format changed: {caps}"),
+                ));
             }
-            IngestEvent::Error { message } => out.push(self.state(StreamState::Failed, message.clone())),
-            IngestEvent::Warning { message } => out.push(self.state(StreamState::Running, format!("warning: {message}"))),
+            IngestEvent::Error { message } => {
+                out.push(self.state(StreamState::Failed, message.clone()))
+            }
+            IngestEvent::Warning { message } => {
+                out.push(self.state(StreamState::Running, format!("warning: {message}")))
+            }
             IngestEvent::BranchEos { .. } | IngestEvent::Eos => {}
         }
     }
@@ -246,7 +279,11 @@ impl StreamEvaluator {
     /// Live: process frames that have waited longer than `max_wait_s` even if the batch is not
     /// full, so scores do not lag on slow streams.
     pub fn tick(&mut self, max_wait_s: f64, out: &mut Vec<Record>) {
-        let stale = self.batcher.oldest_arrival().map(|t| t.elapsed().as_secs_f64() > max_wait_s).unwrap_or(false);
+        let stale = self
+            .batcher
+            .oldest_arrival()
+            .map(|t| t.elapsed().as_secs_f64() > max_wait_s)
+            .unwrap_or(false);
         if stale {
             if let Some(b) = self.batcher.take() {
                 self.process_batch(b, out);
@@ -284,7 +321,12 @@ impl StreamEvaluator {
             self.handle_cuts(co, out);
         }
         self.batches += 1;
-        let feats = self.model.video_features(b.prev.as_ref(), &b.frames, self.a.detectors.black_luma, self.frame_s());
+        let feats = self.model.video_features_owned(
+            b.prev,
+            b.frames,
+            self.a.detectors.black_luma,
+            self.frame_s(),
+        );
         let mut dets = vec![];
         let mut co = CutOutput::default();
         for f in &feats {
@@ -307,7 +349,8 @@ impl StreamEvaluator {
             self.video_to = Some(f.pts + f.duration);
             self.frames += 1;
         }
-        metrics::counter!(crate::metric_names::FRAMES, "stream" => self.id.to_string()).increment(feats.len() as u64);
+        metrics::counter!(crate::metric_names::FRAMES, "stream" => self.id.to_string())
+            .increment(feats.len() as u64);
         for d in dets {
             self.emit_detection(d, out);
         }
@@ -321,11 +364,13 @@ impl StreamEvaluator {
         for c in co.cuts {
             self.pacing.on_cut(c.pts);
             self.style.on_cut(c.frame);
-            *self.cuts.entry(match c.kind {
-                CutKind::Hard => "hard",
-                CutKind::Gradual => "gradual",
-            })
-            .or_default() += 1;
+            *self
+                .cuts
+                .entry(match c.kind {
+                    CutKind::Hard => "hard",
+                    CutKind::Gradual => "gradual",
+                })
+                .or_default() += 1;
             out.push(Record::Cut(CutRecord::new(&self.id, &c)));
         }
         for f in co.flashes {
@@ -339,14 +384,19 @@ impl StreamEvaluator {
     }
 
     fn process_audio(&mut self, out: &mut Vec<Record>) {
-        let Some((start, samples)) = self.audio.take_blocks(self.samples_per_ms) else { return };
-        let Some(origin) = self.audio.origin() else { return };
+        let Some((start, samples)) = self.audio.take_blocks(self.samples_per_ms) else {
+            return;
+        };
+        let Some(origin) = self.audio.origin() else {
+            return;
+        };
         let energies = self.model.audio_energy(&samples, self.samples_per_ms);
         let first_ms = start / self.samples_per_ms as i64;
         let mut dets = vec![];
         self.silence.push(origin, first_ms, &energies, &mut dets);
         let mut onsets = vec![];
-        self.onset_det.push(origin, first_ms, &energies, &mut onsets);
+        self.onset_det
+            .push(origin, first_ms, &energies, &mut onsets);
         if self.onsets.len() < MAX_EVENTS {
             self.onsets.extend(onsets);
         }
@@ -360,7 +410,12 @@ impl StreamEvaluator {
     fn prune(&mut self) {
         let keep = self.a.window_s.max(self.a.sync_horizon_s) + 2.0 * self.a.hop_s;
         if let Some(newest) = self.video_to {
-            while self.rows.front().map(|r| r.pts < newest - keep).unwrap_or(false) {
+            while self
+                .rows
+                .front()
+                .map(|r| r.pts < newest - keep)
+                .unwrap_or(false)
+            {
                 self.rows.pop_front();
             }
         }
@@ -384,7 +439,10 @@ impl StreamEvaluator {
     fn schedule(&mut self, out: &mut Vec<Record>) {
         let Some(media) = self.media else { return };
         if self.sched.origin().is_none() {
-            let firsts = [media.video.then_some(self.first_video).flatten(), media.audio.then_some(self.audio.origin()).flatten()];
+            let firsts = [
+                media.video.then_some(self.first_video).flatten(),
+                media.audio.then_some(self.audio.origin()).flatten(),
+            ];
             if let Some(o) = firsts.iter().flatten().copied().reduce(f64::min) {
                 self.sched.set_origin(o);
             }
@@ -398,8 +456,18 @@ impl StreamEvaluator {
     fn coverage(&self, kind: EventKind, s: f64, e: f64) -> f64 {
         let len = (e - s).max(1e-9);
         let overlap = |a: f64, b: f64| (b.min(e) - a.max(s)).max(0.0);
-        let closed: f64 = self.detections.iter().filter(|d| d.kind == kind).map(|d| overlap(d.start, d.end)).sum();
-        let open: f64 = self.open_ongoing.iter().filter(|d| d.kind == kind).map(|d| overlap(d.start, e)).sum();
+        let closed: f64 = self
+            .detections
+            .iter()
+            .filter(|d| d.kind == kind)
+            .map(|d| overlap(d.start, d.end))
+            .sum();
+        let open: f64 = self
+            .open_ongoing
+            .iter()
+            .filter(|d| d.kind == kind)
+            .map(|d| overlap(d.start, e))
+            .sum();
         ((closed + open) / len).min(1.0)
     }
 
@@ -408,7 +476,10 @@ impl StreamEvaluator {
         if !media.audio || !media.video {
             return None;
         }
-        Some(self.model.sync(&self.visual, &self.onsets, from, to, self.a.sync_search_ms))
+        Some(
+            self.model
+                .sync(&self.visual, &self.onsets, from, to, self.a.sync_search_ms),
+        )
     }
 
     /// The early-stop verdict so far.
@@ -419,11 +490,26 @@ impl StreamEvaluator {
     /// Score the window `[s, e)`; pushes the window record and any alerts it triggers.
     fn window(&mut self, s: f64, e: f64, out: &mut Vec<Record>) {
         let media = self.media.unwrap_or_default();
-        let rows: Vec<[f32; HEAD_COLUMNS]> = self.rows.iter().filter(|r| r.pts >= s && r.pts < e).map(|r| r.cols).collect();
-        let newest_arrival = self.rows.iter().filter(|r| r.pts < e).map(|r| r.arrival).max();
+        let rows: Vec<[f32; HEAD_COLUMNS]> = self
+            .rows
+            .iter()
+            .filter(|r| r.pts >= s && r.pts < e)
+            .map(|r| r.cols)
+            .collect();
+        let newest_arrival = self
+            .rows
+            .iter()
+            .filter(|r| r.pts < e)
+            .map(|r| r.arrival)
+            .max();
         let head = self.model.continuity_head(&rows);
         let silence_ratio = media.audio.then(|| self.coverage(EventKind::Silence, s, e));
-        let count = |k: EventKind| self.detections.iter().filter(|d| d.kind == k && d.start >= s && d.start < e).count();
+        let count = |k: EventKind| {
+            self.detections
+                .iter()
+                .filter(|d| d.kind == k && d.start >= s && d.start < e)
+                .count()
+        };
         let flashes = count(EventKind::Flash);
         let glitches = count(EventKind::Glitch) + count(EventKind::GradeJump);
         let inputs = ContinuityInputs {
@@ -448,15 +534,21 @@ impl StreamEvaluator {
 
         let origin = self.sched.origin().unwrap_or(s);
         let sync_est = self.sync_in((e - self.a.sync_horizon_s).max(origin), e);
-        let mut sync = sync_est.as_ref().map(|est| SyncFigures::new(est, self.timing.as_str()));
+        let mut sync = sync_est
+            .as_ref()
+            .map(|est| SyncFigures::new(est, self.timing.as_str()));
         if let (Some(est), Some(fig)) = (&sync_est, sync.as_mut()) {
             if let Some(d) = est.audio_delay_ms {
                 if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
                     diagnosis.push(taxonomy::sync(d, est.matched));
                 }
                 // Drift: against committed windows whose horizon no longer overlaps this one.
-                let independent: Vec<f64> =
-                    self.committed.iter().filter(|(t, _)| *t <= e - self.a.sync_horizon_s).map(|(_, d)| *d).collect();
+                let independent: Vec<f64> = self
+                    .committed
+                    .iter()
+                    .filter(|(t, _)| *t <= e - self.a.sync_horizon_s)
+                    .map(|(_, d)| *d)
+                    .collect();
                 if !independent.is_empty() {
                     let mut v = independent.clone();
                     v.sort_by(f64::total_cmp);
@@ -477,7 +569,10 @@ impl StreamEvaluator {
             }
         }
         if pacing.short_shots > 0 {
-            diagnosis.push(taxonomy::short_shots(pacing.short_shots, pacing.shortest_shot_s.unwrap_or(0.0)));
+            diagnosis.push(taxonomy::short_shots(
+                pacing.short_shots,
+                pacing.shortest_shot_s.unwrap_or(0.0),
+            ));
         }
         if let Some(asl) = pacing.average_shot_length_s {
             if self.pacing.total_cuts >= 3 && !(2.0..=8.0).contains(&asl) {
@@ -485,7 +580,14 @@ impl StreamEvaluator {
             }
         }
         let horizon = (e - self.a.sync_horizon_s).max(origin);
-        let beat = (media.audio && media.video).then(|| crate::model::beat::figures(&self.onsets, &self.pacing.cuts_between(horizon, e), horizon, e));
+        let beat = (media.audio && media.video).then(|| {
+            crate::model::beat::figures(
+                &self.onsets,
+                &self.pacing.cuts_between(horizon, e),
+                horizon,
+                e,
+            )
+        });
         let style = media.video.then(|| self.style.figures());
         if let Some(d) = style.as_ref().and_then(|st| st.drift_sequence) {
             // Scenes differ in look on purpose; only a shot far off the sequence is worth a note.
@@ -502,9 +604,14 @@ impl StreamEvaluator {
                 }
             }
         }
-        let sync_score = sync.as_ref().and_then(|f| score::sync_score(f.audio_delay_ms));
-        let continuity_score = (media.video || media.audio).then(|| score::continuity_score(&inputs));
-        let rhythm_score = media.video.then(|| score::rhythm_score(pacing.average_shot_length_s, pacing.short_shots));
+        let sync_score = sync
+            .as_ref()
+            .and_then(|f| score::sync_score(f.audio_delay_ms));
+        let continuity_score =
+            (media.video || media.audio).then(|| score::continuity_score(&inputs));
+        let rhythm_score = media
+            .video
+            .then(|| score::rhythm_score(pacing.average_shot_length_s, pacing.short_shots));
         let scores = Scores {
             sync: sync_score.map(rounded),
             continuity: continuity_score.map(rounded),
@@ -525,7 +632,9 @@ impl StreamEvaluator {
             style,
             events,
             diagnosis,
-            latency_s: newest_arrival.map(|t| rounded(t.elapsed().as_secs_f64())).unwrap_or(0.0),
+            latency_s: newest_arrival
+                .map(|t| rounded(t.elapsed().as_secs_f64()))
+                .unwrap_or(0.0),
         };
         let alerts = self.alerts.on_window(&w);
         out.push(Record::Window(Box::new(w)));
@@ -553,11 +662,18 @@ impl StreamEvaluator {
         }
         self.open_ongoing.clear();
         if self.media.is_none() {
-            self.media = Some(Media { video: self.video_to.is_some(), audio: self.audio_to.is_some() });
+            self.media = Some(Media {
+                video: self.video_to.is_some(),
+                audio: self.audio_to.is_some(),
+            });
         }
         self.stalled = Media::default();
         self.schedule(out);
-        let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max);
+        let end = [self.video_to, self.audio_to]
+            .iter()
+            .flatten()
+            .copied()
+            .reduce(f64::max);
         if let Some(end) = end {
             if let Some((s, e)) = self.sched.last(end) {
                 self.window(s, e, out);
@@ -569,11 +685,26 @@ impl StreamEvaluator {
     fn summary(&self) -> Record {
         let media = self.media.unwrap_or_default();
         let origin = self.sched.origin().unwrap_or(0.0);
-        let end = [self.video_to, self.audio_to].iter().flatten().copied().reduce(f64::max).unwrap_or(origin);
+        let end = [self.video_to, self.audio_to]
+            .iter()
+            .flatten()
+            .copied()
+            .reduce(f64::max)
+            .unwrap_or(origin);
         let est = match (media.video, media.audio) {
-            (true, true) => self.model.sync(&self.visual, &self.onsets, origin, end.max(origin + 0.01), self.a.sync_search_ms),
-            (true, false) => SyncEstimate::declined(crate::model::sync::Decline::NoAudio, self.visual.len(), 0),
-            (false, _) => SyncEstimate::declined(crate::model::sync::Decline::NoVideo, 0, self.onsets.len()),
+            (true, true) => self.model.sync(
+                &self.visual,
+                &self.onsets,
+                origin,
+                end.max(origin + 0.01),
+                self.a.sync_search_ms,
+            ),
+            (true, false) => {
+                SyncEstimate::declined(crate::model::sync::Decline::NoAudio, self.visual.len(), 0)
+            }
+            (false, _) => {
+                SyncEstimate::declined(crate::model::sync::Decline::NoVideo, 0, self.onsets.len())
+            }
         };
         let mut sync = SyncFigures::new(&est, self.timing.as_str());
         if self.timing == Timing::Arrival {

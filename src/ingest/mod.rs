@@ -40,8 +40,14 @@ pub enum IngestError {
     #[error("no such file: {0}")]
     NoSuchFile(String),
     #[error("stream '{stream}': bad pipeline description: {why}\n  description: {description}")]
-    Description { stream: String, why: String, description: String },
-    #[error("stream '{stream}': the pipeline has no appsink named 'video' or 'audio' (see pipelines/README.md)")]
+    Description {
+        stream: String,
+        why: String,
+        description: String,
+    },
+    #[error(
+        "stream '{stream}': the pipeline has no appsink named 'video' or 'audio' (see pipelines/README.md)"
+    )]
     NoSinks { stream: String },
     #[error("stream '{stream}': cannot start the pipeline: {why}")]
     Start { stream: String, why: String },
@@ -70,7 +76,8 @@ pub fn to_uri(input: &str) -> Result<String, IngestError> {
     if !path.exists() {
         return Err(IngestError::NoSuchFile(input.to_string()));
     }
-    let abs = std::fs::canonicalize(path).map_err(|_| IngestError::NoSuchFile(input.to_string()))?;
+    let abs =
+        std::fs::canonicalize(path).map_err(|_| IngestError::NoSuchFile(input.to_string()))?;
     gst::glib::filename_to_uri(&abs, None)
         .map(|u| u.to_string())
         .map_err(|e| IngestError::NoSuchFile(format!("{input}: {e}")))
@@ -103,10 +110,14 @@ pub struct Ingest {
 
 /// Is the branch feeding `sink` connected all the way up to a source element?
 fn branch_linked(sink: &gst::Element) -> bool {
-    let Some(mut pad) = sink.static_pad("sink") else { return false };
+    let Some(mut pad) = sink.static_pad("sink") else {
+        return false;
+    };
     for _ in 0..64 {
         let Some(peer) = pad.peer() else { return false };
-        let Some(element) = peer.parent_element() else { return false };
+        let Some(element) = peer.parent_element() else {
+            return false;
+        };
         let sinks = element.sink_pads();
         match sinks.first() {
             None => return true,
@@ -130,17 +141,24 @@ impl Ingest {
         let (description, live) = match source {
             Source::Uri(input) => {
                 let uri = to_uri(input)?;
-                let d = pipeline::file_description(&uri, analysis)
-                    .map_err(|why| IngestError::Description { stream: name.clone(), why, description: String::new() })?;
+                let d = pipeline::file_description(&uri, analysis).map_err(|why| {
+                    IngestError::Description {
+                        stream: name.clone(),
+                        why,
+                        description: String::new(),
+                    }
+                })?;
                 (d, false)
             }
             Source::Live(s) => {
                 let d = match &s.pipeline {
                     Some(path) => {
-                        let text = std::fs::read_to_string(path).map_err(|e| IngestError::Description {
-                            stream: name.clone(),
-                            why: format!("cannot read {}: {e}", path.display()),
-                            description: String::new(),
+                        let text = std::fs::read_to_string(path).map_err(|e| {
+                            IngestError::Description {
+                                stream: name.clone(),
+                                why: format!("cannot read {}: {e}", path.display()),
+                                description: String::new(),
+                            }
                         })?;
                         pipeline::custom_description(&text, s, analysis)
                     }
@@ -149,7 +167,11 @@ impl Ingest {
                         None => pipeline::rtp_description(s, analysis),
                     },
                 }
-                .map_err(|why| IngestError::Description { stream: name.clone(), why, description: String::new() })?;
+                .map_err(|why| IngestError::Description {
+                    stream: name.clone(),
+                    why,
+                    description: String::new(),
+                })?;
                 (d, true)
             }
         };
@@ -158,14 +180,21 @@ impl Ingest {
             why: e.to_string(),
             description: description.clone(),
         })?;
-        let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| IngestError::Description {
-            stream: name.clone(),
-            why: "the description is not a pipeline".into(),
-            description: description.clone(),
-        })?;
+        let pipeline =
+            element
+                .downcast::<gst::Pipeline>()
+                .map_err(|_| IngestError::Description {
+                    stream: name.clone(),
+                    why: "the description is not a pipeline".into(),
+                    description: description.clone(),
+                })?;
 
-        let video_sink = pipeline.by_name("video").and_then(|e| e.downcast::<gst_app::AppSink>().ok());
-        let audio_sink = pipeline.by_name("audio").and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+        let video_sink = pipeline
+            .by_name("video")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+        let audio_sink = pipeline
+            .by_name("audio")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok());
         if video_sink.is_none() && audio_sink.is_none() {
             return Err(IngestError::NoSinks { stream: name });
         }
@@ -198,7 +227,11 @@ impl Ingest {
             if live {
                 sink::attach_live::<VideoFrame>(sink, branch);
             } else {
-                threads.push(sink::spawn_pull::<VideoFrame>(sink.clone(), branch, stop.clone()));
+                threads.push(sink::spawn_pull::<VideoFrame>(
+                    sink.clone(),
+                    branch,
+                    stop.clone(),
+                ));
             }
         }
         if let Some(sink) = &audio_sink {
@@ -213,7 +246,11 @@ impl Ingest {
             if live {
                 sink::attach_live::<AudioChunk>(sink, branch);
             } else {
-                threads.push(sink::spawn_pull::<AudioChunk>(sink.clone(), branch, stop.clone()));
+                threads.push(sink::spawn_pull::<AudioChunk>(
+                    sink.clone(),
+                    branch,
+                    stop.clone(),
+                ));
             }
         }
 
@@ -226,13 +263,23 @@ impl Ingest {
                     Medium::Audio,
                     s.audio
                         .as_ref()
-                        .map(|a| if a.codec == crate::config::AudioCodec::Opus { 48_000 } else { a.clock_rate })
+                        .map(|a| {
+                            if a.codec == crate::config::AudioCodec::Opus {
+                                48_000
+                            } else {
+                                a.clock_rate
+                            }
+                        })
                         .unwrap_or(48_000),
                     s.audio.as_ref().map(|a| a.payload),
                 ),
             ] {
-                let Some(src) = pipeline.by_name(&format!("{}_rtp", medium.as_str())) else { continue };
-                let Some(pad) = src.static_pad("src") else { continue };
+                let Some(src) = pipeline.by_name(&format!("{}_rtp", medium.as_str())) else {
+                    continue;
+                };
+                let Some(pad) = src.static_pad("src") else {
+                    continue;
+                };
                 let pt = pt.unwrap_or(if medium == Medium::Video { 96 } else { 97 });
                 stats.rtp.lock().push((medium, RtpStats::new(clock, pt)));
                 stall_media.push(medium);
@@ -266,7 +313,9 @@ impl Ingest {
         }
 
         for name in ["video_rtcp", "audio_rtcp"] {
-            let Some(pad) = pipeline.by_name(name).and_then(|e| e.static_pad("src")) else { continue };
+            let Some(pad) = pipeline.by_name(name).and_then(|e| e.static_pad("src")) else {
+                continue;
+            };
             let st = stats.clone();
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
                 st.rtcp_packets.fetch_add(1, Ordering::Relaxed);
@@ -276,9 +325,10 @@ impl Ingest {
 
         // Which media are present: declared for RTP, found at no-more-pads for files.
         let declared = match source {
-            Source::Live(s) if s.pipeline.is_none() && s.uri.is_none() => {
-                Some(Media { video: s.video.is_some(), audio: s.audio.is_some() })
-            }
+            Source::Live(s) if s.pipeline.is_none() && s.uri.is_none() => Some(Media {
+                video: s.video.is_some(),
+                audio: s.audio.is_some(),
+            }),
             _ => None,
         };
         if declared.is_none() {
@@ -288,15 +338,24 @@ impl Ingest {
                 Some(decode) => {
                     decode.connect("no-more-pads", false, move |_| {
                         let media = Media {
-                            video: vs.as_ref().map(|s| branch_linked(s.upcast_ref())).unwrap_or(false),
-                            audio: as_.as_ref().map(|s| branch_linked(s.upcast_ref())).unwrap_or(false),
+                            video: vs
+                                .as_ref()
+                                .map(|s| branch_linked(s.upcast_ref()))
+                                .unwrap_or(false),
+                            audio: as_
+                                .as_ref()
+                                .map(|s| branch_linked(s.upcast_ref()))
+                                .unwrap_or(false),
                         };
                         let _ = tx.try_send(IngestEvent::Started { media });
                         None
                     });
                 }
                 None => {
-                    let media = Media { video: vs.is_some(), audio: as_.is_some() };
+                    let media = Media {
+                        video: vs.is_some(),
+                        audio: as_.is_some(),
+                    };
                     let _ = tx.try_send(IngestEvent::Started { media });
                 }
             }
@@ -305,7 +364,10 @@ impl Ingest {
         }
 
         // Bus and stall watch.
-        let bus = pipeline.bus().ok_or_else(|| IngestError::Start { stream: name.clone(), why: "pipeline has no bus".into() })?;
+        let bus = pipeline.bus().ok_or_else(|| IngestError::Start {
+            stream: name.clone(),
+            why: "pipeline has no bus".into(),
+        })?;
         {
             let stop = stop.clone();
             let stats = stats.clone();
@@ -327,7 +389,12 @@ impl Ingest {
             // The bus carries the reason; give it a moment to arrive.
             let why = pipeline
                 .bus()
-                .and_then(|b| b.timed_pop_filtered(gst::ClockTime::from_mseconds(500), &[gst::MessageType::Error]))
+                .and_then(|b| {
+                    b.timed_pop_filtered(
+                        gst::ClockTime::from_mseconds(500),
+                        &[gst::MessageType::Error],
+                    )
+                })
                 .and_then(|msg| match msg.view() {
                     gst::MessageView::Error(err) => Some(err.error().to_string()),
                     _ => None,
@@ -338,12 +405,24 @@ impl Ingest {
             return Err(IngestError::Start { stream: name, why });
         }
 
-        Ok(Ingest { stream, pipeline, video: vrx, audio: arx, events: erx, stats, declared, stop, threads })
+        Ok(Ingest {
+            stream,
+            pipeline,
+            video: vrx,
+            audio: arx,
+            events: erx,
+            stats,
+            declared,
+            stop,
+            threads,
+        })
     }
 
     /// Duration of the input when it is known (files).
     pub fn duration_s(&self) -> Option<f64> {
-        self.pipeline.query_duration::<gst::ClockTime>().map(|d| d.nseconds() as f64 / 1e9)
+        self.pipeline
+            .query_duration::<gst::ClockTime>()
+            .map(|d| d.nseconds() as f64 / 1e9)
     }
 
     /// Whether RTCP packets have arrived (so rtpbin maps streams to the sender's clock).
@@ -367,8 +446,14 @@ impl Drop for Ingest {
     }
 }
 
-fn describe_error(src: Option<&gst::Object>, err: &gst::glib::Error, debug: Option<&str>) -> String {
-    let from = src.map(|s| s.path_string().to_string()).unwrap_or_else(|| "pipeline".into());
+fn describe_error(
+    src: Option<&gst::Object>,
+    err: &gst::glib::Error,
+    debug: Option<&str>,
+) -> String {
+    let from = src
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_else(|| "pipeline".into());
     let element = from.rsplit('/').next().unwrap_or(&from).to_string();
     match debug {
         Some(d) if !d.is_empty() => {
@@ -395,14 +480,18 @@ fn watch_bus(
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
             let event = match msg.view() {
                 gst::MessageView::Eos(_) => Some(IngestEvent::Eos),
-                gst::MessageView::Error(e) => {
-                    Some(IngestEvent::Error { message: describe_error(msg.src(), &e.error(), e.debug().as_deref()) })
-                }
+                gst::MessageView::Error(e) => Some(IngestEvent::Error {
+                    message: describe_error(msg.src(), &e.error(), e.debug().as_deref()),
+                }),
                 // A decoder pad that fits only one of the branches: expected, not news.
-                gst::MessageView::Warning(w) if w.error().message().contains("Delayed linking failed") => None,
-                gst::MessageView::Warning(w) => {
-                    Some(IngestEvent::Warning { message: describe_error(msg.src(), &w.error(), w.debug().as_deref()) })
+                gst::MessageView::Warning(w)
+                    if w.error().message().contains("Delayed linking failed") =>
+                {
+                    None
                 }
+                gst::MessageView::Warning(w) => Some(IngestEvent::Warning {
+                    message: describe_error(msg.src(), &w.error(), w.debug().as_deref()),
+                }),
                 _ => None,
             };
             if let Some(ev) = event {
@@ -413,9 +502,14 @@ fn watch_bus(
         let now = Instant::now();
         let rtp = stats.rtp.lock().clone();
         for (i, medium) in stall_media.iter().enumerate() {
-            let Some((_, s)) = rtp.iter().find(|(md, _)| md == medium) else { continue };
+            let Some((_, s)) = rtp.iter().find(|(md, _)| md == medium) else {
+                continue;
+            };
             let age = s.last_packet_age_s(now);
-            let labels = [("stream", stream.to_string()), ("medium", medium.as_str().to_string())];
+            let labels = [
+                ("stream", stream.to_string()),
+                ("medium", medium.as_str().to_string()),
+            ];
             metrics::gauge!(m::RTP_LAST_PACKET_AGE, &labels).set(age);
             metrics::gauge!(m::RTP_JITTER, &labels).set(s.jitter_s());
             let lost = s.lost();
@@ -424,15 +518,21 @@ fn watch_bus(
                 last_lost[i] = lost;
             }
             if s.reordered > last_reordered[i] {
-                metrics::counter!(m::RTP_PACKETS_REORDERED, &labels).increment(s.reordered - last_reordered[i]);
+                metrics::counter!(m::RTP_PACKETS_REORDERED, &labels)
+                    .increment(s.reordered - last_reordered[i]);
                 last_reordered[i] = s.reordered;
             }
             if !stalled[i] && age > stall_timeout_s {
                 stalled[i] = true;
-                let _ = tx.try_send(IngestEvent::Stalled { medium: medium.as_str().into(), for_s: age });
+                let _ = tx.try_send(IngestEvent::Stalled {
+                    medium: medium.as_str().into(),
+                    for_s: age,
+                });
             } else if stalled[i] && age < stall_timeout_s {
                 stalled[i] = false;
-                let _ = tx.try_send(IngestEvent::Resumed { medium: medium.as_str().into() });
+                let _ = tx.try_send(IngestEvent::Resumed {
+                    medium: medium.as_str().into(),
+                });
             }
         }
     }

@@ -106,7 +106,11 @@ pub fn rtp_description(s: &StreamSettings, analysis: &AnalysisSettings) -> Resul
 }
 
 /// A user's own pipeline file, filled with every placeholder the built-in ones know.
-pub fn custom_description(text: &str, s: &StreamSettings, analysis: &AnalysisSettings) -> Result<String, String> {
+pub fn custom_description(
+    text: &str,
+    s: &StreamSettings,
+    analysis: &AnalysisSettings,
+) -> Result<String, String> {
     let mut v = common(analysis);
     v.insert("latency", s.latency_ms.to_string());
     v.insert("address", s.address.clone());
@@ -133,7 +137,10 @@ mod tests {
     fn fills_placeholders_and_refuses_unknown_ones() {
         let mut v = BTreeMap::new();
         v.insert("port", "5004".to_string());
-        assert_eq!(fill("udpsrc port={port} caps=\"a\"", &v).unwrap(), "udpsrc port=5004 caps=\"a\"");
+        assert_eq!(
+            fill("udpsrc port={port} caps=\"a\"", &v).unwrap(),
+            "udpsrc port=5004 caps=\"a\""
+        );
         assert!(fill("udpsrc port={prot}", &v).unwrap_err().contains("prot"));
         // Braces that are not placeholders pass through.
         assert_eq!(fill("a { b } {}", &v).unwrap(), "a { b } {}");

@@ -141,7 +141,8 @@ impl RtpStats {
 
     /// Seconds since the last valid packet, or since the session started when none came yet.
     pub fn last_packet_age_s(&self, now: Instant) -> f64 {
-        now.duration_since(self.last_arrival.unwrap_or(self.started)).as_secs_f64()
+        now.duration_since(self.last_arrival.unwrap_or(self.started))
+            .as_secs_f64()
     }
 
     pub fn has_packets(&self) -> bool {
@@ -158,7 +159,14 @@ mod tests {
 
     fn packet(seq: u16, ts: u32) -> Bytes {
         let p = rtp::packet::Packet {
-            header: Header { version: 2, payload_type: 96, sequence_number: seq, timestamp: ts, ssrc: 7, ..Default::default() },
+            header: Header {
+                version: 2,
+                payload_type: 96,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc: 7,
+                ..Default::default()
+            },
             payload: Bytes::from_static(&[1, 2, 3, 4]),
         };
         p.marshal().unwrap()
@@ -173,13 +181,19 @@ mod tests {
         seqs.extend([0, 1, 3, 5, 4]);
         for (i, seq) in seqs.iter().enumerate() {
             let now = t0 + Duration::from_millis(33 * i as u64);
-            assert_eq!(s.on_datagram(&packet(*seq, 3000 * i as u32), now), PacketVerdict::Valid);
+            assert_eq!(
+                s.on_datagram(&packet(*seq, 3000 * i as u32), now),
+                PacketVerdict::Valid
+            );
         }
         assert_eq!(s.expected(), 12); // 65530..=65535 (6) + 0..=5 (6)
         assert_eq!(s.received, 11);
         assert_eq!(s.lost(), 1); // seq 2
         assert_eq!(s.reordered, 1); // seq 4 after 5
-        assert_eq!(s.on_datagram(b"not an rtp packet at all", t0), PacketVerdict::Malformed);
+        assert_eq!(
+            s.on_datagram(b"not an rtp packet at all", t0),
+            PacketVerdict::Malformed
+        );
         assert_eq!(s.on_datagram(&[0u8; 3], t0), PacketVerdict::Malformed);
         assert_eq!(s.malformed, 2);
     }
@@ -190,12 +204,22 @@ mod tests {
         let mut even = RtpStats::new(90_000, 96);
         let mut uneven = RtpStats::new(90_000, 96);
         for i in 0..100u32 {
-            even.on_datagram(&packet(i as u16, i * 3000), t0 + Duration::from_micros(33_333 * i as u64));
+            even.on_datagram(
+                &packet(i as u16, i * 3000),
+                t0 + Duration::from_micros(33_333 * i as u64),
+            );
             let wobble = if i % 2 == 0 { 0 } else { 10_000 };
-            uneven.on_datagram(&packet(i as u16, i * 3000), t0 + Duration::from_micros(33_333 * i as u64 + wobble));
+            uneven.on_datagram(
+                &packet(i as u16, i * 3000),
+                t0 + Duration::from_micros(33_333 * i as u64 + wobble),
+            );
         }
         assert!(even.jitter_s() < 1e-4, "{}", even.jitter_s());
         // |D| alternates ±10 ms, so J converges towards 10 ms.
-        assert!((uneven.jitter_s() - 0.010).abs() < 0.002, "{}", uneven.jitter_s());
+        assert!(
+            (uneven.jitter_s() - 0.010).abs() < 0.002,
+            "{}",
+            uneven.jitter_s()
+        );
     }
 }

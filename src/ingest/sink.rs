@@ -8,8 +8,8 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Counters a branch keeps (also exported as metrics).
@@ -41,7 +41,12 @@ impl CapsTracker {
     /// Returns the caps string when the caps changed after the first negotiation.
     fn update(&mut self, caps: Option<&gst::CapsRef>) -> Option<String> {
         let caps = caps?;
-        if self.last.as_ref().map(|c| c.as_ref() == caps).unwrap_or(false) {
+        if self
+            .last
+            .as_ref()
+            .map(|c| c.as_ref() == caps)
+            .unwrap_or(false)
+        {
             return None;
         }
         let first = self.last.is_none();
@@ -53,9 +58,17 @@ impl CapsTracker {
 
 /// Copy one I420 sample into a [`VideoFrame`]. `None` when the buffer cannot be read as the
 /// negotiated format (counted by the caller).
-pub fn video_frame(sample: &gst::Sample, index: u64, caps: &mut CapsTracker, events: &Sender<IngestEvent>) -> Option<VideoFrame> {
+pub fn video_frame(
+    sample: &gst::Sample,
+    index: u64,
+    caps: &mut CapsTracker,
+    events: &Sender<IngestEvent>,
+) -> Option<VideoFrame> {
     if let Some(c) = caps.update(sample.caps()) {
-        let _ = events.try_send(IngestEvent::CapsChanged { medium: "video".into(), caps: c });
+        let _ = events.try_send(IngestEvent::CapsChanged {
+            medium: "video".into(),
+            caps: c,
+        });
     }
     let Some(info) = caps.video_info.as_ref() else {
         tracing::debug!("video sample without usable caps: {:?}", sample.caps());
@@ -74,7 +87,11 @@ pub fn video_frame(sample: &gst::Sample, index: u64, caps: &mut CapsTracker, eve
     let (w, h) = (info.width() as usize, info.height() as usize);
     let mut planes: [Vec<u8>; 3] = Default::default();
     for (p, plane) in planes.iter_mut().enumerate() {
-        let (pw, ph) = if p == 0 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
+        let (pw, ph) = if p == 0 {
+            (w, h)
+        } else {
+            (w.div_ceil(2), h.div_ceil(2))
+        };
         let stride = frame.plane_stride()[p] as usize;
         let data = frame.plane_data(p as u32).ok()?;
         if stride < pw || data.len() < stride * (ph - 1) + pw {
@@ -100,9 +117,17 @@ pub fn video_frame(sample: &gst::Sample, index: u64, caps: &mut CapsTracker, eve
 }
 
 /// Copy one F32 mono sample into an [`AudioChunk`].
-pub fn audio_chunk(sample: &gst::Sample, rate: u32, caps: &mut CapsTracker, events: &Sender<IngestEvent>) -> Option<AudioChunk> {
+pub fn audio_chunk(
+    sample: &gst::Sample,
+    rate: u32,
+    caps: &mut CapsTracker,
+    events: &Sender<IngestEvent>,
+) -> Option<AudioChunk> {
     if let Some(c) = caps.update(sample.caps()) {
-        let _ = events.try_send(IngestEvent::CapsChanged { medium: "audio".into(), caps: c });
+        let _ = events.try_send(IngestEvent::CapsChanged {
+            medium: "audio".into(),
+            caps: c,
+        });
     }
     let buffer = sample.buffer()?;
     let pts = running_time_s(sample, buffer.pts())?;
@@ -111,9 +136,20 @@ pub fn audio_chunk(sample: &gst::Sample, rate: u32, caps: &mut CapsTracker, even
         .as_slice()
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .map(|s| if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 })
+        .map(|s| {
+            if s.is_finite() {
+                s.clamp(-1.0, 1.0)
+            } else {
+                0.0
+            }
+        })
         .collect();
-    Some(AudioChunk { pts, rate, samples, arrival: Instant::now() })
+    Some(AudioChunk {
+        pts,
+        rate,
+        samples,
+        arrival: Instant::now(),
+    })
 }
 
 /// Send from a thread of ours, waiting while the evaluator catches up, giving up on stop.
@@ -159,15 +195,33 @@ pub struct Branch<T> {
 }
 
 pub trait Convert: Sized + Send + 'static {
-    fn convert(sample: &gst::Sample, index: u64, rate: u32, caps: &mut CapsTracker, ev: &Sender<IngestEvent>) -> Option<Self>;
+    fn convert(
+        sample: &gst::Sample,
+        index: u64,
+        rate: u32,
+        caps: &mut CapsTracker,
+        ev: &Sender<IngestEvent>,
+    ) -> Option<Self>;
 }
 impl Convert for VideoFrame {
-    fn convert(sample: &gst::Sample, index: u64, _rate: u32, caps: &mut CapsTracker, ev: &Sender<IngestEvent>) -> Option<Self> {
+    fn convert(
+        sample: &gst::Sample,
+        index: u64,
+        _rate: u32,
+        caps: &mut CapsTracker,
+        ev: &Sender<IngestEvent>,
+    ) -> Option<Self> {
         video_frame(sample, index, caps, ev)
     }
 }
 impl Convert for AudioChunk {
-    fn convert(sample: &gst::Sample, _index: u64, rate: u32, caps: &mut CapsTracker, ev: &Sender<IngestEvent>) -> Option<Self> {
+    fn convert(
+        sample: &gst::Sample,
+        _index: u64,
+        rate: u32,
+        caps: &mut CapsTracker,
+        ev: &Sender<IngestEvent>,
+    ) -> Option<Self> {
         audio_chunk(sample, rate, caps, ev)
     }
 }
@@ -213,14 +267,20 @@ pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
                 Ok(gst::FlowSuccess::Ok)
             })
             .eos(move |_| {
-                let _ = eos_events.try_send(IngestEvent::BranchEos { medium: medium.as_str().into() });
+                let _ = eos_events.try_send(IngestEvent::BranchEos {
+                    medium: medium.as_str().into(),
+                });
             })
             .build(),
     );
 }
 
 /// File delivery: a thread of ours pulls and waits for the evaluator; nothing is dropped.
-pub fn spawn_pull<T: Convert>(sink: gst_app::AppSink, branch: Branch<T>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+pub fn spawn_pull<T: Convert>(
+    sink: gst_app::AppSink,
+    branch: Branch<T>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name(format!("pull-{}-{}", branch.stream, branch.medium.as_str()))
         .spawn(move || {
@@ -229,7 +289,13 @@ pub fn spawn_pull<T: Convert>(sink: gst_app::AppSink, branch: Branch<T>, stop: A
             loop {
                 match sink.pull_sample() {
                     Ok(sample) => {
-                        match T::convert(&sample, index, branch.audio_rate, &mut caps, &branch.events) {
+                        match T::convert(
+                            &sample,
+                            index,
+                            branch.audio_rate,
+                            &mut caps,
+                            &branch.events,
+                        ) {
                             Some(item) => {
                                 if !send_blocking(&branch.tx, item, &stop) {
                                     return;
@@ -247,7 +313,9 @@ pub fn spawn_pull<T: Convert>(sink: gst_app::AppSink, branch: Branch<T>, stop: A
                         let running = sink.current_state() >= gst::State::Paused;
                         if running && sink.is_eos() {
                             let _ = branch.events.send_timeout(
-                                IngestEvent::BranchEos { medium: branch.medium.as_str().into() },
+                                IngestEvent::BranchEos {
+                                    medium: branch.medium.as_str().into(),
+                                },
                                 Duration::from_secs(1),
                             );
                             return;

@@ -27,7 +27,9 @@ impl fmt::Display for BackendKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("no wgpu adapter could be initialised ({0}); run with --backend cpu, or install a Vulkan driver (Debian: mesa-vulkan-drivers)")]
+#[error(
+    "no wgpu adapter could be initialised ({0}); run with --backend cpu, or install a Vulkan driver (Debian: mesa-vulkan-drivers)"
+)]
 pub struct NoAdapter(String);
 
 type Found = Result<(Device, BackendKind), String>;
@@ -42,7 +44,14 @@ fn wgpu_device(kind: DeviceKind, label: &str) -> Found {
     let found = Device::wgpu_options()
         .device_kind(kind)
         .init()
-        .map(|d| (d, BackendKind::Wgpu { adapter: label.to_string() }))
+        .map(|d| {
+            (
+                d,
+                BackendKind::Wgpu {
+                    adapter: label.to_string(),
+                },
+            )
+        })
         .map_err(|e| e.to_string());
     cache.push((label.to_string(), found.clone()));
     found
@@ -57,7 +66,9 @@ fn cpu_device() -> Device {
 pub fn select(choice: BackendChoice) -> Result<(Device, BackendKind), NoAdapter> {
     match choice {
         BackendChoice::Cpu => Ok((cpu_device(), BackendKind::Cpu)),
-        BackendChoice::Wgpu => wgpu_device(DeviceKind::DefaultDevice, "default adapter").map_err(NoAdapter),
+        BackendChoice::Wgpu => {
+            wgpu_device(DeviceKind::DefaultDevice, "default adapter").map_err(NoAdapter)
+        }
         BackendChoice::Auto => {
             // Without a GPU device node there is no hardware adapter to find; probing would
             // only load the software Vulkan/GL drivers (~0.1 s).
@@ -80,7 +91,10 @@ pub fn select(choice: BackendChoice) -> Result<(Device, BackendKind), NoAdapter>
 /// A DRM render node (Mesa, AMD, Intel, NVIDIA open) or an NVIDIA device node exists.
 fn gpu_device_present() -> bool {
     let dri = std::fs::read_dir("/dev/dri")
-        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("renderD")))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        })
         .unwrap_or(false);
     dri || std::path::Path::new("/dev/nvidia0").exists() || !cfg!(target_os = "linux")
 }

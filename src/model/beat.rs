@@ -31,7 +31,13 @@ pub fn figures(onsets: &[Onset], cuts: &[f64], from: f64, to: f64) -> BeatFigure
         let i = (((o.t - from) / GRID) as usize).min(len - 1);
         train[i] += o.strength.max(0.0);
     }
-    let ac = |lag: usize| -> f32 { train.iter().zip(train.iter().skip(lag)).map(|(a, b)| a * b).sum() };
+    let ac = |lag: usize| -> f32 {
+        train
+            .iter()
+            .zip(train.iter().skip(lag))
+            .map(|(a, b)| a * b)
+            .sum()
+    };
     let zero = ac(0);
     let (lo, hi) = ((0.3 / GRID) as usize, (1.5 / GRID) as usize);
     let mut best = (0usize, 0f32);
@@ -42,15 +48,28 @@ pub fn figures(onsets: &[Onset], cuts: &[f64], from: f64, to: f64) -> BeatFigure
             best = (lag, v);
         }
     }
-    let periodicity = if zero > 0.0 { (best.1 / zero).min(1.0) as f64 } else { 0.0 };
-    let tempo_bpm = (periodicity >= 0.3 && inside.len() >= 6 && best.0 > 0).then(|| (60.0 / (best.0 as f64 * GRID) * 10.0).round() / 10.0);
-    let window_cuts: Vec<f64> = cuts.iter().copied().filter(|c| *c >= from && *c < to).collect();
-    let on_beat = window_cuts.iter().filter(|c| onsets.iter().any(|o| (o.t - **c).abs() <= ALIGN)).count();
+    let periodicity = if zero > 0.0 {
+        (best.1 / zero).min(1.0) as f64
+    } else {
+        0.0
+    };
+    let tempo_bpm = (periodicity >= 0.3 && inside.len() >= 6 && best.0 > 0)
+        .then(|| (60.0 / (best.0 as f64 * GRID) * 10.0).round() / 10.0);
+    let window_cuts: Vec<f64> = cuts
+        .iter()
+        .copied()
+        .filter(|c| *c >= from && *c < to)
+        .collect();
+    let on_beat = window_cuts
+        .iter()
+        .filter(|c| onsets.iter().any(|o| (o.t - **c).abs() <= ALIGN))
+        .count();
     BeatFigures {
         tempo_bpm,
         periodicity: (periodicity * 1000.0).round() / 1000.0,
         onsets: inside.len(),
-        cut_beat_alignment: (!window_cuts.is_empty()).then(|| on_beat as f64 / window_cuts.len() as f64),
+        cut_beat_alignment: (!window_cuts.is_empty())
+            .then(|| on_beat as f64 / window_cuts.len() as f64),
         cuts_on_beat: on_beat,
     }
 }
@@ -62,14 +81,25 @@ mod tests {
     #[test]
     fn finds_a_steady_tempo_and_counts_cuts_on_beats() {
         // 120 BPM: an onset every 0.5 s; cuts on two beats and one off-beat.
-        let onsets: Vec<Onset> = (0..24).map(|k| Onset { t: k as f64 * 0.5, strength: 20.0 }).collect();
+        let onsets: Vec<Onset> = (0..24)
+            .map(|k| Onset {
+                t: k as f64 * 0.5,
+                strength: 20.0,
+            })
+            .collect();
         let f = figures(&onsets, &[2.0, 4.51, 7.25], 0.0, 12.0);
         assert_eq!(f.tempo_bpm, Some(120.0));
         assert!(f.periodicity > 0.8);
         assert_eq!(f.cuts_on_beat, 2);
         assert!((f.cut_beat_alignment.unwrap() - 2.0 / 3.0).abs() < 1e-9);
         // Irregular onsets: no tempo.
-        let irregular: Vec<Onset> = [0.3, 1.1, 1.35, 2.9, 4.4, 4.6, 7.0, 9.1].iter().map(|t| Onset { t: *t, strength: 20.0 }).collect();
+        let irregular: Vec<Onset> = [0.3, 1.1, 1.35, 2.9, 4.4, 4.6, 7.0, 9.1]
+            .iter()
+            .map(|t| Onset {
+                t: *t,
+                strength: 20.0,
+            })
+            .collect();
         assert_eq!(figures(&irregular, &[], 0.0, 12.0).tempo_bpm, None);
     }
 }

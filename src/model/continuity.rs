@@ -75,8 +75,20 @@ pub struct Detection {
 
 fn detection(kind: EventKind, u: RunUpdate, values: Vec<(&'static str, f64)>) -> Detection {
     match u {
-        RunUpdate::Ongoing { start, now } => Detection { kind, start, end: now, ongoing: true, values },
-        RunUpdate::Ended { start, end } => Detection { kind, start, end, ongoing: false, values },
+        RunUpdate::Ongoing { start, now } => Detection {
+            kind,
+            start,
+            end: now,
+            ongoing: true,
+            values,
+        },
+        RunUpdate::Ended { start, end } => Detection {
+            kind,
+            start,
+            end,
+            ongoing: false,
+            values,
+        },
     }
 }
 
@@ -138,7 +150,11 @@ impl VideoContinuity {
         flags.black = f.black_ratio >= self.d.black_ratio;
         // Hysteresis: a freeze starts below the threshold and holds below 3× it, so one
         // re-encoded keyframe inside a held picture does not split the event.
-        let limit = if self.freeze.active_since().is_some() { 3.0 * self.d.freeze_mad } else { self.d.freeze_mad };
+        let limit = if self.freeze.active_since().is_some() {
+            3.0 * self.d.freeze_mad
+        } else {
+            self.d.freeze_mad
+        };
         flags.frozen = f.has_prev && f.mad < limit && !flags.black;
         let held = self.prev_pts.unwrap_or(f.pts);
         if flags.frozen {
@@ -146,7 +162,11 @@ impl VideoContinuity {
         }
         let frames = self.freeze_frames;
         if let Some(u) = self.freeze.update(flags.frozen, held, f.pts, end) {
-            out.push(detection(EventKind::Freeze, u, vec![("frames", frames as f64 + 1.0)]));
+            out.push(detection(
+                EventKind::Freeze,
+                u,
+                vec![("frames", frames as f64 + 1.0)],
+            ));
         }
         if !flags.frozen {
             self.freeze_frames = 0;
@@ -158,7 +178,11 @@ impl VideoContinuity {
         }
         let mean_luma = self.black_luma_sum / self.black_frames.max(1) as f64;
         if let Some(u) = self.black.update(flags.black, f.pts, f.pts, end) {
-            out.push(detection(EventKind::Black, u, vec![("mean_luma", mean_luma)]));
+            out.push(detection(
+                EventKind::Black,
+                u,
+                vec![("mean_luma", mean_luma)],
+            ));
         }
         if !flags.black {
             self.black_luma_sum = 0.0;
@@ -187,7 +211,12 @@ impl VideoContinuity {
             }
             let amplitude = self.flicker_sum / self.flicker_frames.max(1) as f64;
             let frames = self.flicker_frames as f64;
-            let values = |span: f64| vec![("amplitude", amplitude), ("frequency_hz", frames / 2.0 / span.max(1e-3))];
+            let values = |span: f64| {
+                vec![
+                    ("amplitude", amplitude),
+                    ("frequency_hz", frames / 2.0 / span.max(1e-3)),
+                ]
+            };
             // A cut or a single steady frame inside the oscillation does not end it: the run
             // ends after 3 frames without flicker, at the end of the last flickering frame.
             let holding = !flick && self.flicker.active_since().is_some() && self.flicker_miss < 3;
@@ -216,13 +245,31 @@ impl VideoContinuity {
     /// Close open runs at the end of input.
     pub fn finish(&mut self, out: &mut Vec<Detection>) {
         if let Some(u) = self.freeze.finish() {
-            out.push(detection(EventKind::Freeze, u, vec![("frames", self.freeze_frames as f64 + 1.0)]));
+            out.push(detection(
+                EventKind::Freeze,
+                u,
+                vec![("frames", self.freeze_frames as f64 + 1.0)],
+            ));
         }
         if let Some(u) = self.black.finish() {
-            out.push(detection(EventKind::Black, u, vec![("mean_luma", self.black_luma_sum / self.black_frames.max(1) as f64)]));
+            out.push(detection(
+                EventKind::Black,
+                u,
+                vec![(
+                    "mean_luma",
+                    self.black_luma_sum / self.black_frames.max(1) as f64,
+                )],
+            ));
         }
         if let Some(u) = self.flicker.close(self.flicker_last_end) {
-            out.push(detection(EventKind::Flicker, u, vec![("amplitude", self.flicker_sum / self.flicker_frames.max(1) as f64)]));
+            out.push(detection(
+                EventKind::Flicker,
+                u,
+                vec![(
+                    "amplitude",
+                    self.flicker_sum / self.flicker_frames.max(1) as f64,
+                )],
+            ));
         }
     }
 }
@@ -257,7 +304,13 @@ impl Silence {
 
     /// Feed energies (mean square per 1 ms) starting at absolute ms `first_ms` of a timeline that
     /// begins at `origin` seconds. Returns one silent flag per decided ms.
-    pub fn push(&mut self, origin: f64, first_ms: i64, energies: &[f32], out: &mut Vec<Detection>) -> Vec<bool> {
+    pub fn push(
+        &mut self,
+        origin: f64,
+        first_ms: i64,
+        energies: &[f32],
+        out: &mut Vec<Detection>,
+    ) -> Vec<bool> {
         if self.pending.is_empty() {
             self.next_ms = first_ms;
             self.origin = origin;
@@ -266,7 +319,13 @@ impl Silence {
         let mut flags = vec![];
         // Decide ms i once i+HALF_MS is known; the first HALF_MS use a one-sided window.
         while self.pending.len() > 2 * HALF_MS {
-            let window: f64 = self.pending.iter().take(2 * HALF_MS).map(|&e| e as f64).sum::<f64>() / (2 * HALF_MS) as f64;
+            let window: f64 = self
+                .pending
+                .iter()
+                .take(2 * HALF_MS)
+                .map(|&e| e as f64)
+                .sum::<f64>()
+                / (2 * HALF_MS) as f64;
             // The window covers ms [j, j+10): a run starts at its first ms, and a loud window
             // ends the run at its last ms (where the sound came back).
             let j = self.next_ms;
@@ -279,7 +338,11 @@ impl Silence {
             }
             let level_db = 10.0 * (self.level_sum / self.level_n.max(1) as f64 + 1e-12).log10();
             if let Some(u) = self.run.update(silent, run_start, back, back + 0.001) {
-                out.push(detection(EventKind::Silence, u, vec![("level_db", level_db)]));
+                out.push(detection(
+                    EventKind::Silence,
+                    u,
+                    vec![("level_db", level_db)],
+                ));
             }
             if !silent {
                 self.level_sum = 0.0;
@@ -295,7 +358,11 @@ impl Silence {
     pub fn finish(&mut self, out: &mut Vec<Detection>) {
         let level_db = 10.0 * (self.level_sum / self.level_n.max(1) as f64 + 1e-12).log10();
         if let Some(u) = self.run.finish() {
-            out.push(detection(EventKind::Silence, u, vec![("level_db", level_db)]));
+            out.push(detection(
+                EventKind::Silence,
+                u,
+                vec![("level_db", level_db)],
+            ));
         }
     }
 }
@@ -330,22 +397,52 @@ mod tests {
             let frozen = (51..=80).contains(&i); // frames 51..80 repeat frame 50
             let black = (100..=130).contains(&i);
             let flicker = (150..=180).contains(&i) && i % 2 == 1;
-            let mean = if black { 0.05 } else if flicker { 0.55 } else { 0.5 };
-            let f = frame(i, if frozen { 0.0 } else { 0.02 }, mean, if black { 1.0 } else { 0.0 });
+            let mean = if black {
+                0.05
+            } else if flicker {
+                0.55
+            } else {
+                0.5
+            };
+            let f = frame(
+                i,
+                if frozen { 0.0 } else { 0.02 },
+                mean,
+                if black { 1.0 } else { 0.0 },
+            );
             c.push(&f, &mut out);
         }
         c.finish(&mut out);
-        let get = |k: EventKind| out.iter().find(|d| d.kind == k && !d.ongoing).cloned().unwrap();
+        let get = |k: EventKind| {
+            out.iter()
+                .find(|d| d.kind == k && !d.ongoing)
+                .cloned()
+                .unwrap()
+        };
         let fr = get(EventKind::Freeze);
-        assert!((fr.start - 50.0 * 0.04).abs() < 1e-9 && (fr.end - 81.0 * 0.04).abs() < 1e-9, "{fr:?}");
+        assert!(
+            (fr.start - 50.0 * 0.04).abs() < 1e-9 && (fr.end - 81.0 * 0.04).abs() < 1e-9,
+            "{fr:?}"
+        );
         let bl = get(EventKind::Black);
-        assert!((bl.start - 100.0 * 0.04).abs() < 1e-9 && (bl.end - 131.0 * 0.04).abs() < 1e-9, "{bl:?}");
+        assert!(
+            (bl.start - 100.0 * 0.04).abs() < 1e-9 && (bl.end - 131.0 * 0.04).abs() < 1e-9,
+            "{bl:?}"
+        );
         let fl = get(EventKind::Flicker);
         assert!((fl.start - 150.0 * 0.04).abs() < 0.041, "{fl:?}");
         assert!((fl.end - 181.0 * 0.04).abs() < 0.081, "{fl:?}");
         // The black segment's edges are steps, not oscillation: exactly one flicker event.
-        assert_eq!(out.iter().filter(|d| d.kind == EventKind::Flicker && !d.ongoing).count(), 1);
-        assert!(out.iter().any(|d| d.kind == EventKind::Freeze && d.ongoing), "live reporting");
+        assert_eq!(
+            out.iter()
+                .filter(|d| d.kind == EventKind::Flicker && !d.ongoing)
+                .count(),
+            1
+        );
+        assert!(
+            out.iter().any(|d| d.kind == EventKind::Freeze && d.ongoing),
+            "live reporting"
+        );
     }
 
     #[test]
@@ -354,7 +451,15 @@ mod tests {
         let mut s = Silence::new(&a);
         let mut out = vec![];
         // 3 s of -20 dB energy with silence from 1.234 s to 2.5 s.
-        let e: Vec<f32> = (0..3000).map(|ms| if (1234..2500).contains(&ms) { 0.0 } else { 0.01 }).collect();
+        let e: Vec<f32> = (0..3000)
+            .map(|ms| {
+                if (1234..2500).contains(&ms) {
+                    0.0
+                } else {
+                    0.01
+                }
+            })
+            .collect();
         for (i, chunk) in e.chunks(20).enumerate() {
             s.push(0.0, i as i64 * 20, chunk, &mut out);
         }

@@ -10,6 +10,7 @@
 //! One [`Model`] (a Burn device) serves every stream of a process. Per-frame work happens once
 //! when frames arrive, in batches; the window heads read only the cache.
 pub mod backend;
+pub mod batch;
 pub mod beat;
 pub mod continuity;
 pub mod features;
@@ -29,6 +30,8 @@ pub use features::FrameFeatures;
 pub struct Model {
     device: Device,
     kind: BackendKind,
+    /// Cross-stream batching of per-frame features (wgpu only; see [`batch`]).
+    batcher: Option<std::sync::Arc<batch::FeatureBatcher>>,
 }
 
 /// Per-frame series the continuity window head reduces (one row per frame).
@@ -54,7 +57,31 @@ impl ContinuityFigures {
 impl Model {
     pub fn new(choice: BackendChoice) -> Result<Self, backend::NoAdapter> {
         let (device, kind) = backend::select(choice)?;
-        Ok(Self { device, kind })
+        Ok(Self {
+            device,
+            kind,
+            batcher: None,
+        })
+    }
+
+    /// Batch the frames of every stream sharing this model (and its clones) into one call per
+    /// frame size, when the model runs on wgpu; a no-op on the CPU backend, where per-stream
+    /// threads use the cores in parallel instead. `max_frames` caps one call.
+    pub fn batched_across_streams(mut self, max_frames: usize) -> Self {
+        if matches!(self.kind, BackendKind::Wgpu { .. }) && self.batcher.is_none() {
+            match batch::FeatureBatcher::spawn(self.device.clone(), max_frames) {
+                Ok(b) => self.batcher = Some(std::sync::Arc::new(b)),
+                Err(e) => tracing::warn!(
+                    "cannot start the feature batcher thread ({e}); streams call the model one by one"
+                ),
+            }
+        }
+        self
+    }
+
+    /// Whether per-frame features of all streams go through one batched call.
+    pub fn is_batched(&self) -> bool {
+        self.batcher.is_some()
     }
 
     pub fn kind(&self) -> &BackendKind {
@@ -66,8 +93,29 @@ impl Model {
     }
 
     /// Features of a batch of same-size frames (see [`features::video_features`]).
-    pub fn video_features(&self, prev: Option<&VideoFrame>, frames: &[VideoFrame], black_luma: f32, frame_s: f64) -> Vec<FrameFeatures> {
+    pub fn video_features(
+        &self,
+        prev: Option<&VideoFrame>,
+        frames: &[VideoFrame],
+        black_luma: f32,
+        frame_s: f64,
+    ) -> Vec<FrameFeatures> {
         features::video_features(&self.device, prev, frames, black_luma, frame_s)
+    }
+
+    /// The same for frames the caller gives away: through the cross-stream batcher when there
+    /// is one.
+    pub fn video_features_owned(
+        &self,
+        prev: Option<VideoFrame>,
+        frames: Vec<VideoFrame>,
+        black_luma: f32,
+        frame_s: f64,
+    ) -> Vec<FrameFeatures> {
+        match &self.batcher {
+            Some(b) => b.features(prev, frames, black_luma, frame_s),
+            None => self.video_features(prev.as_ref(), &frames, black_luma, frame_s),
+        }
     }
 
     /// Mean-square energy of consecutive `block`-sample blocks.
@@ -76,7 +124,14 @@ impl Model {
     }
 
     /// The sync head over `[from, to)`.
-    pub fn sync(&self, visual: &[(f64, f32)], onsets: &[sync::Onset], from: f64, to: f64, search_ms: f64) -> sync::SyncEstimate {
+    pub fn sync(
+        &self,
+        visual: &[(f64, f32)],
+        onsets: &[sync::Onset],
+        from: f64,
+        to: f64,
+        search_ms: f64,
+    ) -> sync::SyncEstimate {
         sync::estimate(&self.device, visual, onsets, from, to, search_ms)
     }
 
@@ -90,8 +145,16 @@ impl Model {
             return ContinuityFigures::default();
         }
         let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-        let x = Tensor::<2>::from_data(TensorData::new(flat, [rows.len(), HEAD_COLUMNS]), &self.device);
-        let m: Vec<f32> = x.mean_dim(0).reshape([HEAD_COLUMNS]).into_data().try_into_vec().unwrap_or_default();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(flat, [rows.len(), HEAD_COLUMNS]),
+            &self.device,
+        );
+        let m: Vec<f32> = x
+            .mean_dim(0)
+            .reshape([HEAD_COLUMNS])
+            .into_data()
+            .try_into_vec()
+            .unwrap_or_default();
         if m.len() != HEAD_COLUMNS {
             return ContinuityFigures::default();
         }

@@ -108,7 +108,10 @@ impl Default for CutDetector {
 
 impl CutDetector {
     pub fn new() -> Self {
-        Self { ring: VecDeque::with_capacity(2 * LOOKAHEAD + 4), skip: 0 }
+        Self {
+            ring: VecDeque::with_capacity(2 * LOOKAHEAD + 4),
+            skip: 0,
+        }
     }
 
     /// Forget history (e.g. after a caps change: frames of another size are not comparable).
@@ -120,10 +123,16 @@ impl CutDetector {
 
     pub fn push(&mut self, f: &FrameFeatures, out: &mut CutOutput) {
         let (d, dn) = match self.ring.back() {
-            Some(prev) if f.has_prev => (thumb_distance(&prev.f, f), normalised_distance(&prev.f, f)),
+            Some(prev) if f.has_prev => {
+                (thumb_distance(&prev.f, f), normalised_distance(&prev.f, f))
+            }
             _ => (0.0, 0.0),
         };
-        self.ring.push_back(Slot { f: f.clone(), d, dn });
+        self.ring.push_back(Slot {
+            f: f.clone(),
+            d,
+            dn,
+        });
         if self.ring.len() > NEIGHBOURS + 1 + LOOKAHEAD {
             self.ring.pop_front();
         }
@@ -134,7 +143,11 @@ impl CutDetector {
 
     /// Decide the frames still waiting for look-ahead at end of input.
     pub fn finish(&mut self, out: &mut CutOutput) {
-        let start = if self.ring.len() == NEIGHBOURS + 1 + LOOKAHEAD { NEIGHBOURS + 1 } else { NEIGHBOURS.min(self.ring.len()) };
+        let start = if self.ring.len() == NEIGHBOURS + 1 + LOOKAHEAD {
+            NEIGHBOURS + 1
+        } else {
+            NEIGHBOURS.min(self.ring.len())
+        };
         for c in start..self.ring.len() {
             self.decide(c, out);
         }
@@ -162,28 +175,56 @@ impl CutDetector {
 
         // Transient: the picture leaves and comes back to where it was within 3 frames.
         if s >= 0.01 && ratio >= 2.0 && tracing::enabled!(tracing::Level::DEBUG) {
-            let back: Vec<f32> = (1..=3).filter_map(|k| r.get(c + k)).map(|a| thumb_distance(before, &a.f)).collect();
-            tracing::debug!(frame = cur.index, distance = s, ratio, ?back, "transient candidate");
+            let back: Vec<f32> = (1..=3)
+                .filter_map(|k| r.get(c + k))
+                .map(|a| thumb_distance(before, &a.f))
+                .collect();
+            tracing::debug!(
+                frame = cur.index,
+                distance = s,
+                ratio,
+                ?back,
+                "transient candidate"
+            );
         }
         if s >= MIN_TRANSIENT && ratio >= RATIO {
             for k in 1..=3 {
                 let Some(after) = r.get(c + k) else { break };
                 if thumb_distance(before, &after.f) < (0.4 * s).max(0.012) {
                     let end = after.f.pts;
-                    let peak = (c..c + k).map(|i| r[i].f.luma_mean).fold(f32::MIN, f32::max);
-                    let trough = (c..c + k).map(|i| r[i].f.luma_mean).fold(f32::MAX, f32::min);
-                    let jump = if peak - before.luma_mean >= before.luma_mean - trough { peak - before.luma_mean } else { trough - before.luma_mean };
+                    let peak = (c..c + k)
+                        .map(|i| r[i].f.luma_mean)
+                        .fold(f32::MIN, f32::max);
+                    let trough = (c..c + k)
+                        .map(|i| r[i].f.luma_mean)
+                        .fold(f32::MAX, f32::min);
+                    let jump = if peak - before.luma_mean >= before.luma_mean - trough {
+                        peak - before.luma_mean
+                    } else {
+                        trough - before.luma_mean
+                    };
                     // A brightness spike is a flash; other content for a frame or two is a glitch.
-                    let kind = if jump.abs() >= FLASH_JUMP { EventKind::Flash } else { EventKind::Glitch };
+                    let kind = if jump.abs() >= FLASH_JUMP {
+                        EventKind::Flash
+                    } else {
+                        EventKind::Glitch
+                    };
                     if s >= MIN_CUT {
-                        out.visual.push(VisualEvent { pts: cur.pts, strength: s });
+                        out.visual.push(VisualEvent {
+                            pts: cur.pts,
+                            strength: s,
+                        });
                     }
                     out.flashes.push(Detection {
                         kind,
                         start: cur.pts,
                         end,
                         ongoing: false,
-                        values: vec![("frames", k as f64), ("luma_jump", jump as f64), ("distance", s as f64)],
+                        values: vec![
+                            ("frames", k as f64),
+                            ("luma_jump", jump as f64),
+                            ("distance", s as f64),
+                        ],
                     });
                     self.skip = k;
                     return;
@@ -192,7 +233,10 @@ impl CutDetector {
         }
         if let Some(d) = self.grade_jump(c) {
             if s >= MIN_CUT && ratio >= RATIO {
-                out.visual.push(VisualEvent { pts: cur.pts, strength: s });
+                out.visual.push(VisualEvent {
+                    pts: cur.pts,
+                    strength: s,
+                });
             }
             out.flashes.push(d);
             return;
@@ -201,7 +245,10 @@ impl CutDetector {
         if s < MIN_CUT || !((ratio >= RATIO) || (s >= STRONG_CUT && ratio >= STRONG_RATIO)) {
             return;
         }
-        out.visual.push(VisualEvent { pts: cur.pts, strength: s });
+        out.visual.push(VisualEvent {
+            pts: cur.pts,
+            strength: s,
+        });
         // Same picture, other exposure or grade (a fade step, a flicker step): the luma
         // structure survives, so it is not a new shot.
         let same = structure(before, cur);
@@ -209,9 +256,20 @@ impl CutDetector {
             .filter(|&i| i != c && r[i].f.has_prev)
             .map(|i| r[i].dn)
             .collect();
-        let dn_base = if dn.is_empty() { 0.0 } else { dn.iter().sum::<f32>() / dn.len() as f32 };
+        let dn_base = if dn.is_empty() {
+            0.0
+        } else {
+            dn.iter().sum::<f32>() / dn.len() as f32
+        };
         let dn_ratio = r[c].dn / (dn_base + 0.02);
-        tracing::debug!(frame = cur.index, distance = s, ratio, structure = same, dn_ratio, "cut candidate");
+        tracing::debug!(
+            frame = cur.index,
+            distance = s,
+            ratio,
+            structure = same,
+            dn_ratio,
+            "cut candidate"
+        );
         if (same >= SAME_STRUCTURE || dn_ratio < STRUCTURE_RATIO) && s < STRONG_CUT * 2.0 {
             return;
         }
@@ -222,7 +280,14 @@ impl CutDetector {
         if hist < MIN_HIST && chroma < 0.03 && s < STRONG_CUT {
             return;
         }
-        out.cuts.push(Cut { frame: cur.index, pts: cur.pts, kind: CutKind::Hard, span: None, distance: s, ratio });
+        out.cuts.push(Cut {
+            frame: cur.index,
+            pts: cur.pts,
+            kind: CutKind::Hard,
+            span: None,
+            distance: s,
+            ratio,
+        });
     }
 
     /// An abrupt, lasting change of the look (mean luma, Cb, Cr) with the picture's structure
@@ -286,7 +351,11 @@ pub fn structure(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
         sxx += dp * dp;
         syy += dq * dq;
     }
-    if sxx < 1e-6 || syy < 1e-6 { 0.0 } else { sxy / (sxx * syy).sqrt() }
+    if sxx < 1e-6 || syy < 1e-6 {
+        0.0
+    } else {
+        sxy / (sxx * syy).sqrt()
+    }
 }
 
 fn median(mut v: Vec<f32>) -> f32 {
@@ -295,13 +364,19 @@ fn median(mut v: Vec<f32>) -> f32 {
     }
     v.sort_by(f32::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 0 { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
+    if v.len() % 2 == 0 {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
 }
 
 fn standardised(x: &[f32]) -> Vec<f32> {
     let n = x.len() as f32;
     let m = x.iter().sum::<f32>() / n;
-    let sd = (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n).sqrt().max(0.02);
+    let sd = (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n)
+        .sqrt()
+        .max(0.02);
     x.iter().map(|v| (v - m) / sd).collect()
 }
 
@@ -392,7 +467,12 @@ impl FadeDetector {
             }
         }
         self.history.push_back((f.pts, f.luma_mean));
-        while self.history.front().map(|h| h.0 < f.pts - 3.0).unwrap_or(false) {
+        while self
+            .history
+            .front()
+            .map(|h| h.0 < f.pts - 3.0)
+            .unwrap_or(false)
+        {
             self.history.pop_front();
         }
         out
@@ -443,7 +523,11 @@ impl Pacing {
 
     /// Cut times in `[start, end)`.
     pub fn cuts_between(&self, start: f64, end: f64) -> Vec<f64> {
-        self.cuts.iter().copied().filter(|t| *t >= start && *t < end).collect()
+        self.cuts
+            .iter()
+            .copied()
+            .filter(|t| *t >= start && *t < end)
+            .collect()
     }
 
     /// Lengths of all completed shots seen (the last 20).
@@ -452,13 +536,28 @@ impl Pacing {
     }
 
     pub fn figures(&self, start: f64, end: f64) -> PacingFigures {
-        let in_window: Vec<f64> = self.cuts.iter().copied().filter(|t| *t >= start && *t < end).collect();
+        let in_window: Vec<f64> = self
+            .cuts
+            .iter()
+            .copied()
+            .filter(|t| *t >= start && *t < end)
+            .collect();
         let since = self.start.unwrap_or(start).max(end - 60.0);
-        let recent = self.cuts.iter().filter(|t| **t >= since && **t < end).count();
+        let recent = self
+            .cuts
+            .iter()
+            .filter(|t| **t >= since && **t < end)
+            .count();
         let span = (end - since).max(1.0);
         // Shots completed inside the window.
         let mut lens = vec![];
-        let mut prev = self.cuts.iter().copied().filter(|t| *t < start).last().or(self.start);
+        let mut prev = self
+            .cuts
+            .iter()
+            .copied()
+            .filter(|t| *t < start)
+            .last()
+            .or(self.start);
         for t in &in_window {
             if let Some(p) = prev {
                 lens.push(t - p);
@@ -468,7 +567,8 @@ impl Pacing {
         PacingFigures {
             cuts: in_window.len(),
             cuts_per_minute: recent as f64 * 60.0 / span,
-            average_shot_length_s: (!self.shots.is_empty()).then(|| self.shots.iter().sum::<f64>() / self.shots.len() as f64),
+            average_shot_length_s: (!self.shots.is_empty())
+                .then(|| self.shots.iter().sum::<f64>() / self.shots.len() as f64),
             shortest_shot_s: lens.iter().copied().reduce(f64::min),
             short_shots: lens.iter().filter(|l| **l < 0.5).count(),
         }
@@ -542,14 +642,24 @@ mod tests {
             let mut f = frame(i, 0.3, i as f32 * 0.01);
             if i >= 30 {
                 // Same picture, darker and re-tinted from frame 30 on.
-                f.thumb.iter_mut().enumerate().for_each(|(k, v)| *v = if k < THUMB_CELLS { *v * 0.7 + 0.02 } else { (*v + 0.15).min(1.0) });
+                f.thumb.iter_mut().enumerate().for_each(|(k, v)| {
+                    *v = if k < THUMB_CELLS {
+                        *v * 0.7 + 0.02
+                    } else {
+                        (*v + 0.15).min(1.0)
+                    }
+                });
                 f.luma_mean = f.luma_mean * 0.7 + 0.02;
             }
             det.push(&f, &mut out);
         }
         det.finish(&mut out);
         assert!(out.cuts.is_empty(), "{:?}", out.cuts);
-        assert_eq!(out.visual.len(), 1, "still an abrupt visual change for the sync head");
+        assert_eq!(
+            out.visual.len(),
+            1,
+            "still an abrupt visual change for the sync head"
+        );
     }
 
     #[test]

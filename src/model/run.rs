@@ -20,17 +20,31 @@ pub struct RunTracker {
 
 impl RunTracker {
     pub fn new(min_s: f64) -> Self {
-        Self { min_s, start: None, reported: false, last_end: 0.0 }
+        Self {
+            min_s,
+            start: None,
+            reported: false,
+            last_end: 0.0,
+        }
     }
 
     /// Feed one unit. `run_start` is where a run beginning at this unit starts (e.g. the frozen
     /// frame's predecessor for a freeze); `unit_start`/`unit_end` bound the unit itself.
-    pub fn update(&mut self, flagged: bool, run_start: f64, unit_start: f64, unit_end: f64) -> Option<RunUpdate> {
+    pub fn update(
+        &mut self,
+        flagged: bool,
+        run_start: f64,
+        unit_start: f64,
+        unit_end: f64,
+    ) -> Option<RunUpdate> {
         let out = if flagged {
             let start = *self.start.get_or_insert(run_start);
             if !self.reported && unit_end - start >= self.min_s - 1e-9 {
                 self.reported = true;
-                Some(RunUpdate::Ongoing { start, now: unit_end })
+                Some(RunUpdate::Ongoing {
+                    start,
+                    now: unit_end,
+                })
             } else {
                 None
             }
@@ -81,6 +95,12 @@ mod tests {
             }
             _ => panic!(),
         }
-        assert_eq!(out[1], RunUpdate::Ended { start: 0.48, end: 1.2 });
+        assert_eq!(
+            out[1],
+            RunUpdate::Ended {
+                start: 0.48,
+                end: 1.2
+            }
+        );
     }
 }

@@ -22,11 +22,22 @@ const SCALES: [f32; SIGNATURE] = [0.08, 0.04, 0.025, 0.025, 0.04];
 /// Signature of one frame.
 fn frame_signature(f: &FrameFeatures) -> [f32; SIGNATURE] {
     let (cb, cr) = f.chroma_means();
-    [f.luma_mean, f.luma_std, cb, cr, (cb - 0.5).abs() + (cr - 0.5).abs()]
+    [
+        f.luma_mean,
+        f.luma_std,
+        cb,
+        cr,
+        (cb - 0.5).abs() + (cr - 0.5).abs(),
+    ]
 }
 
 pub fn drift(a: &[f32; SIGNATURE], b: &[f32; SIGNATURE]) -> f32 {
-    a.iter().zip(b).zip(SCALES).map(|((x, y), s)| ((x - y) / s).powi(2)).sum::<f32>().sqrt()
+    a.iter()
+        .zip(b)
+        .zip(SCALES)
+        .map(|((x, y), s)| ((x - y) / s).powi(2))
+        .sum::<f32>()
+        .sqrt()
 }
 
 /// Frames kept apart before they count for their shot: cuts are decided a few frames late
@@ -90,7 +101,12 @@ impl StyleTracker {
 
     /// A cut at `frame` closes the shot before it; frames from `frame` on start the next one.
     pub fn on_cut(&mut self, frame: u64) {
-        while self.pending.front().map(|(i, _)| *i < frame).unwrap_or(false) {
+        while self
+            .pending
+            .front()
+            .map(|(i, _)| *i < frame)
+            .unwrap_or(false)
+        {
             if let Some((_, sig)) = self.pending.pop_front() {
                 self.commit(sig);
             }
@@ -139,7 +155,8 @@ impl StyleTracker {
             signature: cur.map(|s| s.map(|v| (v * 1000.0).round() / 1000.0)),
             drift_prev: drift_prev.map(|d| (d * 100.0).round() / 100.0),
             drift_sequence: drift_sequence.map(|d| (d * 100.0).round() / 100.0),
-            score: drift_sequence.map(|d| (100.0 * (-(d as f64) / 4.0).exp() * 100.0).round() / 100.0),
+            score: drift_sequence
+                .map(|d| (100.0 * (-(d as f64) / 4.0).exp() * 100.0).round() / 100.0),
             shots: self.seq_n + self.current().is_some() as u64,
         }
     }

@@ -53,7 +53,12 @@ const SHORT: usize = 5;
 
 impl Default for OnsetDetector {
     fn default() -> Self {
-        Self { energies: VecDeque::new(), first_ms: 0, origin: 0.0, last_onset_ms: i64::MIN / 2 }
+        Self {
+            energies: VecDeque::new(),
+            first_ms: 0,
+            origin: 0.0,
+            last_onset_ms: i64::MIN / 2,
+        }
     }
 }
 
@@ -69,7 +74,8 @@ impl OnsetDetector {
         while self.energies.len() >= LONG_FROM + SHORT {
             let k = LONG_FROM;
             let e = &self.energies;
-            let long: f32 = (k - LONG_FROM..k - LONG_TO).map(|i| e[i]).sum::<f32>() / (LONG_FROM - LONG_TO) as f32;
+            let long: f32 = (k - LONG_FROM..k - LONG_TO).map(|i| e[i]).sum::<f32>()
+                / (LONG_FROM - LONG_TO) as f32;
             let short: f32 = (k..k + SHORT).map(|i| e[i]).sum::<f32>() / SHORT as f32;
             let abs_ms = self.first_ms + k as i64;
             if short >= 8.0 * long.max(1e-9) && short > 1e-5 && abs_ms - self.last_onset_ms >= 50 {
@@ -82,7 +88,10 @@ impl OnsetDetector {
                 }
                 let onset_ms = self.first_ms + at as i64;
                 self.last_onset_ms = onset_ms;
-                out.push(Onset { t: self.origin + onset_ms as f64 / 1000.0, strength: 10.0 * (short / long.max(1e-9)).log10() });
+                out.push(Onset {
+                    t: self.origin + onset_ms as f64 / 1000.0,
+                    strength: 10.0 * (short / long.max(1e-9)).log10(),
+                });
             }
             self.energies.pop_front();
             self.first_ms += 1;
@@ -110,10 +119,16 @@ impl Decline {
             Decline::NoAudio => "the input has no audio",
             Decline::NoVideo => "the input has no video",
             Decline::Silence => "no audio onsets in the horizon (silence or steady sound)",
-            Decline::StaticPicture => "no abrupt visual changes in the horizon (static picture or slow motion only)",
+            Decline::StaticPicture => {
+                "no abrupt visual changes in the horizon (static picture or slow motion only)"
+            }
             Decline::TooFewEvents => "fewer than 3 visual events have a matching sound",
-            Decline::WeakEvidence => "matches are no more frequent than chance given how dense the audio onsets are",
-            Decline::PeriodicAmbiguity => "another offset fits almost as well (regular, beat-locked events)",
+            Decline::WeakEvidence => {
+                "matches are no more frequent than chance given how dense the audio onsets are"
+            }
+            Decline::PeriodicAmbiguity => {
+                "another offset fits almost as well (regular, beat-locked events)"
+            }
             Decline::Inconsistent => "the matched offsets disagree by more than 12 ms",
         }
     }
@@ -168,10 +183,25 @@ fn splat(grid: &mut [f32], pos: f64, weight: f32) {
 /// # Shapes
 /// - audio train `[L + 2S + 1]`, gathered `[nV, 2S + 1]` → correlation `[2S + 1]`, with
 ///   `L = (to − from) / 5 ms` and `S = search / 5 ms`.
-pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: f64, to: f64, search_ms: f64) -> SyncEstimate {
-    let vis: Vec<f64> = visual.iter().map(|v| v.0).filter(|t| *t >= from && *t < to).collect();
+pub fn estimate(
+    device: &Device,
+    visual: &[(f64, f32)],
+    onsets: &[Onset],
+    from: f64,
+    to: f64,
+    search_ms: f64,
+) -> SyncEstimate {
+    let vis: Vec<f64> = visual
+        .iter()
+        .map(|v| v.0)
+        .filter(|t| *t >= from && *t < to)
+        .collect();
     let search = search_ms / 1000.0;
-    let aud: Vec<f64> = onsets.iter().map(|o| o.t).filter(|t| *t >= from - search && *t < to + search).collect();
+    let aud: Vec<f64> = onsets
+        .iter()
+        .map(|o| o.t)
+        .filter(|t| *t >= from - search && *t < to + search)
+        .collect();
     let (nv, na) = (vis.len(), aud.len());
     if nv == 0 {
         return SyncEstimate::declined(Decline::StaticPicture, nv, na);
@@ -195,11 +225,22 @@ pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: 
     }
     let x = Tensor::<1>::from_data(TensorData::new(a, [len + 2 * s + 1]), device);
     let ids = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [nv * width]), device);
-    let corr: Vec<f32> = x.select(0, ids).reshape([nv, width]).sum_dim(0).reshape([width]).into_data().try_into_vec().unwrap_or_default();
+    let corr: Vec<f32> = x
+        .select(0, ids)
+        .reshape([nv, width])
+        .sum_dim(0)
+        .reshape([width])
+        .into_data()
+        .try_into_vec()
+        .unwrap_or_default();
     if corr.len() != width {
         return SyncEstimate::declined(Decline::TooFewEvents, nv, na);
     }
-    let (best_i, best) = corr.iter().copied().enumerate().fold((0, f32::MIN), |acc, (i, c)| if c > acc.1 { (i, c) } else { acc });
+    let (best_i, best) =
+        corr.iter().copied().enumerate().fold(
+            (0, f32::MIN),
+            |acc, (i, c)| if c > acc.1 { (i, c) } else { acc },
+        );
     let guard = (0.060 / GRID_S) as usize;
     let second = corr
         .iter()
@@ -208,7 +249,11 @@ pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: 
         .map(|(_, c)| *c)
         .fold(0f32, f32::max);
     let lag0 = (best_i as f64 - s as f64) * GRID_S;
-    let second_ratio = if best > 0.0 { (second / best) as f64 } else { 1.0 };
+    let second_ratio = if best > 0.0 {
+        (second / best) as f64
+    } else {
+        1.0
+    };
 
     // Refine on the raw events: nearest onset to each visual event within ±30 ms of the lag.
     let mut offsets: Vec<(usize, f64)> = vec![];
@@ -247,7 +292,11 @@ pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: 
     let mut offs: Vec<f64> = offsets.iter().map(|o| o.1).collect();
     offs.sort_by(f64::total_cmp);
     let median = offs[offs.len() / 2];
-    let delay = if offs.len() % 2 == 0 { (offs[offs.len() / 2 - 1] + median) / 2.0 } else { median };
+    let delay = if offs.len() % 2 == 0 {
+        (offs[offs.len() / 2 - 1] + median) / 2.0
+    } else {
+        median
+    };
     let mut dev: Vec<f64> = offs.iter().map(|o| (o - delay).abs()).collect();
     dev.sort_by(f64::total_cmp);
     let spread_ms = dev[dev.len() / 2] * 1000.0;
@@ -272,7 +321,9 @@ pub fn estimate(device: &Device, visual: &[(f64, f32)], onsets: &[Onset], from: 
         return est;
     }
     est.audio_delay_ms = Some(delay * 1000.0);
-    est.confidence = (1.0 - second_ratio) * (1.0 - (-(matched as f64) / 3.0).exp()) * (matched as f64 / nv as f64).min(1.0);
+    est.confidence = (1.0 - second_ratio)
+        * (1.0 - (-(matched as f64) / 3.0).exp())
+        * (matched as f64 / nv as f64).min(1.0);
     est
 }
 
@@ -290,7 +341,15 @@ mod tests {
         let mut det = OnsetDetector::default();
         let mut out = vec![];
         // Background -60 dB, beeps (-10 dB) at 1.2345 s and 2.001 s for 60 ms.
-        let e: Vec<f32> = (0..3000).map(|ms| if (1234..1294).contains(&ms) || (2001..2061).contains(&ms) { 0.1 } else { 1e-6 }).collect();
+        let e: Vec<f32> = (0..3000)
+            .map(|ms| {
+                if (1234..1294).contains(&ms) || (2001..2061).contains(&ms) {
+                    0.1
+                } else {
+                    1e-6
+                }
+            })
+            .collect();
         for (i, c) in e.chunks(16).enumerate() {
             det.push(0.5, i as i64 * 16, c, &mut out);
         }
@@ -304,7 +363,13 @@ mod tests {
         let dev = device();
         let times = [0.5, 1.3, 2.9, 3.4, 5.1, 6.0, 7.7, 9.2];
         let visual: Vec<(f64, f32)> = times.iter().map(|t| (*t, 1.0)).collect();
-        let onsets: Vec<Onset> = times.iter().map(|t| Onset { t: t + 0.2137, strength: 20.0 }).collect();
+        let onsets: Vec<Onset> = times
+            .iter()
+            .map(|t| Onset {
+                t: t + 0.2137,
+                strength: 20.0,
+            })
+            .collect();
         let est = estimate(&dev, &visual, &onsets, 0.0, 10.0, 2000.0);
         let d = est.audio_delay_ms.expect("commits");
         assert!((d - 213.7).abs() < 0.5, "{est:?}");
@@ -312,7 +377,12 @@ mod tests {
 
         // Perfectly periodic events 1 s apart: every lag of k seconds fits as well.
         let periodic: Vec<(f64, f32)> = (0..10).map(|k| (k as f64, 1.0)).collect();
-        let p_on: Vec<Onset> = (0..10).map(|k| Onset { t: k as f64 + 0.1, strength: 20.0 }).collect();
+        let p_on: Vec<Onset> = (0..10)
+            .map(|k| Onset {
+                t: k as f64 + 0.1,
+                strength: 20.0,
+            })
+            .collect();
         let est = estimate(&dev, &periodic, &p_on, 0.0, 10.0, 2000.0);
         assert_eq!(est.declined, Some(Decline::PeriodicAmbiguity), "{est:?}");
 
@@ -320,14 +390,25 @@ mod tests {
         let mut x = 12345u64;
         let noise: Vec<Onset> = (0..60)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                Onset { t: (x >> 11) as f64 / (1u64 << 53) as f64 * 10.0, strength: 10.0 }
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                Onset {
+                    t: (x >> 11) as f64 / (1u64 << 53) as f64 * 10.0,
+                    strength: 10.0,
+                }
             })
             .collect();
         let est = estimate(&dev, &visual, &noise, 0.0, 10.0, 2000.0);
         assert!(est.audio_delay_ms.is_none(), "{est:?}");
 
-        assert_eq!(estimate(&dev, &[], &onsets, 0.0, 10.0, 2000.0).declined, Some(Decline::StaticPicture));
-        assert_eq!(estimate(&dev, &visual, &[], 0.0, 10.0, 2000.0).declined, Some(Decline::Silence));
+        assert_eq!(
+            estimate(&dev, &[], &onsets, 0.0, 10.0, 2000.0).declined,
+            Some(Decline::StaticPicture)
+        );
+        assert_eq!(
+            estimate(&dev, &visual, &[], 0.0, 10.0, 2000.0).declined,
+            Some(Decline::Silence)
+        );
     }
 }

@@ -41,19 +41,34 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = &state.token else { return Ok(()) };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = &state.token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     if given == Some(token.as_str()) {
         Ok(())
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, "this endpoint needs Authorization: Bearer <token>"))
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint needs Authorization: Bearer <token>",
+        ))
     }
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
     match &s.metrics {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::output::telemetry::render(h)).into_response(),
-        None => error(StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed"),
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            crate::output::telemetry::render(h),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        ),
     }
 }
 
@@ -81,14 +96,21 @@ async fn add(State(s): State<AppState>, headers: HeaderMap, body: axum::body::By
     }
     let def: StreamSettings = match serde_json::from_slice(&body) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed stream definition: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("malformed stream definition: {e}"),
+            );
+        }
     };
     let name = def.name.clone();
     crate::output::telemetry::remember_stream(&name);
     let ev = s.evaluator.clone();
     match tokio::task::spawn_blocking(move || ev.add_stream(def)).await {
         Ok(Ok(())) => (StatusCode::CREATED, axum::Json(json!({ "added": name }))).into_response(),
-        Ok(Err(e @ AddError::Exists(_))) | Ok(Err(e @ AddError::PortClash { .. })) => error(StatusCode::CONFLICT, e.to_string()),
+        Ok(Err(e @ AddError::Exists(_))) | Ok(Err(e @ AddError::PortClash { .. })) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
         Ok(Err(e @ AddError::Full(_))) => error(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -108,7 +130,10 @@ async fn remove(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<St
     }
 }
 
-async fn events(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
+async fn events(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> impl IntoResponse {
     let filter = q.get("stream").cloned();
     let stream = s.evaluator.records().filter_map(move |r| {
         let filter = filter.clone();
@@ -117,7 +142,9 @@ async fn events(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
             if filter.as_deref().map(|f| f != r.stream()).unwrap_or(false) {
                 return None;
             }
-            Some(Ok::<_, std::convert::Infallible>(Event::default().data(r.to_json())))
+            Some(Ok::<_, std::convert::Infallible>(
+                Event::default().data(r.to_json()),
+            ))
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
@@ -136,6 +163,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serve until `shutdown` resolves.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -17,13 +17,19 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static REMOVED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Latency buckets, seconds (evaluation latency is ~ms on a CPU, up to the hop length).
-const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// Install the Prometheus recorder (once per process) and describe every metric.
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new().set_buckets(BUCKETS).ok()?.install_recorder().ok()?;
+            let handle = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
             describe();
             Some(handle)
         })
@@ -39,7 +45,12 @@ pub fn render(handle: &PrometheusHandle) -> String {
         return text;
     }
     text.lines()
-        .filter(|l| l.starts_with('#') || !removed.iter().any(|s| l.contains(&format!("stream=\"{s}\""))))
+        .filter(|l| {
+            l.starts_with('#')
+                || !removed
+                    .iter()
+                    .any(|s| l.contains(&format!("stream=\"{s}\"")))
+        })
         .map(|l| format!("{l}\n"))
         .collect()
 }
@@ -57,31 +68,110 @@ pub fn remember_stream(name: &str) {
 /// Register descriptions and units of every metric (the README table lists the same set).
 pub fn describe() {
     describe_counter!(m::FRAMES, Unit::Count, "Video frames evaluated");
-    describe_counter!(m::DROPPED_FRAMES, Unit::Count, "Video frames dropped because the evaluator fell behind (bounded queue full)");
-    describe_counter!(m::DROPPED_AUDIO_CHUNKS, Unit::Count, "Audio chunks dropped because the evaluator fell behind");
+    describe_counter!(
+        m::DROPPED_FRAMES,
+        Unit::Count,
+        "Video frames dropped because the evaluator fell behind (bounded queue full)"
+    );
+    describe_counter!(
+        m::DROPPED_AUDIO_CHUNKS,
+        Unit::Count,
+        "Audio chunks dropped because the evaluator fell behind"
+    );
     describe_counter!(m::RTP_PACKETS, Unit::Count, "Valid RTP packets received");
-    describe_counter!(m::RTP_PACKETS_LOST, Unit::Count, "RTP packets lost (sequence gaps, RFC 3550)");
-    describe_counter!(m::RTP_PACKETS_MALFORMED, Unit::Count, "UDP datagrams on an RTP port that were not valid RTP of the expected payload type");
-    describe_counter!(m::RTP_PACKETS_REORDERED, Unit::Count, "RTP packets that arrived after a later sequence number");
+    describe_counter!(
+        m::RTP_PACKETS_LOST,
+        Unit::Count,
+        "RTP packets lost (sequence gaps, RFC 3550)"
+    );
+    describe_counter!(
+        m::RTP_PACKETS_MALFORMED,
+        Unit::Count,
+        "UDP datagrams on an RTP port that were not valid RTP of the expected payload type"
+    );
+    describe_counter!(
+        m::RTP_PACKETS_REORDERED,
+        Unit::Count,
+        "RTP packets that arrived after a later sequence number"
+    );
     describe_gauge!(m::RTP_JITTER, Unit::Seconds, "RFC 3550 interarrival jitter");
-    describe_gauge!(m::RTP_LAST_PACKET_AGE, Unit::Seconds, "Seconds since the last valid RTP packet");
-    describe_gauge!(m::STREAM_STATE, "1 for the stream's current state (label state), 0 otherwise");
-    describe_gauge!(m::SCORE, "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, overall)");
-    describe_gauge!(m::AUDIO_DELAY, Unit::Seconds, "Committed audio delay of the latest window; positive = audio later than video");
-    describe_gauge!(m::SYNC_CONFIDENCE, "Confidence of the latest sync estimate, 0-1 (0 when declined)");
-    describe_gauge!(m::FLICKER, "Share of the latest window inside flicker events, 0-1");
-    describe_gauge!(m::FREEZE_RATIO, "Share of the latest window inside freeze events, 0-1");
-    describe_gauge!(m::BLACK_RATIO, "Share of the latest window inside black events, 0-1");
-    describe_gauge!(m::SILENCE_RATIO, "Share of the latest window inside silence events, 0-1");
-    describe_gauge!(m::SHOT_LENGTH, Unit::Seconds, "Rolling average shot length (last 20 shots)");
-    describe_gauge!(m::CUTS_PER_MINUTE, "Cuts per minute over the last 60 s of stream time");
-    describe_counter!(m::CUTS, Unit::Count, "Shot boundaries (label kind: hard, gradual)");
-    describe_counter!(m::EVENTS, Unit::Count, "Continuity events, counted when they end (label kind)");
+    describe_gauge!(
+        m::RTP_LAST_PACKET_AGE,
+        Unit::Seconds,
+        "Seconds since the last valid RTP packet"
+    );
+    describe_gauge!(
+        m::STREAM_STATE,
+        "1 for the stream's current state (label state), 0 otherwise"
+    );
+    describe_gauge!(
+        m::SCORE,
+        "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, overall)"
+    );
+    describe_gauge!(
+        m::AUDIO_DELAY,
+        Unit::Seconds,
+        "Committed audio delay of the latest window; positive = audio later than video"
+    );
+    describe_gauge!(
+        m::SYNC_CONFIDENCE,
+        "Confidence of the latest sync estimate, 0-1 (0 when declined)"
+    );
+    describe_gauge!(
+        m::FLICKER,
+        "Share of the latest window inside flicker events, 0-1"
+    );
+    describe_gauge!(
+        m::FREEZE_RATIO,
+        "Share of the latest window inside freeze events, 0-1"
+    );
+    describe_gauge!(
+        m::BLACK_RATIO,
+        "Share of the latest window inside black events, 0-1"
+    );
+    describe_gauge!(
+        m::SILENCE_RATIO,
+        "Share of the latest window inside silence events, 0-1"
+    );
+    describe_gauge!(
+        m::SHOT_LENGTH,
+        Unit::Seconds,
+        "Rolling average shot length (last 20 shots)"
+    );
+    describe_gauge!(
+        m::CUTS_PER_MINUTE,
+        "Cuts per minute over the last 60 s of stream time"
+    );
+    describe_counter!(
+        m::CUTS,
+        Unit::Count,
+        "Shot boundaries (label kind: hard, gradual)"
+    );
+    describe_counter!(
+        m::EVENTS,
+        Unit::Count,
+        "Continuity events, counted when they end (label kind)"
+    );
     describe_counter!(m::WINDOWS, Unit::Count, "Windows scored");
-    describe_histogram!(m::LATENCY, Unit::Seconds, "Evaluation latency (label stage: features = model time per batch; window = newest frame arrival to window score)");
-    describe_counter!(m::ALERTS, Unit::Count, "Alerts fired (labels rule, severity)");
-    describe_gauge!(m::VERDICT_STOP, "1 when the early-stop verdict for the stream is stop");
-    describe_counter!(crate::output::webhook::DELIVERIES, Unit::Count, "Webhook deliveries (label outcome: delivered, rejected, failed, dropped)");
+    describe_histogram!(
+        m::LATENCY,
+        Unit::Seconds,
+        "Evaluation latency (label stage: features = model time per batch; window = newest frame arrival to window score)"
+    );
+    describe_counter!(
+        m::ALERTS,
+        Unit::Count,
+        "Alerts fired (labels rule, severity)"
+    );
+    describe_gauge!(
+        m::VERDICT_STOP,
+        "1 when the early-stop verdict for the stream is stop"
+    );
+    describe_counter!(
+        crate::output::webhook::DELIVERIES,
+        Unit::Count,
+        "Webhook deliveries (label outcome: delivered, rejected, failed, dropped)"
+    );
 }
 
 /// Update metrics from one record.
@@ -115,7 +205,8 @@ pub fn observe(r: &Record) {
             if let Some(asl) = w.rhythm.average_shot_length_s {
                 metrics::gauge!(m::SHOT_LENGTH, "stream" => s.clone()).set(asl);
             }
-            metrics::gauge!(m::CUTS_PER_MINUTE, "stream" => s.clone()).set(w.rhythm.cuts_per_minute);
+            metrics::gauge!(m::CUTS_PER_MINUTE, "stream" => s.clone())
+                .set(w.rhythm.cuts_per_minute);
             metrics::histogram!(m::LATENCY, "stream" => s, "stage" => "window").record(w.latency_s);
         }
         Record::Cut(c) => {
@@ -126,7 +217,8 @@ pub fn observe(r: &Record) {
             metrics::counter!(m::CUTS, "stream" => c.stream.clone(), "kind" => kind).increment(1);
         }
         Record::Event(e) if !e.ongoing => {
-            metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str()).increment(1);
+            metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str())
+                .increment(1);
         }
         Record::Alert(a) if a.state == "firing" => {
             metrics::counter!(m::ALERTS, "stream" => a.stream.clone(), "rule" => a.rule.clone(), "severity" => a.severity.as_str()).increment(1);

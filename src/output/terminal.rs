@@ -2,13 +2,18 @@
 use crate::score::record::{Record, SummaryRecord};
 
 fn opt(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:5.1}")).unwrap_or_else(|| "  n/a".into())
+    v.map(|v| format!("{v:5.1}"))
+        .unwrap_or_else(|| "  n/a".into())
 }
 
 /// A compact line for a record (live terminal view).
 pub fn line(r: &Record) -> Option<String> {
     Some(match r {
-        Record::Cut(c) => format!("[{}] {:8.3}s  cut ({:?}) at frame {}", c.stream, c.pts, c.kind, c.frame).to_lowercase(),
+        Record::Cut(c) => format!(
+            "[{}] {:8.3}s  cut ({:?}) at frame {}",
+            c.stream, c.pts, c.kind, c.frame
+        )
+        .to_lowercase(),
         Record::Event(e) => format!(
             "[{}] {:8.3}s  {} {:.3}–{:.3}s{}  → {}",
             e.stream,
@@ -23,7 +28,10 @@ pub fn line(r: &Record) -> Option<String> {
             let sync = match &w.sync {
                 Some(s) => match s.audio_delay_ms {
                     Some(d) => format!("audio {d:+.0} ms (conf {:.2})", s.confidence),
-                    None => format!("sync declined: {}", s.declined.map(|d| format!("{d:?}")).unwrap_or_default()),
+                    None => format!(
+                        "sync declined: {}",
+                        s.declined.map(|d| format!("{d:?}")).unwrap_or_default()
+                    ),
                 },
                 None => "no sync (one medium)".into(),
             };
@@ -37,11 +45,24 @@ pub fn line(r: &Record) -> Option<String> {
                 opt(w.scores.continuity),
                 opt(w.scores.rhythm),
                 w.rhythm.cuts_per_minute,
-                if w.diagnosis.is_empty() { String::new() } else { format!(" | ⚠ {}", w.diagnosis[0].observed) }
+                if w.diagnosis.is_empty() {
+                    String::new()
+                } else {
+                    format!(" | ⚠ {}", w.diagnosis[0].observed)
+                }
             )
         }
-        Record::Alert(a) => format!("[{}] ALERT {} ({}, {}): {}", a.stream, a.state.to_uppercase(), a.severity.as_str(), a.rule, a.message),
-        Record::State(s) => format!("[{}] state {:?}: {}", s.stream, s.state, s.message).to_lowercase(),
+        Record::Alert(a) => format!(
+            "[{}] ALERT {} ({}, {}): {}",
+            a.stream,
+            a.state.to_uppercase(),
+            a.severity.as_str(),
+            a.rule,
+            a.message
+        ),
+        Record::State(s) => {
+            format!("[{}] state {:?}: {}", s.stream, s.state, s.message).to_lowercase()
+        }
         Record::Summary(s) => summary_text(s),
     })
 }
@@ -49,7 +70,10 @@ pub fn line(r: &Record) -> Option<String> {
 /// A readable summary of a whole input.
 pub fn summary_text(s: &SummaryRecord) -> String {
     let mut t = String::new();
-    t += &format!("{}: {:.2} s, {} frames, {} windows ({}; {:.1}× real time)\n", s.stream, s.duration_s, s.frames, s.windows, s.backend, s.speed_x);
+    t += &format!(
+        "{}: {:.2} s, {} frames, {} windows ({}; {:.1}× real time)\n",
+        s.stream, s.duration_s, s.frames, s.windows, s.backend, s.speed_x
+    );
     t += &format!(
         "  scores   overall {}  sync {}  continuity {}  rhythm {}\n",
         opt(s.scores.overall),
@@ -58,17 +82,41 @@ pub fn summary_text(s: &SummaryRecord) -> String {
         opt(s.scores.rhythm)
     );
     t += &match s.sync.audio_delay_ms {
-        Some(d) => format!("  sync     audio {} by {:.1} ms (confidence {:.2}, {} events matched)\n", if d >= 0.0 { "late" } else { "early" }, d.abs(), s.sync.confidence, s.sync.matched_events),
-        None => format!("  sync     no estimate: {}\n", s.sync.reason.unwrap_or("no evidence")),
+        Some(d) => format!(
+            "  sync     audio {} by {:.1} ms (confidence {:.2}, {} events matched)\n",
+            if d >= 0.0 { "late" } else { "early" },
+            d.abs(),
+            s.sync.confidence,
+            s.sync.matched_events
+        ),
+        None => format!(
+            "  sync     no estimate: {}\n",
+            s.sync.reason.unwrap_or("no evidence")
+        ),
     };
     t += &format!(
         "  rhythm   {} hard cuts, {} gradual; {:.1} cuts/min; average shot {}\n",
         s.cuts.get("hard").unwrap_or(&0),
         s.cuts.get("gradual").unwrap_or(&0),
         s.rhythm.cuts_per_minute,
-        s.rhythm.average_shot_length_s.map(|a| format!("{a:.2} s")).unwrap_or_else(|| "n/a (no cuts)".into())
+        s.rhythm
+            .average_shot_length_s
+            .map(|a| format!("{a:.2} s"))
+            .unwrap_or_else(|| "n/a (no cuts)".into())
     );
-    let ev: Vec<String> = s.events.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
-    t += &format!("  events   {}\n", if ev.is_empty() { "none".to_string() } else { ev.join(", ") });
+    let ev: Vec<String> = s
+        .events
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    t += &format!(
+        "  events   {}\n",
+        if ev.is_empty() {
+            "none".to_string()
+        } else {
+            ev.join(", ")
+        }
+    );
     t
 }

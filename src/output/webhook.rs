@@ -25,19 +25,33 @@ impl Webhooks {
         std::thread::Builder::new()
             .name("webhooks".into())
             .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-                let Ok(client) = reqwest::Client::builder().timeout(timeout).build() else { return };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                let Ok(client) = reqwest::Client::builder().timeout(timeout).build() else {
+                    return;
+                };
                 while let Ok((url, body)) = rx.recv() {
                     let outcome = rt.block_on(async {
                         for attempt in 0..retries {
                             if attempt > 0 {
-                                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
+                                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1)))
+                                    .await;
                             }
                             match client.post(&url).json(&body).send().await {
                                 Ok(r) if r.status().is_success() => return "delivered",
                                 Ok(r) if r.status().is_client_error() => return "rejected",
-                                Ok(r) => tracing::warn!("webhook {url}: HTTP {} (attempt {})", r.status(), attempt + 1),
-                                Err(e) => tracing::warn!("webhook {url}: {e} (attempt {})", attempt + 1),
+                                Ok(r) => tracing::warn!(
+                                    "webhook {url}: HTTP {} (attempt {})",
+                                    r.status(),
+                                    attempt + 1
+                                ),
+                                Err(e) => {
+                                    tracing::warn!("webhook {url}: {e} (attempt {})", attempt + 1)
+                                }
                             }
                         }
                         "failed"
@@ -46,7 +60,10 @@ impl Webhooks {
                 }
             })
             .expect("spawning a thread");
-        Self { tx, dropped: Arc::new(AtomicU64::new(0)) }
+        Self {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Queue a POST; never blocks.

@@ -46,7 +46,11 @@ pub const ACCEPT_LATE_MS: f64 = 185.0;
 
 pub fn sync_score(audio_delay_ms: Option<f64>) -> Option<f64> {
     let d = audio_delay_ms?;
-    let (detect, accept) = if d >= 0.0 { (DETECT_LATE_MS, ACCEPT_LATE_MS) } else { (DETECT_EARLY_MS, ACCEPT_EARLY_MS) };
+    let (detect, accept) = if d >= 0.0 {
+        (DETECT_LATE_MS, ACCEPT_LATE_MS)
+    } else {
+        (DETECT_EARLY_MS, ACCEPT_EARLY_MS)
+    };
     let a = d.abs();
     Some(if a <= detect {
         100.0
@@ -105,7 +109,10 @@ mod tests {
         assert_eq!(sync_score(Some(0.0)), Some(100.0));
         assert_eq!(sync_score(Some(120.0)), Some(100.0));
         assert_eq!(sync_score(Some(-45.0)), Some(100.0));
-        assert!(sync_score(Some(-60.0)).unwrap() < 100.0, "audio early is noticed sooner");
+        assert!(
+            sync_score(Some(-60.0)).unwrap() < 100.0,
+            "audio early is noticed sooner"
+        );
         assert!((sync_score(Some(185.0)).unwrap() - 60.0).abs() < 1e-9);
         assert_eq!(sync_score(Some(1000.0)), Some(0.0));
         assert_eq!(sync_score(None), None);
@@ -115,11 +122,17 @@ mod tests {
     fn continuity_and_rhythm_penalise_what_they_say() {
         let clean = ContinuityInputs::default();
         assert_eq!(continuity_score(&clean), 100.0);
-        let frozen = ContinuityInputs { freeze: 0.5, ..clean };
+        let frozen = ContinuityInputs {
+            freeze: 0.5,
+            ..clean
+        };
         assert!((continuity_score(&frozen) - 50.0).abs() < 1e-9);
         assert_eq!(rhythm_score(Some(4.0), 0), 100.0);
         assert!(rhythm_score(Some(1.0), 0) < 100.0);
         assert_eq!(rhythm_score(Some(4.0), 2), 70.0);
-        assert_eq!(overall(None, Some(100.0), Some(50.0)), Some((45.0 + 12.5) / 0.7));
+        assert_eq!(
+            overall(None, Some(100.0), Some(50.0)),
+            Some((45.0 + 12.5) / 0.7)
+        );
     }
 }

@@ -121,7 +121,11 @@ impl SyncFigures {
         Self {
             audio_delay_ms: e.audio_delay_ms.map(|d| round(d, 2)),
             confidence: round(e.confidence, 3),
-            status: if e.audio_delay_ms.is_some() { "committed" } else { "declined" },
+            status: if e.audio_delay_ms.is_some() {
+                "committed"
+            } else {
+                "declined"
+            },
             declined: e.declined,
             reason: e.declined.map(Decline::explain),
             matched_events: e.matched,
@@ -221,7 +225,14 @@ pub struct AlertRecord {
 }
 
 impl AlertRecord {
-    pub fn new(stream: &str, r: &crate::alert::AlertRule, state: &'static str, value: f64, since: f64, at: f64) -> Self {
+    pub fn new(
+        stream: &str,
+        r: &crate::alert::AlertRule,
+        state: &'static str,
+        value: f64,
+        since: f64,
+        at: f64,
+    ) -> Self {
         let message = match state {
             "firing" => format!(
                 "{}: {} = {:.3} {} {} since {:.1} s",
@@ -232,7 +243,10 @@ impl AlertRecord {
                 r.threshold,
                 since
             ),
-            _ => format!("{}: {} back to {:.3} (cleared)", r.name, r.measurement, value),
+            _ => format!(
+                "{}: {} back to {:.3} (cleared)",
+                r.name, r.measurement, value
+            ),
         };
         Self {
             stream: stream.into(),
@@ -264,7 +278,8 @@ pub enum Record {
 
 impl Record {
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"type\":\"error\",\"message\":\"{e}\"}}"))
     }
     pub fn stream(&self) -> &str {
         match self {

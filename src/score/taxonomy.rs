@@ -41,13 +41,23 @@ pub struct Diagnosis {
 use crate::model::continuity::{Detection, EventKind};
 
 fn value(d: &Detection, key: &str) -> f64 {
-    d.values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).unwrap_or(f64::NAN)
+    d.values
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+        .unwrap_or(f64::NAN)
 }
 
 /// Diagnosis of a continuity or picture event.
 pub fn event(d: &Detection) -> Diagnosis {
     let dur = d.end - d.start;
-    let span = format!("{:.3}–{:.3} s ({:.2} s{})", d.start, d.end, dur, if d.ongoing { ", ongoing" } else { "" });
+    let span = format!(
+        "{:.3}–{:.3} s ({:.2} s{})",
+        d.start,
+        d.end,
+        dur,
+        if d.ongoing { ", ongoing" } else { "" }
+    );
     match d.kind {
         EventKind::Freeze => Diagnosis {
             stage: Stage::Production,
@@ -121,13 +131,22 @@ pub fn event(d: &Detection) -> Diagnosis {
 
 /// Diagnosis of a committed audio delay outside the detectability window.
 pub fn sync(delay_ms: f64, matched: usize) -> Diagnosis {
-    let (word, limit) = if delay_ms >= 0.0 { ("late", super::DETECT_LATE_MS) } else { ("early", super::DETECT_EARLY_MS) };
+    let (word, limit) = if delay_ms >= 0.0 {
+        ("late", super::DETECT_LATE_MS)
+    } else {
+        ("early", super::DETECT_EARLY_MS)
+    };
     Diagnosis {
         stage: Stage::PostProduction,
         aspect: "sound design (audio-visual fusion)",
         dimension: Dimension::Sync,
-        observed: format!("audio {word} by {:.0} ms ({matched} audio-visual events matched)", delay_ms.abs()),
-        problem: format!("viewers notice audio {word} beyond {limit:.0} ms (ITU-R BT.1359): the audio and video tracks are offset"),
+        observed: format!(
+            "audio {word} by {:.0} ms ({matched} audio-visual events matched)",
+            delay_ms.abs()
+        ),
+        problem: format!(
+            "viewers notice audio {word} beyond {limit:.0} ms (ITU-R BT.1359): the audio and video tracks are offset"
+        ),
         fix: format!(
             "shift the audio by {:+.0} ms (e.g. ffmpeg -itsoffset), and check how the generator timestamps its audio",
             -delay_ms
@@ -154,7 +173,8 @@ pub fn short_shots(n: usize, shortest_s: f64) -> Diagnosis {
         aspect: "editing rhythm",
         dimension: Dimension::Rhythm,
         observed: format!("{n} shot(s) shorter than 0.5 s, shortest {shortest_s:.2} s"),
-        problem: "stutter cuts: the generator switched shots faster than a viewer can read them".into(),
+        problem: "stutter cuts: the generator switched shots faster than a viewer can read them"
+            .into(),
         fix: "merge or extend the shots; check the shot plan for unintended shot changes".into(),
     }
 }
@@ -162,9 +182,15 @@ pub fn short_shots(n: usize, shortest_s: f64) -> Diagnosis {
 /// Diagnosis of an average shot length outside film norms.
 pub fn pacing(asl_s: f64) -> Diagnosis {
     let (problem, fix) = if asl_s < 2.0 {
-        ("cutting much faster than modern film (2–6 s a shot): the sequence reads as frantic", "plan fewer, longer shots")
+        (
+            "cutting much faster than modern film (2–6 s a shot): the sequence reads as frantic",
+            "plan fewer, longer shots",
+        )
     } else {
-        ("shots much longer than modern film norms: pacing may drag", "plan more coverage or cut within long takes")
+        (
+            "shots much longer than modern film norms: pacing may drag",
+            "plan more coverage or cut within long takes",
+        )
     };
     Diagnosis {
         stage: Stage::PreProduction,
@@ -182,8 +208,12 @@ pub fn style_drift(drift: f32) -> Diagnosis {
         stage: Stage::PostProduction,
         aspect: "colour",
         dimension: Dimension::Continuity,
-        observed: format!("the current shot's colour signature is {drift:.1} just-noticeable steps from the sequence's"),
+        observed: format!(
+            "the current shot's colour signature is {drift:.1} just-noticeable steps from the sequence's"
+        ),
         problem: "the grade drifts between shots: the generator lost the sequence's look".into(),
-        fix: "grade-match the shot to the sequence, or condition the generator on a reference frame".into(),
+        fix:
+            "grade-match the shot to the sequence, or condition the generator on a reference frame"
+                .into(),
     }
 }

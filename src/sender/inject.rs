@@ -81,7 +81,13 @@ fn in_spans(n: u64, spans: &[(f64, f64)], fps: f64) -> Option<(u64, u64)> {
 
 impl Faults {
     pub fn validate(&self) -> Result<(), String> {
-        let spans = [&self.freeze, &self.black, &self.flicker, &self.silence, &self.grade_shift];
+        let spans = [
+            &self.freeze,
+            &self.black,
+            &self.flicker,
+            &self.silence,
+            &self.grade_shift,
+        ];
         for s in spans.iter().flat_map(|v| v.iter()) {
             if !(s.0.is_finite() && s.1.is_finite() && s.0 >= 0.0 && s.1 > s.0) {
                 return Err(format!("span {}:{} needs 0 <= A < B", s.0, s.1));
@@ -90,7 +96,12 @@ impl Faults {
         if !(self.audio_delay_ms.is_finite() && self.audio_delay_ms.abs() <= 10_000.0) {
             return Err("audio delay must be within ±10000 ms".into());
         }
-        if self.flash.iter().chain(&self.swap_frame).any(|t| !(t.is_finite() && *t >= 0.0)) {
+        if self
+            .flash
+            .iter()
+            .chain(&self.swap_frame)
+            .any(|t| !(t.is_finite() && *t >= 0.0))
+        {
             return Err("flash and swap-frame times must be >= 0".into());
         }
         Ok(())
@@ -100,7 +111,13 @@ impl Faults {
         let mut v = vec![];
         let span = |kind: &str, (a, b): (f64, f64)| {
             let (f0, f1) = (frame_at(a, fps), frame_at(b, fps).min(frames));
-            Applied { kind: kind.into(), start: f0 as f64 / fps, end: f1 as f64 / fps, first_frame: Some(f0), last_frame: Some(f1.saturating_sub(1)) }
+            Applied {
+                kind: kind.into(),
+                start: f0 as f64 / fps,
+                end: f1 as f64 / fps,
+                first_frame: Some(f0),
+                last_frame: Some(f1.saturating_sub(1)),
+            }
         };
         v.extend(self.freeze.iter().map(|s| span("freeze", *s)));
         v.extend(self.black.iter().map(|s| span("black", *s)));
@@ -108,11 +125,27 @@ impl Faults {
         v.extend(self.grade_shift.iter().map(|s| span("grade_shift", *s)));
         let frames_from = |kind: &str, t: f64, n: u64| {
             let f0 = frame_at(t, fps);
-            Applied { kind: kind.into(), start: f0 as f64 / fps, end: (f0 + n) as f64 / fps, first_frame: Some(f0), last_frame: Some(f0 + n - 1) }
+            Applied {
+                kind: kind.into(),
+                start: f0 as f64 / fps,
+                end: (f0 + n) as f64 / fps,
+                first_frame: Some(f0),
+                last_frame: Some(f0 + n - 1),
+            }
         };
         v.extend(self.flash.iter().map(|t| frames_from("flash", *t, 2)));
-        v.extend(self.swap_frame.iter().map(|t| frames_from("swap_frame", *t, 1)));
-        v.extend(self.silence.iter().map(|(a, b)| Applied { kind: "silence".into(), start: *a, end: *b, first_frame: None, last_frame: None }));
+        v.extend(
+            self.swap_frame
+                .iter()
+                .map(|t| frames_from("swap_frame", *t, 1)),
+        );
+        v.extend(self.silence.iter().map(|(a, b)| Applied {
+            kind: "silence".into(),
+            start: *a,
+            end: *b,
+            first_frame: None,
+            last_frame: None,
+        }));
         v
     }
 }
@@ -129,7 +162,11 @@ fn read_frame(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Option<Frame
     let (w, h) = (info.width() as usize, info.height() as usize);
     let mut planes: [Vec<u8>; 3] = Default::default();
     for (p, plane) in planes.iter_mut().enumerate() {
-        let (pw, ph) = if p == 0 { (w, h) } else { (w.div_ceil(2), h.div_ceil(2)) };
+        let (pw, ph) = if p == 0 {
+            (w, h)
+        } else {
+            (w.div_ceil(2), h.div_ceil(2))
+        };
         let stride = frame.plane_stride()[p] as usize;
         let data = frame.plane_data(p as u32).ok()?;
         for row in 0..ph {
@@ -140,7 +177,14 @@ fn read_frame(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Option<Frame
     Some(Frame { y, u, v })
 }
 
-fn apply(frame: &mut Frame, n: u64, f: &Faults, fps: f64, history: &VecDeque<(u64, Frame)>, held: &mut Option<(u64, Frame)>) {
+fn apply(
+    frame: &mut Frame,
+    n: u64,
+    f: &Faults,
+    fps: f64,
+    history: &VecDeque<(u64, Frame)>,
+    held: &mut Option<(u64, Frame)>,
+) {
     if let Some((first, _)) = in_spans(n, &f.freeze, fps) {
         match held {
             Some((k, h)) if *k == first => {
@@ -148,24 +192,49 @@ fn apply(frame: &mut Frame, n: u64, f: &Faults, fps: f64, history: &VecDeque<(u6
                 frame.u.clone_from(&h.u);
                 frame.v.clone_from(&h.v);
             }
-            _ => *held = Some((first, Frame { y: frame.y.clone(), u: frame.u.clone(), v: frame.v.clone() })),
+            _ => {
+                *held = Some((
+                    first,
+                    Frame {
+                        y: frame.y.clone(),
+                        u: frame.u.clone(),
+                        v: frame.v.clone(),
+                    },
+                ))
+            }
         }
     }
     if f.swap_frame.iter().any(|t| frame_at(*t, fps) == n) {
         let back = fps.round() as u64;
-        if let Some((_, old)) = history.iter().find(|(k, _)| *k + back >= n).or(history.front()) {
+        if let Some((_, old)) = history
+            .iter()
+            .find(|(k, _)| *k + back >= n)
+            .or(history.front())
+        {
             frame.y.clone_from(&old.y);
             frame.u.clone_from(&old.u);
             frame.v.clone_from(&old.v);
         }
     }
     if in_spans(n, &f.grade_shift, fps).is_some() {
-        frame.y.iter_mut().for_each(|y| *y = (*y as f32 * 0.88 + 6.0).clamp(16.0, 235.0) as u8);
-        frame.u.iter_mut().for_each(|u| *u = (*u as i32 - 18).clamp(16, 240) as u8);
-        frame.v.iter_mut().for_each(|v| *v = (*v as i32 + 22).clamp(16, 240) as u8);
+        frame
+            .y
+            .iter_mut()
+            .for_each(|y| *y = (*y as f32 * 0.88 + 6.0).clamp(16.0, 235.0) as u8);
+        frame
+            .u
+            .iter_mut()
+            .for_each(|u| *u = (*u as i32 - 18).clamp(16, 240) as u8);
+        frame
+            .v
+            .iter_mut()
+            .for_each(|v| *v = (*v as i32 + 22).clamp(16, 240) as u8);
     }
     if in_spans(n, &f.flicker, fps).is_some() && n % 2 == 1 {
-        frame.y.iter_mut().for_each(|y| *y = y.saturating_add(14).min(235));
+        frame
+            .y
+            .iter_mut()
+            .for_each(|y| *y = y.saturating_add(14).min(235));
     }
     if f.flash.iter().any(|t| {
         let s = frame_at(*t, fps);
@@ -188,9 +257,17 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
     let uri = crate::ingest::to_uri(input).map_err(|e| SendError::Pipeline(e.to_string()))?;
     let mut v = BTreeMap::new();
     v.insert("uri", uri.replace('"', "%22"));
-    let reader = super::launch(&fill(&strip_comments(INJECT_READ), &v).map_err(SendError::Pipeline)?)?;
-    let sink = |name: &str| reader.by_name(name).and_then(|e| e.downcast::<gst_app::AppSink>().ok());
-    let (vsink, asink) = (sink("video").ok_or_else(|| SendError::Pipeline("no video sink".into()))?, sink("audio"));
+    let reader =
+        super::launch(&fill(&strip_comments(INJECT_READ), &v).map_err(SendError::Pipeline)?)?;
+    let sink = |name: &str| {
+        reader
+            .by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    };
+    let (vsink, asink) = (
+        sink("video").ok_or_else(|| SendError::Pipeline("no video sink".into()))?,
+        sink("audio"),
+    );
     for s in [Some(&vsink), asink.as_ref()].into_iter().flatten() {
         s.set_sync(false);
         s.set_async(false);
@@ -200,18 +277,28 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
     if let Some(decode) = reader.by_name("decode") {
         let (vq, aq) = (reader.by_name("vq"), reader.by_name("aq"));
         decode.connect("no-more-pads", false, move |_| {
-            let linked = |q: &Option<gst::Element>| q.as_ref().and_then(|q| q.static_pad("sink")).map(|p| p.is_linked()).unwrap_or(false);
+            let linked = |q: &Option<gst::Element>| {
+                q.as_ref()
+                    .and_then(|q| q.static_pad("sink"))
+                    .map(|p| p.is_linked())
+                    .unwrap_or(false)
+            };
             let _ = tx.try_send((linked(&vq), linked(&aq)));
             None
         });
     }
-    reader.set_state(gst::State::Playing).map_err(|e| SendError::Runtime(format!("{input}: {e}")))?;
-    let bus = reader.bus().ok_or_else(|| SendError::Runtime("no bus".into()))?;
+    reader
+        .set_state(gst::State::Playing)
+        .map_err(|e| SendError::Runtime(format!("{input}: {e}")))?;
+    let bus = reader
+        .bus()
+        .ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let fail = |bus: &gst::Bus| -> Option<String> {
-        bus.pop_filtered(&[gst::MessageType::Error]).and_then(|m| match m.view() {
-            gst::MessageView::Error(e) => Some(format!("{input}: {}", e.error())),
-            _ => None,
-        })
+        bus.pop_filtered(&[gst::MessageType::Error])
+            .and_then(|m| match m.view() {
+                gst::MessageView::Error(e) => Some(format!("{input}: {}", e.error())),
+                _ => None,
+            })
     };
     let (has_video, has_audio) = loop {
         if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
@@ -224,12 +311,20 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
     };
     if !has_video {
         let _ = reader.set_state(gst::State::Null);
-        return Err(SendError::Runtime(format!("{input}: no video to inject faults into")));
+        return Err(SendError::Runtime(format!(
+            "{input}: no video to inject faults into"
+        )));
     }
     // The first frame tells the size and rate the writer needs.
-    let first = vsink.pull_sample().map_err(|_| SendError::Runtime(fail(&bus).unwrap_or_else(|| format!("{input}: no frames"))))?;
-    let caps = first.caps().ok_or_else(|| SendError::Runtime("no caps".into()))?.to_owned();
-    let info = gst_video::VideoInfo::from_caps(&caps).map_err(|e| SendError::Runtime(e.to_string()))?;
+    let first = vsink.pull_sample().map_err(|_| {
+        SendError::Runtime(fail(&bus).unwrap_or_else(|| format!("{input}: no frames")))
+    })?;
+    let caps = first
+        .caps()
+        .ok_or_else(|| SendError::Runtime("no caps".into()))?
+        .to_owned();
+    let info =
+        gst_video::VideoInfo::from_caps(&caps).map_err(|e| SendError::Runtime(e.to_string()))?;
     let (fps_n, fps_d) = (info.fps().numer().max(1), info.fps().denom().max(1));
     let fps = fps_n as f64 / fps_d as f64;
     let mut w = BTreeMap::new();
@@ -239,15 +334,31 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
     w.insert("fps_n", fps_n.to_string());
     w.insert("fps_d", fps_d.to_string());
     w.insert("gop", ((fps * 2.0).round() as u32).max(1).to_string());
-    w.insert("bitrate_kbps", ((info.width() * info.height()) as f64 * fps * 0.15 / 1000.0).clamp(500.0, 20_000.0).round().to_string());
+    w.insert(
+        "bitrate_kbps",
+        ((info.width() * info.height()) as f64 * fps * 0.15 / 1000.0)
+            .clamp(500.0, 20_000.0)
+            .round()
+            .to_string(),
+    );
     let mut desc = fill(&strip_comments(WRITE_VIDEO), &w).map_err(SendError::Pipeline)?;
     if !has_audio {
-        desc = desc.split(" appsrc name=audio_src").next().unwrap_or(&desc).to_string();
+        desc = desc
+            .split(" appsrc name=audio_src")
+            .next()
+            .unwrap_or(&desc)
+            .to_string();
     }
     let writer = super::launch(&desc)?;
-    let src = |name: &str| writer.by_name(name).and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+    let src = |name: &str| {
+        writer
+            .by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+    };
     let vsrc = src("video_src").ok_or_else(|| SendError::Pipeline("no video_src".into()))?;
-    writer.set_state(gst::State::Playing).map_err(|e| SendError::Runtime(e.to_string()))?;
+    writer
+        .set_state(gst::State::Playing)
+        .map_err(|e| SendError::Runtime(e.to_string()))?;
 
     let audio_thread = match (has_audio, asink, src("audio_src")) {
         (true, Some(asink), Some(asrc)) => {
@@ -265,13 +376,21 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
                     for (i, s) in samples.iter().enumerate() {
                         // Pushed sample k plays at (k + priming) / rate in the decoded file.
                         let t = (*out_k + i as u64 + super::AAC_PRIMING) as f64 / RATE;
-                        let s = if f.silence.iter().any(|(a, b)| t >= *a && t < *b) { 0.0 } else { *s };
+                        let s = if f.silence.iter().any(|(a, b)| t >= *a && t < *b) {
+                            0.0
+                        } else {
+                            *s
+                        };
                         bytes.extend_from_slice(&s.to_le_bytes());
                     }
                     let mut b = gst::Buffer::from_slice(bytes);
                     if let Some(b) = b.get_mut() {
-                        b.set_pts(gst::ClockTime::from_nseconds((*out_k as f64 / RATE * 1e9) as u64));
-                        b.set_duration(gst::ClockTime::from_nseconds((samples.len() as f64 / RATE * 1e9) as u64));
+                        b.set_pts(gst::ClockTime::from_nseconds(
+                            (*out_k as f64 / RATE * 1e9) as u64,
+                        ));
+                        b.set_duration(gst::ClockTime::from_nseconds(
+                            (samples.len() as f64 / RATE * 1e9) as u64,
+                        ));
                     }
                     *out_k += samples.len() as u64;
                     asrc.push_buffer(b).is_ok()
@@ -284,8 +403,14 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
                     pad -= n;
                 }
                 while let Ok(sample) = asink.pull_sample() {
-                    let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else { continue };
-                    let samples: Vec<f32> = map.as_slice().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                    let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+                        continue;
+                    };
+                    let samples: Vec<f32> = map
+                        .as_slice()
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
                     let from = (skip as usize).min(samples.len());
                     skip -= from as u64;
                     if from < samples.len() && !push(&samples[from..], &mut out_k) {
@@ -304,8 +429,14 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
     let mut sample = Some(first);
     let fd = gst::ClockTime::from_nseconds((1e9 / fps) as u64);
     while let Some(s) = sample.take().or_else(|| vsink.pull_sample().ok()) {
-        let Some(mut frame) = read_frame(&s, &info) else { continue };
-        let original = Frame { y: frame.y.clone(), u: frame.u.clone(), v: frame.v.clone() };
+        let Some(mut frame) = read_frame(&s, &info) else {
+            continue;
+        };
+        let original = Frame {
+            y: frame.y.clone(),
+            u: frame.u.clone(),
+            v: frame.v.clone(),
+        };
         apply(&mut frame, n, faults, fps, &history, &mut held);
         history.push_back((n, original));
         while history.len() > fps.ceil() as usize + 2 {

@@ -64,16 +64,28 @@ pub(crate) fn launch(desc: &str) -> Result<gst::Pipeline, SendError> {
 
 /// Run `pipeline` until EOS, an error, or `stop`.
 pub(crate) fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), SendError> {
-    pipeline.set_state(gst::State::Playing).map_err(|e| SendError::Runtime(e.to_string()))?;
-    let bus = pipeline.bus().ok_or_else(|| SendError::Runtime("no bus".into()))?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| SendError::Runtime(e.to_string()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let result = loop {
         if stop.load(Ordering::Relaxed) {
             break Ok(());
         }
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else { continue };
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            continue;
+        };
         match msg.view() {
             gst::MessageView::Eos(_) => break Ok(()),
-            gst::MessageView::Error(e) => break Err(SendError::Runtime(format!("{} ({:?})", e.error(), e.debug()))),
+            gst::MessageView::Error(e) => {
+                break Err(SendError::Runtime(format!(
+                    "{} ({:?})",
+                    e.error(),
+                    e.debug()
+                )));
+            }
             _ => {}
         }
     };
@@ -83,7 +95,12 @@ pub(crate) fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), Sen
 
 /// Push the generated video and audio into the pipeline's `video_src` / `audio_src` appsrcs
 /// from two threads of ours (appsrc blocks when full: the pipeline paces us).
-fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>, audio_head: u64) -> Result<Vec<std::thread::JoinHandle<()>>, SendError> {
+fn feed(
+    pipeline: &gst::Pipeline,
+    spec: &SceneSpec,
+    stop: Arc<AtomicBool>,
+    audio_head: u64,
+) -> Result<Vec<std::thread::JoinHandle<()>>, SendError> {
     let get = |name: &str| {
         pipeline
             .by_name(name)
@@ -106,7 +123,9 @@ fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>, audio
                 let mut b = gst::Buffer::from_slice(std::mem::take(&mut buf));
                 {
                     let b = b.get_mut().expect("new buffer is writable");
-                    b.set_pts(gst::ClockTime::from_nseconds(n * 1_000_000_000 / spec.fps as u64));
+                    b.set_pts(gst::ClockTime::from_nseconds(
+                        n * 1_000_000_000 / spec.fps as u64,
+                    ));
                     b.set_duration(fd);
                 }
                 if vsrc.push_buffer(b).is_err() {
@@ -133,8 +152,12 @@ fn feed(pipeline: &gst::Pipeline, spec: &SceneSpec, stop: Arc<AtomicBool>, audio
                 let mut b = gst::Buffer::from_slice(bytes);
                 {
                     let b = b.get_mut().expect("new buffer is writable");
-                    b.set_pts(gst::ClockTime::from_nseconds((k - audio_head) * 1_000_000_000 / 48_000));
-                    b.set_duration(gst::ClockTime::from_nseconds(n as u64 * 1_000_000_000 / 48_000));
+                    b.set_pts(gst::ClockTime::from_nseconds(
+                        (k - audio_head) * 1_000_000_000 / 48_000,
+                    ));
+                    b.set_duration(gst::ClockTime::from_nseconds(
+                        n as u64 * 1_000_000_000 / 48_000,
+                    ));
                 }
                 if asrc.push_buffer(b).is_err() {
                     break;
@@ -157,7 +180,11 @@ fn spec_values(spec: &SceneSpec) -> BTreeMap<&'static str, String> {
 
 /// Stream a generated sequence as RTP (H.264 + Opus, with RTCP) in real time. Blocks until the
 /// sequence ends or `stop` is set.
-pub fn send_synthetic(spec: &SceneSpec, target: &RtpTarget, stop: Arc<AtomicBool>) -> Result<(), SendError> {
+pub fn send_synthetic(
+    spec: &SceneSpec,
+    target: &RtpTarget,
+    stop: Arc<AtomicBool>,
+) -> Result<(), SendError> {
     let mut v = target.values();
     v.extend(spec_values(spec));
     v.insert("gop", spec.fps.to_string());
@@ -221,7 +248,9 @@ pub fn send_file_launch_line(input: &str, target: &RtpTarget) -> Result<String, 
     let uri = crate::ingest::to_uri(input).map_err(|e| SendError::Pipeline(e.to_string()))?;
     let mut v = target.values();
     v.insert("uri", uri);
-    fill(&strip_comments(SEND_FILE), &v).map(|d| format!("gst-launch-1.0 -e {d}")).map_err(SendError::Pipeline)
+    fill(&strip_comments(SEND_FILE), &v)
+        .map(|d| format!("gst-launch-1.0 -e {d}"))
+        .map_err(SendError::Pipeline)
 }
 
 /// How a directory a generator writes into is read.
@@ -249,7 +278,12 @@ fn kind_of(name: &str) -> Option<&'static str> {
 /// Files of the directory in the order a generator writes them (name order; `init.mp4` first).
 fn listing(dir: &std::path::Path) -> Vec<(String, &'static str)> {
     let mut v: Vec<(String, &'static str)> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).filter_map(|n| kind_of(&n).map(|k| (n, k))).collect())
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|n| kind_of(&n).map(|k| (n, k)))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort_by(|a, b| (a.0 != "init.mp4", &a.0).cmp(&(b.0 != "init.mp4", &b.0)));
     v
@@ -258,9 +292,17 @@ fn listing(dir: &std::path::Path) -> Vec<(String, &'static str)> {
 /// Stream a growing image sequence or fragment files as RTP, following the directory as a
 /// generator writes it. A file is taken once a newer one exists or it has not grown for
 /// 0.5 s (so half-written files are not read).
-pub fn send_dir(dir: &std::path::Path, target: &RtpTarget, opts: &DirOptions, stop: Arc<AtomicBool>) -> Result<(), SendError> {
+pub fn send_dir(
+    dir: &std::path::Path,
+    target: &RtpTarget,
+    opts: &DirOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<(), SendError> {
     if !dir.is_dir() {
-        return Err(SendError::Pipeline(format!("{} is not a directory", dir.display())));
+        return Err(SendError::Pipeline(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     // Wait for the first file to know what the generator writes.
     let t0 = std::time::Instant::now();
@@ -269,7 +311,10 @@ pub fn send_dir(dir: &std::path::Path, target: &RtpTarget, opts: &DirOptions, st
             break *k;
         }
         if stop.load(Ordering::Relaxed) || t0.elapsed().as_secs_f64() > opts.idle_s {
-            return Err(SendError::Runtime(format!("no .png/.jpg/.ts/.m4s files appeared in {}", dir.display())));
+            return Err(SendError::Runtime(format!(
+                "no .png/.jpg/.ts/.m4s files appeared in {}",
+                dir.display()
+            )));
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
@@ -293,7 +338,8 @@ pub fn send_dir(dir: &std::path::Path, target: &RtpTarget, opts: &DirOptions, st
             let mut sent = std::collections::BTreeSet::new();
             let mut frame = 0u64;
             let mut last_new = std::time::Instant::now();
-            let mut sizes: std::collections::BTreeMap<String, (u64, std::time::Instant)> = Default::default();
+            let mut sizes: std::collections::BTreeMap<String, (u64, std::time::Instant)> =
+                Default::default();
             while !stop.load(Ordering::Relaxed) {
                 if dir.join("END").exists() && listing(&dir).iter().all(|(n, _)| sent.contains(n)) {
                     break;
@@ -301,25 +347,35 @@ pub fn send_dir(dir: &std::path::Path, target: &RtpTarget, opts: &DirOptions, st
                 let files = listing(&dir);
                 let mut progressed = false;
                 for (i, (name, kind)) in files.iter().enumerate() {
-                    if sent.contains(name) || *kind != first_kind && !(first_kind == "fragment" && *kind == "fragment") {
+                    if sent.contains(name)
+                        || *kind != first_kind && !(first_kind == "fragment" && *kind == "fragment")
+                    {
                         continue;
                     }
                     let path = dir.join(name);
                     let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     let newer_exists = i + 1 < files.len();
-                    let entry = sizes.entry(name.clone()).or_insert((len, std::time::Instant::now()));
+                    let entry = sizes
+                        .entry(name.clone())
+                        .or_insert((len, std::time::Instant::now()));
                     if entry.0 != len {
                         *entry = (len, std::time::Instant::now());
                     }
                     if len == 0 || !(newer_exists || entry.1.elapsed().as_secs_f64() > 0.5) {
                         break; // keep order: wait for this file
                     }
-                    let Ok(bytes) = std::fs::read(&path) else { break };
+                    let Ok(bytes) = std::fs::read(&path) else {
+                        break;
+                    };
                     let mut b = gst::Buffer::from_slice(bytes);
                     if first_kind != "fragment" {
                         let b = b.get_mut().expect("new buffer is writable");
-                        b.set_pts(gst::ClockTime::from_nseconds(frame * 1_000_000_000 / opts.fps as u64));
-                        b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / opts.fps as u64));
+                        b.set_pts(gst::ClockTime::from_nseconds(
+                            frame * 1_000_000_000 / opts.fps as u64,
+                        ));
+                        b.set_duration(gst::ClockTime::from_nseconds(
+                            1_000_000_000 / opts.fps as u64,
+                        ));
                     }
                     if src.push_buffer(b).is_err() {
                         return;

@@ -91,7 +91,11 @@ fn shot(seed: u64, s: u64) -> Shot {
     let u = |k| unit(seed ^ 0x5eed, s * 97 + k);
     // Alternate dark and bright shots with different hues so every cut is a clear change.
     let bright = s % 2 == 0;
-    let y0 = if bright { 150.0 + 60.0 * u(0) } else { 40.0 + 50.0 * u(0) };
+    let y0 = if bright {
+        150.0 + 60.0 * u(0)
+    } else {
+        40.0 + 50.0 * u(0)
+    };
     let hue = u(1) * std::f64::consts::TAU;
     let (cb, cr) = (128.0 + 60.0 * hue.cos(), 128.0 + 60.0 * hue.sin());
     Shot {
@@ -99,7 +103,11 @@ fn shot(seed: u64, s: u64) -> Shot {
         bottom: [y0 * 0.6, 256.0 - cb, cr],
         stripe_period: 24.0 + 40.0 * u(2),
         pan_px_s: (u(3) - 0.5) * 120.0,
-        ball: [if bright { 40.0 } else { 220.0 }, 128.0 + 80.0 * (hue + 2.0).cos(), 128.0 + 80.0 * (hue + 2.0).sin()],
+        ball: [
+            if bright { 40.0 } else { 220.0 },
+            128.0 + 80.0 * (hue + 2.0).cos(),
+            128.0 + 80.0 * (hue + 2.0).sin(),
+        ],
         ball_r: 0.08 + 0.06 * u(4),
         ball_v: [(u(5) - 0.5) * 0.6, (u(6) - 0.5) * 0.4],
     }
@@ -126,7 +134,9 @@ impl SceneSpec {
             .iter()
             .map(|t| {
                 let shown = self.frame_at(*t) as f64 / self.fps as f64;
-                inside(shown, &self.freeze).map(|(_, b)| self.frame_at(b)).unwrap_or_else(|| self.frame_at(*t))
+                inside(shown, &self.freeze)
+                    .map(|(_, b)| self.frame_at(b))
+                    .unwrap_or_else(|| self.frame_at(*t))
             })
             .filter(|f| *f > 0 && *f < self.frames())
             .collect();
@@ -135,7 +145,10 @@ impl SceneSpec {
     }
 
     fn shot_index(&self, t: f64) -> u64 {
-        self.cuts.iter().filter(|c| self.frame_at(**c) as f64 / self.fps as f64 <= t + 1e-9).count() as u64
+        self.cuts
+            .iter()
+            .filter(|c| self.frame_at(**c) as f64 / self.fps as f64 <= t + 1e-9)
+            .count() as u64
     }
 
     /// Render frame `n` as I420 (Y plane, then Cb, then Cr).
@@ -166,13 +179,23 @@ impl SceneSpec {
         }
         let s = self.shot_index(t);
         let sh = shot(self.seed, s);
-        let shot_start = if s == 0 { 0.0 } else { self.frame_at(self.cuts[s as usize - 1]) as f64 / fps };
+        let shot_start = if s == 0 {
+            0.0
+        } else {
+            self.frame_at(self.cuts[s as usize - 1]) as f64 / fps
+        };
         let ts = t - shot_start;
         let bx = (0.5 + sh.ball_v[0] * ts).rem_euclid(1.0) * w as f64;
         let by = (0.3 + 0.4 * (0.5 + 0.5 * (sh.ball_v[1] * 6.0 * ts).sin())) * h as f64;
         let r = sh.ball_r * h as f64;
-        let lift = if inside(n as f64 / fps, &self.flicker).is_some() && n % 2 == 1 { 14.0 } else { 0.0 };
-        let gain = inside(n as f64 / fps, &self.fades).map(|(a, b)| ((n as f64 / fps - (a + b) / 2.0).abs() / ((b - a) / 2.0)).min(1.0)).unwrap_or(1.0);
+        let lift = if inside(n as f64 / fps, &self.flicker).is_some() && n % 2 == 1 {
+            14.0
+        } else {
+            0.0
+        };
+        let gain = inside(n as f64 / fps, &self.fades)
+            .map(|(a, b)| ((n as f64 / fps - (a + b) / 2.0).abs() / ((b - a) / 2.0)).min(1.0))
+            .unwrap_or(1.0);
         let pan = sh.pan_px_s * ts;
         let (ys, cs) = out.split_at_mut(w * h);
         let (cbs, crs) = cs.split_at_mut(cw * ch);
@@ -185,7 +208,11 @@ impl SceneSpec {
             for x in 0..w {
                 let dx = x as f64 - bx;
                 let dy = y as f64 - by;
-                let v = if dx * dx + dy * dy < r * r { sh.ball[0] } else { base + stripes[x] * (0.5 + 0.5 * g) };
+                let v = if dx * dx + dy * dy < r * r {
+                    sh.ball[0]
+                } else {
+                    base + stripes[x] * (0.5 + 0.5 * g)
+                };
                 ys[y * w + x] = (16.0 + (v + lift - 16.0) * gain).clamp(16.0, 235.0) as u8;
             }
         }
@@ -197,7 +224,10 @@ impl SceneSpec {
                 let (cb, cr) = if dx * dx + dy * dy < r * r {
                     (sh.ball[1], sh.ball[2])
                 } else {
-                    (sh.top[1] * (1.0 - g) + sh.bottom[1] * g, sh.top[2] * (1.0 - g) + sh.bottom[2] * g)
+                    (
+                        sh.top[1] * (1.0 - g) + sh.bottom[1] * g,
+                        sh.top[2] * (1.0 - g) + sh.bottom[2] * g,
+                    )
                 };
                 cbs[y * cw + x] = (128.0 + (cb - 128.0) * gain).clamp(16.0, 240.0) as u8;
                 crs[y * cw + x] = (128.0 + (cr - 128.0) * gain).clamp(16.0, 240.0) as u8;

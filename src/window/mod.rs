@@ -24,7 +24,14 @@ pub struct AudioRing {
 
 impl AudioRing {
     pub fn new(rate: u32) -> Self {
-        Self { rate, origin: None, pending: VecDeque::new(), pending_start: 0, gap_samples: 0, overlap_samples: 0 }
+        Self {
+            rate,
+            origin: None,
+            pending: VecDeque::new(),
+            pending_start: 0,
+            gap_samples: 0,
+            overlap_samples: 0,
+        }
     }
 
     pub fn origin(&self) -> Option<f64> {
@@ -43,7 +50,8 @@ impl AudioRing {
 
     /// End time of the received audio.
     pub fn end_time(&self) -> Option<f64> {
-        self.origin.map(|o| o + self.next_index() as f64 / self.rate as f64)
+        self.origin
+            .map(|o| o + self.next_index() as f64 / self.rate as f64)
     }
 
     pub fn push(&mut self, c: &AudioChunk) {
@@ -131,7 +139,11 @@ impl VideoBatcher {
         let size_changed = self.prev.is_none();
         let prev = self.prev.take();
         self.prev = frames.last().cloned();
-        Some(Batch { prev, frames, size_changed })
+        Some(Batch {
+            prev,
+            frames,
+            size_changed,
+        })
     }
 }
 
@@ -147,7 +159,13 @@ pub struct HopScheduler {
 
 impl HopScheduler {
     pub fn new(len: f64, hop: f64) -> Self {
-        Self { len, hop, origin: None, next_end: None, emitted: 0 }
+        Self {
+            len,
+            hop,
+            origin: None,
+            next_end: None,
+            emitted: 0,
+        }
     }
 
     pub fn set_origin(&mut self, origin: f64) {
@@ -191,7 +209,12 @@ mod tests {
     use std::time::Instant;
 
     fn chunk(pts: f64, n: usize, value: f32) -> AudioChunk {
-        AudioChunk { pts, rate: 16_000, samples: vec![value; n], arrival: Instant::now() }
+        AudioChunk {
+            pts,
+            rate: 16_000,
+            samples: vec![value; n],
+            arrival: Instant::now(),
+        }
     }
 
     #[test]
@@ -252,6 +275,9 @@ mod tests {
         assert_eq!(flushed.prev.as_ref().unwrap().index, 1);
         assert_eq!(flushed.frames.len(), 1);
         let after = b.take().unwrap();
-        assert!(after.prev.is_none() && after.size_changed, "no differences across sizes");
+        assert!(
+            after.prev.is_none() && after.size_changed,
+            "no differences across sizes"
+        );
     }
 }

@@ -40,8 +40,17 @@ pub fn clip(dir: &Path, name: &str, spec: &SceneSpec) -> PathBuf {
 pub fn eval_json(path: &Path, a: &Settings) -> (Vec<Value>, Result<(), String>) {
     let model = cpu_model();
     let mut lines = vec![];
-    let r = evalverse::evaluate_file(path.to_str().unwrap(), a, &model, |r: &Record| lines.push(r.to_json()), |_, _| {});
-    let values = lines.iter().map(|l| serde_json::from_str::<Value>(l).expect("each line is JSON")).collect();
+    let r = evalverse::evaluate_file(
+        path.to_str().unwrap(),
+        a,
+        &model,
+        |r: &Record| lines.push(r.to_json()),
+        |_, _| {},
+    );
+    let values = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("each line is JSON"))
+        .collect();
     (values, r.map_err(|e| e.to_string()))
 }
 
@@ -50,5 +59,8 @@ pub fn of_type<'a>(records: &'a [Value], t: &str) -> Vec<&'a Value> {
 }
 
 pub fn events<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    records.iter().filter(|r| r["type"] == "event" && r["kind"] == kind && r["ongoing"] == false).collect()
+    records
+        .iter()
+        .filter(|r| r["type"] == "event" && r["kind"] == kind && r["ongoing"] == false)
+        .collect()
 }
