@@ -243,11 +243,24 @@ fn ensure_runtime_dir() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("evalverse-xdg-{}", std::process::id()));
+    // One directory per user, reused by every run (not one per process left behind).
+    #[cfg(unix)]
+    // SAFETY: getuid has no preconditions.
+    let owner = unsafe { libc::getuid() };
+    #[cfg(not(unix))]
+    let owner = 0;
+    let dir = std::env::temp_dir().join(format!("evalverse-xdg-{owner}"));
     if std::fs::create_dir_all(&dir).is_ok() {
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            // Someone else's directory of that name in a shared /tmp is not ours to use.
+            if std::fs::metadata(&dir)
+                .map(|m| m.uid() != owner)
+                .unwrap_or(true)
+            {
+                return;
+            }
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         }
         // SAFETY: called first thing in main, before any other thread is started.

@@ -253,8 +253,18 @@ impl StreamEvaluator {
         }
         self.last_pts = Some(f.pts);
         self.first_video.get_or_insert(f.pts);
+        // Live: the frame that completes the next window flushes the batch (and the audio
+        // waiting for its 64 ms chunk), so the window is scored now, not when a batch fills.
+        let completes = self.live
+            && self.crosses_window_end(f.pts + f.duration.unwrap_or_else(|| self.frame_s()));
         if let Some(b) = self.batcher.push(f) {
             self.process_batch(b, out);
+        }
+        if completes {
+            if let Some(b) = self.batcher.take() {
+                self.process_batch(b, out);
+            }
+            self.process_audio(out);
         }
         if self.batcher.len() >= self.batch_frames {
             if let Some(b) = self.batcher.take() {
@@ -268,9 +278,13 @@ impl StreamEvaluator {
         if !c.pts.is_finite() || c.rate != self.a.audio_rate {
             return;
         }
+        let end = c.end();
         self.audio.push(&c);
-        // Features in chunks of ≥ 64 ms: one model call per chunk is overhead, not information.
-        if self.audio.pending_samples() * 1000 >= 64 * self.a.audio_rate as usize {
+        // Features in chunks of ≥ 64 ms: one model call per chunk is overhead, not information;
+        // live, audio that completes the next window goes through at once.
+        if self.audio.pending_samples() * 1000 >= 64 * self.a.audio_rate as usize
+            || (self.live && self.crosses_window_end(end))
+        {
             self.process_audio(out);
             self.schedule(out);
         }
@@ -291,6 +305,14 @@ impl StreamEvaluator {
         }
         self.process_audio(out);
         self.schedule(out);
+    }
+
+    /// Whether media ending at `end` reach the end of the next window to score.
+    fn crosses_window_end(&self, end: f64) -> bool {
+        self.sched
+            .next_end()
+            .map(|e| end + 1e-6 >= e)
+            .unwrap_or(false)
     }
 
     fn frame_s(&self) -> f64 {

@@ -18,7 +18,7 @@ static REMOVED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Latency buckets, seconds (evaluation latency is ~ms on a CPU, up to the hop length).
 const BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5,
 ];
 
 /// Install the Prometheus recorder (once per process) and describe every metric.

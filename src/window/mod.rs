@@ -179,6 +179,11 @@ impl HopScheduler {
         self.origin
     }
 
+    /// End of the next window to score (once the origin is known).
+    pub fn next_end(&self) -> Option<f64> {
+        self.next_end
+    }
+
     /// The next complete window, if the watermark has passed its end.
     pub fn due(&mut self, watermark: f64) -> Option<(f64, f64)> {
         let end = self.next_end?;
