@@ -207,6 +207,10 @@ enum Command {
         /// gradual transition).
         #[arg(long, value_parser = parse_span)]
         fade: Vec<(f64, f64)>,
+        /// Cross-dissolve into the next shot over A:B seconds (repeatable; the new shot is
+        /// alone from B).
+        #[arg(long, value_parser = parse_span)]
+        dissolve: Vec<(f64, f64)>,
         /// Print the ground truth as JSON.
         #[arg(long)]
         truth: bool,
@@ -394,6 +398,7 @@ fn run(cli: Cli) -> Result<i32> {
             silence,
             flash,
             fade: fades,
+            dissolve: dissolves,
             truth,
         } => {
             if !(0.5..=3600.0).contains(&duration)
@@ -419,13 +424,14 @@ fn run(cli: Cli) -> Result<i32> {
                 flicker,
                 silence,
                 fades,
+                dissolves,
                 seed: 7,
             };
             sender::write_synthetic(&spec, &output)?;
             if truth {
                 println!(
                     "{}",
-                    serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames() })
+                    serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames(), "dissolve_frames": spec.dissolve_frames() })
                 );
             }
             Ok(0)

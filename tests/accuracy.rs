@@ -162,3 +162,46 @@ fn fades_through_black_are_gradual_cuts_with_their_span() {
         .collect();
     assert_eq!(hard.len(), 2, "a fade is not a hard cut: {hard:?}");
 }
+
+/// Cross-dissolves of 0.4–1.2 s between moving, panning shots are gradual cuts with their span
+/// (within 2 frames) and their middle; the hard cuts around them stay hard and nothing else
+/// (motion, pans, the blend itself) is reported as a cut.
+#[test]
+fn cross_dissolves_are_gradual_cuts_with_their_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = base_spec(16.0);
+    spec.cuts = vec![2.0, 7.3, 13.1];
+    spec.dissolves = vec![(4.0, 4.4), (9.0, 10.2)];
+    let path = clip(dir.path(), "dissolve", &spec);
+    let (records, r) = eval_json(&path, &Settings::default());
+    r.unwrap();
+    let cuts = of_type(&records, "cut");
+    let gradual: Vec<_> = cuts.iter().filter(|c| c["kind"] == "gradual").collect();
+    assert_eq!(gradual.len(), 2, "{cuts:?}");
+    for (g, (a, b)) in gradual.iter().zip(spec.dissolve_frames()) {
+        let (start, end) = (a as f64 / FPS, b as f64 / FPS);
+        eprintln!("measured: dissolve {start:.2}-{end:.2} s reported {g}");
+        assert!(
+            (g["start"].as_f64().unwrap() - start).abs() <= 2.0 * FRAME,
+            "{g}"
+        );
+        assert!(
+            (g["end"].as_f64().unwrap() - end).abs() <= 2.0 * FRAME,
+            "{g}"
+        );
+        assert!(
+            (g["pts"].as_f64().unwrap() - (start + end) / 2.0).abs() <= 2.0 * FRAME,
+            "{g}"
+        );
+    }
+    let hard: Vec<u64> = cuts
+        .iter()
+        .filter(|c| c["kind"] == "hard")
+        .map(|c| c["frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        hard,
+        spec.cut_frames(),
+        "hard cuts stay hard; a dissolve is not a hard cut"
+    );
+}

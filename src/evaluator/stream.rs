@@ -8,7 +8,9 @@
 use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
-use crate::model::rhythm::{CutDetector, CutKind, CutOutput, FadeDetector, Pacing};
+use crate::model::rhythm::{
+    CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing,
+};
 use crate::model::sync::{Onset, OnsetDetector, SyncEstimate};
 use crate::model::{HEAD_COLUMNS, Model};
 use crate::score::record::{
@@ -68,6 +70,7 @@ pub struct StreamEvaluator {
     open_ongoing: Vec<Detection>,
     cut_det: CutDetector,
     fades: FadeDetector,
+    dissolves: DissolveDetector,
     style: crate::model::style::StyleTracker,
     video_cont: VideoContinuity,
     silence: Silence,
@@ -129,6 +132,7 @@ impl StreamEvaluator {
             open_ongoing: vec![],
             cut_det: CutDetector::new(),
             fades: FadeDetector::default(),
+            dissolves: DissolveDetector::default(),
             style: Default::default(),
             video_cont: VideoContinuity::new(a),
             silence: Silence::new(a),
@@ -356,6 +360,7 @@ impl StreamEvaluator {
             let flags = self.video_cont.push(f, &mut dets);
             self.cut_det.push(f, &mut co);
             co.cuts.extend(self.fades.push(f));
+            co.cuts.extend(self.dissolves.push(f));
             self.style.push(f);
             self.rows.push_back(Row {
                 pts: f.pts,

@@ -21,8 +21,8 @@
 //! - the luma histogram moved too (`hist_distance ≥ 0.08`) or the chroma changed clearly, so a
 //!   fast pan over the same scene (thumbnails shift, histogram stays) is not a cut.
 //!
-//! **Gradual cuts** ([`FadeDetector`]): fades through black, with their span. Cross-dissolves
-//! between two pictures are not detected yet.
+//! **Gradual cuts**: fades through black ([`FadeDetector`]) and cross-dissolves between two
+//! pictures ([`DissolveDetector`]), each with its span.
 //!
 //! **Visual events** for the sync head: every spike that passes the first test (cuts and flash
 //! onsets alike): a moment the audio may be tied to.
@@ -477,6 +477,155 @@ impl FadeDetector {
         }
         out
     }
+}
+
+/// Cross-dissolves, reported as gradual cuts with their span.
+///
+/// A dissolve from shot A to shot B over frames `s+1 … e−1` (`s`: last frame of A alone, `e`:
+/// first of B alone) makes every frame in between a blend `F_m ≈ F_s + α_m (F_e − F_s)` with
+/// `α` rising from 0 to 1. On the Y/Cb/Cr thumbnails (1 728 values a frame) the detector looks,
+/// `CALM` (3) frames after a candidate end `e`, for the shortest span `K = e − s` of 5–45 frames
+/// such that
+/// - the picture was calm before `s` and after `e` and moved clearly inside: the mean step
+///   inside is ≥ 1.5× the mean steps of the 3 frames before `s` and after `e` (+0.002);
+/// - the change is one move, not many: `D = dist(F_s, F_e) ≥ 0.06` (a cut-sized change), at
+///   least half the sum of the steps inside, and no single step above half of `D` (that is a
+///   hard cut);
+/// - it is another picture, not a slow grade or exposure change: the luma structure (NCC of the
+///   thumbnails) of `F_s` and `F_e` is below 0.8, and nothing in the span is dark (fades through
+///   black are [`FadeDetector`]'s);
+/// - the frames in between lie on the line from `F_s` to `F_e`: with `α_m` the least-squares
+///   blend weight, the residual `‖F_m − F_s − α_m (F_e − F_s)‖ / ‖F_e − F_s‖` is ≤ 0.2 on
+///   average and ≤ 0.35 at worst, and `α` rises (never falls by more than 0.1, starts below
+///   0.4, ends above 0.6). Pans, zooms and motion move pixels, which no blend reproduces.
+///
+/// The cut's frame is the first with `α ≥ 0.5`; the span runs from the first blended frame to
+/// the first frame of the new shot alone.
+#[derive(Default)]
+pub struct DissolveDetector {
+    ring: VecDeque<(FrameFeatures, f32)>,
+    /// Frames up to this index belong to a reported dissolve.
+    hold_until: Option<u64>,
+}
+
+const DISSOLVE_MIN: usize = 5;
+const DISSOLVE_MAX: usize = 45;
+const CALM: usize = 3;
+
+impl DissolveDetector {
+    pub fn push(&mut self, f: &FrameFeatures) -> Option<Cut> {
+        if !f.has_prev {
+            self.ring.clear();
+        }
+        let d = self
+            .ring
+            .back()
+            .map(|(p, _)| thumb_distance(p, f))
+            .unwrap_or(0.0);
+        self.ring.push_back((f.clone(), d));
+        if self.ring.len() > DISSOLVE_MAX + 2 * CALM + 1 {
+            self.ring.pop_front();
+        }
+        let len = self.ring.len();
+        if len < DISSOLVE_MIN + 2 * CALM + 1 {
+            return None;
+        }
+        let e = len - 1 - CALM;
+        if self.hold_until.is_some_and(|h| self.ring[e].0.index <= h) {
+            return None;
+        }
+        let step = |i: usize| self.ring[i].1;
+        let after = (e + 1..len).map(step).sum::<f32>() / CALM as f32;
+        for k in DISSOLVE_MIN..=DISSOLVE_MAX.min(e - CALM) {
+            let s = e - k;
+            // A new dissolve starts after the last one ended.
+            if self.hold_until.is_some_and(|h| self.ring[s].0.index < h) {
+                break;
+            }
+            let before = (s + 1 - CALM..=s).map(step).sum::<f32>() / CALM as f32;
+            let inside: Vec<f32> = (s + 1..=e).map(step).collect();
+            let total: f32 = inside.iter().sum();
+            let mean = total / k as f32;
+            if mean < 1.5 * before.max(after) + 0.002 {
+                continue;
+            }
+            let (fs, fe) = (&self.ring[s].0, &self.ring[e].0);
+            let dist = thumb_distance(fs, fe);
+            let biggest = inside.iter().copied().fold(0.0, f32::max);
+            if dist < 0.06 || dist < 0.5 * total || biggest > 0.5 * dist {
+                continue;
+            }
+            if structure(fs, fe) >= 0.8 || (s..=e).any(|i| self.ring[i].0.luma_mean < DARK_MEAN) {
+                continue;
+            }
+            if let Some(mid) = blend_fit(&self.ring, s, e) {
+                let m = &self.ring[mid].0;
+                self.hold_until = Some(fe.index);
+                return Some(Cut {
+                    frame: m.index,
+                    pts: m.pts,
+                    kind: CutKind::Gradual,
+                    span: Some((self.ring[s + 1].0.pts, fe.pts)),
+                    distance: dist,
+                    ratio: mean / (before.max(after) + 0.002),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Whether frames `s+1 … e−1` are blends of `s` and `e` (see [`DissolveDetector`]); the ring
+/// index of the first frame at least half way, when they are.
+fn blend_fit(ring: &VecDeque<(FrameFeatures, f32)>, s: usize, e: usize) -> Option<usize> {
+    let (a, b) = (&ring[s].0.thumb, &ring[e].0.thumb);
+    let v: Vec<f32> = b.iter().zip(a.iter()).map(|(y, x)| y - x).collect();
+    let vv: f32 = v.iter().map(|x| x * x).sum();
+    if vv < 1e-6 {
+        return None;
+    }
+    let norm = vv.sqrt();
+    let (mut prev_alpha, mut worst, mut sum_res) = (0f32, 0f32, 0f32);
+    let mut mid = None;
+    for m in s + 1..e {
+        let f = &ring[m].0.thumb;
+        let alpha = f
+            .iter()
+            .zip(a.iter())
+            .zip(&v)
+            .map(|((p, q), w)| (p - q) * w)
+            .sum::<f32>()
+            / vv;
+        let res = f
+            .iter()
+            .zip(a.iter())
+            .zip(&v)
+            .map(|((p, q), w)| {
+                let r = p - q - alpha * w;
+                r * r
+            })
+            .sum::<f32>()
+            .sqrt()
+            / norm;
+        if alpha < prev_alpha - 0.1 || (m == s + 1 && alpha > 0.4) || (m == e - 1 && alpha < 0.6) {
+            return None;
+        }
+        if mid.is_none() && alpha >= 0.5 {
+            mid = Some(m);
+        }
+        prev_alpha = prev_alpha.max(alpha);
+        worst = worst.max(res);
+        sum_res += res;
+    }
+    let mean_res = sum_res / (e - s - 1) as f32;
+    tracing::debug!(
+        from = ring[s].0.index,
+        to = ring[e].0.index,
+        mean_res,
+        worst,
+        "dissolve candidate"
+    );
+    (mean_res <= 0.2 && worst <= 0.35).then(|| mid.unwrap_or(e))
 }
 
 /// Shot lengths and cut rate over the stream.

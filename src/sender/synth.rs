@@ -26,6 +26,10 @@ pub struct SceneSpec {
     /// Fades through black over A:B (down to black at the middle, back up by B).
     #[serde(default)]
     pub fades: Vec<(f64, f64)>,
+    /// Cross-dissolves over A:B: the frames in [A, B) blend the outgoing shot into the next
+    /// one (linearly); the new shot is alone from B (a shot boundary, like a cut at B).
+    #[serde(default)]
+    pub dissolves: Vec<(f64, f64)>,
     pub seed: u64,
 }
 
@@ -45,6 +49,7 @@ impl Default for SceneSpec {
             flicker: vec![],
             silence: vec![],
             fades: vec![],
+            dissolves: vec![],
             seed: 1,
         }
     }
@@ -144,11 +149,43 @@ impl SceneSpec {
         v
     }
 
+    /// Shot boundaries: cuts and the ends of dissolves, sorted.
+    fn boundaries(&self) -> Vec<f64> {
+        let mut b: Vec<f64> = self
+            .cuts
+            .iter()
+            .copied()
+            .chain(self.dissolves.iter().map(|d| d.1))
+            .collect();
+        b.sort_by(f64::total_cmp);
+        b
+    }
+
     fn shot_index(&self, t: f64) -> u64 {
-        self.cuts
+        self.boundaries()
             .iter()
             .filter(|c| self.frame_at(**c) as f64 / self.fps as f64 <= t + 1e-9)
             .count() as u64
+    }
+
+    /// Start (s) of shot `s`.
+    fn shot_start(&self, s: u64) -> f64 {
+        if s == 0 {
+            0.0
+        } else {
+            self.boundaries()
+                .get(s as usize - 1)
+                .map(|b| self.frame_at(*b) as f64 / self.fps as f64)
+                .unwrap_or(0.0)
+        }
+    }
+
+    /// Ground truth of the dissolves: (first blended frame, first frame of the new shot alone).
+    pub fn dissolve_frames(&self) -> Vec<(u64, u64)> {
+        self.dissolves
+            .iter()
+            .map(|(a, b)| (self.frame_at(*a), self.frame_at(*b)))
+            .collect()
     }
 
     /// Render frame `n` as I420 (Y plane, then Cb, then Cr).
@@ -178,13 +215,30 @@ impl SceneSpec {
             return;
         }
         let s = self.shot_index(t);
+        let dissolve = self
+            .dissolves
+            .iter()
+            .map(|(a, b)| (self.frame_at(*a), self.frame_at(*b)))
+            .find(|(a, b)| n >= *a && n < *b);
+        self.paint(n, s, t - self.shot_start(s), out);
+        if let Some((a, b)) = dissolve {
+            // Blend towards the next shot: alpha 1/(K+1) … K/(K+1) over the K blended frames.
+            let alpha = (n - a + 1) as f64 / (b - a + 1) as f64;
+            let mut next = Vec::new();
+            next.resize(out.len(), 0);
+            self.paint(n, s + 1, t - self.shot_start(s + 1), &mut next);
+            for (o, x) in out.iter_mut().zip(&next) {
+                *o = ((1.0 - alpha) * *o as f64 + alpha * *x as f64).round() as u8;
+            }
+        }
+    }
+
+    /// Draw shot `s` at `ts` seconds into the shot (faults of frame `n` applied).
+    fn paint(&self, n: u64, s: u64, ts: f64, out: &mut [u8]) {
+        let (w, h) = (self.width, self.height);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let fps = self.fps as f64;
         let sh = shot(self.seed, s);
-        let shot_start = if s == 0 {
-            0.0
-        } else {
-            self.frame_at(self.cuts[s as usize - 1]) as f64 / fps
-        };
-        let ts = t - shot_start;
         let bx = (0.5 + sh.ball_v[0] * ts).rem_euclid(1.0) * w as f64;
         let by = (0.3 + 0.4 * (0.5 + 0.5 * (sh.ball_v[1] * 6.0 * ts).sin())) * h as f64;
         let r = sh.ball_r * h as f64;
