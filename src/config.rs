@@ -62,6 +62,17 @@ pub enum BackendChoice {
     Wgpu,
 }
 
+/// Who decides whether the sync head commits to an estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncHead {
+    /// The learned commitment head (`weights/sync_commit.json`, see `evalverse train`).
+    #[default]
+    Learned,
+    /// The hand-set rules alone (≥ 3 matches above chance, unambiguous peak, tight spread).
+    Rules,
+}
+
 /// How the analysis runs; shared by every stream of a process.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -83,6 +94,8 @@ pub struct AnalysisSettings {
     /// Frames per model call (more amortises overhead, fewer lowers live latency).
     pub batch_frames: usize,
     pub backend: BackendChoice,
+    /// Sync commitment: `learned` (default) or `rules`.
+    pub sync_head: SyncHead,
     pub detectors: DetectorSettings,
 }
 
@@ -98,6 +111,7 @@ impl Default for AnalysisSettings {
             min_event_s: DEFAULT_MIN_EVENT_S,
             batch_frames: DEFAULT_BATCH_FRAMES,
             backend: BackendChoice::Auto,
+            sync_head: SyncHead::Learned,
             detectors: DetectorSettings::default(),
         }
     }

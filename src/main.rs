@@ -1,7 +1,7 @@
 //! `evalverse`: the command line. Parse, build, run; everything else lives in the library.
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use evalverse::config::{BackendChoice, Settings, StreamSettings};
+use evalverse::config::{BackendChoice, Settings, StreamSettings, SyncHead};
 use evalverse::evaluator::{Evaluator, evaluate_file};
 use evalverse::model::Model;
 use evalverse::output::{self, http, telemetry, terminal};
@@ -30,6 +30,9 @@ struct ModelArgs {
     /// including software Vulkan).
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
+    /// Sync commitment: the learned head (default) or the hand-set rules (overrides the config).
+    #[arg(long, value_enum)]
+    sync_head: Option<SyncHead>,
     /// Configuration file (TOML); its [analysis] table applies.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -61,6 +64,9 @@ impl ModelArgs {
         }
         if self.backend != BackendChoice::Auto {
             s.analysis.backend = self.backend;
+        }
+        if let Some(h) = self.sync_head {
+            s.analysis.sync_head = h;
         }
         s.validate()?;
         Ok(s)
@@ -172,6 +178,22 @@ enum Command {
         #[arg(long, value_parser = parse_span)]
         grade_shift: Vec<(f64, f64)>,
     },
+    /// Train the learned sync commitment head on generated sequences, compare it with the
+    /// hand-set rules on held-out sequences, and write its weights (deterministic: the same
+    /// options write the same file).
+    Train {
+        /// Where to write the weights.
+        #[arg(long, default_value = "weights/sync_commit.json")]
+        out: PathBuf,
+        /// Generated sequences (24 s each; split 60/20/20 into train/validation/test).
+        #[arg(long, default_value_t = 900)]
+        sequences: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Adam steps (full batch).
+        #[arg(long, default_value_t = 1500)]
+        steps: usize,
+    },
     /// Write a generated test sequence with exactly known cuts and faults to an MP4 file.
     Generate {
         output: PathBuf,
@@ -236,7 +258,7 @@ fn parse_span(s: &str) -> Result<(f64, f64), String> {
 }
 
 fn model_for(s: &Settings) -> Result<Model> {
-    let model = Model::new(s.analysis.backend)?;
+    let model = Model::new(s.analysis.backend)?.with_sync_head(s.analysis.sync_head);
     tracing::info!("model backend: {}", model.kind());
     Ok(model)
 }
@@ -384,6 +406,49 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string(&truth)?);
             Ok(0)
         }
+        Command::Train {
+            out,
+            sequences,
+            seed,
+            steps,
+        } => {
+            if !(12..=100_000).contains(&sequences) || !(1..=1_000_000).contains(&steps) {
+                bail!("--sequences 12–100000 and --steps 1–1000000, please");
+            }
+            use evalverse::model::train;
+            let opts = train::TrainOptions {
+                sequences,
+                seed,
+                steps,
+            };
+            let t0 = Instant::now();
+            let examples = train::generate(&opts, &mut |done, all| {
+                if done % 30 == 0 || done == all {
+                    eprintln!(
+                        "generated {done}/{all} sequences ({:.0} s)",
+                        t0.elapsed().as_secs_f64()
+                    );
+                }
+            });
+            if examples.is_empty() {
+                bail!("no training examples could be generated");
+            }
+            let trained = train::train(&examples, &opts);
+            println!("{}", train::report(&trained));
+            let text = serde_json::to_string_pretty(&trained.weights)? + "\n";
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "wrote {} ({} examples, {:.0} s)",
+                out.display(),
+                examples.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            Ok(0)
+        }
         Command::Generate {
             output,
             duration,
@@ -425,6 +490,8 @@ fn run(cli: Cli) -> Result<i32> {
                 silence,
                 fades,
                 dissolves,
+                extra_beeps: vec![],
+                silent_cuts: vec![],
                 seed: 7,
             };
             sender::write_synthetic(&spec, &output)?;

@@ -205,3 +205,33 @@ fn cross_dissolves_are_gradual_cuts_with_their_span() {
         "hard cuts stay hard; a dissolve is not a hard cut"
     );
 }
+
+/// The shipped learned sync commitment head against the hand-set rules on fresh generated
+/// sequences (another seed than training): it commits at least as often, and its commitments
+/// stay right (≥ 97 % within one frame, at most one more than 2 frames off).
+#[test]
+fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
+    use evalverse::model::commit::CommitHead;
+    use evalverse::model::train::{TrainOptions, compare, generate};
+    let opts = TrainOptions {
+        sequences: 60,
+        seed: 20261126,
+        ..Default::default()
+    };
+    let examples = generate(&opts, &mut |_, _| {});
+    #[allow(deprecated)]
+    let head = CommitHead::shipped(&burn::tensor::Device::ndarray()).unwrap();
+    let (rules, learned) = compare(&examples, &head);
+    eprintln!(
+        "measured: rules {rules:?} coverage {:.3}; learned {learned:?} coverage {:.3}",
+        rules.coverage(),
+        learned.coverage()
+    );
+    assert!(
+        learned.coverage() >= rules.coverage(),
+        "learned {learned:?} vs rules {rules:?}"
+    );
+    assert!(learned.precision().unwrap_or(0.0) >= 0.97, "{learned:?}");
+    assert!(learned.confident_wrong <= 1, "{learned:?}");
+    assert!(rules.precision().unwrap_or(1.0) >= 0.97, "{rules:?}");
+}

@@ -172,6 +172,16 @@ impl StreamEvaluator {
         }
     }
 
+    /// What the sync head reads: visual events (time, strength) and audio onsets so far.
+    pub fn sync_evidence(&self) -> (&[(f64, f32)], &[Onset]) {
+        (&self.visual, &self.onsets)
+    }
+
+    /// Start of the stream's timeline (first media time), once known.
+    pub fn origin(&self) -> Option<f64> {
+        self.sched.origin()
+    }
+
     pub fn media(&self) -> Option<Media> {
         self.media
     }

@@ -12,12 +12,14 @@
 pub mod backend;
 pub mod batch;
 pub mod beat;
+pub mod commit;
 pub mod continuity;
 pub mod features;
 pub mod rhythm;
 pub mod run;
 pub mod style;
 pub mod sync;
+pub mod train;
 
 use crate::config::BackendChoice;
 use crate::types::VideoFrame;
@@ -32,6 +34,8 @@ pub struct Model {
     kind: BackendKind,
     /// Cross-stream batching of per-frame features (wgpu only; see [`batch`]).
     batcher: Option<std::sync::Arc<batch::FeatureBatcher>>,
+    /// The learned sync commitment head; `None`: the hand-set rules decide.
+    commit: Option<std::sync::Arc<commit::CommitHead>>,
 }
 
 /// Per-frame series the continuity window head reduces (one row per frame).
@@ -57,11 +61,39 @@ impl ContinuityFigures {
 impl Model {
     pub fn new(choice: BackendChoice) -> Result<Self, backend::NoAdapter> {
         let (device, kind) = backend::select(choice)?;
-        Ok(Self {
+        let m = Self {
             device,
             kind,
             batcher: None,
-        })
+            commit: None,
+        };
+        Ok(m.with_sync_head(crate::config::SyncHead::Learned))
+    }
+
+    /// Who decides sync commitment: the learned head (the shipped weights) or the rules.
+    pub fn with_sync_head(mut self, head: crate::config::SyncHead) -> Self {
+        self.commit = match head {
+            crate::config::SyncHead::Rules => None,
+            crate::config::SyncHead::Learned => match commit::CommitHead::shipped(&self.device) {
+                Ok(h) => Some(std::sync::Arc::new(h)),
+                Err(e) => {
+                    tracing::warn!("{e}; sync commitment falls back to the hand-set rules");
+                    None
+                }
+            },
+        };
+        self
+    }
+
+    /// Use this commitment head (e.g. freshly trained weights); `None`: the rules decide.
+    pub fn with_commit_head(mut self, head: Option<commit::CommitHead>) -> Self {
+        self.commit = head.map(std::sync::Arc::new);
+        self
+    }
+
+    /// Whether the learned head decides sync commitment.
+    pub fn learned_sync_head(&self) -> bool {
+        self.commit.is_some()
     }
 
     /// Batch the frames of every stream sharing this model (and its clones) into one call per
@@ -132,7 +164,11 @@ impl Model {
         to: f64,
         search_ms: f64,
     ) -> sync::SyncEstimate {
-        sync::estimate(&self.device, visual, onsets, from, to, search_ms)
+        let mut est = sync::estimate(&self.device, visual, onsets, from, to, search_ms);
+        if let Some(head) = &self.commit {
+            head.decide(&mut est);
+        }
+        est
     }
 
     /// Continuity head: column means of the window's per-frame series

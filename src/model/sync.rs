@@ -30,6 +30,8 @@ const MATCH_S: f64 = 0.030;
 const MIN_MATCHED: usize = 3;
 const MAX_SPREAD_MS: f64 = 12.0;
 const MAX_SECOND_RATIO: f64 = 0.75;
+/// Largest look-elsewhere-corrected chance of the matches for the learned head to decide.
+const MAX_GLOBAL_CHANCE: f64 = 0.1;
 
 /// An audio onset: time (s) and strength (dB rise over the background).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,6 +113,8 @@ pub enum Decline {
     WeakEvidence,
     PeriodicAmbiguity,
     Inconsistent,
+    /// The learned commitment head rates the evidence below its threshold.
+    Uncertain,
 }
 
 impl Decline {
@@ -130,6 +134,9 @@ impl Decline {
                 "another offset fits almost as well (regular, beat-locked events)"
             }
             Decline::Inconsistent => "the matched offsets disagree by more than 12 ms",
+            Decline::Uncertain => {
+                "the learned commitment head rates this evidence too weak to trust (probability below its threshold)"
+            }
         }
     }
 }
@@ -148,8 +155,17 @@ pub struct SyncEstimate {
     pub second_ratio: Option<f64>,
     /// Median absolute deviation of matched offsets, ms.
     pub spread_ms: Option<f64>,
-    /// The best lag of the correlation, committed or not (diagnostics).
+    /// The best lag of the correlation, committed or not (diagnostics); refined to the median
+    /// matched offset when any visual event found its sound.
     pub best_lag_ms: Option<f64>,
+    /// Chance that a visual event finds an onset within ±30 ms anyway, given the onset density.
+    pub chance: Option<f64>,
+    /// Length of audio the onsets were drawn from (the horizon plus the search range), s.
+    pub span_s: f64,
+    /// The learned commitment head's probability that `best_lag_ms` is right (when it ran).
+    pub commit_probability: Option<f64>,
+    /// Independent lags the search tried (±search / ±30 ms match windows).
+    pub lags: f64,
 }
 
 impl SyncEstimate {
@@ -164,8 +180,90 @@ impl SyncEstimate {
             second_ratio: None,
             spread_ms: None,
             best_lag_ms: None,
+            chance: None,
+            span_s: 0.0,
+            commit_probability: None,
+            lags: 1.0,
         }
     }
+
+    /// The candidate is unambiguous: no second lag fits almost as well (periodic, beat-locked
+    /// events) and the matched offsets agree (spread ≤ 12 ms). These rules stay hard guards
+    /// whoever decides commitment.
+    pub fn unambiguous(&self) -> bool {
+        self.second_ratio.is_some_and(|r| r < MAX_SECOND_RATIO)
+            && self.spread_ms.is_some_and(|s| s <= MAX_SPREAD_MS)
+    }
+
+    /// Chance that some lag of the search would match as many visual events by luck
+    /// (binomial tail × independent lags; the look-elsewhere effect). `None` without a candidate.
+    pub fn global_chance(&self) -> Option<f64> {
+        let p = self.chance?;
+        (self.matched > 0).then(|| {
+            (self.lags * binomial_tail(self.visual_events.max(1), self.matched, p)).min(1.0)
+        })
+    }
+
+    /// The head's domain: unambiguous, and the matches are significant after the look-elsewhere
+    /// correction (global chance ≤ 10 %).
+    pub fn decidable(&self) -> bool {
+        self.unambiguous() && self.global_chance().is_some_and(|g| g <= MAX_GLOBAL_CHANCE)
+    }
+
+    /// The evidence behind the candidate delay, as the learned commitment head reads it
+    /// ([`super::commit`]); `None` when no visual event found a sound.
+    ///
+    /// `[ln(1+matched), ln(1+visual events), ln(1+onsets per s), matched/visual, z of matched
+    /// over chance, second/best correlation, spread/12 ms, chance, −log10 of the chance that any
+    /// of the searched lags matches as many by luck]`
+    pub fn evidence(&self) -> Option<[f32; EVIDENCE]> {
+        if self.matched == 0 || self.best_lag_ms.is_none() {
+            return None;
+        }
+        let p = self.chance?;
+        let (m, nv) = (self.matched as f64, self.visual_events.max(1) as f64);
+        let expected = nv * p;
+        let z = (m - expected) / (expected * (1.0 - p) + 1.0).sqrt();
+        // Look-elsewhere: the chance that some lag of the search matches this many by luck.
+        let global = self.global_chance().unwrap_or(1.0);
+        Some([
+            m.ln_1p() as f32,
+            nv.ln_1p() as f32,
+            (self.audio_onsets as f64 / self.span_s.max(1e-3)).ln_1p() as f32,
+            (m / nv).min(1.0) as f32,
+            z.clamp(-5.0, 20.0) as f32,
+            self.second_ratio.unwrap_or(1.0) as f32,
+            (self.spread_ms.unwrap_or(60.0).min(60.0) / MAX_SPREAD_MS) as f32,
+            p as f32,
+            (-global.max(1e-12).log10()) as f32,
+        ])
+    }
+}
+
+/// Length of [`SyncEstimate::evidence`].
+pub const EVIDENCE: usize = 9;
+
+/// `P(X ≥ m)` for `X ~ Binomial(n, p)`.
+pub fn binomial_tail(n: usize, m: usize, p: f64) -> f64 {
+    if m == 0 {
+        return 1.0;
+    }
+    if m > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    // Term k = m in log space, then the ratio recurrence upwards.
+    let ln_choose =
+        |n: usize, k: usize| -> f64 { (1..=k).map(|i| ((n - k + i) as f64 / i as f64).ln()).sum() };
+    let mut term = (ln_choose(n, m) + m as f64 * p.ln() + (n - m) as f64 * (1.0 - p).ln()).exp();
+    let mut sum = term;
+    for k in m..n {
+        term *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+        sum += term;
+    }
+    sum.min(1.0)
 }
 
 fn splat(grid: &mut [f32], pos: f64, weight: f32) {
@@ -274,6 +372,9 @@ pub fn estimate(
         }
     }
     let matched = offsets.len();
+    // Chance level: how many visual events would find an onset in a ±30 ms window anyway.
+    let span = (to - from + 2.0 * search).max(1e-3);
+    let p = ((na as f64 / span) * 2.0 * MATCH_S).min(1.0);
     let mut est = SyncEstimate {
         audio_delay_ms: None,
         confidence: 0.0,
@@ -284,8 +385,12 @@ pub fn estimate(
         second_ratio: Some(second_ratio),
         spread_ms: None,
         best_lag_ms: Some(lag0 * 1000.0),
+        chance: Some(p),
+        span_s: span,
+        commit_probability: None,
+        lags: (search / MATCH_S).max(1.0),
     };
-    if matched < MIN_MATCHED {
+    if matched == 0 {
         est.declined = Some(Decline::TooFewEvents);
         return est;
     }
@@ -302,10 +407,10 @@ pub fn estimate(
     let spread_ms = dev[dev.len() / 2] * 1000.0;
     est.spread_ms = Some(spread_ms);
     est.best_lag_ms = Some(delay * 1000.0);
-
-    // Chance level: how many visual events would find an onset in a ±30 ms window anyway.
-    let span = (to - from + 2.0 * search).max(1e-3);
-    let p = ((na as f64 / span) * 2.0 * MATCH_S).min(1.0);
+    if matched < MIN_MATCHED {
+        est.declined = Some(Decline::TooFewEvents);
+        return est;
+    }
     let expected = nv as f64 * p;
     let needed = expected + 3.0 * (expected * (1.0 - p)).sqrt() + 2.0;
     if (matched as f64) < needed {

@@ -30,6 +30,12 @@ pub struct SceneSpec {
     /// one (linearly); the new shot is alone from B (a shot boundary, like a cut at B).
     #[serde(default)]
     pub dissolves: Vec<(f64, f64)>,
+    /// Beeps with no visual event (distractor sounds, music clicks), seconds before the delay.
+    #[serde(default)]
+    pub extra_beeps: Vec<f64>,
+    /// Cuts (times, as in `cuts`) that get no beep even with `beep_on_cut`.
+    #[serde(default)]
+    pub silent_cuts: Vec<f64>,
     pub seed: u64,
 }
 
@@ -50,6 +56,8 @@ impl Default for SceneSpec {
             silence: vec![],
             fades: vec![],
             dissolves: vec![],
+            extra_beeps: vec![],
+            silent_cuts: vec![],
             seed: 1,
         }
     }
@@ -132,17 +140,20 @@ impl SceneSpec {
         (t * self.fps as f64 - 1e-9).ceil().max(0.0) as u64
     }
 
+    /// First frame of the shot a cut at `t` starts (a cut during a freeze shows when it ends).
+    fn shown_cut_frame(&self, t: f64) -> u64 {
+        let shown = self.frame_at(t) as f64 / self.fps as f64;
+        inside(shown, &self.freeze)
+            .map(|(_, b)| self.frame_at(b))
+            .unwrap_or_else(|| self.frame_at(t))
+    }
+
     /// Ground truth: first frames of new shots (a cut during a freeze shows when it ends).
     pub fn cut_frames(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self
             .cuts
             .iter()
-            .map(|t| {
-                let shown = self.frame_at(*t) as f64 / self.fps as f64;
-                inside(shown, &self.freeze)
-                    .map(|(_, b)| self.frame_at(b))
-                    .unwrap_or_else(|| self.frame_at(*t))
-            })
+            .map(|t| self.shown_cut_frame(*t))
             .filter(|f| *f > 0 && *f < self.frames())
             .collect();
         v.dedup();
@@ -294,9 +305,18 @@ impl SceneSpec {
         let fps = self.fps as f64;
         let mut v: Vec<f64> = vec![];
         if self.beep_on_cut {
-            v.extend(self.cut_frames().iter().map(|f| *f as f64 / fps));
+            let mut frames: Vec<u64> = self
+                .cuts
+                .iter()
+                .filter(|t| !self.silent_cuts.contains(t))
+                .map(|t| self.shown_cut_frame(*t))
+                .filter(|f| *f > 0 && *f < self.frames())
+                .collect();
+            frames.dedup();
+            v.extend(frames.iter().map(|f| *f as f64 / fps));
         }
         v.extend(self.flashes.iter().map(|f| self.frame_at(*f) as f64 / fps));
+        v.extend(self.extra_beeps.iter().copied());
         v.sort_by(f64::total_cmp);
         v
     }
