@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side wall-clock comparison on the same files (median of RUNS runs, whole process):
+# Side-by-side wall-clock comparison on the same files (median of RUNS interleaved runs, whole
+# process):
 #   bare GStreamer decode with evalverse's downscale · evalverse eval · PySceneDetect
 #   detect-adaptive · ffmpeg scdet,freezedetect,blackdetect + silencedetect
 # Prints a markdown table. Usage: benches/compare.sh [REAL_CLIP ...]
@@ -30,11 +31,9 @@ gen 14M gen-720p30-14M.mp4
 CLIPS=("$WORK/gen-720p30-3M.mp4" "$WORK/gen-720p30-14M.mp4" "$@")
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-timeit() { # command...
-  for _ in $(seq "$RUNS"); do
-    local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
-  done | median
+seconds() { # command... → wall seconds of one run
+  local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
 }
 
 decode() {
@@ -55,10 +54,18 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo
 echo "| clip | GStreamer decode (160 px) | evalverse eval | ratio | ffmpeg 4 detectors | PySceneDetect adaptive |"
 echo "|---|---|---|---|---|---|"
+# Runs are interleaved (decode, eval, ffmpeg, PySceneDetect, then again), so a noisy
+# neighbour slows every tool alike; the median of each column is reported, and the ratio is
+# the median of the per-round eval/decode ratios.
 for c in "${CLIPS[@]}"; do
-  d=$(timeit decode "$c")
-  e=$(timeit "$EVALVERSE" eval "$c" --json)
-  f=$(timeit ffdetect "$c")
-  p=$(timeit "$WORK/venv/bin/scenedetect" -q -i "$c" detect-adaptive)
-  printf '| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s |\n' "$(basename "$c")" "$d" "$e" "$(echo "$e / $d" | bc -l)" "$f" "$p"
+  : >"$WORK/times"
+  for _ in $(seq "$RUNS"); do
+    d=$(seconds decode "$c")
+    e=$(seconds "$EVALVERSE" eval "$c" --json)
+    f=$(seconds ffdetect "$c")
+    p=$(seconds "$WORK/venv/bin/scenedetect" -q -i "$c" detect-adaptive)
+    echo "$d $e $f $p $(echo "$e / $d" | bc -l)" >>"$WORK/times"
+  done
+  col() { awk -v k="$1" '{print $k}' "$WORK/times" | median; }
+  printf '| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s |\n' "$(basename "$c")" "$(col 1)" "$(col 2)" "$(col 5)" "$(col 3)" "$(col 4)"
 done

@@ -235,3 +235,78 @@ fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
     assert!(learned.confident_wrong <= 1, "{learned:?}");
     assert!(rules.precision().unwrap_or(1.0) >= 0.97, "{rules:?}");
 }
+
+/// Live drift: the audio delay jumps from 0 to +200 ms half way; windows after it report the
+/// new delay, a drift of ~200 ms against the stream's own earlier windows, and a diagnosis.
+#[test]
+fn a_jump_of_the_audio_delay_is_reported_as_drift() {
+    use evalverse::config::AnalysisSettings;
+    use evalverse::evaluator::{StreamEvaluator, Timing};
+    use evalverse::model::Model;
+    use evalverse::model::train::feed;
+    use evalverse::score::record::Record;
+    use evalverse::types::Media;
+    let video = SceneSpec {
+        width: 160,
+        height: 90,
+        fps: 25,
+        duration_s: 48.0,
+        cuts: irregular_cuts(1.0, 47.0),
+        seed: 3,
+        ..Default::default()
+    };
+    let late = SceneSpec {
+        audio_delay_ms: 200.0,
+        ..video.clone()
+    };
+    let a = AnalysisSettings::default();
+    let model = Model::new(evalverse::config::BackendChoice::Cpu).unwrap();
+    let mut ev = StreamEvaluator::new("drift".into(), &a, &[], model, true, Timing::File);
+    ev.set_media(Media {
+        video: true,
+        audio: true,
+    });
+    let mut records = feed(&mut ev, &video, &[(0.0, &video), (24.0, &late)], &a);
+    ev.finish(&mut records);
+    let windows: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Window(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    let before: Vec<f64> = windows
+        .iter()
+        .filter(|w| w.end <= 24.0)
+        .filter_map(|w| w.sync.as_ref()?.audio_delay_ms)
+        .collect();
+    assert!(
+        !before.is_empty() && before.iter().all(|d| d.abs() <= 40.0),
+        "{before:?}"
+    );
+    let after: Vec<(f64, Option<f64>)> = windows
+        .iter()
+        .filter(|w| w.end >= 40.0)
+        .filter_map(|w| {
+            w.sync
+                .as_ref()
+                .and_then(|s| Some((s.audio_delay_ms?, s.drift_ms)))
+        })
+        .collect();
+    eprintln!("measured: delay/drift after the jump {after:?}");
+    assert!(!after.is_empty(), "windows after the jump commit");
+    for (d, drift) in &after {
+        assert!((d - 200.0).abs() <= 40.0, "{after:?}");
+        assert!(
+            drift.is_some_and(|x| (x - 200.0).abs() <= 40.0),
+            "{after:?}"
+        );
+    }
+    assert!(
+        windows.iter().any(|w| w
+            .diagnosis
+            .iter()
+            .any(|d| d.observed.contains("audio delay moved"))),
+        "a drift diagnosis"
+    );
+}

@@ -30,7 +30,9 @@
 //! **Pacing** (window figures): cuts in the window, `cuts_per_minute` over the last 60 s of
 //! stream time (or all of it, when shorter), and `average_shot_length_s` = mean length of the
 //! last 20 completed shots. Film norms: modern features average roughly 2–6 s a shot, and
-//! shot lengths are roughly lognormal.
+//! shot lengths are roughly lognormal: with ≥ 5 completed shots, `μ` and `σ` of `ln(length)`
+//! give `shot_length_median_s = e^μ`, `shot_length_log_sd = σ` and
+//! `film_norm_distance = √(((μ − ln 3.5)/0.5)² + ((σ − 0.9)/0.4)²)` (≤ 1: like feature films).
 use super::continuity::{Detection, EventKind};
 use super::features::{FrameFeatures, hist_distance, thumb_distance};
 use std::collections::VecDeque;
@@ -638,8 +640,13 @@ pub struct Pacing {
     pub total_cuts: u64,
 }
 
+/// Median shot length of modern feature films (their averages run ~2–6 s), s.
+const FILM_MEDIAN_SHOT_S: f64 = 3.5;
+/// Typical standard deviation of ln(shot length) in films (shot lengths are roughly lognormal).
+const FILM_LOG_SD: f64 = 0.9;
+
 /// Pacing figures of a window.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct PacingFigures {
     pub cuts: usize,
     pub cuts_per_minute: f64,
@@ -647,6 +654,13 @@ pub struct PacingFigures {
     pub shortest_shot_s: Option<f64>,
     /// Completed shots shorter than 0.5 s in the window (stutter / jump cuts).
     pub short_shots: usize,
+    /// Lognormal fit of the last 20 completed shot lengths (≥ 5 shots): median `e^μ`, s.
+    pub shot_length_median_s: Option<f64>,
+    /// … and `σ`, the standard deviation of `ln(length)`.
+    pub shot_length_log_sd: Option<f64>,
+    /// Distance of that fit from film norms, `√(((μ − ln 3.5)/0.5)² + ((σ − 0.9)/0.4)²)`:
+    /// ≤ 1 reads like modern feature films, ≥ 2 is far from them.
+    pub film_norm_distance: Option<f64>,
 }
 
 impl Pacing {
@@ -720,6 +734,32 @@ impl Pacing {
                 .then(|| self.shots.iter().sum::<f64>() / self.shots.len() as f64),
             shortest_shot_s: lens.iter().copied().reduce(f64::min),
             short_shots: lens.iter().filter(|l| **l < 0.5).count(),
+            ..self.distribution()
+        }
+    }
+
+    /// Lognormal fit of the recent shot lengths against film norms (see [`PacingFigures`]).
+    fn distribution(&self) -> PacingFigures {
+        let logs: Vec<f64> = self
+            .shots
+            .iter()
+            .filter(|l| **l > 0.0)
+            .map(|l| l.ln())
+            .collect();
+        if logs.len() < 5 {
+            return PacingFigures::default();
+        }
+        let n = logs.len() as f64;
+        let mu = logs.iter().sum::<f64>() / n;
+        let sigma = (logs.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let z = (((mu - FILM_MEDIAN_SHOT_S.ln()) / 0.5).powi(2)
+            + ((sigma - FILM_LOG_SD) / 0.4).powi(2))
+        .sqrt();
+        PacingFigures {
+            shot_length_median_s: Some(mu.exp()),
+            shot_length_log_sd: Some(sigma),
+            film_norm_distance: Some(z),
+            ..PacingFigures::default()
         }
     }
 }
@@ -823,5 +863,30 @@ mod tests {
         assert_eq!(f.short_shots, 1);
         assert!((f.average_shot_length_s.unwrap() - 2.25).abs() < 1e-9);
         assert!((f.cuts_per_minute - 4.0 * 60.0 / 10.0).abs() < 1e-9);
+        assert_eq!(
+            f.film_norm_distance, None,
+            "fewer than 5 shots: no distribution"
+        );
+
+        // Film-like cutting (lognormal around 3.5 s) is near the norm; a steady 0.4 s strobe of
+        // cuts is far from it.
+        let mut film = Pacing::default();
+        film.start(0.0);
+        let mut t = 0.0;
+        for l in [1.6, 3.5, 7.2, 2.4, 5.1, 3.0, 11.0, 1.9, 4.4, 2.8] {
+            t += l;
+            film.on_cut(t);
+        }
+        let f = film.figures(t - 4.0, t + 0.1);
+        let d = f.film_norm_distance.unwrap();
+        assert!(d < 1.0, "{f:?}");
+        assert!((f.shot_length_median_s.unwrap() - 3.5).abs() < 0.8, "{f:?}");
+        let mut strobe = Pacing::default();
+        strobe.start(0.0);
+        for k in 1..30 {
+            strobe.on_cut(k as f64 * 0.4);
+        }
+        let g = strobe.figures(8.0, 12.0);
+        assert!(g.film_norm_distance.unwrap() > 3.0, "{g:?}");
     }
 }

@@ -226,32 +226,27 @@ pub fn scenario(seed: u64, i: usize) -> (SceneSpec, usize) {
     (spec, family)
 }
 
-/// Run one sequence through the stream pipeline; its examples (live horizons and the whole).
-pub fn examples_of(
-    spec: &SceneSpec,
-    family: usize,
-    sequence: usize,
-    model: &Model,
+/// Feed a generated sequence into a stream evaluator in-process (no encoding): the frames of
+/// `video`, and audio from the last of `audio` (start time, spec) that has started — so a test
+/// can change the audio delay mid-stream. Audio is generated at 48 kHz and averaged down to the
+/// analysis rate, one frame's worth at a time. Returns the records (without finishing).
+pub fn feed(
+    ev: &mut StreamEvaluator,
+    video: &SceneSpec,
+    audio: &[(f64, &SceneSpec)],
     a: &AnalysisSettings,
-) -> Vec<Example> {
-    let id: crate::types::StreamId = Arc::from(format!("train-{sequence}"));
-    let mut ev = StreamEvaluator::new(id, a, &[], model.clone(), false, Timing::File);
-    ev.set_media(Media {
-        video: true,
-        audio: true,
-    });
+) -> Vec<crate::score::record::Record> {
     let mut out = vec![];
-    let (w, h) = (spec.width, spec.height);
+    let (w, h) = (video.width, video.height);
     let luma = w * h;
     let chroma = w.div_ceil(2) * h.div_ceil(2);
-    let frame_s = 1.0 / spec.fps as f64;
-    // Audio at 48 kHz from the generator, averaged down to the analysis rate in 40 ms chunks.
+    let frame_s = 1.0 / video.fps as f64;
     let factor = (48_000 / a.audio_rate.max(1)) as usize;
-    let chunk_out = (a.audio_rate as usize) / spec.fps as usize;
+    let chunk_out = (a.audio_rate as usize) / video.fps as usize;
     let mut buf = vec![];
     let mut hi = vec![];
-    for n in 0..spec.frames() {
-        spec.render(n, &mut buf);
+    for n in 0..video.frames() {
+        video.render(n, &mut buf);
         let pts = n as f64 * frame_s;
         ev.push_video(
             VideoFrame {
@@ -267,6 +262,14 @@ pub fn examples_of(
             },
             &mut out,
         );
+        let Some((_, spec)) = audio
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= pts + 1e-9)
+            .or(audio.first())
+        else {
+            continue;
+        };
         spec.audio(n * (chunk_out * factor) as u64, chunk_out * factor, &mut hi);
         let samples: Vec<f32> = hi
             .chunks_exact(factor)
@@ -282,6 +285,24 @@ pub fn examples_of(
             &mut out,
         );
     }
+    out
+}
+
+/// Run one sequence through the stream pipeline; its examples (live horizons and the whole).
+pub fn examples_of(
+    spec: &SceneSpec,
+    family: usize,
+    sequence: usize,
+    model: &Model,
+    a: &AnalysisSettings,
+) -> Vec<Example> {
+    let id: crate::types::StreamId = Arc::from(format!("train-{sequence}"));
+    let mut ev = StreamEvaluator::new(id, a, &[], model.clone(), false, Timing::File);
+    ev.set_media(Media {
+        video: true,
+        audio: true,
+    });
+    let mut out = feed(&mut ev, spec, &[(0.0, spec)], a);
     ev.finish(&mut out);
     let origin = ev.origin().unwrap_or(0.0);
     let (visual, onsets) = ev.sync_evidence();
