@@ -184,6 +184,18 @@ mod cpu {
                 block_count[(y * BLOCK_ROWS / h) * BLOCK_COLS + bx] += 1.0;
             }
         }
+        // Column ranges of the block columns (the same split as `frame_stats`).
+        let ranges: Vec<(usize, usize)> = (0..BLOCK_COLS)
+            .map(|b| {
+                let r = col_block.iter().position(|&c| c == b).unwrap_or(w);
+                let e = col_block
+                    .iter()
+                    .rposition(|&c| c == b)
+                    .map(|i| i + 1)
+                    .unwrap_or(r);
+                (r, e.max(r))
+            })
+            .collect();
         let mut block_sum = vec![0f32; BLOCKS];
         for f in 0..n {
             let (mut sad, mut sum, mut sumsq, mut dark) = (0f64, 0f64, 0f64, 0u32);
@@ -195,14 +207,18 @@ mod cpu {
                 let prev = (f * h + y) * w;
                 let (cr, pr) = (&all[cur..cur + w], &all[prev..prev + w]);
                 let (mut r_sad, mut r_sum, mut r_sq) = (0f32, 0f32, 0f32);
-                for x in 0..w {
-                    let v = cr[x];
-                    r_sad += (v - pr[x]).abs();
-                    r_sum += v;
-                    r_sq += v * v;
-                    dark += (v <= black) as u32;
-                    hist[((v * BINS as f32).clamp(0.0, (BINS - 1) as f32)) as usize] += 1;
-                    row_blocks[col_block[x]] += v;
+                for (acc, &(x0, x1)) in row_blocks.iter_mut().zip(&ranges) {
+                    let mut b_sum = 0f32;
+                    for (&v, &p) in cr[x0..x1].iter().zip(&pr[x0..x1]) {
+                        r_sad += (v - p).abs();
+                        b_sum += v;
+                        r_sq += v * v;
+                        dark += (v <= black) as u32;
+                        // `as` saturates: negatives land in bin 0.
+                        hist[((v * BINS as f32) as usize).min(BINS - 1)] += 1;
+                    }
+                    *acc += b_sum;
+                    r_sum += b_sum;
                 }
                 sad += r_sad as f64;
                 sum += r_sum as f64;
