@@ -138,6 +138,21 @@ fn poisson(rng: &mut Rng, rate: f64, until: f64) -> Vec<f64> {
     }
 }
 
+/// Irregular cuts (gaps 1–4 s) and the share of them that get no beep: (cuts, silent cuts).
+fn cuts_with_sounds(rng: &mut Rng, until: f64, silent_share: f64) -> (Vec<f64>, Vec<f64>) {
+    let first = rng.range(0.5, 2.0);
+    let cuts = irregular(rng, first, until, (1.0, 4.0));
+    let silent = if silent_share >= 1.0 {
+        cuts.clone()
+    } else {
+        cuts.iter()
+            .copied()
+            .filter(|_| rng.chance(silent_share))
+            .collect()
+    };
+    (cuts, silent)
+}
+
 /// The `i`-th generated sequence of a seed, and its family.
 pub fn scenario(seed: u64, i: usize) -> (SceneSpec, usize) {
     let mut rng =
@@ -155,14 +170,7 @@ pub fn scenario(seed: u64, i: usize) -> (SceneSpec, usize) {
     };
     match family {
         0 => {
-            let first = rng.range(0.5, 2.0);
-            spec.cuts = irregular(&mut rng, first, until, (1.0, 4.0));
-            spec.silent_cuts = spec
-                .cuts
-                .iter()
-                .copied()
-                .filter(|_| rng.chance(0.1))
-                .collect();
+            (spec.cuts, spec.silent_cuts) = cuts_with_sounds(&mut rng, until, 0.1);
             let flashes = (rng.unit() * 4.0) as usize;
             spec.flashes = (0..flashes).map(|_| rng.range(1.0, until)).collect();
         }
@@ -179,33 +187,17 @@ pub fn scenario(seed: u64, i: usize) -> (SceneSpec, usize) {
             }
         }
         2 => {
-            let first = rng.range(0.5, 2.0);
-            spec.cuts = irregular(&mut rng, first, until, (1.0, 4.0));
-            spec.silent_cuts = spec.cuts.clone();
+            (spec.cuts, spec.silent_cuts) = cuts_with_sounds(&mut rng, until, 1.0);
             let rate = rng.range(0.3, 3.0);
             spec.extra_beeps = poisson(&mut rng, rate, until);
         }
         3 => {
-            let first = rng.range(0.5, 2.0);
-            spec.cuts = irregular(&mut rng, first, until, (1.0, 4.0));
-            spec.silent_cuts = spec
-                .cuts
-                .iter()
-                .copied()
-                .filter(|_| rng.chance(0.5))
-                .collect();
+            (spec.cuts, spec.silent_cuts) = cuts_with_sounds(&mut rng, until, 0.5);
             let rate = rng.range(0.1, 1.0);
             spec.extra_beeps = poisson(&mut rng, rate, until);
         }
         4 => {
-            let first = rng.range(0.5, 2.0);
-            spec.cuts = irregular(&mut rng, first, until, (1.0, 4.0));
-            spec.silent_cuts = spec
-                .cuts
-                .iter()
-                .copied()
-                .filter(|_| rng.chance(0.2))
-                .collect();
+            (spec.cuts, spec.silent_cuts) = cuts_with_sounds(&mut rng, until, 0.2);
             let period = rng.range(0.25, 0.6);
             let jitter = rng.range(0.0, 0.03);
             let mut t = rng.range(0.1, 0.5);
