@@ -162,13 +162,17 @@ fn bench_detectors(c: &mut Criterion) {
     let f = frames(65, 160, 90);
     let feats = model.video_features(None, &f, 0.125, 0.04);
     let a = Settings::default().analysis;
-    c.bench_function("detectors/cut+continuity per frame", |b| {
+    c.bench_function("detectors/cut+fade+dissolve+continuity, 64 frames", |b| {
         b.iter(|| {
             let mut cut = CutDetector::new();
+            let mut fade = evalverse::model::rhythm::FadeDetector::default();
+            let mut dissolve = evalverse::model::rhythm::DissolveDetector::default();
             let mut cont = VideoContinuity::new(&a);
             let (mut co, mut dets) = (CutOutput::default(), vec![]);
             for x in &feats {
                 cut.push(x, &mut co);
+                co.cuts.extend(fade.push(x));
+                co.cuts.extend(dissolve.push(x));
                 cont.push(x, &mut dets);
             }
             black_box((co, dets))

@@ -538,22 +538,30 @@ impl DissolveDetector {
         }
         let step = |i: usize| self.ring[i].1;
         let after = (e + 1..len).map(step).sum::<f32>() / CALM as f32;
+        // Steps inside the span, kept as the span grows backwards (one step more per `k`).
+        let (mut total, mut biggest) = (0f32, 0f32);
+        for i in e + 1 - DISSOLVE_MIN..=e {
+            total += step(i);
+            biggest = biggest.max(step(i));
+        }
         for k in DISSOLVE_MIN..=DISSOLVE_MAX.min(e - CALM) {
+            if k > DISSOLVE_MIN {
+                total += step(e + 1 - k);
+                biggest = biggest.max(step(e + 1 - k));
+            }
             let s = e - k;
             // A new dissolve starts after the last one ended.
             if self.hold_until.is_some_and(|h| self.ring[s].0.index < h) {
                 break;
             }
             let before = (s + 1 - CALM..=s).map(step).sum::<f32>() / CALM as f32;
-            let inside: Vec<f32> = (s + 1..=e).map(step).collect();
-            let total: f32 = inside.iter().sum();
             let mean = total / k as f32;
-            if mean < 1.5 * before.max(after) + 0.002 {
+            // dist(F_s, F_e) ≤ Σ steps, so these reject before touching the thumbnails.
+            if mean < 1.5 * before.max(after) + 0.002 || total < 0.06 || biggest > 0.5 * total {
                 continue;
             }
             let (fs, fe) = (&self.ring[s].0, &self.ring[e].0);
             let dist = thumb_distance(fs, fe);
-            let biggest = inside.iter().copied().fold(0.0, f32::max);
             if dist < 0.06 || dist < 0.5 * total || biggest > 0.5 * dist {
                 continue;
             }
