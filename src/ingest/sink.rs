@@ -83,6 +83,25 @@ pub fn video_frame(
         tracing::debug!("video buffer without timestamp");
         return None;
     };
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let planes = i420_planes(buffer, info)?;
+    let [luma, cb, cr] = planes;
+    Some(VideoFrame {
+        index,
+        pts,
+        duration: buffer.duration().map(|d| d.nseconds() as f64 / 1e9),
+        width: w,
+        height: h,
+        luma,
+        cb,
+        cr,
+        arrival: Instant::now(),
+    })
+}
+
+/// The Y, Cb, Cr planes of an I420 buffer, tightly packed (strides removed); `None` when the
+/// buffer does not hold what `info` says.
+pub fn i420_planes(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Option<[Vec<u8>; 3]> {
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
     let (w, h) = (info.width() as usize, info.height() as usize);
     let mut planes: [Vec<u8>; 3] = Default::default();
@@ -102,18 +121,7 @@ pub fn video_frame(
             plane.extend_from_slice(&data[row * stride..row * stride + pw]);
         }
     }
-    let [luma, cb, cr] = planes;
-    Some(VideoFrame {
-        index,
-        pts,
-        duration: buffer.duration().map(|d| d.nseconds() as f64 / 1e9),
-        width: w,
-        height: h,
-        luma,
-        cb,
-        cr,
-        arrival: Instant::now(),
-    })
+    Some(planes)
 }
 
 /// Copy one F32 mono sample into an [`AudioChunk`].

@@ -18,7 +18,6 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -157,23 +156,7 @@ struct Frame {
 }
 
 fn read_frame(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Option<Frame> {
-    let buffer = sample.buffer()?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    let mut planes: [Vec<u8>; 3] = Default::default();
-    for (p, plane) in planes.iter_mut().enumerate() {
-        let (pw, ph) = if p == 0 {
-            (w, h)
-        } else {
-            (w.div_ceil(2), h.div_ceil(2))
-        };
-        let stride = frame.plane_stride()[p] as usize;
-        let data = frame.plane_data(p as u32).ok()?;
-        for row in 0..ph {
-            plane.extend_from_slice(data.get(row * stride..row * stride + pw)?);
-        }
-    }
-    let [y, u, v] = planes;
+    let [y, u, v] = crate::ingest::sink::i420_planes(sample.buffer()?, info)?;
     Some(Frame { y, u, v })
 }
 
