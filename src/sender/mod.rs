@@ -54,6 +54,27 @@ impl RtpTarget {
     }
 }
 
+/// A medium the input lacks leaves its branch (queue `vq` or `aq` after `decode`) unlinked: end
+/// it at `no-more-pads` so the pipeline can still reach EOS.
+fn end_missing_branches(pipeline: &gst::Pipeline) {
+    let Some(decode) = pipeline.by_name("decode") else {
+        return;
+    };
+    let p = pipeline.downgrade();
+    decode.connect("no-more-pads", false, move |_| {
+        if let Some(p) = p.upgrade() {
+            for q in ["vq", "aq"] {
+                if let Some(pad) = p.by_name(q).and_then(|e| e.static_pad("sink")) {
+                    if !pad.is_linked() {
+                        pad.send_event(gst::event::Eos::new());
+                    }
+                }
+            }
+        }
+        None
+    });
+}
+
 pub(crate) fn launch(desc: &str) -> Result<gst::Pipeline, SendError> {
     crate::ingest::init().map_err(|e| SendError::Pipeline(e.to_string()))?;
     gst::parse::launch(desc)
@@ -224,22 +245,7 @@ pub fn send_file(input: &str, target: &RtpTarget, stop: Arc<AtomicBool>) -> Resu
     v.insert("uri", uri);
     let desc = fill(&strip_comments(SEND_FILE), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
-    // A medium the file lacks leaves its branch unlinked: end it so the pipeline can reach EOS.
-    if let Some(decode) = pipeline.by_name("decode") {
-        let p = pipeline.downgrade();
-        decode.connect("no-more-pads", false, move |_| {
-            if let Some(p) = p.upgrade() {
-                for q in ["vq", "aq"] {
-                    if let Some(pad) = p.by_name(q).and_then(|e| e.static_pad("sink")) {
-                        if !pad.is_linked() {
-                            pad.send_event(gst::event::Eos::new());
-                        }
-                    }
-                }
-            }
-            None
-        });
-    }
+    end_missing_branches(&pipeline);
     run(&pipeline, &stop)
 }
 
@@ -395,21 +401,7 @@ pub fn send_dir(
             let _ = src.end_of_stream();
         })
     };
-    if let Some(decode) = pipeline.by_name("decode") {
-        let p = pipeline.downgrade();
-        decode.connect("no-more-pads", false, move |_| {
-            if let Some(p) = p.upgrade() {
-                for q in ["vq", "aq"] {
-                    if let Some(pad) = p.by_name(q).and_then(|e| e.static_pad("sink")) {
-                        if !pad.is_linked() {
-                            pad.send_event(gst::event::Eos::new());
-                        }
-                    }
-                }
-            }
-            None
-        });
-    }
+    end_missing_branches(&pipeline);
     let r = run(&pipeline, &stop);
     stop.store(true, Ordering::Relaxed);
     let _ = feeder.join();
