@@ -55,21 +55,38 @@ impl RtpTarget {
 }
 
 /// A medium the input lacks leaves its branch (queue `vq` or `aq` after `decode`) unlinked: end
-/// it at `no-more-pads` so the pipeline can still reach EOS.
+/// it at `no-more-pads` so the pipeline can still reach EOS — the branch, and the RTCP sink of
+/// its RTP session (session 0 video, 1 audio), which rtpbin never ends for a session that never
+/// carried data. The EOS goes out from a thread of its own: a sink receiving EOS before PLAYING
+/// blocks the caller, and the signal runs on decodebin's streaming thread.
 fn end_missing_branches(pipeline: &gst::Pipeline) {
     let Some(decode) = pipeline.by_name("decode") else {
         return;
     };
     let p = pipeline.downgrade();
     decode.connect("no-more-pads", false, move |_| {
-        if let Some(p) = p.upgrade() {
-            for q in ["vq", "aq"] {
-                if let Some(pad) = p.by_name(q).and_then(|e| e.static_pad("sink")) {
-                    if !pad.is_linked() {
-                        pad.send_event(gst::event::Eos::new());
-                    }
-                }
+        let p = p.upgrade()?;
+        let mut pads = vec![];
+        for (session, q) in ["vq", "aq"].into_iter().enumerate() {
+            let Some(pad) = p.by_name(q).and_then(|e| e.static_pad("sink")) else {
+                continue;
+            };
+            if pad.is_linked() {
+                continue;
             }
+            pads.push(pad);
+            pads.extend(
+                p.by_name("rtpbin")
+                    .and_then(|r| r.static_pad(&format!("send_rtcp_src_{session}")))
+                    .and_then(|r| r.peer()),
+            );
+        }
+        if !pads.is_empty() {
+            std::thread::spawn(move || {
+                for pad in pads {
+                    pad.send_event(gst::event::Eos::new());
+                }
+            });
         }
         None
     });
