@@ -33,6 +33,12 @@ pub const HIDDEN: usize = 16;
 /// Fewest matched pairs the head may commit on.
 pub const MIN_MATCHED: usize = 2;
 
+/// The head's rule: probability `p` at least `threshold` (a threshold of 1 never commits) and
+/// at least [`MIN_MATCHED`] pairs.
+pub fn commits_at(threshold: f32, p: f32, matched: usize) -> bool {
+    threshold < 1.0 && p >= threshold && matched >= MIN_MATCHED
+}
+
 /// The shipped weights.
 pub const DEFAULT_WEIGHTS: &str = include_str!("../../weights/sync_commit.json");
 
@@ -189,9 +195,9 @@ impl CommitHead {
             .unwrap_or_default()
     }
 
-    /// Whether probability `p` with `matched` pairs commits (a threshold of 1 never does).
+    /// Whether probability `p` with `matched` pairs commits (see [`commits_at`]).
     pub fn commits(&self, p: f32, matched: usize) -> bool {
-        self.threshold < 1.0 && p >= self.threshold && matched >= MIN_MATCHED
+        commits_at(self.threshold, p, matched)
     }
 
     /// Decide on the sync head's estimate: commit the candidate, or decline with a reason.

@@ -25,7 +25,7 @@
 //! commitments within one frame) and confident wrong answers (> 2 frames off) for the rules and
 //! for the learned head, overall and per family.
 use super::Model;
-use super::commit::{CommitHead, CommitNet, CommitWeights, HIDDEN, MIN_MATCHED};
+use super::commit::{CommitHead, CommitNet, CommitWeights, HIDDEN, MIN_MATCHED, commits_at};
 use super::sync::{EVIDENCE, SyncEstimate};
 use crate::config::{AnalysisSettings, SyncHead};
 use crate::evaluator::{StreamEvaluator, Timing};
@@ -82,7 +82,7 @@ pub struct Example {
     /// The hand-set rules committed.
     pub rules_commit: bool,
     /// In the head's domain ([`SyncEstimate::decidable`]).
-    pub unambiguous: bool,
+    pub decidable: bool,
 }
 
 impl Example {
@@ -91,6 +91,16 @@ impl Example {
     }
     pub fn right(&self) -> bool {
         self.error_ms().is_some_and(|e| e <= FRAME_MS)
+    }
+
+    /// Whether the candidate is committed with the head at `threshold` giving `p`, as at run
+    /// time: the head decides in its domain, the rules outside it.
+    pub fn committed(&self, p: f32, threshold: f32) -> bool {
+        if self.decidable && self.evidence.is_some() {
+            commits_at(threshold, p, self.matched)
+        } else {
+            self.rules_commit
+        }
     }
 }
 
@@ -309,15 +319,16 @@ pub fn examples_of(
         .into_iter()
         .map(|(from, to)| {
             let est: SyncEstimate = model.sync(visual, onsets, from, to, a.sync_search_ms);
+            let evidence = est.evidence();
             Example {
                 sequence,
                 family,
-                evidence: est.evidence(),
+                evidence,
                 matched: est.matched,
-                candidate_ms: est.evidence().and(est.best_lag_ms),
+                candidate_ms: evidence.and(est.best_lag_ms),
                 truth_ms: spec.audio_delay_ms,
                 rules_commit: est.audio_delay_ms.is_some(),
-                unambiguous: est.decidable(),
+                decidable: est.decidable(),
             }
         })
         .collect()
@@ -404,14 +415,7 @@ pub fn compare(examples: &[Example], head: &CommitHead) -> (Outcome, Outcome) {
             0.0
         };
         r.add(e, e.rules_commit);
-        l.add(
-            e,
-            if e.unambiguous && e.evidence.is_some() {
-                head.commits(prob, e.matched)
-            } else {
-                e.rules_commit
-            },
-        );
+        l.add(e, e.committed(prob, head.threshold));
     }
     (r, l)
 }
@@ -436,7 +440,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
     let usable = |split: usize| {
         examples
             .iter()
-            .filter(move |e| split_of(e.sequence) == split && e.evidence.is_some() && e.unambiguous)
+            .filter(move |e| split_of(e.sequence) == split && e.evidence.is_some() && e.decidable)
     };
     let rows: Vec<[f32; EVIDENCE]> = usable(0)
         .map(|e| e.evidence.unwrap_or([0.0; EVIDENCE]))
@@ -533,15 +537,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
     for &t in &cands {
         let mut o = Outcome::default();
         for (p, e) in &val {
-            let head = e.unambiguous && e.evidence.is_some();
-            o.add(
-                e,
-                if head {
-                    *p >= t && e.matched >= MIN_MATCHED
-                } else {
-                    e.rules_commit
-                },
-            );
+            o.add(e, e.committed(*p, t));
         }
         if o.committed >= 20 && o.precision().is_some_and(|p| p >= 0.995) && o.confident_wrong == 0
         {
@@ -557,14 +553,7 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
     };
     let threshold = weights.threshold;
     let test = probs(2);
-    // As at run time: the head decides in its domain, the rules outside it.
-    let learned = |p: f32, e: &Example| {
-        if e.unambiguous && e.evidence.is_some() {
-            threshold < 1.0 && p >= threshold && e.matched >= MIN_MATCHED
-        } else {
-            e.rules_commit
-        }
-    };
+    let learned = |p: f32, e: &Example| e.committed(p, threshold);
     let mut per_family = vec![];
     let (mut tr, mut tl) = (Outcome::default(), Outcome::default());
     for (f, name) in FAMILIES.iter().enumerate() {
