@@ -10,6 +10,7 @@
 //!
 //! The verdict is `stop` as soon as a rule whose action is `stop` fires, and stays `stop`
 //! (a render stopped early is not restarted); otherwise `continue`.
+use crate::model::continuity::EventKind;
 use crate::score::record::{AlertRecord, WindowRecord};
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +114,8 @@ pub const MEASUREMENTS: &[&str] = &[
     "continuity.black_ratio",
     "continuity.silence_ratio",
     "continuity.flicker_ratio",
+    "continuity.static_ratio",
+    "continuity.quiet_ratio",
     "continuity.flicker_index",
     "continuity.flicker_vbench",
     "continuity.flashes",
@@ -315,6 +318,43 @@ pub struct Reason {
     pub value: f64,
     pub since: f64,
     pub message: String,
+    /// What was observed behind the measurement when the rule fired: the diagnoses of the
+    /// window's faults that feed it (e.g. "picture frozen 8.000–10.520 s …").
+    pub evidence: Vec<String>,
+}
+
+/// Event kinds behind a window measurement (`None`: every fault of the window).
+fn kinds_behind(measurement: &str) -> Option<&'static [EventKind]> {
+    use EventKind::*;
+    Some(match measurement {
+        "continuity.freeze_ratio" => &[Freeze],
+        "continuity.black_ratio" => &[Black],
+        "continuity.silence_ratio" => &[Silence],
+        "continuity.flicker_ratio" | "continuity.flicker_index" | "continuity.flicker_vbench" => {
+            &[Flicker]
+        }
+        "continuity.static_ratio" => &[StaticShot],
+        "continuity.quiet_ratio" => &[Quiet],
+        "continuity.flashes" => &[Flash],
+        "continuity.glitches" => &[Glitch, GradeJump],
+        _ => return None,
+    })
+}
+
+/// The observations behind a rule's measurement in window `w`.
+fn evidence(rule: &AlertRule, w: &WindowRecord) -> Vec<String> {
+    let behind = kinds_behind(&rule.measurement);
+    let sync = rule.measurement.starts_with("sync.") || rule.measurement == "scores.sync";
+    w.diagnosis
+        .iter()
+        .filter(|d| match (d.event, behind) {
+            (Some(k), Some(kinds)) => kinds.contains(&k),
+            (Some(k), None) => !sync && k.is_fault(),
+            (None, Some(_)) => false,
+            (None, None) => !sync || d.dimension == crate::score::taxonomy::Dimension::Sync,
+        })
+        .map(|d| d.observed.clone())
+        .collect()
 }
 
 /// The early-stop verdict of one stream.
@@ -397,6 +437,7 @@ impl AlertEngine {
                         value,
                         since,
                         message: rec.message.clone(),
+                        evidence: evidence(rule, w),
                     };
                     if rule.action == Action::Stop
                         && !self.stop_reasons.iter().any(|r| r.rule == rule.name)
@@ -455,6 +496,8 @@ mod tests {
                 flicker_vbench: 1.0,
                 flashes: 0,
                 glitches: 0,
+                static_ratio: 0.0,
+                quiet_ratio: None,
             },
             rhythm: PacingFigures::default(),
             beat: None,

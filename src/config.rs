@@ -19,10 +19,17 @@ pub const DEFAULT_LATENCY_MS: u32 = 200;
 pub const DEFAULT_STALL_TIMEOUT_S: f64 = 3.0;
 pub const DEFAULT_MAX_STREAMS: usize = 64;
 pub const DEFAULT_QUEUE_FRAMES: usize = 64;
-pub const DEFAULT_FREEZE_MAD: f32 = 0.0015;
+/// A still frame repeats its predecessor to within this mean absolute luma difference (0–1, on
+/// the analysis frame). ffmpeg's freezedetect default (−60 dB of full scale at full resolution)
+/// corresponds to about 0.0002–0.0003 here: downscaling averages the noise away.
+pub const DEFAULT_FREEZE_MAD: f32 = 0.0003;
+/// The picture is moving when the median `mad` of its last frames is at least this.
+pub const DEFAULT_MOTION_MAD: f32 = 0.001;
 pub const DEFAULT_BLACK_LUMA: f32 = 32.0 / 255.0;
 pub const DEFAULT_BLACK_RATIO: f32 = 0.98;
 pub const DEFAULT_SILENCE_DB: f32 = -60.0;
+/// Quiet also means this far below the stream's own level (dB).
+pub const DEFAULT_SILENCE_RELATIVE_DB: f32 = 30.0;
 pub const DEFAULT_FLICKER_AMPLITUDE: f32 = 0.02;
 
 /// Errors in a configuration a user wrote. Messages name the field and what would be valid.
@@ -121,14 +128,20 @@ impl Default for AnalysisSettings {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorSettings {
-    /// A frame is frozen when its mean absolute luma difference to the previous is below this.
+    /// A frame is still when its mean absolute luma difference to the previous is at most this
+    /// (and at most a quarter of its shot's noise floor).
     pub freeze_mad: f32,
+    /// A still run is a freeze only when the median mean absolute luma difference of the frames
+    /// of the same shot just before it is at least this (the picture stopped mid-motion).
+    pub motion_mad: f32,
     /// A pixel is black at or below this luma.
     pub black_luma: f32,
     /// A frame is black when at least this share of its pixels is black.
     pub black_ratio: f32,
-    /// Audio is silent below this RMS level (dBFS, 10 ms blocks).
+    /// Audio is quiet below this RMS level (dBFS, 10 ms blocks) ...
     pub silence_db: f32,
+    /// ... and this many dB below the stream's own (slowly averaged) level.
+    pub silence_relative_db: f32,
     /// Smallest frame-to-frame luma oscillation (peak-to-peak, 0–1) that counts as flicker.
     pub flicker_amplitude: f32,
 }
@@ -137,9 +150,11 @@ impl Default for DetectorSettings {
     fn default() -> Self {
         Self {
             freeze_mad: DEFAULT_FREEZE_MAD,
+            motion_mad: DEFAULT_MOTION_MAD,
             black_luma: DEFAULT_BLACK_LUMA,
             black_ratio: DEFAULT_BLACK_RATIO,
             silence_db: DEFAULT_SILENCE_DB,
+            silence_relative_db: DEFAULT_SILENCE_RELATIVE_DB,
             flicker_amplitude: DEFAULT_FLICKER_AMPLITUDE,
         }
     }
@@ -393,19 +408,26 @@ impl AnalysisSettings {
         let d = &self.detectors;
         let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
         if !unit(d.freeze_mad)
+            || !unit(d.motion_mad)
             || !unit(d.black_luma)
             || !unit(d.black_ratio)
             || !unit(d.flicker_amplitude)
         {
             return Err(invalid(
                 "analysis.detectors",
-                "freeze_mad, black_luma, black_ratio and flicker_amplitude are fractions in 0–1",
+                "freeze_mad, motion_mad, black_luma, black_ratio and flicker_amplitude are fractions in 0–1",
             ));
         }
         if !(d.silence_db.is_finite() && (-120.0..=0.0).contains(&d.silence_db)) {
             return Err(invalid(
                 "analysis.detectors.silence_db",
                 "must be -120–0 dBFS",
+            ));
+        }
+        if !(d.silence_relative_db.is_finite() && (0.0..=120.0).contains(&d.silence_relative_db)) {
+            return Err(invalid(
+                "analysis.detectors.silence_relative_db",
+                "must be 0–120 dB",
             ));
         }
         Ok(())

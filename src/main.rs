@@ -490,9 +490,8 @@ fn run(cli: Cli) -> Result<i32> {
                 silence,
                 fades,
                 dissolves,
-                extra_beeps: vec![],
-                silent_cuts: vec![],
                 seed: 7,
+                ..Default::default()
             };
             sender::write_synthetic(&spec, &output)?;
             if truth {

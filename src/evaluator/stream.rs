@@ -368,9 +368,16 @@ impl StreamEvaluator {
         for f in &feats {
             self.pacing.start(f.pts);
             let flags = self.video_cont.push(f, &mut dets);
+            let known = co.cuts.len();
             self.cut_det.push(f, &mut co);
             co.cuts.extend(self.fades.push(f));
             co.cuts.extend(self.dissolves.push(f));
+            // Shot boundaries reach the still-picture detector as soon as they are decided
+            // (a freeze is only a freeze inside a shot that was moving).
+            for c in &co.cuts[known..] {
+                self.video_cont
+                    .on_shot_start(c.span.map(|s| s.1.max(c.pts)).unwrap_or(c.pts));
+            }
             self.style.push(f);
             self.rows.push_back(Row {
                 pts: f.pts,
@@ -549,6 +556,8 @@ impl StreamEvaluator {
         };
         let flashes = count(EventKind::Flash);
         let glitches = count(EventKind::Glitch) + count(EventKind::GradeJump);
+        let static_ratio = self.coverage(EventKind::StaticShot, s, e);
+        let quiet_ratio = media.audio.then(|| self.coverage(EventKind::Quiet, s, e));
         let inputs = ContinuityInputs {
             freeze: self.coverage(EventKind::Freeze, s, e),
             black: self.coverage(EventKind::Black, s, e),
@@ -565,6 +574,8 @@ impl StreamEvaluator {
             flicker_vbench: rounded(head.flicker_vbench()),
             flashes,
             glitches,
+            static_ratio: rounded(static_ratio),
+            quiet_ratio: quiet_ratio.map(rounded),
         };
         let pacing = self.pacing.figures(s, e);
         let mut diagnosis = vec![];
@@ -633,8 +644,10 @@ impl StreamEvaluator {
             }
         }
         let mut events = BTreeMap::new();
-        for d in self.detections.iter().chain(self.open_ongoing.iter()) {
-            if d.start < e && d.end > s {
+        // Open events are still going: they overlap every window after their start.
+        let open = self.open_ongoing.iter().map(|d| (d, f64::INFINITY));
+        for (d, end) in self.detections.iter().map(|d| (d, d.end)).chain(open) {
+            if d.start < e && end > s {
                 *events.entry(d.kind.as_str()).or_insert(0) += 1;
                 if d.kind != EventKind::Flash || flashes <= 3 {
                     diagnosis.push(taxonomy::event(d));

@@ -12,7 +12,11 @@
 //!   an event, not a cut (a **glitch** when the mean luma moved less than 0.12: other content,
 //!   not a brightness spike); and
 //! - it is not a **grade jump**: an abrupt (previous step < 30 % of it), lasting (next 3 frames
-//!   within 30 %) change of |Δluma| + |ΔCb| + |ΔCr| ≥ 0.04 with the structure kept (NCC ≥ 0.8);
+//!   within 30 %) change of |Δluma| + |ΔCb| + |ΔCr| ≥ 0.04 with the structure kept (NCC ≥ 0.8).
+//!   It is a grade jump (a fault: the generator lost its look) when one global colour transform
+//!   explains it (per channel `b ≈ g·a + o` over the thumbnail blocks leaves at most 50 % of the
+//!   change, [`global_grade_residual`]); a change that varies across the picture is a
+//!   **lighting change** in the scene (a lamp, a stage light: informative, not scored);
 //! - the picture's structure changed: the normalised cross-correlation of the luma thumbnails
 //!   ([`structure`]) is below 0.9, and the distance between brightness/contrast-normalised
 //!   thumbnails ([`normalised_distance`]) spikes too (≥ 2× its neighbourhood) — a grade jump,
@@ -34,7 +38,7 @@
 //! give `shot_length_median_s = e^μ`, `shot_length_log_sd = σ` and
 //! `film_norm_distance = √(((μ − ln 3.5)/0.5)² + ((σ − 0.9)/0.4)²)` (≤ 1: like feature films).
 use super::continuity::{Detection, EventKind};
-use super::features::{FrameFeatures, hist_distance, thumb_distance};
+use super::features::{FrameFeatures, THUMB_CELLS, hist_distance, thumb_distance};
 use std::collections::VecDeque;
 
 const LOOKAHEAD: usize = 4;
@@ -325,8 +329,16 @@ impl CutDetector {
         }
         let (l0, cb0, cr0) = look(before);
         let (l1, cb1, cr1) = look(cur);
+        // A generator's grade instability moves the whole picture by one colour transform; a
+        // light that changes in the scene (a lamp, a stage light) moves parts of it differently.
+        let residual = global_grade_residual(before, cur);
+        let kind = if residual <= GRADE_RESIDUAL {
+            EventKind::GradeJump
+        } else {
+            EventKind::LightingChange
+        };
         Some(Detection {
-            kind: EventKind::GradeJump,
+            kind,
             start: cur.pts,
             end: cur.pts + cur.duration,
             ongoing: false,
@@ -335,9 +347,44 @@ impl CutDetector {
                 ("cb_shift", (cb1 - cb0) as f64),
                 ("cr_shift", (cr1 - cr0) as f64),
                 ("structure", same as f64),
+                ("residual", residual as f64),
             ],
         })
     }
+}
+
+/// Largest share of an abrupt look change left unexplained by one global colour transform for
+/// it to count as a grade jump (above: a lighting change in the scene).
+const GRADE_RESIDUAL: f32 = 0.5;
+
+/// How much of the change from `a` to `b` one global colour transform does *not* explain:
+/// per channel (Y, Cb, Cr thumbnails) the least-squares fit `b ≈ g·a + o`, then
+/// `√(Σ residual² / Σ (b − a)²)` over all blocks and channels (0: a pure grade change; near 1:
+/// a change that varies across the picture).
+pub fn global_grade_residual(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
+    let (mut residual, mut change) = (0f64, 0f64);
+    for c in 0..3 {
+        let r = c * THUMB_CELLS..(c + 1) * THUMB_CELLS;
+        let (x, y) = (&a.thumb[r.clone()], &b.thumb[r]);
+        let n = x.len() as f64;
+        let mx = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let my = y.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let (mut sxy, mut sxx) = (0f64, 0f64);
+        for (&xi, &yi) in x.iter().zip(y) {
+            sxy += (xi as f64 - mx) * (yi as f64 - my);
+            sxx += (xi as f64 - mx).powi(2);
+        }
+        let g = if sxx > 1e-9 { sxy / sxx } else { 1.0 };
+        for (&xi, &yi) in x.iter().zip(y) {
+            let fit = my + g * (xi as f64 - mx);
+            residual += (yi as f64 - fit).powi(2);
+            change += (yi as f64 - xi as f64).powi(2);
+        }
+    }
+    if change <= 1e-12 {
+        return 0.0;
+    }
+    (residual / change).sqrt() as f32
 }
 
 /// Normalised cross-correlation of two luma thumbnails (1 = same structure, whatever the

@@ -2,8 +2,10 @@
 //!
 //! - `cut`: `frame` (0-based index of the first frame of the new shot), `pts` (s), `kind`
 //!   (`hard`|`gradual`), `stream`; gradual cuts add `start`, `end`.
-//! - `event`: `kind` (`freeze`|`black`|`silence`|`flicker`|`flash`), `start`, `end` (s),
-//!   `stream`, `ongoing`, the measured values, and a `diagnosis`.
+//! - `event`: `kind` — faults `freeze`|`black`|`silence`|`flicker`|`flash`|`glitch`|`grade_jump`,
+//!   informative `static_shot`|`fade_black`|`quiet`|`lighting_change` — `fault` (bool), `cause`
+//!   (`content`), `start`, `end` (s), `stream`, `ongoing`, the measured values, and a
+//!   `diagnosis`.
 //! - `window`: `start`, `end`, `stream`, `scores` {`sync`, `continuity`, `rhythm`, `overall`}
 //!   and the raw measurements behind them (`sync.audio_delay_ms`, `sync.confidence`, …).
 //! - `state`: a stream's lifecycle (`starting`, `running`, `stalled`, `ended`, `failed`) with a
@@ -58,6 +60,11 @@ impl CutRecord {
 pub struct EventRecord {
     pub stream: String,
     pub kind: EventKind,
+    /// A generation fault (scored, default rules) or an informative record of the content's
+    /// own choice (static shot, fade to black, quiet passage, lighting change).
+    pub fault: bool,
+    /// What caused it: `content` (the picture or sound as generated).
+    pub cause: &'static str,
     pub start: f64,
     pub end: f64,
     pub duration: f64,
@@ -78,6 +85,8 @@ impl EventRecord {
         Self {
             stream: stream.into(),
             kind: d.kind,
+            fault: d.kind.is_fault(),
+            cause: "content",
             start: round(d.start, 6),
             end: round(d.end, 6),
             duration: round(d.end - d.start, 6),
@@ -156,6 +165,11 @@ pub struct ContinuityWindow {
     pub flashes: usize,
     /// Glitches and grade jumps in the window.
     pub glitches: usize,
+    /// Share of the window inside static shots (informative: no score penalty).
+    pub static_ratio: f64,
+    /// Share of the window inside quiet passages (informative: no score penalty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_ratio: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]

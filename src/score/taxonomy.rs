@@ -30,6 +30,9 @@ impl Dimension {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diagnosis {
+    /// The event kind this diagnoses, when it is an event's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventKind>,
     pub stage: Stage,
     pub aspect: &'static str,
     pub dimension: Dimension,
@@ -58,8 +61,9 @@ pub fn event(d: &Detection) -> Diagnosis {
         dur,
         if d.ongoing { ", ongoing" } else { "" }
     );
-    match d.kind {
+    let mut diagnosis = match d.kind {
         EventKind::Freeze => Diagnosis {
+            event: None,
             stage: Stage::Production,
             aspect: "cinematography (motion)",
             dimension: Dimension::Continuity,
@@ -68,6 +72,7 @@ pub fn event(d: &Detection) -> Diagnosis {
             fix: "regenerate the segment; check frame interpolation and frame-rate conversion for duplicated frames".into(),
         },
         EventKind::Black => Diagnosis {
+            event: None,
             stage: Stage::PostProduction,
             aspect: "editing",
             dimension: Dimension::Continuity,
@@ -76,6 +81,7 @@ pub fn event(d: &Detection) -> Diagnosis {
             fix: "check the frame sequence for gaps; if the fade is intended, keep it under the minimum event duration or raise analysis.min_event_s".into(),
         },
         EventKind::Silence => Diagnosis {
+            event: None,
             stage: Stage::PostProduction,
             aspect: "sound design",
             dimension: Dimension::Continuity,
@@ -84,6 +90,7 @@ pub fn event(d: &Detection) -> Diagnosis {
             fix: "check the audio generator and mixer for gaps; re-render the audio of this span".into(),
         },
         EventKind::Flicker => Diagnosis {
+            event: None,
             stage: Stage::Production,
             aspect: "cinematography (lighting, exposure)",
             dimension: Dimension::Continuity,
@@ -96,6 +103,7 @@ pub fn event(d: &Detection) -> Diagnosis {
             fix: "enable temporal attention / consistency in the generator, lower the guidance scale, or run a deflicker pass".into(),
         },
         EventKind::Glitch => Diagnosis {
+            event: None,
             stage: Stage::Production,
             aspect: "performance (temporal coherence)",
             dimension: Dimension::Continuity,
@@ -104,6 +112,7 @@ pub fn event(d: &Detection) -> Diagnosis {
             fix: "regenerate or interpolate the frame(s); check frame ordering in the generator's output and muxer".into(),
         },
         EventKind::GradeJump => Diagnosis {
+            event: None,
             stage: Stage::PostProduction,
             aspect: "colour",
             dimension: Dimension::Continuity,
@@ -118,7 +127,56 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "exposure or colour grade jumps within a shot: the generator lost its look between frames".into(),
             fix: "grade-match the segment (or regenerate it with the previous frames as context); lock the colour conditioning".into(),
         },
+        EventKind::StaticShot => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: "cinematography (camera, staging)",
+            dimension: Dimension::Continuity,
+            observed: if value(d, "shot_opened_still") >= 0.5 {
+                format!("static shot {span}: the shot opened on a still picture ({} frames)", value(d, "frames"))
+            } else {
+                format!(
+                    "still picture {span} after the motion settled ({} frames; motion before {:.4})",
+                    value(d, "frames"),
+                    value(d, "motion_before")
+                )
+            },
+            problem: "none by itself: a title card, a photograph, an establishing shot or a held pose is the content's own choice (not scored)".into(),
+            fix: "nothing to fix unless the shot was meant to move; a rule on continuity.static_ratio can flag long ones".into(),
+        },
+        EventKind::FadeBlack => Diagnosis {
+            event: None,
+            stage: Stage::PostProduction,
+            aspect: "editing",
+            dimension: Dimension::Continuity,
+            observed: format!("black {span} reached by a fade (or at the start), mean luma {:.3}", value(d, "mean_luma")),
+            problem: "none by itself: a fade to or from black is an editing choice (not scored)".into(),
+            fix: "nothing to fix unless the shot plan has no fade here".into(),
+        },
+        EventKind::Quiet => Diagnosis {
+            event: None,
+            stage: Stage::PostProduction,
+            aspect: "sound design",
+            dimension: Dimension::Continuity,
+            observed: format!("audio quiet {span} at {:.0} dBFS, entered gradually", value(d, "level_db")),
+            problem: "none by itself: a pause, a fade-out or a quiet passage (not scored)".into(),
+            fix: "nothing to fix unless the soundtrack should carry on here".into(),
+        },
+        EventKind::LightingChange => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: "cinematography (lighting)",
+            dimension: Dimension::Continuity,
+            observed: format!(
+                "light changed abruptly at {:.3} s inside a shot, unevenly across the picture (global-grade fit residual {:.2})",
+                d.start,
+                value(d, "residual")
+            ),
+            problem: "none by itself: a lamp, a stage light or lightning changes parts of the picture differently, unlike a generator's grade instability (not scored)".into(),
+            fix: "nothing to fix unless no light changes in the scene".into(),
+        },
         EventKind::Flash => Diagnosis {
+            event: None,
             stage: Stage::Production,
             aspect: "cinematography (lighting)",
             dimension: Dimension::Continuity,
@@ -126,7 +184,9 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "a 1–3 frame change that returns to the same shot: an intended flash, or a glitch frame".into(),
             fix: "if unintended, replace the frames by interpolating their neighbours".into(),
         },
-    }
+    };
+    diagnosis.event = Some(d.kind);
+    diagnosis
 }
 
 /// Diagnosis of a committed audio delay outside the detectability window.
@@ -137,6 +197,7 @@ pub fn sync(delay_ms: f64, matched: usize) -> Diagnosis {
         ("early", super::DETECT_EARLY_MS)
     };
     Diagnosis {
+        event: None,
         stage: Stage::PostProduction,
         aspect: "sound design (audio-visual fusion)",
         dimension: Dimension::Sync,
@@ -157,6 +218,7 @@ pub fn sync(delay_ms: f64, matched: usize) -> Diagnosis {
 /// Diagnosis of a drift in the audio delay within a stream.
 pub fn drift(from_ms: f64, to_ms: f64, over_s: f64) -> Diagnosis {
     Diagnosis {
+        event: None,
         stage: Stage::PostProduction,
         aspect: "sound design (audio-visual fusion)",
         dimension: Dimension::Sync,
@@ -169,6 +231,7 @@ pub fn drift(from_ms: f64, to_ms: f64, over_s: f64) -> Diagnosis {
 /// Diagnosis of shots too short to read.
 pub fn short_shots(n: usize, shortest_s: f64) -> Diagnosis {
     Diagnosis {
+        event: None,
         stage: Stage::PostProduction,
         aspect: "editing rhythm",
         dimension: Dimension::Rhythm,
@@ -193,6 +256,7 @@ pub fn pacing(asl_s: f64) -> Diagnosis {
         )
     };
     Diagnosis {
+        event: None,
         stage: Stage::PreProduction,
         aspect: "scene planning",
         dimension: Dimension::Rhythm,
@@ -205,6 +269,7 @@ pub fn pacing(asl_s: f64) -> Diagnosis {
 /// Diagnosis of a shot whose grade departs from the sequence.
 pub fn style_drift(drift: f32) -> Diagnosis {
     Diagnosis {
+        event: None,
         stage: Stage::PostProduction,
         aspect: "colour",
         dimension: Dimension::Continuity,

@@ -36,7 +36,32 @@ pub struct SceneSpec {
     /// Cuts (times, as in `cuts`) that get no beep even with `beep_on_cut`.
     #[serde(default)]
     pub silent_cuts: Vec<f64>,
+    /// Shots (0-based, counting cuts and dissolve ends) drawn as a still picture: a title card,
+    /// a photograph, a locked-off establishing shot. Content, not a fault.
+    #[serde(default)]
+    pub still_shots: Vec<u64>,
+    /// Holds A:B: the motion eases out over the 0.5 s before A, holds still until B, then
+    /// resumes (an animator's hold). Content, not a fault.
+    #[serde(default)]
+    pub holds: Vec<(f64, f64)>,
+    /// Speed of the pans and the subject (1: the default; 0.05: a slow creep).
+    #[serde(default = "one")]
+    pub motion_scale: f64,
+    /// Camera noise: luma grain of this amplitude (levels, peak), new in every frame.
+    #[serde(default)]
+    pub grain: f64,
+    /// Quiet passages A:B in the sound: it fades out over 0.5 s into A (to about −100 dBFS),
+    /// stays quiet, and fades back in over 0.3 s from B. Content, not a dropout.
+    #[serde(default)]
+    pub quiet: Vec<(f64, f64)>,
+    /// Fade picture and sound to black and silence from this time to the end.
+    #[serde(default)]
+    pub fade_out_at: Option<f64>,
     pub seed: u64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for SceneSpec {
@@ -58,6 +83,12 @@ impl Default for SceneSpec {
             dissolves: vec![],
             extra_beeps: vec![],
             silent_cuts: vec![],
+            still_shots: vec![],
+            holds: vec![],
+            motion_scale: 1.0,
+            grain: 0.0,
+            quiet: vec![],
+            fade_out_at: None,
             seed: 1,
         }
     }
@@ -199,6 +230,58 @@ impl SceneSpec {
             .collect()
     }
 
+    /// Content time of shot `s` at `t` s into it: holds stop it (with an ease-out), still shots
+    /// never start it, `motion_scale` slows it.
+    fn content_time(&self, s: u64, shot_t: f64, t: f64) -> f64 {
+        if self.still_shots.contains(&s) {
+            return 0.0;
+        }
+        const EASE: f64 = 0.5;
+        // Time lost to the holds of this shot that started before t (each hold loses its span
+        // and half the ease-out).
+        let shot_start = t - shot_t;
+        let mut lost = 0.0;
+        for (a, b) in self.holds.iter().filter(|(a, _)| *a > shot_start) {
+            if t >= *b {
+                lost += (b - a) + EASE / 2.0;
+            } else if t >= *a {
+                lost += (t - a) + EASE / 2.0;
+            } else if t > a - EASE {
+                // Easing out: speed falls linearly to 0 at A.
+                let x = (a - t) / EASE;
+                lost += EASE / 2.0 * (1.0 - x) * (1.0 - x);
+            }
+        }
+        (shot_t - lost.min(shot_t)).max(0.0) * self.motion_scale
+    }
+
+    /// Gain of the quiet passages at `t`: a 0.5 s linear fade to 1 % (−40 dB, the room tone at
+    /// about −80 dBFS), and a 0.3 s fade back in.
+    fn quiet_gain(&self, t: f64) -> f64 {
+        const LOW: f64 = 0.01;
+        let mut g: f64 = 1.0;
+        for (a, b) in &self.quiet {
+            let x = if t >= a - 0.5 && t < *a {
+                1.0 - (1.0 - LOW) * (t - (a - 0.5)) / 0.5
+            } else if t >= *a && t < *b {
+                LOW
+            } else if t >= *b && t < b + 0.3 {
+                LOW + (1.0 - LOW) * (t - b) / 0.3
+            } else {
+                1.0
+            };
+            g = g.min(x);
+        }
+        g
+    }
+
+    fn fade_out_gain(&self, t: f64) -> f64 {
+        match self.fade_out_at {
+            Some(a) if t >= a => (1.0 - (t - a) / 1.0).clamp(0.0, 1.0),
+            _ => 1.0,
+        }
+    }
+
     /// Render frame `n` as I420 (Y plane, then Cb, then Cr).
     pub fn render(&self, n: u64, out: &mut Vec<u8>) {
         let (w, h) = (self.width, self.height);
@@ -226,18 +309,25 @@ impl SceneSpec {
             return;
         }
         let s = self.shot_index(t);
+        let shown = t;
         let dissolve = self
             .dissolves
             .iter()
             .map(|(a, b)| (self.frame_at(*a), self.frame_at(*b)))
             .find(|(a, b)| n >= *a && n < *b);
-        self.paint(n, s, t - self.shot_start(s), out);
+        self.paint(
+            n,
+            s,
+            self.content_time(s, t - self.shot_start(s), shown),
+            out,
+        );
         if let Some((a, b)) = dissolve {
             // Blend towards the next shot: alpha 1/(K+1) … K/(K+1) over the K blended frames.
             let alpha = (n - a + 1) as f64 / (b - a + 1) as f64;
             let mut next = Vec::new();
             next.resize(out.len(), 0);
-            self.paint(n, s + 1, t - self.shot_start(s + 1), &mut next);
+            let ts = self.content_time(s + 1, t - self.shot_start(s + 1), shown);
+            self.paint(n, s + 1, ts, &mut next);
             for (o, x) in out.iter_mut().zip(&next) {
                 *o = ((1.0 - alpha) * *o as f64 + alpha * *x as f64).round() as u8;
             }
@@ -260,7 +350,8 @@ impl SceneSpec {
         };
         let gain = inside(n as f64 / fps, &self.fades)
             .map(|(a, b)| ((n as f64 / fps - (a + b) / 2.0).abs() / ((b - a) / 2.0)).min(1.0))
-            .unwrap_or(1.0);
+            .unwrap_or(1.0)
+            * self.fade_out_gain(n as f64 / fps);
         let pan = sh.pan_px_s * ts;
         let (ys, cs) = out.split_at_mut(w * h);
         let (cbs, crs) = cs.split_at_mut(cw * ch);
@@ -278,7 +369,13 @@ impl SceneSpec {
                 } else {
                     base + stripes[x] * (0.5 + 0.5 * g)
                 };
-                ys[y * w + x] = (16.0 + (v + lift - 16.0) * gain).clamp(16.0, 235.0) as u8;
+                let grain = if self.grain > 0.0 {
+                    self.grain
+                        * (2.0 * unit(self.seed ^ 0x9a1, n * 7_919 + (y * w + x) as u64) - 1.0)
+                } else {
+                    0.0
+                };
+                ys[y * w + x] = (16.0 + (v + lift + grain - 16.0) * gain).clamp(16.0, 235.0) as u8;
             }
         }
         for y in 0..ch {
@@ -337,6 +434,7 @@ impl SceneSpec {
             // A soft "room tone": noise at about -40 dBFS.
             let noise = (unit(self.seed ^ 0xa0d10, k) - 0.5) * 0.03;
             let mut v = noise;
+            let quiet = self.quiet_gain(t) * self.fade_out_gain(t);
             for b in &beeps {
                 let dt = t - (b + delay);
                 if (0.0..0.060).contains(&dt) {
@@ -344,7 +442,7 @@ impl SceneSpec {
                     v += 0.5 * env * (std::f64::consts::TAU * 1200.0 * dt).sin();
                 }
             }
-            out.push(v as f32);
+            out.push((v * quiet) as f32);
         }
     }
 }
