@@ -14,6 +14,8 @@ pub const DEFAULT_HOP_S: f64 = 1.0;
 pub const DEFAULT_SYNC_HORIZON_S: f64 = 12.0;
 pub const DEFAULT_SYNC_SEARCH_MS: f64 = 2000.0;
 pub const DEFAULT_MIN_EVENT_S: f64 = 0.5;
+/// A forward timestamp jump larger than this is a discontinuity (folded away and reported).
+pub const DEFAULT_DISCONTINUITY_S: f64 = 5.0;
 pub const DEFAULT_BATCH_FRAMES: usize = 8;
 pub const DEFAULT_LATENCY_MS: u32 = 200;
 pub const DEFAULT_STALL_TIMEOUT_S: f64 = 3.0;
@@ -98,6 +100,9 @@ pub struct AnalysisSettings {
     pub sync_search_ms: f64,
     /// Minimum duration of a freeze/black/silence/flicker event, seconds.
     pub min_event_s: f64,
+    /// A forward jump of a medium's timestamps larger than this (or a backward one larger than
+    /// 1 s) is a discontinuity: reported, and folded out of the stream's timeline.
+    pub discontinuity_s: f64,
     /// Frames per model call (more amortises overhead, fewer lowers live latency).
     pub batch_frames: usize,
     pub backend: BackendChoice,
@@ -116,6 +121,7 @@ impl Default for AnalysisSettings {
             sync_horizon_s: DEFAULT_SYNC_HORIZON_S,
             sync_search_ms: DEFAULT_SYNC_SEARCH_MS,
             min_event_s: DEFAULT_MIN_EVENT_S,
+            discontinuity_s: DEFAULT_DISCONTINUITY_S,
             batch_frames: DEFAULT_BATCH_FRAMES,
             backend: BackendChoice::Auto,
             sync_head: SyncHead::Learned,
@@ -401,6 +407,9 @@ impl AnalysisSettings {
         }
         if !(self.min_event_s.is_finite() && (0.04..=60.0).contains(&self.min_event_s)) {
             return Err(invalid(a("min_event_s"), "must be 0.04–60 seconds"));
+        }
+        if !(self.discontinuity_s.is_finite() && (1.0..=3600.0).contains(&self.discontinuity_s)) {
+            return Err(invalid(a("discontinuity_s"), "must be 1–3600 seconds"));
         }
         if !(1..=256).contains(&self.batch_frames) {
             return Err(invalid(a("batch_frames"), "must be 1–256"));

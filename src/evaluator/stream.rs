@@ -19,6 +19,7 @@ use crate::score::record::{
 };
 use crate::score::{self, ContinuityInputs, Scores, taxonomy};
 use crate::types::{AudioChunk, IngestEvent, Media, StreamId, StreamState, VideoFrame};
+use crate::window::timeline::{Jump, Medium, Timeline};
 use crate::window::{AudioRing, Batch, HopScheduler, VideoBatcher};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
@@ -60,6 +61,7 @@ pub struct StreamEvaluator {
     media: Option<Media>,
     stalled: Media,
     batcher: VideoBatcher,
+    timeline: Timeline,
     audio: AudioRing,
     sched: HopScheduler,
     samples_per_ms: usize,
@@ -122,6 +124,7 @@ impl StreamEvaluator {
             media: None,
             stalled: Media::default(),
             batcher: VideoBatcher::default(),
+            timeline: Timeline::new(a.discontinuity_s),
             audio: AudioRing::new(a.audio_rate),
             sched: HopScheduler::new(a.window_s, a.hop_s),
             samples_per_ms: (a.audio_rate / 1000).max(1) as usize,
@@ -251,9 +254,15 @@ impl StreamEvaluator {
         }
     }
 
-    pub fn push_video(&mut self, f: VideoFrame, out: &mut Vec<Record>) {
+    pub fn push_video(&mut self, mut f: VideoFrame, out: &mut Vec<Record>) {
         if !f.pts.is_finite() {
             return;
+        }
+        let dur = f.duration.unwrap_or_else(|| self.frame_s());
+        let (t, jump) = self.timeline.map(Medium::Video, f.pts, dur);
+        f.pts = t;
+        if let Some(j) = jump {
+            self.on_discontinuity(j, out);
         }
         if let Some(last) = self.last_pts {
             let d = f.pts - last;
@@ -288,9 +297,15 @@ impl StreamEvaluator {
         self.schedule(out);
     }
 
-    pub fn push_audio(&mut self, c: AudioChunk, out: &mut Vec<Record>) {
+    pub fn push_audio(&mut self, mut c: AudioChunk, out: &mut Vec<Record>) {
         if !c.pts.is_finite() || c.rate != self.a.audio_rate {
             return;
+        }
+        let dur = c.samples.len() as f64 / c.rate as f64;
+        let (t, jump) = self.timeline.map(Medium::Audio, c.pts, dur);
+        c.pts = t;
+        if let Some(j) = jump {
+            self.on_discontinuity(j, out);
         }
         let end = c.end();
         self.audio.push(&c);
@@ -302,6 +317,43 @@ impl StreamEvaluator {
             self.process_audio(out);
             self.schedule(out);
         }
+    }
+
+    /// A medium's timestamps jumped: the timeline has folded the jump away; report it, and
+    /// start the video detectors afresh (frames on either side of a jump are not compared).
+    fn on_discontinuity(&mut self, j: Jump, out: &mut Vec<Record>) {
+        if j.medium == Medium::Video {
+            if let Some(b) = self.batcher.take() {
+                self.process_batch(b, out);
+            }
+            self.batcher.forget_prev();
+            let mut co = CutOutput::default();
+            self.cut_det.reset(&mut co);
+            self.handle_cuts(co, out);
+            let mut dets = vec![];
+            self.video_cont.reset(&mut dets);
+            for d in dets {
+                self.emit_detection(d, out);
+            }
+            self.fades = FadeDetector::default();
+            self.dissolves = DissolveDetector::default();
+        } else {
+            self.process_audio(out);
+        }
+        let d = Detection {
+            kind: EventKind::Discontinuity,
+            start: j.at,
+            end: j.at,
+            ongoing: false,
+            values: vec![
+                ("jump_s", j.size()),
+                ("expected_s", j.expected_raw),
+                ("got_s", j.raw),
+                ("audio", (j.medium == Medium::Audio) as u8 as f64),
+            ],
+        };
+        tracing::warn!(stream = %self.id, medium = j.medium.as_str(), jump_s = j.size(), "timestamp discontinuity");
+        self.emit_detection(d, out);
     }
 
     /// Live: process frames that have waited longer than `max_wait_s` even if the batch is not

@@ -200,9 +200,10 @@ impl Ingest {
         }
 
         let (vtx, vrx) = bounded(queue_frames);
+        let (etx, erx) = bounded(1024);
+        watch_source_caps(&pipeline, &etx);
         // Audio arrives in ~10–20 ms chunks: give it a few seconds of room.
         let (atx, arx) = bounded(queue_frames * 4);
-        let (etx, erx) = bounded(1024);
         let stats = Arc::new(IngestStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![];
@@ -535,5 +536,63 @@ fn watch_bus(
                 });
             }
         }
+    }
+}
+
+/// What a source format is, in a few words (`1280x720 I420 25/1`, `48000 Hz 2 ch F32LE`).
+pub(crate) fn describe_caps(caps: &gst::CapsRef) -> String {
+    if let Ok(v) = gstreamer_video::VideoInfo::from_caps(caps) {
+        return format!(
+            "{}x{} {:?} {}/{}",
+            v.width(),
+            v.height(),
+            v.format(),
+            v.fps().numer(),
+            v.fps().denom()
+        );
+    }
+    if let Ok(a) = gstreamer_audio::AudioInfo::from_caps(caps) {
+        return format!("{} Hz {} ch {:?}", a.rate(), a.channels(), a.format());
+    }
+    caps.to_string()
+}
+
+/// Report changes of the *source* format (the decoder's output: resolution, frame rate, audio
+/// rate, channels) mid-stream. The analysis follows them by itself (scale and convert
+/// renegotiate); this says so. A caps-event probe on the first scaler/converter of each branch:
+/// it only compares and `try_send`s, never blocks the streaming thread.
+fn watch_source_caps(pipeline: &gst::Pipeline, events: &Sender<IngestEvent>) {
+    let mut iter = pipeline.iterate_recurse();
+    let mut elements = vec![];
+    while let Ok(Some(e)) = iter.next() {
+        elements.push(e);
+    }
+    for e in elements {
+        let Some(factory) = e.factory() else { continue };
+        let medium = match factory.name().as_str() {
+            "videoscale" | "videoconvertscale" => "video",
+            "audioconvert" => "audio",
+            _ => continue,
+        };
+        let Some(pad) = e.static_pad("sink") else {
+            continue;
+        };
+        let last: Mutex<Option<String>> = Mutex::new(None);
+        let tx = events.clone();
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
+                if let gst::EventView::Caps(c) = ev.view() {
+                    let now = describe_caps(c.caps());
+                    let before = last.lock().replace(now.clone());
+                    if let Some(before) = before.filter(|b| *b != now) {
+                        let _ = tx.try_send(IngestEvent::CapsChanged {
+                            medium: medium.into(),
+                            caps: format!("source {before} → {now} (analysis follows)"),
+                        });
+                    }
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
 }

@@ -52,7 +52,7 @@ impl CapsTracker {
         let first = self.last.is_none();
         self.last = Some(caps.to_owned());
         self.video_info = gst_video::VideoInfo::from_caps(caps).ok();
-        (!first).then(|| caps.to_string())
+        (!first).then(|| format!("analysis {}", super::describe_caps(caps)))
     }
 }
 

@@ -77,10 +77,12 @@ pub enum EventKind {
     /// An abrupt light change inside a shot that is not one global grade (a lamp, a stage
     /// light): informative, not a fault.
     LightingChange,
+    /// The timestamps of a medium jumped (folded out of the timeline; cause `transport`).
+    Discontinuity,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Freeze,
         EventKind::Black,
         EventKind::Silence,
@@ -92,6 +94,7 @@ impl EventKind {
         EventKind::FadeBlack,
         EventKind::Quiet,
         EventKind::LightingChange,
+        EventKind::Discontinuity,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,6 +109,16 @@ impl EventKind {
             EventKind::FadeBlack => "fade_black",
             EventKind::Quiet => "quiet",
             EventKind::LightingChange => "lighting_change",
+            EventKind::Discontinuity => "discontinuity",
+        }
+    }
+
+    /// `content` (the picture or sound as generated) or `transport` (how it was delivered:
+    /// timestamps, packets).
+    pub fn cause(self) -> &'static str {
+        match self {
+            EventKind::Discontinuity => "transport",
+            _ => "content",
         }
     }
 
@@ -118,6 +131,7 @@ impl EventKind {
                 | EventKind::FadeBlack
                 | EventKind::Quiet
                 | EventKind::LightingChange
+                | EventKind::Discontinuity
         )
     }
 }

@@ -3,9 +3,9 @@
 //! - `cut`: `frame` (0-based index of the first frame of the new shot), `pts` (s), `kind`
 //!   (`hard`|`gradual`), `stream`; gradual cuts add `start`, `end`.
 //! - `event`: `kind` — faults `freeze`|`black`|`silence`|`flicker`|`flash`|`glitch`|`grade_jump`,
-//!   informative `static_shot`|`fade_black`|`quiet`|`lighting_change` — `fault` (bool), `cause`
-//!   (`content`), `start`, `end` (s), `stream`, `ongoing`, the measured values, and a
-//!   `diagnosis`.
+//!   informative `static_shot`|`fade_black`|`quiet`|`lighting_change`, and `discontinuity` (a
+//!   timestamp jump) — `fault` (bool), `cause` (`content`|`transport`), `start`, `end` (s),
+//!   `stream`, `ongoing`, the measured values, and a `diagnosis`.
 //! - `window`: `start`, `end`, `stream`, `scores` {`sync`, `continuity`, `rhythm`, `overall`}
 //!   and the raw measurements behind them (`sync.audio_delay_ms`, `sync.confidence`, …).
 //! - `state`: a stream's lifecycle (`starting`, `running`, `stalled`, `ended`, `failed`) with a
@@ -63,7 +63,8 @@ pub struct EventRecord {
     /// A generation fault (scored, default rules) or an informative record of the content's
     /// own choice (static shot, fade to black, quiet passage, lighting change).
     pub fault: bool,
-    /// What caused it: `content` (the picture or sound as generated).
+    /// What caused it: `content` (the picture or sound as generated) or `transport` (how it was
+    /// delivered: timestamps, packets).
     pub cause: &'static str,
     pub start: f64,
     pub end: f64,
@@ -86,7 +87,7 @@ impl EventRecord {
             stream: stream.into(),
             kind: d.kind,
             fault: d.kind.is_fault(),
-            cause: "content",
+            cause: d.kind.cause(),
             start: round(d.start, 6),
             end: round(d.end, 6),
             duration: round(d.end - d.start, 6),

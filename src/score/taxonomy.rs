@@ -175,6 +175,22 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "none by itself: a lamp, a stage light or lightning changes parts of the picture differently, unlike a generator's grade instability (not scored)".into(),
             fix: "nothing to fix unless no light changes in the scene".into(),
         },
+        EventKind::Discontinuity => Diagnosis {
+            event: None,
+            stage: Stage::PostProduction,
+            aspect: "editing (timeline)",
+            dimension: Dimension::Continuity,
+            observed: format!(
+                "{} timestamps jumped {:+.3} s at {:.3} s of the stream (expected {:.3} s, got {:.3} s)",
+                if value(d, "audio") >= 0.5 { "audio" } else { "video" },
+                value(d, "jump_s"),
+                d.start,
+                value(d, "expected_s"),
+                value(d, "got_s")
+            ),
+            problem: "the source's clock restarted or was re-stamped (a generator or muxer restart, a concatenation of files): the timeline is folded back to continuous time, so scores go on; sync across the jump is only as good as the two media's shared stamps".into(),
+            fix: "re-stamp the output continuously (e.g. ffmpeg -fflags +genpts, or setts) or restart the stream".into(),
+        },
         EventKind::Flash => Diagnosis {
             event: None,
             stage: Stage::Production,

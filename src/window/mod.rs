@@ -6,6 +6,10 @@
 //!   frame before each batch so per-frame differences are never lost at a batch boundary.
 //! - [`HopScheduler`] says which windows `[end − window, end)` are complete, given how far each
 //!   medium's features have got (the watermark).
+//! - [`timeline::Timeline`] folds timestamp jumps (discontinuities) away before any of these see
+//!   them, so no allocation or loop grows with the size of a jump.
+pub mod timeline;
+
 use crate::types::{AudioChunk, VideoFrame};
 use std::collections::VecDeque;
 
@@ -128,6 +132,12 @@ impl VideoBatcher {
 
     pub fn oldest_arrival(&self) -> Option<std::time::Instant> {
         self.pending.first().map(|f| f.arrival)
+    }
+
+    /// Forget the frame before the next batch (after a discontinuity: frames on either side
+    /// are not compared).
+    pub fn forget_prev(&mut self) {
+        self.prev = None;
     }
 
     /// Take the pending frames as a batch.
