@@ -102,15 +102,36 @@ pub(crate) fn launch(desc: &str) -> Result<gst::Pipeline, SendError> {
 
 /// Run `pipeline` until EOS, an error, or `stop`.
 pub(crate) fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), SendError> {
+    run_fed(pipeline, stop, &[])
+}
+
+/// Once our feeding threads are done, how long the pipeline has to deliver its EOS (an RTP
+/// sender's rtpbin has been seen to hold it back for good, now and then).
+const EOS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`run`] for a pipeline fed by `feeders`: when they have all finished and no EOS came within
+/// [`EOS_GRACE`], it ends anyway (everything was sent).
+fn run_fed(
+    pipeline: &gst::Pipeline,
+    stop: &AtomicBool,
+    feeders: &[std::thread::JoinHandle<()>],
+) -> Result<(), SendError> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| SendError::Runtime(e.to_string()))?;
     let bus = pipeline
         .bus()
         .ok_or_else(|| SendError::Runtime("no bus".into()))?;
+    let mut fed_at: Option<std::time::Instant> = None;
     let result = loop {
         if stop.load(Ordering::Relaxed) {
             break Ok(());
+        }
+        if !feeders.is_empty() && feeders.iter().all(|t| t.is_finished()) {
+            if fed_at.get_or_insert_with(std::time::Instant::now).elapsed() > EOS_GRACE {
+                tracing::warn!("the sender pipeline held its EOS back; ending after the grace");
+                break Ok(());
+            }
         }
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
             continue;
@@ -229,7 +250,7 @@ pub fn send_synthetic(
     let desc = fill(&strip_comments(SEND_SYNTH), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
     let threads = feed(&pipeline, spec, stop.clone(), 0)?;
-    let r = run(&pipeline, &stop);
+    let r = run_fed(&pipeline, &stop, &threads);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
