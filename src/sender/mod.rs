@@ -105,17 +105,55 @@ pub(crate) fn run(pipeline: &gst::Pipeline, stop: &AtomicBool) -> Result<(), Sen
     run_fed(pipeline, stop, &[])
 }
 
-/// Once our feeding threads are done, how long the pipeline has to deliver its EOS (an RTP
-/// sender's rtpbin has been seen to hold it back for good, now and then).
+/// Once our feeding threads are done, how long the pipeline has to deliver its EOS.
 const EOS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Once every RTP data sink has its EOS, how long the RTCP side gets to send its BYE.
+const RTCP_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// [`run`] for a pipeline fed by `feeders`: when they have all finished and no EOS came within
-/// [`EOS_GRACE`], it ends anyway (everything was sent).
+/// Count the EOS events reaching the pipeline's RTP data sinks (the udpsinks behind rtpbin's
+/// `send_rtp_src_*`). The pipeline-wide EOS also waits for the RTCP sinks, and rtpbin's RTCP
+/// thread has been seen to hold that back for good now and then (a sender hanging after
+/// everything was sent); the data sinks say when the media are out.
+fn rtp_sinks_done(
+    pipeline: &gst::Pipeline,
+) -> Option<(usize, Arc<std::sync::atomic::AtomicUsize>)> {
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut n = 0;
+    let mut iter = pipeline.iterate_sinks();
+    while let Ok(Some(sink)) = iter.next() {
+        let Some(pad) = sink.static_pad("sink") else {
+            continue;
+        };
+        let rtp = pad
+            .peer()
+            .map(|p| p.name().starts_with("send_rtp_src"))
+            .unwrap_or(false);
+        if !rtp {
+            continue;
+        }
+        n += 1;
+        let done = done.clone();
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(e)) = &info.data {
+                if e.type_() == gst::EventType::Eos {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    (n > 0).then_some((n, done))
+}
+
+/// [`run`] for a pipeline fed by `feeders` (threads of ours): it also ends when they have all
+/// finished and no EOS came within [`EOS_GRACE`] (everything was sent), and, for an RTP sender,
+/// [`RTCP_GRACE`] after every RTP data sink has its EOS.
 fn run_fed(
     pipeline: &gst::Pipeline,
     stop: &AtomicBool,
     feeders: &[std::thread::JoinHandle<()>],
 ) -> Result<(), SendError> {
+    let rtp = rtp_sinks_done(pipeline);
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| SendError::Runtime(e.to_string()))?;
@@ -123,14 +161,24 @@ fn run_fed(
         .bus()
         .ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let mut fed_at: Option<std::time::Instant> = None;
+    let mut sent_at: Option<std::time::Instant> = None;
     let result = loop {
         if stop.load(Ordering::Relaxed) {
             break Ok(());
         }
         if !feeders.is_empty() && feeders.iter().all(|t| t.is_finished()) {
-            if fed_at.get_or_insert_with(std::time::Instant::now).elapsed() > EOS_GRACE {
+            let since = *fed_at.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() > EOS_GRACE {
                 tracing::warn!("the sender pipeline held its EOS back; ending after the grace");
                 break Ok(());
+            }
+        }
+        if let Some((n, done)) = &rtp {
+            if done.load(Ordering::Relaxed) >= *n {
+                let since = *sent_at.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > RTCP_GRACE {
+                    break Ok(());
+                }
             }
         }
         let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
