@@ -33,6 +33,21 @@ pub const DEFAULT_SILENCE_DB: f32 = -60.0;
 /// Quiet also means this far below the stream's own level (dB).
 pub const DEFAULT_SILENCE_RELATIVE_DB: f32 = 30.0;
 pub const DEFAULT_FLICKER_AMPLITUDE: f32 = 0.02;
+/// A client must send a request's whole header within this many seconds (slow-header clients).
+pub const DEFAULT_HEADER_TIMEOUT_S: f64 = 10.0;
+/// A request (body included) must be answered within this many seconds; event streams are not
+/// cut by it (their response starts at once).
+pub const DEFAULT_REQUEST_TIMEOUT_S: f64 = 30.0;
+/// Open HTTP connections at once; more are answered 503 and closed.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Clients of `GET /v1/events` at once; more get 503.
+pub const DEFAULT_MAX_EVENT_CLIENTS: usize = 32;
+/// Largest raw-video frame side a stream may declare, pixels.
+pub const MAX_RAW_SIDE: u32 = 8192;
+/// Longest `uri`, `pipeline` path or webhook URL accepted, bytes.
+pub const MAX_LOCATION_LEN: usize = 4096;
+/// Most alert rules in one config.
+pub const MAX_ALERT_RULES: usize = 256;
 
 /// Errors in a configuration a user wrote. Messages name the field and what would be valid.
 #[derive(Debug, Error)]
@@ -195,7 +210,7 @@ pub struct RtpVideo {
     pub codec: VideoCodec,
     #[serde(default = "default_video_pt")]
     pub payload: u8,
-    /// Raw video only: the sender's frame size.
+    /// Raw video only: the sender's frame size (even, 16–8192 pixels).
     pub width: Option<u32>,
     pub height: Option<u32>,
 }
@@ -289,8 +304,9 @@ impl StreamSettings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         let f = |k: &str| format!("streams.{}.{k}", self.name);
-        if self.name.is_empty()
-            || self.name.len() > 64
+        // Names become metric labels, URL path segments and thread names: no `.`/`..`.
+        if self.name.len() > 64
+            || !self.name.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !self
                 .name
                 .chars()
@@ -299,7 +315,7 @@ impl StreamSettings {
             return Err(invalid(
                 "streams.name",
                 format!(
-                    "{:?}: use 1–64 characters from A-Z a-z 0-9 - _ .",
+                    "{:?}: use 1–64 characters from A-Z a-z 0-9 - _ ., starting with a letter or digit",
                     self.name
                 ),
             ));
@@ -334,6 +350,16 @@ impl StreamSettings {
             if v.codec == VideoCodec::Raw && (v.width.is_none() || v.height.is_none()) {
                 return Err(invalid(f("video"), "raw video needs `width` and `height`"));
             }
+            for (k, side) in [("video.width", v.width), ("video.height", v.height)] {
+                if let Some(side) = side
+                    && (!(16..=MAX_RAW_SIDE).contains(&side) || !side.is_multiple_of(2))
+                {
+                    return Err(invalid(
+                        f(k),
+                        format!("{side}: must be an even number of pixels, 16–{MAX_RAW_SIDE}"),
+                    ));
+                }
+            }
             if v.payload < 96 || v.payload > 127 {
                 return Err(invalid(
                     f("video.payload"),
@@ -355,16 +381,33 @@ impl StreamSettings {
                     "dynamic payload types are 96–127",
                 ));
             }
-            if a.channels == 0 || a.channels > 8 || a.clock_rate < 8000 || a.clock_rate > 192_000 {
-                return Err(invalid(
-                    f("audio"),
-                    "channels 1–8 and clock_rate 8000–192000",
-                ));
+            if !(1..=8).contains(&a.channels) {
+                return Err(invalid(f("audio.channels"), "must be 1–8"));
+            }
+            if !(8000..=192_000).contains(&a.clock_rate) {
+                return Err(invalid(f("audio.clock_rate"), "must be 8000–192000 Hz"));
             }
             if ports.contains(&a.port) || ports.contains(&(a.port + 1)) {
                 return Err(invalid(
                     f("audio.port"),
                     "overlaps the video RTP/RTCP ports",
+                ));
+            }
+        }
+        if let Some(uri) = &self.uri
+            && (uri.is_empty() || uri.len() > MAX_LOCATION_LEN || uri.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                f("uri"),
+                format!("must be 1–{MAX_LOCATION_LEN} bytes without control characters"),
+            ));
+        }
+        if let Some(p) = &self.pipeline {
+            let len = p.as_os_str().len();
+            if len == 0 || len > MAX_LOCATION_LEN {
+                return Err(invalid(
+                    f("pipeline"),
+                    format!("must be a path of 1–{MAX_LOCATION_LEN} bytes"),
                 ));
             }
         }
@@ -381,7 +424,7 @@ impl StreamSettings {
 impl AnalysisSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let a = |k: &str| format!("analysis.{k}");
-        if !(32..=1920).contains(&self.width) || self.width % 2 != 0 {
+        if !(32..=1920).contains(&self.width) || !self.width.is_multiple_of(2) {
             return Err(invalid(
                 a("width"),
                 "must be an even number of pixels, 32–1920",
@@ -482,12 +525,31 @@ impl Default for AlertingSettings {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Address of the HTTP server (`/metrics`, `/v1/...`).
+    /// Address of the HTTP server (`/metrics`, `/v1/...`). A non-loopback address needs a token.
     pub listen: String,
     /// Most streams one process evaluates at once.
     pub max_streams: usize,
     /// Frames buffered between GStreamer and the evaluator per stream (full → dropped, counted).
     pub queue_frames: usize,
+    /// What streams added over the HTTP API may read besides RTP: nothing unless listed here.
+    pub api_sources: ApiSources,
+    /// `/metrics` answers without the token (scrapers often cannot send one). `/healthz` always
+    /// does; every `/v1/` endpoint needs the token when one is set.
+    pub open_metrics: bool,
+    /// Host names accepted in the `Host` header on a loopback bind besides `localhost` and
+    /// loopback IP literals (e.g. the name a local reverse proxy forwards). Guards against DNS
+    /// rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) accepted in an `Origin` header besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// Seconds a client has to send a request's header before the connection is closed.
+    pub header_timeout_s: f64,
+    /// Seconds a request (body included) may take before it is answered 408.
+    pub request_timeout_s: f64,
+    /// Open HTTP connections at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Clients of `GET /v1/events` at once; more get 503.
+    pub max_event_clients: usize,
 }
 
 impl Default for ServerSettings {
@@ -496,7 +558,254 @@ impl Default for ServerSettings {
             listen: DEFAULT_LISTEN.into(),
             max_streams: DEFAULT_MAX_STREAMS,
             queue_frames: DEFAULT_QUEUE_FRAMES,
+            api_sources: ApiSources::default(),
+            open_metrics: true,
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            header_timeout_s: DEFAULT_HEADER_TIMEOUT_S,
+            request_timeout_s: DEFAULT_REQUEST_TIMEOUT_S,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_event_clients: DEFAULT_MAX_EVENT_CLIENTS,
         }
+    }
+}
+
+impl ServerSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!("{:?} is not ADDR:PORT", self.listen),
+            ));
+        }
+        if !(1..=4096).contains(&self.max_streams) {
+            return Err(invalid("server.max_streams", "must be 1–4096"));
+        }
+        if !(4..=4096).contains(&self.queue_frames) {
+            return Err(invalid("server.queue_frames", "must be 4–4096"));
+        }
+        if !(self.header_timeout_s.is_finite() && (0.5..=300.0).contains(&self.header_timeout_s)) {
+            return Err(invalid(
+                "server.header_timeout_s",
+                "must be 0.5–300 seconds",
+            ));
+        }
+        if !(self.request_timeout_s.is_finite() && (1.0..=3600.0).contains(&self.request_timeout_s))
+        {
+            return Err(invalid(
+                "server.request_timeout_s",
+                "must be 1–3600 seconds",
+            ));
+        }
+        if !(4..=65_536).contains(&self.max_connections) {
+            return Err(invalid("server.max_connections", "must be 4–65536"));
+        }
+        if self.max_event_clients == 0 || self.max_event_clients >= self.max_connections {
+            return Err(invalid(
+                "server.max_event_clients",
+                "must be at least 1 and below server.max_connections (event clients hold a connection each)",
+            ));
+        }
+        for h in &self.allowed_hosts {
+            let ok = !h.is_empty()
+                && h.len() <= 253
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c));
+            if !ok {
+                return Err(invalid(
+                    "server.allowed_hosts",
+                    format!("{h:?}: a host name or IP literal, without port"),
+                ));
+            }
+        }
+        for o in &self.allowed_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && o.len() <= 300
+                && o.bytes().all(|b| b.is_ascii_graphic())
+                && !o
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .contains('/');
+            if !ok {
+                return Err(invalid(
+                    "server.allowed_origins",
+                    format!("{o:?}: an origin is scheme://host[:port], no path"),
+                ));
+            }
+        }
+        self.api_sources.validate()
+    }
+}
+
+/// What a stream definition sent over the HTTP API may name besides RTP sessions. By default
+/// nothing: `pipeline` and `uri` come from the operator's config file only. Paths are resolved
+/// (symlinks, `..`) before they are compared, so nothing outside `dirs` can be reached.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSources {
+    /// Directories whose regular files (pipeline files, media files given as a path or a
+    /// `file://` URI) API streams may name. Absolute paths.
+    pub dirs: Vec<PathBuf>,
+    /// URI schemes other than `file` API streams may use as `uri` (e.g. `rtsp`, `srt`). The
+    /// server then connects wherever the client says: list only what your network allows.
+    pub schemes: Vec<String>,
+}
+
+/// A stream definition from the HTTP API names something the operator did not allow. The
+/// message never says whether a path exists or what it holds.
+#[derive(Debug, Error)]
+#[error("`{field}` is not allowed over the API: {why}")]
+pub struct SourceRefused {
+    pub field: &'static str,
+    pub why: String,
+}
+
+fn is_scheme(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.len() <= 32
+        && c.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+}
+
+impl ApiSources {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let k = "server.api_sources.dirs";
+        if self.dirs.len() > 64 || self.schemes.len() > 64 {
+            return Err(invalid(
+                "server.api_sources",
+                "at most 64 dirs and 64 schemes",
+            ));
+        }
+        for d in &self.dirs {
+            if !d.is_absolute() {
+                return Err(invalid(
+                    k,
+                    format!("{}: give an absolute path", d.display()),
+                ));
+            }
+            match std::fs::canonicalize(d) {
+                Ok(c) if c.parent().is_none() => {
+                    return Err(invalid(k, "`/` would expose every file of the server"));
+                }
+                Ok(c) if c.is_dir() => {}
+                _ => {
+                    return Err(invalid(
+                        k,
+                        format!("{}: not an existing directory", d.display()),
+                    ));
+                }
+            }
+        }
+        for s in &self.schemes {
+            if !is_scheme(s) {
+                return Err(invalid(
+                    "server.api_sources.schemes",
+                    format!("{s:?} is not a URI scheme"),
+                ));
+            }
+            if s.eq_ignore_ascii_case("file") {
+                return Err(invalid(
+                    "server.api_sources.schemes",
+                    "`file` URIs are governed by server.api_sources.dirs",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The definition as it may run, when everything it names is allowed: paths replaced by
+    /// their resolved form (`uri` by a `file://` URI), so what runs is what was checked.
+    pub fn admit(&self, mut s: StreamSettings) -> Result<StreamSettings, SourceRefused> {
+        if let Some(p) = s.pipeline.take() {
+            let Some(path) = self.file_under_dirs(&p) else {
+                return Err(self.refuse_path("pipeline", &p.to_string_lossy()));
+            };
+            s.pipeline = Some(path);
+        }
+        if let Some(u) = s.uri.take() {
+            s.uri = Some(self.admit_uri(&u)?);
+        }
+        Ok(s)
+    }
+
+    fn refuse_path(&self, field: &'static str, given: &str) -> SourceRefused {
+        let why = if self.dirs.is_empty() {
+            "files are named in the server's config file only (server.api_sources.dirs is empty)"
+                .to_string()
+        } else {
+            let shown: String = given.chars().take(200).collect();
+            format!(
+                "{shown:?} is not the absolute path of a regular file under server.api_sources.dirs"
+            )
+        };
+        SourceRefused { field, why }
+    }
+
+    /// `p` resolved, when it is a regular file inside one of `dirs` (after resolving both).
+    fn file_under_dirs(&self, p: &Path) -> Option<PathBuf> {
+        if self.dirs.is_empty() || !p.is_absolute() {
+            return None;
+        }
+        let real = std::fs::canonicalize(p).ok()?;
+        if !std::fs::metadata(&real).ok()?.is_file() {
+            return None;
+        }
+        self.dirs
+            .iter()
+            .filter_map(|d| std::fs::canonicalize(d).ok())
+            .any(|d| real.starts_with(d))
+            .then_some(real)
+    }
+
+    fn admit_uri(&self, u: &str) -> Result<String, SourceRefused> {
+        use gstreamer::glib;
+        let file_uri = |p: &Path| {
+            self.file_under_dirs(p)
+                .and_then(|real| glib::filename_to_uri(&real, None).ok())
+                .map(|u| u.to_string())
+                .ok_or_else(|| self.refuse_path("uri", u))
+        };
+        let Some((scheme, _)) = u.split_once("://") else {
+            return file_uri(Path::new(u));
+        };
+        if !is_scheme(scheme) {
+            return Err(SourceRefused {
+                field: "uri",
+                why: "not a path or a URI".into(),
+            });
+        }
+        if scheme.eq_ignore_ascii_case("file") {
+            return match glib::filename_from_uri(u) {
+                Ok((path, host))
+                    if host
+                        .as_deref()
+                        .is_none_or(|h| h.is_empty() || h == "localhost") =>
+                {
+                    file_uri(&path)
+                }
+                _ => Err(self.refuse_path("uri", u)),
+            };
+        }
+        if !self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+            return Err(SourceRefused {
+                field: "uri",
+                why: format!(
+                    "scheme {:?} is not in server.api_sources.schemes",
+                    scheme.to_ascii_lowercase()
+                ),
+            });
+        }
+        // RFC 3986 characters only: nothing that could end a quoted value in a launch line.
+        if !u
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"\\<>^`{|}".contains(&b))
+        {
+            return Err(SourceRefused {
+                field: "uri",
+                why: "characters outside RFC 3986 (percent-encode them)".into(),
+            });
+        }
+        Ok(u.to_string())
     }
 }
 
@@ -525,6 +834,12 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.analysis.validate()?;
+        if self.alerts.len() > MAX_ALERT_RULES {
+            return Err(invalid(
+                "alerts",
+                format!("at most {MAX_ALERT_RULES} rules"),
+            ));
+        }
         for r in &self.alerts {
             r.validate().map_err(|why| invalid("alerts", why))?;
         }
@@ -539,23 +854,22 @@ impl Settings {
                         format!("{u:?}: only http:// URLs (put a TLS proxy in front for https)"),
                     ));
                 }
+                if u.len() > MAX_LOCATION_LEN || !u.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        k,
+                        format!("at most {MAX_LOCATION_LEN} visible ASCII characters"),
+                    ));
+                }
             }
         }
-        if self.alerting.retries > 10 || !(0.1..=60.0).contains(&self.alerting.timeout_s) {
-            return Err(invalid("alerting", "retries 0–10 and timeout_s 0.1–60"));
+        if self.alerting.retries > 10 {
+            return Err(invalid("alerting.retries", "must be 0–10"));
         }
-        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(
-                "server.listen",
-                format!("{:?} is not ADDR:PORT", self.server.listen),
-            ));
+        if !(self.alerting.timeout_s.is_finite() && (0.1..=60.0).contains(&self.alerting.timeout_s))
+        {
+            return Err(invalid("alerting.timeout_s", "must be 0.1–60 seconds"));
         }
-        if !(1..=4096).contains(&self.server.max_streams) {
-            return Err(invalid("server.max_streams", "must be 1–4096"));
-        }
-        if !(4..=4096).contains(&self.server.queue_frames) {
-            return Err(invalid("server.queue_frames", "must be 4–4096"));
-        }
+        self.server.validate()?;
         if self.streams.len() > self.server.max_streams {
             return Err(invalid(
                 "streams",
@@ -608,9 +922,11 @@ mod tests {
         let mut bad = s.clone();
         bad.streams[0].audio.as_mut().unwrap().port = 5005;
         assert!(bad.validate().unwrap_err().to_string().contains("overlaps"));
-        let mut bad = s.clone();
-        bad.streams[0].name = "bad name!".into();
-        assert!(bad.validate().is_err());
+        for name in ["bad name!", "", "..", ".hidden", "-x", &"a".repeat(65)] {
+            let mut bad = s.clone();
+            bad.streams[0].name = name.into();
+            assert!(bad.validate().is_err(), "{name:?}");
+        }
         let mut bad = s;
         bad.analysis.window_s = f64::NAN;
         assert!(bad.validate().is_err());
@@ -618,5 +934,164 @@ mod tests {
             toml::from_str::<Settings>("[analysis]\nwindow = 3").is_err(),
             "unknown keys are refused"
         );
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_field() {
+        let mut s = StreamSettings::rtp("cam", Some(5004), Some(5006));
+        let v = s.video.as_mut().unwrap();
+        v.codec = VideoCodec::Raw;
+        v.width = Some(100_000);
+        v.height = Some(720);
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("streams.cam.video.width") && e.contains("8192"),
+            "{e}"
+        );
+        s.video.as_mut().unwrap().width = Some(1280);
+        s.validate().unwrap();
+        s.audio.as_mut().unwrap().channels = 64;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("audio.channels"), "{e}");
+        s.audio.as_mut().unwrap().channels = 2;
+        s.stall_timeout_s = f64::INFINITY;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("stall_timeout_s")
+        );
+
+        let mut c = Settings::default();
+        c.server.header_timeout_s = f64::NAN;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("server.header_timeout_s")
+        );
+        let mut c = Settings::default();
+        c.server.max_event_clients = c.server.max_connections;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_event_clients")
+        );
+        let mut c = Settings::default();
+        c.alerting.timeout_s = 0.0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("alerting.timeout_s")
+        );
+    }
+
+    #[test]
+    fn api_sources_admit_only_regular_files_inside_the_allowed_dirs() {
+        let root = tempfile::tempdir().unwrap();
+        let allowed = root.path().join("allowed");
+        let outside = root.path().join("outside");
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let inside = allowed.join("own.pipeline");
+        let secret = outside.join("secret.txt");
+        std::fs::write(&inside, "videotestsrc ! fakesink").unwrap();
+        std::fs::write(&secret, "secret").unwrap();
+        let with = |pipeline: Option<&str>, uri: Option<&str>| {
+            let mut s = StreamSettings::rtp("x", None, None);
+            s.pipeline = pipeline.map(PathBuf::from);
+            s.uri = uri.map(String::from);
+            s
+        };
+
+        // Nothing is allowed by default, and the file system is not consulted.
+        let none = ApiSources::default();
+        let e = none
+            .admit(with(Some(inside.to_str().unwrap()), None))
+            .unwrap_err();
+        assert_eq!(e.field, "pipeline");
+        assert!(none.admit(with(None, Some("/etc/passwd"))).is_err());
+        assert!(none.admit(with(None, Some("rtsp://cam/1"))).is_err());
+        assert!(
+            none.admit(StreamSettings::rtp("x", Some(5004), None))
+                .is_ok()
+        );
+
+        std::os::unix::fs::symlink(&secret, allowed.join("link.pipeline")).unwrap();
+        let some = ApiSources {
+            dirs: vec![allowed.clone()],
+            schemes: vec!["rtsp".into()],
+        };
+        some.validate().unwrap();
+        let admitted = some
+            .admit(with(Some(inside.to_str().unwrap()), None))
+            .unwrap();
+        assert_eq!(
+            admitted.pipeline.unwrap(),
+            std::fs::canonicalize(&inside).unwrap()
+        );
+        let escape = format!("{}/../outside/secret.txt", allowed.display());
+        let file_uri = format!("file://{}", secret.display());
+        let escape_uri = format!("file://{escape}");
+        let other_host = format!("file://elsewhere{}", inside.display());
+        for (p, u) in [
+            (Some(secret.to_str().unwrap()), None),
+            (Some(escape.as_str()), None),
+            (Some(allowed.join("link.pipeline").to_str().unwrap()), None),
+            (Some(allowed.to_str().unwrap()), None),
+            (Some("allowed/own.pipeline"), None),
+            (Some(allowed.join("missing").to_str().unwrap()), None),
+            (None, Some(secret.to_str().unwrap())),
+            (None, Some(file_uri.as_str())),
+            (None, Some(escape_uri.as_str())),
+            (None, Some(other_host.as_str())),
+            (None, Some("http://127.0.0.1/clip.mp4")),
+            (None, Some("rtsp://cam/1\" ! filesrc location=/etc/passwd")),
+        ] {
+            assert!(some.admit(with(p, u)).is_err(), "{p:?} {u:?} was admitted");
+        }
+        let u = some
+            .admit(with(None, Some(&format!("file://{}", inside.display()))))
+            .unwrap()
+            .uri
+            .unwrap();
+        assert!(
+            u.starts_with("file:///") && u.ends_with("own.pipeline"),
+            "{u}"
+        );
+        assert_eq!(
+            some.admit(with(None, Some("RTSP://cam/1")))
+                .unwrap()
+                .uri
+                .unwrap(),
+            "RTSP://cam/1"
+        );
+        // Misconfigurations are refused at load.
+        for bad in [
+            ApiSources {
+                dirs: vec!["/".into()],
+                schemes: vec![],
+            },
+            ApiSources {
+                dirs: vec!["relative".into()],
+                schemes: vec![],
+            },
+            ApiSources {
+                dirs: vec![root.path().join("nope")],
+                schemes: vec![],
+            },
+            ApiSources {
+                dirs: vec![],
+                schemes: vec!["file".into()],
+            },
+            ApiSources {
+                dirs: vec![],
+                schemes: vec!["a b".into()],
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 }

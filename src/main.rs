@@ -89,12 +89,22 @@ enum Command {
     Serve {
         #[command(flatten)]
         model: ModelArgs,
-        /// Address of the HTTP server (overrides server.listen).
+        /// Address of the HTTP server (overrides server.listen). Any address but the loopback
+        /// needs a token.
         #[arg(long)]
         listen: Option<String>,
-        /// Require `Authorization: Bearer TOKEN` on mutating endpoints (or EVALVERSE_TOKEN).
-        #[arg(long, env = "EVALVERSE_TOKEN")]
+        /// Require `Authorization: Bearer TOKEN` on every /v1 endpoint (and /metrics when
+        /// server.open_metrics = false). Prefer EVALVERSE_TOKEN or --token-file: the command
+        /// line is visible to other users of the machine.
+        #[arg(long, env = "EVALVERSE_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Read the token from this file (first line; keep it mode 600).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Listen on a non-loopback address without a token: anyone who can reach it may add
+        /// and remove streams and read every record.
+        #[arg(long)]
+        insecure_no_token: bool,
         /// Print records as JSON lines on stdout (default: one readable line per record).
         #[arg(long)]
         json: bool,
@@ -111,7 +121,7 @@ enum Command {
         /// First of four UDP ports used (video RTP, RTCP, audio RTP, RTCP).
         #[arg(long, default_value_t = 5004)]
         port: u16,
-        /// Address of the HTTP server (/metrics, /v1/...).
+        /// Address of the HTTP server (/metrics, /v1/...); loopback only (the demo has no token).
         #[arg(long, default_value = evalverse::config::DEFAULT_LISTEN)]
         listen: String,
         /// Print JSON lines instead of readable lines.
@@ -322,8 +332,13 @@ fn run(cli: Cli) -> Result<i32> {
             model,
             listen,
             token,
+            token_file,
+            insecure_no_token,
             json,
-        } => serve(&model, listen, token, json),
+        } => {
+            let token = api_token(token, token_file.as_deref())?;
+            serve(&model, listen, token, insecure_no_token, json)
+        }
         Command::Demo {
             duration,
             audio_delay_ms,
@@ -584,7 +599,62 @@ struct Live {
     stop: Arc<AtomicBool>,
 }
 
-fn start_live(settings: Settings, listen: &str, token: Option<String>) -> Result<Live> {
+/// The API token from `--token`/`EVALVERSE_TOKEN` or `--token-file`, checked for shape.
+fn api_token(token: Option<String>, file: Option<&std::path::Path>) -> Result<Option<String>> {
+    let token = match (token, file) {
+        (Some(_), Some(_)) => {
+            bail!("give the token once: --token (or EVALVERSE_TOKEN) or --token-file")
+        }
+        (Some(t), None) => t,
+        (None, Some(f)) => {
+            let meta =
+                std::fs::metadata(f).with_context(|| format!("--token-file {}", f.display()))?;
+            if !meta.is_file() || meta.len() > 4096 {
+                bail!(
+                    "--token-file {}: not a regular file of at most 4096 bytes",
+                    f.display()
+                );
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    eprintln!(
+                        "evalverse: warning: token file {} is readable by other users (chmod 600 it)",
+                        f.display()
+                    );
+                }
+            }
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("--token-file {}", f.display()))?;
+            text.lines().next().unwrap_or_default().to_string()
+        }
+        (None, None) => return Ok(None),
+    };
+    let token = token.trim();
+    if token.is_empty() || token.len() > 4096 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!("the API token must be 1–4096 visible ASCII characters, without spaces");
+    }
+    if token.len() < 16 {
+        eprintln!(
+            "evalverse: warning: the API token has only {} characters; use 16 or more random ones (e.g. `openssl rand -hex 16`)",
+            token.len()
+        );
+    }
+    Ok(Some(token.to_string()))
+}
+
+fn parse_listen(listen: &str) -> Result<std::net::SocketAddr> {
+    listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?} is not ADDR:PORT"))
+}
+
+fn start_live(
+    settings: Settings,
+    addr: std::net::SocketAddr,
+    token: Option<String>,
+) -> Result<Live> {
     let model = model_for(&settings)?;
     let handle = telemetry::install();
     let evaluator = Evaluator::new(settings, model);
@@ -592,18 +662,11 @@ fn start_live(settings: Settings, listen: &str, token: Option<String>) -> Result
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let addr: std::net::SocketAddr = listen
-        .parse()
-        .with_context(|| format!("--listen {listen:?} is not ADDR:PORT"))?;
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(addr))
         .with_context(|| format!("cannot listen on {addr}"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let state = http::AppState {
-        evaluator: evaluator.clone(),
-        metrics: handle,
-        token,
-    };
+    let state = http::AppState::new(evaluator.clone(), handle, token);
     let stop2 = stop.clone();
     rt.spawn(async move {
         let shutdown = async move {
@@ -665,12 +728,32 @@ fn serve(
     args: &ModelArgs,
     listen: Option<String>,
     token: Option<String>,
+    insecure_no_token: bool,
     json: bool,
 ) -> Result<i32> {
     let settings = args.settings()?;
-    let listen = listen.unwrap_or_else(|| settings.server.listen.clone());
+    let addr = parse_listen(&listen.unwrap_or_else(|| settings.server.listen.clone()))?;
+    if http::needs_token(&addr) && token.is_none() {
+        if !insecure_no_token {
+            bail!(
+                "refusing to listen on {addr} without a token: anyone who can reach it could add \
+                 streams and read every record. Give a token (EVALVERSE_TOKEN or --token-file \
+                 FILE), listen on a loopback address, or pass --insecure-no-token to accept that"
+            );
+        }
+        eprintln!(
+            "evalverse: WARNING: listening on {addr} WITHOUT A TOKEN (--insecure-no-token): anyone who can reach this address can add and remove streams and read every record"
+        );
+    }
+    let sources = &settings.server.api_sources;
+    if !sources.dirs.is_empty() || !sources.schemes.is_empty() {
+        eprintln!(
+            "evalverse: streams added over the API may read files under {:?} and URIs of schemes {:?} (server.api_sources)",
+            sources.dirs, sources.schemes
+        );
+    }
     let streams = settings.streams.clone();
-    let live = start_live(settings, &listen, token)?;
+    let live = start_live(settings, addr, token)?;
     for s in streams {
         let name = s.name.clone();
         live.evaluator
@@ -698,7 +781,11 @@ fn demo(
         bail!("--duration must be 3–3600 seconds");
     }
     let settings = args.settings()?;
-    let live = start_live(settings, listen, None)?;
+    let addr = parse_listen(listen)?;
+    if http::needs_token(&addr) {
+        bail!("the demo has no token: give --listen a loopback address (e.g. 127.0.0.1:9800)");
+    }
+    let live = start_live(settings, addr, None)?;
     let stream = StreamSettings::rtp("demo", Some(port), Some(port + 2));
     live.evaluator.add_stream(stream)?;
     let freeze = (duration * 0.45, duration * 0.45 + 1.5);

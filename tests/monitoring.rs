@@ -1,7 +1,7 @@
 //! The monitoring stack, for real: `evalverse serve` (the binary) fed by an RTP sender, scraped
 //! by a real Prometheus server on loopback; the test queries Prometheus's HTTP API for a score
-//! series, checks the exposition with `promtool`, and drives the stream API (add with a bearer
-//! token, verdict, delete → the stream's series leave /metrics).
+//! series, checks the exposition with `promtool`, and drives the stream API (bearer token on
+//! every /v1 call, /metrics open; add, verdict, delete → the stream's series leave /metrics).
 //!
 //! Needs `prometheus` and `promtool` (Debian package `prometheus`); fails without them unless
 //! EVALVERSE_SKIP_PROMETHEUS=1.
@@ -260,7 +260,12 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
         409,
         "duplicate name"
     );
-    let (code, list) = http("GET", &format!("{base}/v1/streams"), None, None);
+    assert_eq!(
+        http("GET", &format!("{base}/v1/streams"), None, None).0,
+        401,
+        "reading the streams needs the token too"
+    );
+    let (code, list) = http("GET", &format!("{base}/v1/streams"), None, Some("s3cret"));
     assert!(
         code == 200 && list.contains("cam1") && list.contains("cam2"),
         "{list}"
@@ -274,7 +279,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             "GET",
             &format!("{base}/v1/streams/cam1/verdict"),
             None,
-            None,
+            Some("s3cret"),
         )
         .1;
         verdict.contains("\"verdict\":\"stop\"")
@@ -294,6 +299,8 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             "-N",
             "--max-time",
             "3",
+            "-H",
+            "Authorization: Bearer s3cret",
             &format!("{base}/v1/events?stream=cam1"),
         ])
         .output()
@@ -305,7 +312,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             "GET",
             &format!("{base}/v1/streams/nope/verdict"),
             None,
-            None
+            Some("s3cret")
         )
         .0,
         404

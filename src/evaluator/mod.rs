@@ -408,7 +408,7 @@ impl Evaluator {
                     Record::State(StateRecord {
                         stream: id.to_string(),
                         state: StreamState::Failed,
-                        message: e.to_string(),
+                        message: public_message(s, "could not be started", e.to_string()),
                     }),
                     info,
                 );
@@ -436,8 +436,13 @@ impl Evaluator {
                 recv(ingest.events) -> e => match e {
                     Ok(IngestEvent::Eos) => ended = true,
                     Ok(IngestEvent::Error { message }) => {
+                        let message = public_message(s, "reported an error", message);
                         ev.on_ingest(&IngestEvent::Error { message }, &mut out);
                         ended = true;
+                    }
+                    Ok(IngestEvent::Warning { message }) => {
+                        let message = public_message(s, "reported a warning", message);
+                        ev.on_ingest(&IngestEvent::Warning { message }, &mut out);
                     }
                     Ok(e) => ev.on_ingest(&e, &mut out),
                     Err(_) => ended = true,
@@ -480,6 +485,17 @@ impl Evaluator {
         }
         ingest.stop();
     }
+}
+
+/// What a stream's state message may say to API clients and event subscribers. A stream with
+/// its own pipeline file gets a fixed text: GStreamer's messages quote the launch description
+/// (read from disk) and whatever it names, so the full message goes to the server's log only.
+fn public_message(s: &StreamSettings, what: &str, detail: String) -> String {
+    if s.pipeline.is_none() {
+        return detail;
+    }
+    tracing::warn!(stream = %s.name, "the stream's own pipeline {what}: {detail}");
+    format!("the stream's own pipeline {what} (details in the server's log)")
 }
 
 impl Drop for Evaluator {

@@ -83,6 +83,25 @@ pub fn to_uri(input: &str) -> Result<String, IngestError> {
         .map_err(|e| IngestError::NoSuchFile(format!("{input}: {e}")))
 }
 
+/// Largest pipeline file read (a launch description is a few hundred bytes; this keeps a
+/// mistaken `pipeline = "/dev/zero"` from eating memory).
+pub const MAX_PIPELINE_FILE: u64 = 64 * 1024;
+
+/// A stream's own pipeline file, at most [`MAX_PIPELINE_FILE`] bytes of UTF-8.
+fn read_pipeline_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_PIPELINE_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_PIPELINE_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_PIPELINE_FILE} bytes"
+        )));
+    }
+    Ok(text)
+}
+
 /// Counters of one stream's ingest, readable at any time.
 #[derive(Default)]
 pub struct IngestStats {
@@ -153,13 +172,12 @@ impl Ingest {
             Source::Live(s) => {
                 let d = match &s.pipeline {
                     Some(path) => {
-                        let text = std::fs::read_to_string(path).map_err(|e| {
-                            IngestError::Description {
+                        let text =
+                            read_pipeline_file(path).map_err(|e| IngestError::Description {
                                 stream: name.clone(),
                                 why: format!("cannot read {}: {e}", path.display()),
                                 description: String::new(),
-                            }
-                        })?;
+                            })?;
                         pipeline::custom_description(&text, s, analysis)
                     }
                     None => match &s.uri {
@@ -554,7 +572,9 @@ pub(crate) fn describe_caps(caps: &gst::CapsRef) -> String {
     if let Ok(a) = gstreamer_audio::AudioInfo::from_caps(caps) {
         return format!("{} Hz {} ch {:?}", a.rate(), a.channels(), a.format());
     }
-    caps.to_string()
+    // Only what the analysis can read is described: caps text can come from a user's pipeline
+    // file, and state messages travel over HTTP.
+    "a format the analysis does not read".into()
 }
 
 /// Report changes of the *source* format (the decoder's output: resolution, frame rate, audio
@@ -594,5 +614,20 @@ fn watch_source_caps(pipeline: &gst::Pipeline, events: &Sender<IngestEvent>) {
             }
             gst::PadProbeReturn::Ok
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_files_are_read_up_to_a_bound() {
+        let e = read_pipeline_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ok.pipeline");
+        std::fs::write(&p, "videotestsrc ! appsink name=video").unwrap();
+        assert!(read_pipeline_file(&p).unwrap().contains("appsink"));
     }
 }
