@@ -109,8 +109,11 @@ pub struct IngestStats {
     pub audio: Arc<BranchCounters>,
     /// RTP statistics per medium (`video`, `audio`), when the source is RTP.
     pub rtp: Mutex<Vec<(Medium, RtpStats)>>,
-    /// RTCP packets received (sender reports make lip sync exact).
+    /// RTCP sender reports received from the SSRC whose RTP we receive (they make lip sync
+    /// exact).
     pub rtcp_packets: std::sync::atomic::AtomicU64,
+    /// Datagrams on the RTCP ports that were not RTCP (dropped).
+    pub rtcp_junk: std::sync::atomic::AtomicU64,
 }
 
 /// A running ingest pipeline and the channels it fills.
@@ -306,38 +309,65 @@ impl Ingest {
                 let sid = stream.clone();
                 pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
                     let now = Instant::now();
-                    let mut account = |buf: &gst::BufferRef| {
-                        if let Ok(map) = buf.map_readable() {
-                            let verdict = {
-                                let mut rtp = st.rtp.lock();
-                                rtp.iter_mut()
-                                    .find(|(md, _)| *md == medium)
-                                    .map(|(_, s)| s.on_datagram(map.as_slice(), now))
-                            };
-                            let name = match verdict {
-                                Some(PacketVerdict::Valid) => m::RTP_PACKETS,
-                                _ => m::RTP_PACKETS_MALFORMED,
-                            };
-                            metrics::counter!(name, "stream" => sid.to_string(), "medium" => medium.as_str()).increment(1);
-                        }
+                    let account = |buf: &gst::BufferRef| -> bool {
+                        let Ok(map) = buf.map_readable() else {
+                            return false;
+                        };
+                        let verdict = {
+                            let mut rtp = st.rtp.lock();
+                            rtp.iter_mut()
+                                .find(|(md, _)| *md == medium)
+                                .map(|(_, s)| s.on_datagram(map.as_slice(), now))
+                        };
+                        let valid = verdict == Some(PacketVerdict::Valid);
+                        let name = if valid { m::RTP_PACKETS } else { m::RTP_PACKETS_MALFORMED };
+                        metrics::counter!(name, "stream" => sid.to_string(), "medium" => medium.as_str()).increment(1);
+                        valid
                     };
                     match &info.data {
-                        Some(gst::PadProbeData::Buffer(b)) => account(b),
-                        Some(gst::PadProbeData::BufferList(list)) => list.iter().for_each(&mut account),
-                        _ => {}
+                        // What is not RTP of our payload type never reaches rtpbin.
+                        Some(gst::PadProbeData::Buffer(b)) if !account(b) => gst::PadProbeReturn::Drop,
+                        Some(gst::PadProbeData::BufferList(list)) => {
+                            list.iter().for_each(|b| {
+                                account(b);
+                            });
+                            gst::PadProbeReturn::Ok
+                        }
+                        _ => gst::PadProbeReturn::Ok,
                     }
-                    gst::PadProbeReturn::Ok
                 });
             }
         }
 
-        for name in ["video_rtcp", "audio_rtcp"] {
-            let Some(pad) = pipeline.by_name(name).and_then(|e| e.static_pad("src")) else {
+        for medium in [Medium::Video, Medium::Audio] {
+            let name = format!("{}_rtcp", medium.as_str());
+            let Some(pad) = pipeline.by_name(&name).and_then(|e| e.static_pad("src")) else {
                 continue;
             };
             let st = stats.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                st.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let Some(gst::PadProbeData::Buffer(b)) = &info.data else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let Ok(map) = b.map_readable() else {
+                    return gst::PadProbeReturn::Drop;
+                };
+                let data = map.as_slice();
+                // Not RTCP at all (version 2, packet types 200–206): never reaches rtpbin.
+                if data.len() < 8 || data[0] >> 6 != 2 || !(200..=206).contains(&data[1]) {
+                    st.rtcp_junk.fetch_add(1, Ordering::Relaxed);
+                    return gst::PadProbeReturn::Drop;
+                }
+                // Sender-clock timing needs a sender report from the SSRC we receive RTP from.
+                let ours = st
+                    .rtp
+                    .lock()
+                    .iter()
+                    .find(|(md, _)| *md == medium)
+                    .and_then(|(_, s)| s.ssrc);
+                if ours.is_some() && rtp_stats::rtcp_sender_ssrc(data) == ours {
+                    st.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+                }
                 gst::PadProbeReturn::Ok
             });
         }

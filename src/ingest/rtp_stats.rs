@@ -150,6 +150,24 @@ impl RtpStats {
     }
 }
 
+/// The sender SSRC of an RTCP compound packet that starts with a well-formed sender report
+/// (RFC 3550 §6.4.1: version 2, packet type 200, a length that fits the datagram, and room
+/// for the sender info); `None` for anything else. Only such a report, from the SSRC whose RTP
+/// we receive, can put a stream on the sender's clock: junk on the RTCP port cannot.
+pub fn rtcp_sender_ssrc(data: &[u8]) -> Option<u32> {
+    if data.len() < 28 {
+        return None;
+    }
+    let version = data[0] >> 6;
+    let packet_type = data[1];
+    // Length in 32-bit words minus one, header included.
+    let words = u16::from_be_bytes([data[2], data[3]]) as usize + 1;
+    if version != 2 || packet_type != 200 || words * 4 > data.len() || words * 4 < 28 {
+        return None;
+    }
+    Some(u32::from_be_bytes([data[4], data[5], data[6], data[7]]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +214,25 @@ mod tests {
         );
         assert_eq!(s.on_datagram(&[0u8; 3], t0), PacketVerdict::Malformed);
         assert_eq!(s.malformed, 2);
+    }
+
+    #[test]
+    fn only_a_well_formed_sender_report_names_a_sender() {
+        // V=2, PT=200 (SR), length 6 (28 bytes), SSRC 0x01020304, NTP, RTP ts, counts.
+        let mut sr = vec![0x80, 200, 0, 6, 1, 2, 3, 4];
+        sr.extend([0u8; 20]);
+        assert_eq!(rtcp_sender_ssrc(&sr), Some(0x0102_0304));
+        let mut rr = sr.clone();
+        rr[1] = 201;
+        assert_eq!(rtcp_sender_ssrc(&rr), None, "a receiver report");
+        let mut v1 = sr.clone();
+        v1[0] = 0x40;
+        assert_eq!(rtcp_sender_ssrc(&v1), None, "version 1");
+        let mut long = sr.clone();
+        long[3] = 200;
+        assert_eq!(rtcp_sender_ssrc(&long), None, "length beyond the datagram");
+        assert_eq!(rtcp_sender_ssrc(&sr[..27]), None, "truncated");
+        assert_eq!(rtcp_sender_ssrc(b""), None);
     }
 
     #[test]
