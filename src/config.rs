@@ -899,6 +899,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_configuration_parses_and_validates() {
+        let readme = include_str!("../README.md");
+        let start = readme
+            .find("## Configuration")
+            .expect("a Configuration section");
+        let block = &readme[start..];
+        let from = block.find("```toml").expect("a toml block") + "```toml".len();
+        let to = from + block[from..].find("```").expect("closed");
+        let s: Settings = toml::from_str(&block[from..to]).expect("README config parses");
+        s.validate().expect("README config is valid");
+        assert_eq!(s.analysis.detectors.motion_mad, DEFAULT_MOTION_MAD);
+    }
+
+    #[test]
     fn parses_a_full_config_and_rejects_absurd_values() {
         let text = r#"
             [server]

@@ -834,7 +834,8 @@ mod tests {
             let x = (k % 32) as f32 / 32.0;
             let y = ((k / 32) % 18) as f32 / 18.0;
             let coord = if level > 0.5 { y } else { x };
-            *v = (level + 0.3 * ((coord * freq + pan) * 6.28).sin()).clamp(0.0, 1.0);
+            *v = (level + 0.3 * ((coord * freq + pan) * std::f32::consts::TAU).sin())
+                .clamp(0.0, 1.0);
         }
         let mut hist = [0f32; 16];
         hist[((level * 15.0) as usize).min(15)] = 1.0;
