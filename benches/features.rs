@@ -39,6 +39,7 @@ fn frames(n: u64, w: usize, h: usize) -> Vec<VideoFrame> {
                 cb: cb.to_vec(),
                 cr: cr.to_vec(),
                 arrival: Instant::now(),
+                damaged: false,
             }
         })
         .collect()

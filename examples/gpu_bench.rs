@@ -60,6 +60,7 @@ fn frame(i: u64, seed: u64) -> VideoFrame {
         cb: (0..80 * 45).map(|k| px(k + 7)).collect(),
         cr: (0..80 * 45).map(|k| px(k + 11)).collect(),
         arrival: Instant::now(),
+        damaged: false,
     }
 }
 

@@ -130,6 +130,9 @@ pub const MEASUREMENTS: &[&str] = &[
     "style.drift_sequence",
     "style.score",
     "latency_s",
+    "transport.score",
+    "transport.damaged_video_ratio",
+    "transport.damaged_audio_ratio",
 ];
 
 impl AlertRule {
@@ -505,6 +508,7 @@ mod tests {
             events: Default::default(),
             diagnosis: vec![],
             latency_s: 0.0,
+            transport: None,
         }
     }
 

@@ -30,3 +30,4 @@ pub const WINDOWS: &str = "evalverse_windows_total";
 pub const LATENCY: &str = "evalverse_evaluation_latency_seconds";
 pub const ALERTS: &str = "evalverse_alerts_total";
 pub const VERDICT_STOP: &str = "evalverse_verdict_stop";
+pub const TRANSPORT_DAMAGED: &str = "evalverse_transport_damaged_ratio";

@@ -32,6 +32,9 @@ pub struct VideoFrame {
     pub cr: Vec<u8>,
     /// When the frame left GStreamer (for latency metrics).
     pub arrival: Instant,
+    /// Decoded from a damaged bitstream: before the first keyframe, or between a lost packet
+    /// (or a sender change) and the next keyframe. What it shows is the transport's doing.
+    pub damaged: bool,
 }
 
 impl VideoFrame {
@@ -51,6 +54,8 @@ pub struct AudioChunk {
     pub rate: u32,
     pub samples: Vec<f32>,
     pub arrival: Instant,
+    /// Concealed or missing samples around a lost packet (the transport's doing).
+    pub damaged: bool,
 }
 
 impl AudioChunk {
@@ -79,6 +84,13 @@ pub enum IngestEvent {
     Stalled { medium: String, for_s: f64 },
     /// Data flows again after a stall.
     Resumed { medium: String },
+    /// A sender (RTP SSRC) became the one a branch follows: the first, or one that took over
+    /// from a sender gone quiet (an encoder restart) — `previous` says which.
+    SenderChanged {
+        medium: String,
+        ssrc: u32,
+        previous: Option<u32>,
+    },
     /// A branch reached its end.
     BranchEos { medium: String },
     /// The whole input ended.

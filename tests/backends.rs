@@ -31,6 +31,7 @@ fn frames() -> Vec<VideoFrame> {
                 cb: cb.to_vec(),
                 cr: cr.to_vec(),
                 arrival: Instant::now(),
+                damaged: false,
             }
         })
         .collect()

@@ -249,6 +249,7 @@ fn feed_with_clock(spec: &SceneSpec, pts: impl Fn(f64) -> f64) -> Vec<Value> {
                 cb: buf[luma..luma + chroma].to_vec(),
                 cr: buf[luma + chroma..].to_vec(),
                 arrival: Instant::now(),
+                damaged: false,
             },
             &mut out,
         );
@@ -264,6 +265,7 @@ fn feed_with_clock(spec: &SceneSpec, pts: impl Fn(f64) -> f64) -> Vec<Value> {
                 rate: a.audio_rate,
                 samples,
                 arrival: Instant::now(),
+                damaged: false,
             },
             &mut out,
         );

@@ -4,6 +4,7 @@
 //! - [`Evaluator`]: many live streams in one process, each on its own thread and isolated from
 //!   the others; records of all streams come out as a `tokio_stream::Stream` (see
 //!   [`Evaluator::records`]). The CLI's `serve` and `demo` use exactly this API.
+pub mod damage;
 pub mod stream;
 
 use crate::config::{Settings, StreamSettings};

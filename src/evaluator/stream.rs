@@ -5,6 +5,7 @@
 //! AudioChunk ─▶ AudioRing ────▶ Model::audio_energy ───▶ silence, onsets ─────────────────────┤
 //!                                                     HopScheduler (watermark) ─▶ window heads ─▶ Record
 //! ```
+use super::damage::{DamageLog, HealCheck};
 use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
@@ -15,7 +16,7 @@ use crate::model::sync::{Onset, OnsetDetector, SyncEstimate};
 use crate::model::{HEAD_COLUMNS, Model};
 use crate::score::record::{
     ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures,
-    WindowRecord, rounded,
+    TransportWindow, WindowRecord, rounded,
 };
 use crate::score::{self, ContinuityInputs, Scores, taxonomy};
 use crate::types::{AudioChunk, IngestEvent, Media, StreamId, StreamState, VideoFrame};
@@ -62,6 +63,10 @@ pub struct StreamEvaluator {
     stalled: Media,
     batcher: VideoBatcher,
     timeline: Timeline,
+    /// Stretches decoded from damaged input (per medium), for `cause: transport`.
+    video_damage: DamageLog,
+    audio_damage: DamageLog,
+    heal: HealCheck,
     audio: AudioRing,
     sched: HopScheduler,
     samples_per_ms: usize,
@@ -125,6 +130,9 @@ impl StreamEvaluator {
             stalled: Media::default(),
             batcher: VideoBatcher::default(),
             timeline: Timeline::new(a.discontinuity_s),
+            video_damage: DamageLog::new(a.window_s.max(a.sync_horizon_s) + 30.0),
+            audio_damage: DamageLog::new(a.window_s.max(a.sync_horizon_s) + 30.0),
+            heal: HealCheck::default(),
             audio: AudioRing::new(a.audio_rate),
             sched: HopScheduler::new(a.window_s, a.hop_s),
             samples_per_ms: (a.audio_rate / 1000).max(1) as usize,
@@ -227,6 +235,19 @@ impl StreamEvaluator {
                 ));
                 self.schedule(out);
             }
+            IngestEvent::SenderChanged {
+                medium,
+                ssrc,
+                previous: Some(previous),
+            } => {
+                out.push(self.state(
+                    StreamState::Running,
+                    format!(
+                        "{medium}: a new sender (SSRC {ssrc:#010x}) took over from {previous:#010x} (a restart); following it"
+                    ),
+                ));
+            }
+            IngestEvent::SenderChanged { previous: None, .. } => {}
             IngestEvent::Resumed { medium } => {
                 if medium == "video" {
                     self.stalled.video = false;
@@ -264,6 +285,7 @@ impl StreamEvaluator {
         if let Some(j) = jump {
             self.on_discontinuity(j, out);
         }
+        self.video_damage.push(t, t + dur, f.damaged);
         if let Some(last) = self.last_pts {
             let d = f.pts - last;
             if d > 1e-4 && d < 1.0 {
@@ -307,6 +329,7 @@ impl StreamEvaluator {
         if let Some(j) = jump {
             self.on_discontinuity(j, out);
         }
+        self.audio_damage.push(t, t + dur, c.damaged);
         let end = c.end();
         self.audio.push(&c);
         // Features in chunks of ≥ 64 ms: one model call per chunk is overhead, not information;
@@ -351,6 +374,7 @@ impl StreamEvaluator {
                 ("got_s", j.raw),
                 ("audio", (j.medium == Medium::Audio) as u8 as f64),
             ],
+            transport: false,
         };
         tracing::warn!(stream = %self.id, medium = j.medium.as_str(), jump_s = j.size(), "timestamp discontinuity");
         self.emit_detection(d, out);
@@ -385,7 +409,22 @@ impl StreamEvaluator {
         self.frame_interval.unwrap_or(1.0 / 25.0)
     }
 
-    fn emit_detection(&mut self, d: Detection, out: &mut Vec<Record>) {
+    /// Whether `[start, end]` touches transport damage of the medium `kind` is measured on.
+    fn damaged_near(&self, audio: bool, start: f64, end: f64) -> bool {
+        // Two frames of margin: a cut or a freeze starts at the frame before the change.
+        let margin = 2.0 * self.frame_s();
+        if audio {
+            self.audio_damage.near(start, end, 0.02)
+        } else {
+            self.video_damage.near(start, end, margin)
+        }
+    }
+
+    fn emit_detection(&mut self, mut d: Detection, out: &mut Vec<Record>) {
+        if d.kind != EventKind::Discontinuity && !d.transport {
+            let audio = matches!(d.kind, EventKind::Silence | EventKind::Quiet);
+            d.transport = self.damaged_near(audio, d.start, d.end);
+        }
         if d.ongoing {
             if self.live {
                 out.push(Record::Event(EventRecord::new(&self.id, &d)));
@@ -409,6 +448,7 @@ impl StreamEvaluator {
             self.handle_cuts(co, out);
         }
         self.batches += 1;
+        let damaged: Vec<bool> = b.frames.iter().map(|f| f.damaged).collect();
         let feats = self.model.video_features_owned(
             b.prev,
             b.frames,
@@ -417,7 +457,10 @@ impl StreamEvaluator {
         );
         let mut dets = vec![];
         let mut co = CutOutput::default();
-        for f in &feats {
+        for (k, f) in feats.iter().enumerate() {
+            if self.live {
+                self.heal.push(f, damaged.get(k).copied().unwrap_or(false));
+            }
             self.pacing.start(f.pts);
             let flags = self.video_cont.push(f, &mut dets);
             let known = co.cuts.len();
@@ -458,6 +501,18 @@ impl StreamEvaluator {
 
     fn handle_cuts(&mut self, co: CutOutput, out: &mut Vec<Record>) {
         for c in co.cuts {
+            // A change where the picture was damaged (or heals at a keyframe) is the network's:
+            // reported, not counted as editing.
+            let transport = match c.span {
+                Some((from, to)) => self.damaged_near(false, from, to),
+                None => self.heal.transport_cut(c.frame),
+            };
+            if transport {
+                let mut r = CutRecord::new(&self.id, &c);
+                r.cause = "transport";
+                out.push(Record::Cut(r));
+                continue;
+            }
             self.pacing.on_cut(c.pts);
             self.style.on_cut(c.frame);
             *self
@@ -473,6 +528,9 @@ impl StreamEvaluator {
             self.emit_detection(f, out);
         }
         for v in co.visual {
+            if self.damaged_near(false, v.pts, v.pts) {
+                continue;
+            }
             if self.visual.len() < MAX_EVENTS {
                 self.visual.push((v.pts, v.strength));
             }
@@ -555,13 +613,13 @@ impl StreamEvaluator {
         let closed: f64 = self
             .detections
             .iter()
-            .filter(|d| d.kind == kind)
+            .filter(|d| d.kind == kind && !d.transport)
             .map(|d| overlap(d.start, d.end))
             .sum();
         let open: f64 = self
             .open_ongoing
             .iter()
-            .filter(|d| d.kind == kind)
+            .filter(|d| d.kind == kind && !d.transport)
             .map(|d| overlap(d.start, e))
             .sum();
         ((closed + open) / len).min(1.0)
@@ -603,7 +661,7 @@ impl StreamEvaluator {
         let count = |k: EventKind| {
             self.detections
                 .iter()
-                .filter(|d| d.kind == k && d.start >= s && d.start < e)
+                .filter(|d| d.kind == k && !d.transport && d.start >= s && d.start < e)
                 .count()
         };
         let flashes = count(EventKind::Flash);
@@ -721,6 +779,26 @@ impl StreamEvaluator {
             overall: score::overall(sync_score, continuity_score, rhythm_score).map(rounded),
         };
         self.window_scores.push(scores);
+        let transport = self.live.then(|| {
+            let v = self.video_damage.share(s, e);
+            let a = if media.audio {
+                self.audio_damage.share(s, e)
+            } else {
+                0.0
+            };
+            let events = self
+                .detections
+                .iter()
+                .chain(self.open_ongoing.iter())
+                .filter(|d| d.transport && d.start < e && d.end >= s)
+                .count();
+            TransportWindow {
+                damaged_video_ratio: rounded(v),
+                damaged_audio_ratio: rounded(a),
+                events,
+                score: rounded(100.0 * (1.0 - v.max(a))),
+            }
+        });
         let w = WindowRecord {
             stream: self.id.to_string(),
             start: rounded(s),
@@ -737,6 +815,7 @@ impl StreamEvaluator {
             latency_s: newest_arrival
                 .map(|t| rounded(t.elapsed().as_secs_f64()))
                 .unwrap_or(0.0),
+            transport,
         };
         let alerts = self.alerts.on_window(&w);
         out.push(Record::Window(Box::new(w)));

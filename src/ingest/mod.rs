@@ -13,6 +13,7 @@
 //! and counts. File branches are pulled by our own threads so nothing is lost.
 pub mod pipeline;
 pub mod rtp_stats;
+pub mod senders;
 pub mod sink;
 
 use crate::config::{AnalysisSettings, StreamSettings};
@@ -223,6 +224,13 @@ impl Ingest {
         let (vtx, vrx) = bounded(queue_frames);
         let (etx, erx) = bounded(1024);
         watch_source_caps(&pipeline, &etx);
+        // Transport damage is tracked where we know the bitstream: the built-in RTP branches
+        // (a depayloader to watch for lost packets and keyframes).
+        let transport = (live && pipeline.by_name("rtpbin").is_some()).then(|| {
+            let t = senders::Transport::new(pipeline.by_name("video_depay").is_some());
+            senders::watch(&pipeline, &t, &etx);
+            t
+        });
         // Audio arrives in ~10–20 ms chunks: give it a few seconds of room.
         let (atx, arx) = bounded(queue_frames * 4);
         let stats = Arc::new(IngestStats::default());
@@ -245,6 +253,7 @@ impl Ingest {
                 events: etx.clone(),
                 counters: stats.video.clone(),
                 audio_rate: analysis.audio_rate,
+                transport: transport.clone(),
             };
             if live {
                 sink::attach_live::<VideoFrame>(sink, branch);
@@ -264,6 +273,7 @@ impl Ingest {
                 events: etx.clone(),
                 counters: stats.audio.clone(),
                 audio_rate: analysis.audio_rate,
+                transport: transport.clone(),
             };
             if live {
                 sink::attach_live::<AudioChunk>(sink, branch);

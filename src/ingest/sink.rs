@@ -96,6 +96,7 @@ pub fn video_frame(
         cb,
         cr,
         arrival: Instant::now(),
+        damaged: false,
     })
 }
 
@@ -157,6 +158,7 @@ pub fn audio_chunk(
         rate,
         samples,
         arrival: Instant::now(),
+        damaged: false,
     })
 }
 
@@ -200,6 +202,8 @@ pub struct Branch<T> {
     pub events: Sender<IngestEvent>,
     pub counters: Arc<BranchCounters>,
     pub audio_rate: u32,
+    /// Transport damage of an RTP stream (marks frames and chunks decoded from it).
+    pub transport: Option<Arc<super::senders::Transport>>,
 }
 
 pub trait Convert: Sized + Send + 'static {
@@ -210,6 +214,8 @@ pub trait Convert: Sized + Send + 'static {
         caps: &mut CapsTracker,
         ev: &Sender<IngestEvent>,
     ) -> Option<Self>;
+    /// Mark the item when it falls in a span of transport damage.
+    fn mark(&mut self, t: &super::senders::Transport);
 }
 impl Convert for VideoFrame {
     fn convert(
@@ -221,6 +227,9 @@ impl Convert for VideoFrame {
     ) -> Option<Self> {
         video_frame(sample, index, caps, ev)
     }
+    fn mark(&mut self, t: &super::senders::Transport) {
+        self.damaged = t.video.lock().mark(self.pts);
+    }
 }
 impl Convert for AudioChunk {
     fn convert(
@@ -231,6 +240,10 @@ impl Convert for AudioChunk {
         ev: &Sender<IngestEvent>,
     ) -> Option<Self> {
         audio_chunk(sample, rate, caps, ev)
+    }
+    fn mark(&mut self, t: &super::senders::Transport) {
+        let d = t.audio.lock();
+        self.damaged = d.covers(self.pts) || d.covers(self.end());
     }
 }
 
@@ -258,7 +271,12 @@ pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
                     T::convert(&sample, i, branch.audio_rate, &mut caps, &branch.events)
                 };
                 match item {
-                    Some(item) => match branch.tx.try_send(item) {
+                    Some(mut item) => match {
+                        if let Some(t) = &branch.transport {
+                            item.mark(t);
+                        }
+                        branch.tx.try_send(item)
+                    } {
                         Ok(()) => {
                             branch.counters.delivered.fetch_add(1, Ordering::Relaxed);
                         }

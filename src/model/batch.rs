@@ -161,6 +161,7 @@ mod tests {
             cb: vec![128; w.div_ceil(2) * h.div_ceil(2)],
             cr: vec![128; w.div_ceil(2) * h.div_ceil(2)],
             arrival: Instant::now(),
+            damaged: false,
         }
     }
 

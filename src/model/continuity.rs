@@ -145,6 +145,9 @@ pub struct Detection {
     /// Still going: `end` is "so far" (live reporting once the minimum duration is reached).
     pub ongoing: bool,
     pub values: Vec<(&'static str, f64)>,
+    /// It coincides with transport damage (lost packets, a sender change, the frames before
+    /// the first keyframe): reported with `cause: transport`, not scored.
+    pub transport: bool,
 }
 
 fn detection(kind: EventKind, u: RunUpdate, values: Vec<(&'static str, f64)>) -> Detection {
@@ -155,6 +158,7 @@ fn detection(kind: EventKind, u: RunUpdate, values: Vec<(&'static str, f64)>) ->
             end: now,
             ongoing: true,
             values,
+            transport: false,
         },
         RunUpdate::Ended { start, end } => Detection {
             kind,
@@ -162,6 +166,7 @@ fn detection(kind: EventKind, u: RunUpdate, values: Vec<(&'static str, f64)>) ->
             end,
             ongoing: false,
             values,
+            transport: false,
         },
     }
 }
@@ -439,6 +444,7 @@ impl VideoContinuity {
                 end,
                 ongoing: false,
                 values,
+                transport: false,
             });
         }
     }
@@ -518,6 +524,7 @@ impl VideoContinuity {
                     end,
                     ongoing: true,
                     values: run.values.clone(),
+                    transport: false,
                 });
             }
         }

@@ -231,6 +231,7 @@ impl CutDetector {
                             ("luma_jump", jump as f64),
                             ("distance", s as f64),
                         ],
+                        transport: false,
                     });
                     self.skip = k;
                     return;
@@ -349,6 +350,7 @@ impl CutDetector {
                 ("structure", same as f64),
                 ("residual", residual as f64),
             ],
+            transport: false,
         })
     }
 }

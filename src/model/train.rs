@@ -261,6 +261,7 @@ pub fn feed(
                 cb: buf[luma..luma + chroma].to_vec(),
                 cr: buf[luma + chroma..].to_vec(),
                 arrival: Instant::now(),
+                damaged: false,
             },
             &mut out,
         );
@@ -283,6 +284,7 @@ pub fn feed(
                 rate: a.audio_rate,
                 samples,
                 arrival: Instant::now(),
+                damaged: false,
             },
             &mut out,
         );

@@ -145,12 +145,16 @@ pub fn describe() {
     describe_counter!(
         m::CUTS,
         Unit::Count,
-        "Shot boundaries (label kind: hard, gradual)"
+        "Shot boundaries (label kind: hard, gradual; cause: content, transport)"
     );
     describe_counter!(
         m::EVENTS,
         Unit::Count,
-        "Continuity events, counted when they end (label kind)"
+        "Continuity events, counted when they end (label kind; cause: content, transport)"
+    );
+    describe_gauge!(
+        m::TRANSPORT_DAMAGED,
+        "Share of the latest window decoded from damaged input (label medium), 0-1"
     );
     describe_counter!(m::WINDOWS, Unit::Count, "Windows scored");
     describe_histogram!(
@@ -207,6 +211,12 @@ pub fn observe(r: &Record) {
             }
             metrics::gauge!(m::CUTS_PER_MINUTE, "stream" => s.clone())
                 .set(w.rhythm.cuts_per_minute);
+            if let Some(t) = &w.transport {
+                metrics::gauge!(m::TRANSPORT_DAMAGED, "stream" => s.clone(), "medium" => "video")
+                    .set(t.damaged_video_ratio);
+                metrics::gauge!(m::TRANSPORT_DAMAGED, "stream" => s.clone(), "medium" => "audio")
+                    .set(t.damaged_audio_ratio);
+            }
             metrics::histogram!(m::LATENCY, "stream" => s, "stage" => "window").record(w.latency_s);
         }
         Record::Cut(c) => {
@@ -214,10 +224,10 @@ pub fn observe(r: &Record) {
                 crate::model::rhythm::CutKind::Hard => "hard",
                 crate::model::rhythm::CutKind::Gradual => "gradual",
             };
-            metrics::counter!(m::CUTS, "stream" => c.stream.clone(), "kind" => kind).increment(1);
+            metrics::counter!(m::CUTS, "stream" => c.stream.clone(), "kind" => kind, "cause" => c.cause).increment(1);
         }
         Record::Event(e) if !e.ongoing => {
-            metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str())
+            metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str(), "cause" => e.cause)
                 .increment(1);
         }
         Record::Alert(a) if a.state == "firing" => {

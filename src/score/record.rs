@@ -35,6 +35,9 @@ pub struct CutRecord {
     pub frame: u64,
     pub pts: f64,
     pub kind: CutKind,
+    /// `content` (an edit in the picture as generated) or `transport` (the picture changed
+    /// where it was damaged or healed at a keyframe: not counted as editing).
+    pub cause: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +52,7 @@ impl CutRecord {
             frame: c.frame,
             pts: round(c.pts, 6),
             kind: c.kind,
+            cause: "content",
             start: c.span.map(|s| round(s.0, 6)),
             end: c.span.map(|s| round(s.1, 6)),
             distance: round(c.distance as f64, 4),
@@ -86,8 +90,12 @@ impl EventRecord {
         Self {
             stream: stream.into(),
             kind: d.kind,
-            fault: d.kind.is_fault(),
-            cause: d.kind.cause(),
+            fault: d.kind.is_fault() && !d.transport,
+            cause: if d.transport {
+                "transport"
+            } else {
+                d.kind.cause()
+            },
             start: round(d.start, 6),
             end: round(d.end, 6),
             duration: round(d.end - d.start, 6),
@@ -194,6 +202,21 @@ pub struct WindowRecord {
     pub diagnosis: Vec<Diagnosis>,
     /// Seconds from the newest frame's arrival to this window's score (live latency).
     pub latency_s: f64,
+    /// Transport health of a live RTP stream (absent for files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportWindow>,
+}
+
+/// How much of a window the network damaged. Scored apart from the generation dimensions:
+/// `score = 100 · (1 − the larger damaged share)`.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TransportWindow {
+    /// Share of the window's video (audio) time decoded from damaged input.
+    pub damaged_video_ratio: f64,
+    pub damaged_audio_ratio: f64,
+    /// Events and cuts in the window put down to the transport.
+    pub events: usize,
+    pub score: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -292,11 +292,23 @@ pub fn send_synthetic(
     target: &RtpTarget,
     stop: Arc<AtomicBool>,
 ) -> Result<(), SendError> {
+    send_synthetic_with(spec, target, stop, |_| {})
+}
+
+/// [`send_synthetic`], with a chance to adjust the sender pipeline before it plays (tests set
+/// the payloaders' `timestamp-offset` to make RTP timestamps wrap, for instance).
+pub fn send_synthetic_with(
+    spec: &SceneSpec,
+    target: &RtpTarget,
+    stop: Arc<AtomicBool>,
+    adjust: impl FnOnce(&gst::Pipeline),
+) -> Result<(), SendError> {
     let mut v = target.values();
     v.extend(spec_values(spec));
     v.insert("gop", spec.fps.to_string());
     let desc = fill(&strip_comments(SEND_SYNTH), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
+    adjust(&pipeline);
     let threads = feed(&pipeline, spec, stop.clone(), 0)?;
     let r = run_fed(&pipeline, &stop, &threads);
     stop.store(true, Ordering::Relaxed);

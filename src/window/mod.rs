@@ -229,6 +229,7 @@ mod tests {
             rate: 16_000,
             samples: vec![value; n],
             arrival: Instant::now(),
+            damaged: false,
         }
     }
 
@@ -279,6 +280,7 @@ mod tests {
             cb: vec![0; w.div_ceil(2)],
             cr: vec![0; w.div_ceil(2)],
             arrival: Instant::now(),
+            damaged: false,
         };
         let mut b = VideoBatcher::default();
         assert!(b.push(f(0, 4)).is_none());
