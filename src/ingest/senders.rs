@@ -115,6 +115,46 @@ impl Transport {
     }
 }
 
+/// Whether an H.264 access unit carries the *first* IDR slice of a picture (NAL type 5 with
+/// `first_mb_in_slice = 0`, i.e. the first bit of the slice header set): decoding can start, or
+/// recover, there — an IDR whose first packets were lost (a receiver that joined mid-frame)
+/// cannot. Reads both forms a depayloader may output: `avc` (4-byte big-endian NAL lengths)
+/// and `byte-stream` (start codes).
+pub fn h264_has_idr(au: &[u8]) -> bool {
+    // avc: lengths that tile the buffer exactly.
+    let mut i = 0;
+    let mut tiled = !au.is_empty();
+    let mut idr = false;
+    while i < au.len() {
+        if i + 5 > au.len() {
+            tiled = false;
+            break;
+        }
+        let len = u32::from_be_bytes([au[i], au[i + 1], au[i + 2], au[i + 3]]) as usize;
+        if len == 0 || i + 4 + len > au.len() {
+            tiled = false;
+            break;
+        }
+        idr |= au[i + 4] & 0x1f == 5 && len > 1 && au[i + 5] & 0x80 != 0;
+        i += 4 + len;
+    }
+    if tiled {
+        return idr;
+    }
+    let mut i = 0;
+    while i + 3 < au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            if au[i + 3] & 0x1f == 5 && au.get(i + 4).map(|b| b & 0x80 != 0).unwrap_or(false) {
+                return true;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
 /// Running time (s) of a buffer or event timestamp on `pad`, from its sticky segment.
 fn running_s(pad: &gst::Pad, pts: Option<gst::ClockTime>) -> Option<f64> {
     let pts = pts?;
@@ -168,9 +208,23 @@ pub fn watch(pipeline: &gst::Pipeline, transport: &Arc<Transport>, events: &Send
             if video {
                 if let Some(src) = depay.static_pad("src") {
                     let t = transport.clone();
+                    let h264 = depay
+                        .factory()
+                        .map(|f| f.name() == "rtph264depay")
+                        .unwrap_or(false);
                     src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                         if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
-                            if !b.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                            // H.264: an access unit with an IDR slice (the depayloader's flags
+                            // are not to be trusted on a stream joined mid-GOP); other
+                            // payloads: what the depayloader says.
+                            let key = if h264 {
+                                b.map_readable()
+                                    .map(|m| h264_has_idr(m.as_slice()))
+                                    .unwrap_or(false)
+                            } else {
+                                !b.flags().contains(gst::BufferFlags::DELTA_UNIT)
+                            };
+                            if key {
                                 if let Some(at) = running_s(pad, b.pts()) {
                                     t.video.lock().heal(at);
                                 }
@@ -270,6 +324,26 @@ pub fn watch(pipeline: &gst::Pipeline, transport: &Arc<Transport>, events: &Send
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idr_slices_are_found_in_byte_streams() {
+        // SPS, PPS, IDR slice (4-byte and 3-byte start codes).
+        let key = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 0x88, 9,
+        ];
+        assert!(h264_has_idr(&key));
+        let p = [0, 0, 0, 1, 0x41, 7, 7, 7];
+        assert!(!h264_has_idr(&p));
+        assert!(!h264_has_idr(&[]) && !h264_has_idr(&[0, 0, 1]));
+        // avc: 4-byte lengths.
+        let avc = [0, 0, 0, 2, 0x67, 1, 0, 0, 0, 3, 0x65, 0x88, 8];
+        // The second slice of an IDR picture (first_mb_in_slice > 0): not where decoding starts.
+        let tail = [0, 0, 0, 3, 0x65, 0x08, 8];
+        assert!(!h264_has_idr(&tail));
+        assert!(h264_has_idr(&avc));
+        let avc_p = [0, 0, 0, 3, 0x41, 8, 8];
+        assert!(!h264_has_idr(&avc_p));
+    }
 
     #[test]
     fn damage_spans_open_heal_and_cover() {
