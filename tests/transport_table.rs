@@ -296,7 +296,7 @@ fn transport_scenarios_table() {
         rows.push(format!(
             "| {name} | {:.1} % | {:.1} % | {:.1} ms | {} | {} | {:.0} % / {:.0} % | {} | {transport} | {verdict} |",
             100.0 * vdropped as f64 / vsent.max(1) as f64,
-            100.0 * lost / (recv + lost).max(1.0),
+            (100.0 * lost / (recv + lost).max(1.0)).max(0.0) + 0.0,
             jitter * 1000.0,
             compact.join(" → "),
             resumed_at.map(|r| format!("{r:.1} s")).unwrap_or_else(|| "–".into()),
