@@ -759,6 +759,7 @@ impl StreamEvaluator {
                         .map(|(bin, _)| *bin as f64 / 10.0)
                         .unwrap_or(d);
                     fig.drift_ms = Some((d - reference).round());
+                    fig.drift_abs_ms = Some((d - reference).abs().round());
                     if (d - reference).abs() > 1000.0 * self.frame_s() {
                         let since = self.first_committed.unwrap_or(s);
                         diagnosis.push(taxonomy::drift(reference, d, e - since));
