@@ -30,6 +30,8 @@ pub struct Webhook {
     /// ... and an attempt in flight is cut at it.
     closing: Arc<tokio::sync::Notify>,
     pub dropped: Arc<AtomicU64>,
+    /// Deliveries given up at the close deadline.
+    abandoned: Arc<AtomicU64>,
 }
 
 impl Webhook {
@@ -39,9 +41,10 @@ impl Webhook {
         let deadline = Arc::new(Mutex::new(None));
         let closing = Arc::new(tokio::sync::Notify::new());
         let dropped = Arc::new(AtomicU64::new(0));
+        let abandoned = Arc::new(AtomicU64::new(0));
         let thread = {
             let (url, deadline, dropped) = (url.to_string(), deadline.clone(), dropped.clone());
-            let closing = closing.clone();
+            let (closing, abandoned) = (closing.clone(), abandoned.clone());
             let retries = settings.retries.max(1);
             let timeout = Duration::from_secs_f64(settings.timeout_s);
             std::thread::Builder::new()
@@ -57,6 +60,7 @@ impl Webhook {
                             deadline: &deadline,
                             closing: &closing,
                             dropped: &dropped,
+                            abandoned: &abandoned,
                         };
                         d.run(&rx)
                     }
@@ -71,6 +75,7 @@ impl Webhook {
             deadline,
             closing,
             dropped,
+            abandoned,
         }
     }
 
@@ -94,8 +99,9 @@ impl Webhook {
         }
     }
 
-    /// Deliver what is queued, for at most `grace`, then stop the thread. Returns whether the
-    /// thread ended in time. Later calls return at once.
+    /// Deliver what is queued, for at most `grace`, then stop the thread. Returns whether
+    /// nothing was given up (every queued delivery was attempted to the end and the thread
+    /// ended in time). Later calls return at once.
     pub fn close(&self, grace: Duration) -> bool {
         let until = Instant::now() + grace;
         *self.deadline.lock() = Some(until);
@@ -112,7 +118,7 @@ impl Webhook {
         }
         if t.is_finished() {
             let _ = t.join();
-            true
+            self.abandoned.load(Ordering::Relaxed) == 0
         } else {
             tracing::warn!("webhook {}: still delivering at shutdown", self.url);
             false
@@ -135,12 +141,19 @@ struct Delivery<'a> {
     deadline: &'a Mutex<Option<Instant>>,
     closing: &'a tokio::sync::Notify,
     dropped: &'a AtomicU64,
+    abandoned: &'a AtomicU64,
 }
 
 impl Delivery<'_> {
     /// Time left before the close deadline (`None`: not closing).
     fn left(&self) -> Option<Duration> {
         (*self.deadline.lock()).map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// A delivery given up at the close deadline (counted as failed).
+    fn abandon(&self) -> &'static str {
+        self.abandoned.fetch_add(1, Ordering::Relaxed);
+        "failed"
     }
 
     fn count(&self, outcome: &'static str) {
@@ -161,6 +174,7 @@ impl Delivery<'_> {
         while let Ok(body) = rx.recv() {
             if self.left().is_some_and(|l| l.is_zero()) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.abandoned.fetch_add(1, Ordering::Relaxed);
                 self.count("dropped");
                 continue;
             }
@@ -184,20 +198,20 @@ impl Delivery<'_> {
             if attempt > 0 {
                 let backoff = Duration::from_millis(500 << (attempt - 1).min(6));
                 if self.left().is_some_and(|l| l <= backoff) {
-                    return "failed";
+                    return self.abandon();
                 }
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {},
-                    () = &mut cut => return "failed",
+                    () = &mut cut => return self.abandon(),
                 }
             }
             let limit = self.left().map_or(self.timeout, |l| l.min(self.timeout));
             if limit.is_zero() {
-                return "failed";
+                return self.abandon();
             }
             let sent = tokio::select! {
                 r = tokio::time::timeout(limit, client.post(url).json(body).send()) => r,
-                () = &mut cut => return "failed",
+                () = &mut cut => return self.abandon(),
             };
             match sent {
                 Ok(Ok(r)) if r.status().is_success() => return "delivered",
