@@ -110,6 +110,7 @@ pub const MEASUREMENTS: &[&str] = &[
     "sync.audio_delay_ms",
     "sync.confidence",
     "sync.drift_ms",
+    "sync.drift_abs_ms",
     "continuity.freeze_ratio",
     "continuity.black_ratio",
     "continuity.silence_ratio",
@@ -243,9 +244,10 @@ pub fn default_rules() -> Vec<AlertRule> {
             Warning,
             Webhook,
         ),
+        // Drift either way: the magnitude of the move against the stream's earlier windows.
         rule(
             "audio_drift",
-            "sync.drift_ms",
+            "sync.drift_abs_ms",
             Gt,
             80.0,
             40.0,
@@ -509,6 +511,35 @@ mod tests {
             diagnosis: vec![],
             latency_s: 0.0,
             transport: None,
+        }
+    }
+
+    /// The built-in drift rule fires on a move of the delay either way, and a window whose
+    /// sync declined neither fires nor clears it.
+    #[test]
+    fn drift_alerts_fire_both_ways() {
+        use crate::model::sync::{Decline, SyncEstimate};
+        use crate::score::record::SyncFigures;
+        let rules: Vec<AlertRule> = default_rules()
+            .into_iter()
+            .filter(|r| r.name == "audio_drift")
+            .collect();
+        for drift in [120.0, -120.0] {
+            let mut e = AlertEngine::new("s", &rules);
+            let mut fired = vec![];
+            for i in 0..8 {
+                let mut w = window(10.0 + i as f64, 90.0);
+                let mut f =
+                    SyncFigures::new(&SyncEstimate::declined(Decline::Silence, 0, 0), "file");
+                if i != 2 {
+                    f.audio_delay_ms = Some(drift);
+                    f.drift_ms = Some(drift);
+                    f.drift_abs_ms = Some(f64::abs(drift));
+                }
+                w.sync = Some(f);
+                fired.extend(e.on_window(&w).into_iter().map(|a| (i, a.state)));
+            }
+            assert_eq!(fired, vec![(3, "firing")], "drift {drift}");
         }
     }
 

@@ -42,6 +42,11 @@ pub const DEFAULT_REQUEST_TIMEOUT_S: f64 = 30.0;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Clients of `GET /v1/events` at once; more get 503.
 pub const DEFAULT_MAX_EVENT_CLIENTS: usize = 32;
+/// Seconds an ended or failed stream keeps its name, slot and metric series before it is
+/// reaped (its final record stays readable through the API).
+pub const DEFAULT_RETENTION_S: f64 = 300.0;
+/// Seconds the webhooks still queued get at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE_S: f64 = 5.0;
 /// Largest raw-video frame side a stream may declare, pixels.
 pub const MAX_RAW_SIDE: u32 = 8192;
 /// Longest `uri`, `pipeline` path or webhook URL accepted, bytes.
@@ -509,6 +514,8 @@ pub struct AlertingSettings {
     /// Attempts per delivery (with exponential backoff from 0.5 s).
     pub retries: u32,
     pub timeout_s: f64,
+    /// At shutdown (SIGTERM, SIGINT, dropping the evaluator), queued deliveries get this long.
+    pub shutdown_grace_s: f64,
 }
 
 impl Default for AlertingSettings {
@@ -518,6 +525,7 @@ impl Default for AlertingSettings {
             stop_webhook: None,
             retries: 3,
             timeout_s: 2.0,
+            shutdown_grace_s: DEFAULT_SHUTDOWN_GRACE_S,
         }
     }
 }
@@ -550,6 +558,9 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Clients of `GET /v1/events` at once; more get 503.
     pub max_event_clients: usize,
+    /// Seconds an ended or failed stream is kept (name, slot, metric series) before it is
+    /// reaped; its final record stays readable at `GET /v1/streams/{id}`.
+    pub retention_s: f64,
 }
 
 impl Default for ServerSettings {
@@ -566,6 +577,7 @@ impl Default for ServerSettings {
             request_timeout_s: DEFAULT_REQUEST_TIMEOUT_S,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_event_clients: DEFAULT_MAX_EVENT_CLIENTS,
+            retention_s: DEFAULT_RETENTION_S,
         }
     }
 }
@@ -596,6 +608,9 @@ impl ServerSettings {
                 "server.request_timeout_s",
                 "must be 1–3600 seconds",
             ));
+        }
+        if !(self.retention_s.is_finite() && (0.0..=604_800.0).contains(&self.retention_s)) {
+            return Err(invalid("server.retention_s", "must be 0–604800 seconds"));
         }
         if !(4..=65_536).contains(&self.max_connections) {
             return Err(invalid("server.max_connections", "must be 4–65536"));
@@ -868,6 +883,14 @@ impl Settings {
         if !(self.alerting.timeout_s.is_finite() && (0.1..=60.0).contains(&self.alerting.timeout_s))
         {
             return Err(invalid("alerting.timeout_s", "must be 0.1–60 seconds"));
+        }
+        if !(self.alerting.shutdown_grace_s.is_finite()
+            && (0.0..=300.0).contains(&self.alerting.shutdown_grace_s))
+        {
+            return Err(invalid(
+                "alerting.shutdown_grace_s",
+                "must be 0–300 seconds",
+            ));
         }
         self.server.validate()?;
         if self.streams.len() > self.server.max_streams {

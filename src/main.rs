@@ -366,7 +366,7 @@ fn run(cli: Cli) -> Result<i32> {
                 bitrate_kbps,
             };
             let stop = Arc::new(AtomicBool::new(false));
-            ctrlc_flag(stop.clone());
+            signal_flag(stop.clone());
             match (input, synthetic) {
                 (Some(f), false) if print => {
                     println!("{}", sender::send_file_launch_line(&f, &target)?);
@@ -520,17 +520,45 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn ctrlc_flag(flag: Arc<AtomicBool>) {
+/// SIGINT or SIGTERM sets `flag` (a graceful stop); a second one exits at once (status 130).
+fn signal_flag(flag: Arc<AtomicBool>) {
     std::thread::spawn(move || {
-        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-        {
-            rt.block_on(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-            flag.store(true, Ordering::Relaxed);
-        }
+        else {
+            return;
+        };
+        rt.block_on(async {
+            #[cfg(unix)]
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            for second in [false, true] {
+                #[cfg(unix)]
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let terminated = std::future::pending::<()>();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    () = terminated => {},
+                }
+                if second {
+                    eprintln!("evalverse: second signal, exiting now");
+                    std::process::exit(130);
+                }
+                eprintln!(
+                    "evalverse: stopping (streams end with their summaries; again to exit now)"
+                );
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
     });
 }
 
@@ -679,7 +707,7 @@ fn start_live(
         }
     });
     eprintln!("evalverse: metrics on http://{addr}/metrics, API on http://{addr}/v1/streams");
-    ctrlc_flag(stop.clone());
+    signal_flag(stop.clone());
     Ok(Live {
         rt,
         evaluator,
@@ -762,11 +790,27 @@ fn serve(
     }
     let mut rx = live.evaluator.subscribe();
     print_records(&live, &mut rx, json, || false);
+    // SIGTERM / SIGINT: every stream ends with its last window and summary, then the webhooks
+    // still queued get alerting.shutdown_grace_s.
     live.evaluator.shutdown();
     print_records(&live, &mut rx, json, || true);
+    finish_live(live);
+    Ok(0)
+}
+
+/// Flush the webhooks (bounded) and stop the HTTP server.
+fn finish_live(live: Live) {
+    let grace = live.evaluator.settings().alerting.shutdown_grace_s;
+    if !live
+        .evaluator
+        .flush_webhooks(Duration::from_secs_f64(grace))
+    {
+        eprintln!(
+            "evalverse: webhooks still queued after {grace} s (alerting.shutdown_grace_s) were dropped"
+        );
+    }
     live.stop.store(true, Ordering::Relaxed);
     drop(live.rt);
-    Ok(0)
 }
 
 fn demo(
@@ -861,6 +905,6 @@ fn demo(
             freeze.1
         );
     }
-    drop(live.rt);
+    finish_live(live);
     Ok(0)
 }

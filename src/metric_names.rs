@@ -17,6 +17,7 @@ pub const RTP_LAST_PACKET_AGE: &str = "evalverse_rtp_last_packet_age_seconds";
 pub const STREAM_STATE: &str = "evalverse_stream_state";
 pub const SCORE: &str = "evalverse_score";
 pub const AUDIO_DELAY: &str = "evalverse_audio_delay_seconds";
+pub const AUDIO_DRIFT: &str = "evalverse_audio_drift_seconds";
 pub const SYNC_CONFIDENCE: &str = "evalverse_sync_confidence_ratio";
 pub const FLICKER: &str = "evalverse_flicker_ratio";
 pub const FREEZE_RATIO: &str = "evalverse_freeze_ratio";

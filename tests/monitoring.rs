@@ -362,6 +362,22 @@ fn deploy_files_are_valid_and_name_real_metrics() {
         Err(_) if std::env::var("EVALVERSE_SKIP_PROMETHEUS").as_deref() == Ok("1") => {}
         Err(e) => panic!("promtool: {e}"),
     }
+    // The rules' unit tests: sync alerts never fire on NaN (sync declined), drift fires either
+    // way, a running stream without committed sync is reported.
+    match Command::new("promtool")
+        .args(["test", "rules", "rules.test.yml"])
+        .current_dir(format!("{root}/deploy/prometheus"))
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) if std::env::var("EVALVERSE_SKIP_PROMETHEUS").as_deref() == Ok("1") => {}
+        Err(e) => panic!("promtool: {e}"),
+    }
     let names: Vec<&str> = evalverse_metric_names();
     let dash: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}/deploy/grafana/evalverse-dashboard.json"))
@@ -418,6 +434,7 @@ fn evalverse_metric_names() -> Vec<&'static str> {
         m::STREAM_STATE,
         m::SCORE,
         m::AUDIO_DELAY,
+        m::AUDIO_DRIFT,
         m::SYNC_CONFIDENCE,
         m::FLICKER,
         m::FREEZE_RATIO,

@@ -10,10 +10,11 @@ pub mod stream;
 use crate::config::{Settings, StreamSettings};
 use crate::ingest::{Ingest, IngestError, Source};
 use crate::model::Model;
+use crate::output::webhook::Webhook;
 use crate::score::record::{Record, StateRecord};
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -170,12 +171,31 @@ pub struct StreamInfo {
     /// The early-stop verdict so far.
     pub verdict: crate::alert::Verdict,
     pub settings: StreamSettings,
+    /// The stream's final summary, once it has ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Box<crate::score::record::SummaryRecord>>,
 }
 
 struct Running {
     info: Arc<Mutex<StreamInfo>>,
     stop: Arc<AtomicBool>,
+    /// When the stream's thread ended (input ended, failed, stopped), for the retention.
+    ended_at: Arc<Mutex<Option<Instant>>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    fn ended_at(&self) -> Option<Instant> {
+        *self.ended_at.lock()
+    }
+
+    /// Stop the stream's thread and wait for it (its last window and summary are published).
+    fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -190,15 +210,35 @@ pub enum AddError {
     PortClash { port: u16, other: String },
 }
 
+/// What the stream threads share with the [`Evaluator`]. They hold this, never the evaluator
+/// itself, so dropping the last `Arc<Evaluator>` stops them (no reference cycle).
+struct Shared {
+    settings: Settings,
+    model: Model,
+    tx: tokio::sync::broadcast::Sender<Arc<Record>>,
+    /// Alerts with action `webhook`/`stop` (`alerting.webhook`).
+    alerts: Option<Webhook>,
+    /// Stop verdicts (`alerting.stop_webhook`): a queue and thread of their own, never behind
+    /// failing alert deliveries.
+    stops: Option<Webhook>,
+}
+
 /// Many live streams in one process. Each stream runs on its own thread; a stream's failure
 /// (bad input, stall, a panic in its code) ends that stream only. On wgpu the per-frame
 /// features of all streams go through one batched model call ([`crate::model::batch`]).
+///
+/// Lifecycle: a stream that ended or failed keeps its name, record and metric series for
+/// `server.retention_s`, then it is reaped (its slot freed, its series removed from the
+/// recorder); its final record (state, counters, verdict, summary) stays readable through
+/// [`Evaluator::stream`] among the last `server.max_streams` reaped ones. Dropping the
+/// evaluator stops every stream and its own threads.
 pub struct Evaluator {
-    settings: Settings,
-    model: Model,
+    shared: Arc<Shared>,
     streams: Mutex<BTreeMap<String, Running>>,
-    tx: tokio::sync::broadcast::Sender<Arc<Record>>,
-    webhooks: Option<crate::output::webhook::Webhooks>,
+    /// Final records of reaped streams, oldest first (at most `server.max_streams`).
+    reaped: Mutex<VecDeque<StreamInfo>>,
+    /// Dropping the sender stops the reaper thread.
+    reaper: Mutex<Option<(crossbeam::channel::Sender<()>, JoinHandle<()>)>>,
 }
 
 /// Frames per batched GPU call: on an H200 the cost per frame was lowest from 64 to 256
@@ -208,59 +248,127 @@ const MAX_BATCH_FRAMES: usize = 256;
 impl Evaluator {
     pub fn new(settings: Settings, model: Model) -> Arc<Self> {
         let (tx, _) = tokio::sync::broadcast::channel(4096);
-        let webhooks = (settings.alerting.webhook.is_some()
-            || settings.alerting.stop_webhook.is_some())
-        .then(|| crate::output::webhook::Webhooks::start(&settings.alerting));
+        let a = &settings.alerting;
+        let alerts = a
+            .webhook
+            .as_deref()
+            .map(|url| Webhook::start("alerts", url, a));
+        let stops = a
+            .stop_webhook
+            .as_deref()
+            .map(|url| Webhook::start("stops", url, a));
         let model = model.batched_across_streams(MAX_BATCH_FRAMES);
-        Arc::new(Self {
-            settings,
-            model,
+        let every = Duration::from_secs_f64((settings.server.retention_s / 4.0).clamp(0.05, 1.0));
+        let ev = Arc::new(Self {
+            shared: Arc::new(Shared {
+                settings,
+                model,
+                tx,
+                alerts,
+                stops,
+            }),
             streams: Mutex::new(BTreeMap::new()),
-            tx,
-            webhooks,
-        })
+            reaped: Mutex::new(VecDeque::new()),
+            reaper: Mutex::new(None),
+        });
+        let (stop_tx, stop_rx) = crossbeam::channel::bounded::<()>(0);
+        let weak = Arc::downgrade(&ev);
+        let reaper = std::thread::Builder::new()
+            .name("reaper".into())
+            .spawn(move || {
+                while let Err(crossbeam::channel::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(every)
+                {
+                    match weak.upgrade() {
+                        Some(ev) => ev.reap_ended(false),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning a thread");
+        *ev.reaper.lock() = Some((stop_tx, reaper));
+        ev
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.shared.settings
     }
 
     pub fn model(&self) -> &Model {
-        &self.model
+        &self.shared.model
     }
 
     /// Every record of every stream, as they are produced. A subscriber that falls more than
     /// 4096 records behind loses the oldest (counted in the item as an error).
     pub fn records(&self) -> tokio_stream::wrappers::BroadcastStream<Arc<Record>> {
-        tokio_stream::wrappers::BroadcastStream::new(self.tx.subscribe())
+        tokio_stream::wrappers::BroadcastStream::new(self.shared.tx.subscribe())
     }
 
     /// A raw receiver, for threads that are not async.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Record>> {
-        self.tx.subscribe()
+        self.shared.tx.subscribe()
     }
 
+    /// Every stream: those running or kept for the retention, then the final records of
+    /// reaped ones (by name).
     pub fn streams(&self) -> Vec<StreamInfo> {
+        let mut all: BTreeMap<String, StreamInfo> = self
+            .reaped
+            .lock()
+            .iter()
+            .map(|i| (i.name.clone(), i.clone()))
+            .collect();
+        for (name, r) in self.streams.lock().iter() {
+            all.insert(name.clone(), r.info.lock().clone());
+        }
+        all.into_values().collect()
+    }
+
+    /// One stream, or the final record of a reaped one.
+    pub fn stream(&self, name: &str) -> Option<StreamInfo> {
+        if let Some(r) = self.streams.lock().get(name) {
+            return Some(r.info.lock().clone());
+        }
+        self.reaped
+            .lock()
+            .iter()
+            .rev()
+            .find(|i| i.name == name)
+            .cloned()
+    }
+
+    /// Streams whose threads run (not ended, failed or stopped).
+    pub fn running(&self) -> usize {
         self.streams
             .lock()
             .values()
-            .map(|r| r.info.lock().clone())
-            .collect()
+            .filter(|r| r.ended_at().is_none())
+            .count()
     }
 
-    pub fn stream(&self, name: &str) -> Option<StreamInfo> {
-        self.streams.lock().get(name).map(|r| r.info.lock().clone())
-    }
-
-    /// Start evaluating a stream.
-    pub fn add_stream(self: &Arc<Self>, s: StreamSettings) -> Result<(), AddError> {
+    /// Start evaluating a stream. A stream of the same name that has ended is reaped first;
+    /// when every slot is taken, ended streams are reaped (oldest first) to make room.
+    pub fn add_stream(&self, s: StreamSettings) -> Result<(), AddError> {
         s.validate()?;
+        let max = self.shared.settings.server.max_streams;
+        {
+            let streams = self.streams.lock();
+            if let Some(r) = streams.get(&s.name) {
+                if r.ended_at().is_none() {
+                    return Err(AddError::Exists(s.name.clone()));
+                }
+            }
+        }
+        self.reap(&s.name);
+        if self.streams.lock().len() >= max {
+            self.reap_ended(true);
+        }
         let mut streams = self.streams.lock();
         if streams.contains_key(&s.name) {
             return Err(AddError::Exists(s.name.clone()));
         }
-        if streams.len() >= self.settings.server.max_streams {
-            return Err(AddError::Full(self.settings.server.max_streams));
+        if streams.len() >= max {
+            return Err(AddError::Full(max));
         }
         let ports = |x: &StreamSettings| {
             let mut p = vec![];
@@ -272,7 +380,8 @@ impl Evaluator {
             }
             p
         };
-        for (name, r) in streams.iter() {
+        // An ended stream's sockets are closed: only running streams hold their ports.
+        for (name, r) in streams.iter().filter(|(_, r)| r.ended_at().is_none()) {
             let other = r.info.lock().settings.clone();
             if let Some(port) = ports(&s).into_iter().find(|p| ports(&other).contains(p)) {
                 return Err(AddError::PortClash {
@@ -281,6 +390,7 @@ impl Evaluator {
                 });
             }
         }
+        self.reaped.lock().retain(|i| i.name != s.name);
         let info = Arc::new(Mutex::new(StreamInfo {
             name: s.name.clone(),
             state: StreamState::Starting,
@@ -292,23 +402,25 @@ impl Evaluator {
                 ..Default::default()
             },
             settings: s.clone(),
+            summary: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let me = Arc::clone(self);
-        let (info2, stop2) = (info.clone(), stop.clone());
+        let ended_at = Arc::new(Mutex::new(None));
+        let shared = Arc::clone(&self.shared);
+        let (info2, stop2, ended2) = (info.clone(), stop.clone(), ended_at.clone());
         let name = s.name.clone();
         let thread = std::thread::Builder::new()
             .name(format!("stream-{name}"))
             .spawn(move || {
                 let id: StreamId = Arc::from(s.name.as_str());
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    me.run_stream(&s, &info2, &stop2)
+                    shared.run_stream(&s, &info2, &stop2)
                 }));
                 if result.is_err() {
                     let msg =
                         "internal error while evaluating this stream; other streams are unaffected"
                             .to_string();
-                    me.publish(
+                    shared.publish(
                         Record::State(StateRecord {
                             stream: id.to_string(),
                             state: StreamState::Failed,
@@ -317,6 +429,7 @@ impl Evaluator {
                         &info2,
                     );
                 }
+                *ended2.lock() = Some(Instant::now());
             })
             .expect("spawning a thread");
         streams.insert(
@@ -324,53 +437,115 @@ impl Evaluator {
             Running {
                 info,
                 stop,
+                ended_at,
                 thread: Some(thread),
             },
         );
         Ok(())
     }
 
-    /// Stop and forget a stream. Returns false when there is none of that name.
+    /// Stop and forget a stream (or the final record of a reaped one). Returns false when there
+    /// is none of that name.
     pub fn remove_stream(&self, name: &str) -> bool {
         let running = self.streams.lock().remove(name);
+        let had_record = {
+            let mut reaped = self.reaped.lock();
+            let before = reaped.len();
+            reaped.retain(|i| i.name != name);
+            reaped.len() != before
+        };
         match running {
             Some(mut r) => {
-                r.stop.store(true, Ordering::Relaxed);
-                if let Some(t) = r.thread.take() {
-                    let _ = t.join();
-                }
+                r.stop_and_join();
                 crate::output::telemetry::forget_stream(name);
                 true
             }
-            None => false,
+            None => had_record,
         }
     }
 
-    /// Stop every stream.
-    pub fn shutdown(&self) {
-        let names: Vec<String> = self.streams.lock().keys().cloned().collect();
-        for n in names {
-            let running = self.streams.lock().remove(&n);
-            if let Some(mut r) = running {
-                r.stop.store(true, Ordering::Relaxed);
-                if let Some(t) = r.thread.take() {
-                    let _ = t.join();
-                }
+    /// Reap the stream `name` if it has ended: its slot and series go, its final record stays.
+    fn reap(&self, name: &str) {
+        let ended = {
+            let mut streams = self.streams.lock();
+            match streams.get(name) {
+                Some(r) if r.ended_at().is_some() => streams.remove(name),
+                _ => None,
+            }
+        };
+        if let Some(mut r) = ended {
+            r.stop_and_join();
+            crate::output::telemetry::forget_stream(name);
+            let info = r.info.lock().clone();
+            let mut reaped = self.reaped.lock();
+            reaped.retain(|i| i.name != name);
+            reaped.push_back(info);
+            while reaped.len() > self.shared.settings.server.max_streams {
+                reaped.pop_front();
             }
         }
     }
 
-    fn publish(&self, r: Record, info: &Mutex<StreamInfo>) {
-        if let Record::State(s) = &r {
-            let mut i = info.lock();
-            i.state = s.state;
-            i.message = s.message.clone();
+    /// Reap ended streams past the retention (`all`: every ended one, e.g. to make room).
+    fn reap_ended(&self, all: bool) {
+        let retention = Duration::from_secs_f64(self.shared.settings.server.retention_s);
+        let mut due: Vec<(Instant, String)> = self
+            .streams
+            .lock()
+            .iter()
+            .filter_map(|(n, r)| r.ended_at().map(|t| (t, n.clone())))
+            .filter(|(t, _)| all || t.elapsed() >= retention)
+            .collect();
+        due.sort();
+        for (_, name) in due {
+            self.reap(&name);
         }
-        if let (Record::Alert(a), Some(w), Some(url)) =
-            (&r, &self.webhooks, &self.settings.alerting.webhook)
+    }
+
+    /// Stop every stream (each publishes its last window and summary); their records stay
+    /// readable.
+    pub fn shutdown(&self) {
+        let names: Vec<String> = self.streams.lock().keys().cloned().collect();
+        for n in names {
+            let running = self.streams.lock().get_mut(&n).and_then(|r| {
+                r.stop.store(true, Ordering::Relaxed);
+                r.thread.take()
+            });
+            if let Some(t) = running {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Deliver the webhooks still queued (alerts, then stop verdicts), for at most `grace` in
+    /// all; what is left then is dropped and counted. Returns whether everything was sent.
+    pub fn flush_webhooks(&self, grace: Duration) -> bool {
+        let until = Instant::now() + grace;
+        let mut all = true;
+        for w in [&self.shared.stops, &self.shared.alerts]
+            .into_iter()
+            .flatten()
         {
+            all &= w.close(until.saturating_duration_since(Instant::now()));
+        }
+        all
+    }
+}
+
+impl Shared {
+    fn publish(&self, r: Record, info: &Mutex<StreamInfo>) {
+        match &r {
+            Record::State(s) => {
+                let mut i = info.lock();
+                i.state = s.state;
+                i.message = s.message.clone();
+            }
+            Record::Summary(s) => info.lock().summary = Some(s.clone()),
+            _ => {}
+        }
+        if let (Record::Alert(a), Some(w)) = (&r, &self.alerts) {
             if a.action != crate::alert::Action::Log {
-                w.send(url, serde_json::to_value(a).unwrap_or_default());
+                w.send(serde_json::to_value(a).unwrap_or_default());
             }
         }
         crate::output::telemetry::observe(&r);
@@ -388,8 +563,8 @@ impl Evaluator {
         metrics::gauge!(crate::metric_names::VERDICT_STOP, "stream" => id.to_string())
             .set(if v.verdict == "stop" { 1.0 } else { 0.0 });
         if turned_stop {
-            if let (Some(w), Some(url)) = (&self.webhooks, &self.settings.alerting.stop_webhook) {
-                w.send(url, serde_json::json!({ "stream": id, "verdict": v }));
+            if let Some(w) = &self.stops {
+                w.send(serde_json::json!({ "stream": id, "verdict": v }));
             }
         }
     }
@@ -500,7 +675,22 @@ fn public_message(s: &StreamSettings, what: &str, detail: String) -> String {
 }
 
 impl Drop for Evaluator {
+    /// Stops every stream, the reaper, and the webhook threads (what is queued gets
+    /// `alerting.shutdown_grace_s` to go out); the streams' series leave the recorder.
     fn drop(&mut self) {
+        if let Some((stop, thread)) = self.reaper.lock().take() {
+            drop(stop);
+            // The reaper may hold the last reference itself: it ends on its own then.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
         self.shutdown();
+        self.flush_webhooks(Duration::from_secs_f64(
+            self.shared.settings.alerting.shutdown_grace_s,
+        ));
+        for name in self.streams.lock().keys() {
+            crate::output::telemetry::forget_stream(name);
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
 use crate::model::rhythm::{
     CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing,
 };
-use crate::model::sync::{Onset, OnsetDetector, SyncEstimate};
+use crate::model::sync::{Onset, OnsetDetector, SyncEstimate, SyncTally};
 use crate::model::{HEAD_COLUMNS, Model};
 use crate::score::record::{
     ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures,
@@ -71,8 +71,10 @@ pub struct StreamEvaluator {
     sched: HopScheduler,
     samples_per_ms: usize,
     rows: VecDeque<Row>,
+    /// Sync evidence of the horizons still to be scored (older entries are pruned).
     visual: Vec<(f64, f32)>,
     onsets: Vec<Onset>,
+    /// Closed events that windows still to be scored overlap (older ones are pruned).
     detections: Vec<Detection>,
     open_ongoing: Vec<Detection>,
     cut_det: CutDetector,
@@ -91,8 +93,24 @@ pub struct StreamEvaluator {
     last_pts: Option<f64>,
     batches: usize,
     pub frames: u64,
-    window_scores: Vec<Scores>,
+    /// Running aggregates for the summary: windows scored, sums and counts of each score.
+    windows: usize,
+    score_sums: [(f64, usize); 4],
+    /// Closed events of each kind (index in `EventKind::ALL`) over the whole stream.
+    event_counts: [usize; EventKind::ALL.len()],
+    /// Visual events and onsets over the whole stream.
+    visual_total: usize,
+    onsets_total: usize,
+    /// The whole-stream sync evidence, for the summary.
+    tally: SyncTally,
+    /// Committed delays whose horizon still overlaps the windows to come (end, delay ms) ...
     committed: VecDeque<(f64, f64)>,
+    /// ... and the earlier ones, as a histogram of 0.1 ms bins: the drift reference.
+    committed_before: BTreeMap<i64, u32>,
+    committed_before_n: u64,
+    first_committed: Option<f64>,
+    /// Keep every visual event and onset (the trainer reads them after `finish`).
+    keep_evidence: bool,
     started: Instant,
     pub dropped_frames: u64,
     finished: bool,
@@ -101,7 +119,9 @@ pub struct StreamEvaluator {
     batch_frames: usize,
 }
 
-const MAX_EVENTS: usize = 200_000;
+/// Seconds a window may lag the newest media before the evidence it would read is forgotten
+/// (a medium far behind the other; the per-frame rows go after `max(window, horizon) + 2 hops`).
+const MAX_WINDOW_LAG_S: f64 = 30.0;
 
 impl StreamEvaluator {
     /// `live`: report events as soon as they reach the minimum duration ("ongoing"), and
@@ -157,8 +177,17 @@ impl StreamEvaluator {
             last_pts: None,
             batches: 0,
             frames: 0,
-            window_scores: vec![],
+            windows: 0,
+            score_sums: [(0.0, 0); 4],
+            event_counts: [0; EventKind::ALL.len()],
+            visual_total: 0,
+            onsets_total: 0,
+            tally: SyncTally::new(a.sync_search_ms),
             committed: VecDeque::new(),
+            committed_before: BTreeMap::new(),
+            committed_before_n: 0,
+            first_committed: None,
+            keep_evidence: false,
             started: Instant::now(),
             dropped_frames: 0,
             finished: false,
@@ -183,9 +212,39 @@ impl StreamEvaluator {
         }
     }
 
-    /// What the sync head reads: visual events (time, strength) and audio onsets so far.
+    /// What the sync head reads: visual events (time, strength) and audio onsets of the
+    /// horizons still to be scored; all of them when [`keep_sync_evidence`] was called.
+    ///
+    /// [`keep_sync_evidence`]: Self::keep_sync_evidence
     pub fn sync_evidence(&self) -> (&[(f64, f32)], &[Onset]) {
         (&self.visual, &self.onsets)
+    }
+
+    /// Keep every visual event and onset instead of those the heads still need (the trainer
+    /// reads the whole sequence's evidence after `finish`). Memory then grows with the stream.
+    pub fn keep_sync_evidence(&mut self) {
+        self.keep_evidence = true;
+    }
+
+    /// Lengths of every per-stream structure that holds entries (events, onsets, rows, cuts,
+    /// shots, bins …), by name: none of them grows with the stream's age.
+    pub fn state_sizes(&self) -> Vec<(&'static str, usize)> {
+        let mut v = vec![
+            ("rows", self.rows.len()),
+            ("visual", self.visual.len()),
+            ("onsets", self.onsets.len()),
+            ("detections", self.detections.len()),
+            ("open_ongoing", self.open_ongoing.len()),
+            ("committed", self.committed.len()),
+            ("committed_before_bins", self.committed_before.len()),
+            ("batcher", self.batcher.len()),
+            ("audio_pending", self.audio.pending_samples()),
+        ];
+        v.extend(self.pacing.sizes());
+        v.extend(self.style.sizes());
+        v.extend(self.video_cont.sizes());
+        v.extend(self.tally.sizes());
+        v
     }
 
     /// Start of the stream's timeline (first media time), once known.
@@ -434,9 +493,10 @@ impl StreamEvaluator {
         } else {
             self.open_ongoing.retain(|o| o.kind != d.kind);
             out.push(Record::Event(EventRecord::new(&self.id, &d)));
-            if self.detections.len() < MAX_EVENTS {
-                self.detections.push(d);
+            if let Some(i) = EventKind::ALL.iter().position(|k| *k == d.kind) {
+                self.event_counts[i] += 1;
             }
+            self.detections.push(d);
         }
     }
 
@@ -531,9 +591,9 @@ impl StreamEvaluator {
             if self.damaged_near(false, v.pts, v.pts) {
                 continue;
             }
-            if self.visual.len() < MAX_EVENTS {
-                self.visual.push((v.pts, v.strength));
-            }
+            self.visual.push((v.pts, v.strength));
+            self.tally.push_visual(v.pts);
+            self.visual_total += 1;
         }
     }
 
@@ -551,16 +611,21 @@ impl StreamEvaluator {
         let mut onsets = vec![];
         self.onset_det
             .push(origin, first_ms, &energies, &mut onsets);
-        if self.onsets.len() < MAX_EVENTS {
-            self.onsets.extend(onsets);
+        for o in &onsets {
+            self.tally.push_onset(o.t);
         }
+        self.onsets_total += onsets.len();
+        self.onsets.extend(onsets);
         self.audio_to = Some(origin + (first_ms + energies.len() as i64) as f64 / 1000.0);
         for d in dets {
             self.emit_detection(d, out);
         }
+        self.prune();
     }
 
-    /// Keep only what the window heads can still ask for.
+    /// Keep only what the window heads can still ask for: the rows of the window, the sync
+    /// evidence of the horizon (± the search range), the events the window overlaps, the cuts
+    /// of the last minute. What the summary needs is in running aggregates.
     fn prune(&mut self) {
         let keep = self.a.window_s.max(self.a.sync_horizon_s) + 2.0 * self.a.hop_s;
         if let Some(newest) = self.video_to {
@@ -573,6 +638,31 @@ impl StreamEvaluator {
                 self.rows.pop_front();
             }
         }
+        let search = self.a.sync_search_ms / 1000.0;
+        self.tally
+            .advance(self.audio_to, self.video_to, MAX_WINDOW_LAG_S);
+        // The earliest start of a window (or of its sync horizon) still to be scored: the next
+        // window, or the last one `finish` may add (it ends at most a hop later).
+        let (Some(next_end), Some(newest)) = (
+            self.sched.next_end(),
+            [self.video_to, self.audio_to]
+                .into_iter()
+                .flatten()
+                .reduce(f64::max),
+        ) else {
+            return;
+        };
+        let first = (next_end - self.a.hop_s).max(newest - MAX_WINDOW_LAG_S);
+        let events_from = first - self.a.window_s - 1.0;
+        let evidence_from = first - self.a.sync_horizon_s.max(self.a.window_s) - search - 1.0;
+        if !self.keep_evidence {
+            self.visual.retain(|v| v.0 >= evidence_from);
+            self.onsets.retain(|o| o.t >= evidence_from);
+        }
+        self.detections.retain(|d| d.end >= events_from);
+        // Cuts: a minute for the cut rate, and the horizon for cut–beat alignment.
+        self.pacing
+            .forget_before(first - self.a.sync_horizon_s.max(60.0) - 1.0);
     }
 
     fn watermark(&self) -> Option<f64> {
@@ -599,6 +689,7 @@ impl StreamEvaluator {
             ];
             if let Some(o) = firsts.iter().flatten().copied().reduce(f64::min) {
                 self.sched.set_origin(o);
+                self.tally.set_origin(o);
             }
         }
         let Some(wm) = self.watermark() else { return };
@@ -700,27 +791,40 @@ impl StreamEvaluator {
                 if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
                     diagnosis.push(taxonomy::sync(d, est.matched));
                 }
-                // Drift: against committed windows whose horizon no longer overlaps this one.
-                let independent: Vec<f64> = self
-                    .committed
-                    .iter()
-                    .filter(|(t, _)| *t <= e - self.a.sync_horizon_s)
-                    .map(|(_, d)| *d)
-                    .collect();
-                if !independent.is_empty() {
-                    let mut v = independent.clone();
-                    v.sort_by(f64::total_cmp);
-                    let reference = v[v.len() / 2];
+                // Drift: against committed windows whose horizon no longer overlaps this one
+                // (their median, kept as a histogram of 0.1 ms bins).
+                while let Some(&(t, old)) = self.committed.front() {
+                    if t > e - self.a.sync_horizon_s {
+                        break;
+                    }
+                    self.committed.pop_front();
+                    *self
+                        .committed_before
+                        .entry((old * 10.0).round() as i64)
+                        .or_default() += 1;
+                    self.committed_before_n += 1;
+                }
+                if self.committed_before_n > 0 {
+                    let k = self.committed_before_n / 2;
+                    let mut seen = 0u64;
+                    let reference = self
+                        .committed_before
+                        .iter()
+                        .find(|(_, n)| {
+                            seen += **n as u64;
+                            seen > k
+                        })
+                        .map(|(bin, _)| *bin as f64 / 10.0)
+                        .unwrap_or(d);
                     fig.drift_ms = Some((d - reference).round());
+                    fig.drift_abs_ms = Some((d - reference).abs().round());
                     if (d - reference).abs() > 1000.0 * self.frame_s() {
-                        let since = self.committed.front().map(|c| c.0).unwrap_or(s);
+                        let since = self.first_committed.unwrap_or(s);
                         diagnosis.push(taxonomy::drift(reference, d, e - since));
                     }
                 }
+                self.first_committed.get_or_insert(e);
                 self.committed.push_back((e, d));
-                if self.committed.len() > 10_000 {
-                    self.committed.pop_front();
-                }
             }
             if self.timing == Timing::Arrival {
                 fig.confidence = rounded(fig.confidence * 0.5);
@@ -778,7 +882,18 @@ impl StreamEvaluator {
             rhythm: rhythm_score.map(rounded),
             overall: score::overall(sync_score, continuity_score, rhythm_score).map(rounded),
         };
-        self.window_scores.push(scores);
+        self.windows += 1;
+        for (acc, v) in self.score_sums.iter_mut().zip([
+            scores.sync,
+            scores.continuity,
+            scores.rhythm,
+            scores.overall,
+        ]) {
+            if let Some(v) = v {
+                acc.0 += v;
+                acc.1 += 1;
+            }
+        }
         let transport = self.live.then(|| {
             let v = self.video_damage.share(s, e);
             let a = if media.audio {
@@ -860,6 +975,7 @@ impl StreamEvaluator {
                 self.window(s, e, out);
             }
         }
+        self.tally.flush();
         out.push(self.summary());
     }
 
@@ -873,33 +989,29 @@ impl StreamEvaluator {
             .reduce(f64::max)
             .unwrap_or(origin);
         let est = match (media.video, media.audio) {
-            (true, true) => self.model.sync(
-                &self.visual,
-                &self.onsets,
-                origin,
-                end.max(origin + 0.01),
-                self.a.sync_search_ms,
-            ),
+            (true, true) => self
+                .model
+                .commit_sync(self.tally.estimate(end.max(origin + 0.01))),
             (true, false) => {
-                SyncEstimate::declined(crate::model::sync::Decline::NoAudio, self.visual.len(), 0)
+                SyncEstimate::declined(crate::model::sync::Decline::NoAudio, self.visual_total, 0)
             }
             (false, _) => {
-                SyncEstimate::declined(crate::model::sync::Decline::NoVideo, 0, self.onsets.len())
+                SyncEstimate::declined(crate::model::sync::Decline::NoVideo, 0, self.onsets_total)
             }
         };
         let mut sync = SyncFigures::new(&est, self.timing.as_str());
         if self.timing == Timing::Arrival {
             sync.confidence = rounded(sync.confidence * 0.5);
         }
-        let mean = |f: fn(&Scores) -> Option<f64>| {
-            let v: Vec<f64> = self.window_scores.iter().filter_map(f).collect();
-            (!v.is_empty()).then(|| rounded(v.iter().sum::<f64>() / v.len() as f64))
+        let mean = |i: usize| {
+            let (sum, n) = self.score_sums[i];
+            (n > 0).then(|| rounded(sum / n as f64))
         };
-        let mut events = BTreeMap::new();
-        for k in EventKind::ALL {
-            let n = self.detections.iter().filter(|d| d.kind == k).count();
-            events.insert(k.as_str(), n);
-        }
+        let events: BTreeMap<&'static str, usize> = EventKind::ALL
+            .iter()
+            .zip(self.event_counts)
+            .map(|(k, n)| (k.as_str(), n))
+            .collect();
         let mut cuts = self.cuts.clone();
         cuts.entry("hard").or_insert(0);
         cuts.entry("gradual").or_insert(0);
@@ -911,16 +1023,16 @@ impl StreamEvaluator {
             duration_s: rounded(duration),
             frames: self.frames,
             dropped_frames: self.dropped_frames,
-            windows: self.window_scores.len(),
+            windows: self.windows,
             cuts,
             events,
             sync,
-            rhythm: self.pacing.figures(origin, end + 1e-6),
+            rhythm: self.pacing.summary(end + 1e-6),
             scores: Scores {
-                sync: mean(|s| s.sync),
-                continuity: mean(|s| s.continuity),
-                rhythm: mean(|s| s.rhythm),
-                overall: mean(|s| s.overall),
+                sync: mean(0),
+                continuity: mean(1),
+                rhythm: mean(2),
+                overall: mean(3),
             },
             backend: self.model.kind().to_string(),
             elapsed_s: rounded(elapsed),

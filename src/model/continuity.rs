@@ -299,6 +299,14 @@ impl VideoContinuity {
         }
     }
 
+    /// Entries held.
+    pub fn sizes(&self) -> [(&'static str, usize); 2] {
+        [
+            ("continuity.history", self.history.len()),
+            ("continuity.boundaries", self.boundaries.len()),
+        ]
+    }
+
     /// Forget continuity-dependent state (after a discontinuity or a size change).
     pub fn reset(&mut self, out: &mut Vec<Detection>) {
         self.finish(out);

@@ -164,7 +164,19 @@ impl Model {
         to: f64,
         search_ms: f64,
     ) -> sync::SyncEstimate {
-        let mut est = sync::estimate(&self.device, visual, onsets, from, to, search_ms);
+        self.commit_sync(sync::estimate(
+            &self.device,
+            visual,
+            onsets,
+            from,
+            to,
+            search_ms,
+        ))
+    }
+
+    /// The commitment decision on an estimate the rules made (e.g. a [`sync::SyncTally`]'s):
+    /// the learned head decides where it may, as in [`Model::sync`].
+    pub fn commit_sync(&self, mut est: sync::SyncEstimate) -> sync::SyncEstimate {
         if let Some(head) = &self.commit {
             head.decide(&mut est);
         }

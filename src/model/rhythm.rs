@@ -688,6 +688,10 @@ fn blend_fit(ring: &VecDeque<(FrameFeatures, f32)>, s: usize, e: usize) -> Optio
 }
 
 /// Shot lengths and cut rate over the stream.
+///
+/// Holds the cuts of the last minute or so (the owner says how far back with
+/// [`Pacing::forget_before`]) and the last [`RECENT_SHOTS`] shot lengths; figures over the whole
+/// stream (cuts, shortest shot, short shots) are running aggregates.
 #[derive(Debug, Default, Clone)]
 pub struct Pacing {
     start: Option<f64>,
@@ -695,7 +699,14 @@ pub struct Pacing {
     shots: VecDeque<f64>,
     last_cut: Option<f64>,
     pub total_cuts: u64,
+    shortest_shot: Option<f64>,
+    short_shots: usize,
 }
+
+/// Shot lengths the rolling figures (average, lognormal fit) look at.
+const RECENT_SHOTS: usize = 20;
+/// A completed shot shorter than this is a short shot (stutter, jump cut), s.
+const SHORT_SHOT_S: f64 = 0.5;
 
 /// Median shot length of modern feature films (their averages run ~2–6 s), s.
 const FILM_MEDIAN_SHOT_S: f64 = 3.5;
@@ -728,16 +739,52 @@ impl Pacing {
     pub fn on_cut(&mut self, t: f64) {
         let prev = self.last_cut.or(self.start);
         if let Some(p) = prev {
-            self.shots.push_back(t - p);
-            if self.shots.len() > 20 {
+            let len = t - p;
+            self.shots.push_back(len);
+            if self.shots.len() > RECENT_SHOTS {
                 self.shots.pop_front();
             }
+            self.shortest_shot = Some(self.shortest_shot.map_or(len, |s| s.min(len)));
+            self.short_shots += (len < SHORT_SHOT_S) as usize;
         }
         self.last_cut = Some(t);
         self.cuts.push_back(t);
         self.total_cuts += 1;
-        while self.cuts.len() > 10_000 {
+    }
+
+    /// Forget cuts before `t` (keeping the last one before it: the start of the shot at `t`).
+    pub fn forget_before(&mut self, t: f64) {
+        while self.cuts.len() > 1 && self.cuts[1] < t {
             self.cuts.pop_front();
+        }
+    }
+
+    /// Entries held.
+    pub fn sizes(&self) -> [(&'static str, usize); 2] {
+        [
+            ("pacing.cuts", self.cuts.len()),
+            ("pacing.shots", self.shots.len()),
+        ]
+    }
+
+    /// Figures over the whole stream up to `end`, from the running aggregates: every cut, the
+    /// shortest and the short shots of the whole stream; the rolling figures as in a window.
+    pub fn summary(&self, end: f64) -> PacingFigures {
+        let since = self.start.unwrap_or(end).max(end - 60.0);
+        let recent = self
+            .cuts
+            .iter()
+            .filter(|t| **t >= since && **t < end)
+            .count();
+        let span = (end - since).max(1.0);
+        PacingFigures {
+            cuts: self.total_cuts as usize,
+            cuts_per_minute: recent as f64 * 60.0 / span,
+            average_shot_length_s: (!self.shots.is_empty())
+                .then(|| self.shots.iter().sum::<f64>() / self.shots.len() as f64),
+            shortest_shot_s: self.shortest_shot,
+            short_shots: self.short_shots,
+            ..self.distribution()
         }
     }
 
@@ -790,7 +837,7 @@ impl Pacing {
             average_shot_length_s: (!self.shots.is_empty())
                 .then(|| self.shots.iter().sum::<f64>() / self.shots.len() as f64),
             shortest_shot_s: lens.iter().copied().reduce(f64::min),
-            short_shots: lens.iter().filter(|l| **l < 0.5).count(),
+            short_shots: lens.iter().filter(|l| **l < SHORT_SHOT_S).count(),
             ..self.distribution()
         }
     }

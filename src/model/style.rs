@@ -114,7 +114,8 @@ impl StyleTracker {
         if self.n >= 3 {
             let sig = self.sum.map(|v| v / self.n as f32);
             self.shots.push_back(sig);
-            if self.shots.len() > 100 {
+            // The figures compare with the last shot and the one before it only.
+            if self.shots.len() > 2 {
                 self.shots.pop_front();
             }
             for (acc, v) in self.seq_sum.iter_mut().zip(sig) {
@@ -124,6 +125,14 @@ impl StyleTracker {
         }
         self.sum = [0.0; SIGNATURE];
         self.n = 0;
+    }
+
+    /// Entries held.
+    pub fn sizes(&self) -> [(&'static str, usize); 2] {
+        [
+            ("style.pending", self.pending.len()),
+            ("style.shots", self.shots.len()),
+        ]
     }
 
     /// Figures for the current shot; while it is too young (< 3 frames), for the last shot.

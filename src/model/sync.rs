@@ -334,24 +334,7 @@ pub fn estimate(
     if corr.len() != width {
         return SyncEstimate::declined(Decline::TooFewEvents, nv, na);
     }
-    let (best_i, best) =
-        corr.iter().copied().enumerate().fold(
-            (0, f32::MIN),
-            |acc, (i, c)| if c > acc.1 { (i, c) } else { acc },
-        );
-    let guard = (0.060 / GRID_S) as usize;
-    let second = corr
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i.abs_diff(best_i) > guard)
-        .map(|(_, c)| *c)
-        .fold(0f32, f32::max);
-    let lag0 = (best_i as f64 - s as f64) * GRID_S;
-    let second_ratio = if best > 0.0 {
-        (second / best) as f64
-    } else {
-        1.0
-    };
+    let (_, lag0, second_ratio) = best_lag(&corr, s);
 
     // Refine on the raw events: nearest onset to each visual event within ±30 ms of the lag.
     let mut offsets: Vec<(usize, f64)> = vec![];
@@ -371,9 +354,62 @@ pub fn estimate(
             }
         }
     }
-    let matched = offsets.len();
-    // Chance level: how many visual events would find an onset in a ±30 ms window anyway.
+    let mut offs: Vec<(f64, u32)> = offsets.iter().map(|o| (o.1, 1)).collect();
+    offs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let span = (to - from + 2.0 * search).max(1e-3);
+    decide(nv, na, span, search, lag0, second_ratio, &offs)
+}
+
+/// The best lag of a correlation over lags `−s..=s` grid steps: (index, lag s, second/best).
+/// The second peak is the best correlation more than 60 ms away from the best.
+fn best_lag(corr: &[f32], s: usize) -> (usize, f64, f64) {
+    let (best_i, best) =
+        corr.iter().copied().enumerate().fold(
+            (0, f32::MIN),
+            |acc, (i, c)| if c > acc.1 { (i, c) } else { acc },
+        );
+    let guard = (0.060 / GRID_S) as usize;
+    let second = corr
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i.abs_diff(best_i) > guard)
+        .map(|(_, c)| *c)
+        .fold(0f32, f32::max);
+    let lag0 = (best_i as f64 - s as f64) * GRID_S;
+    let second_ratio = if best > 0.0 {
+        (second / best) as f64
+    } else {
+        1.0
+    };
+    (best_i, lag0, second_ratio)
+}
+
+/// The value of rank `k` (0-based) of a multiset given as sorted (value, count) groups.
+fn rank(groups: &[(f64, u32)], k: u64) -> f64 {
+    let mut seen = 0u64;
+    for (v, c) in groups {
+        seen += *c as u64;
+        if seen > k {
+            return *v;
+        }
+    }
+    groups.last().map(|g| g.0).unwrap_or(0.0)
+}
+
+/// The rules' decision on the evidence of one horizon: `nv` visual events, `na` onsets drawn
+/// from `span` seconds, the best lag and its second-peak ratio, and the matched offsets at that
+/// lag as sorted (offset s, count) groups.
+fn decide(
+    nv: usize,
+    na: usize,
+    span: f64,
+    search: f64,
+    lag0: f64,
+    second_ratio: f64,
+    offs: &[(f64, u32)],
+) -> SyncEstimate {
+    let matched: usize = offs.iter().map(|g| g.1 as usize).sum();
+    // Chance level: how many visual events would find an onset in a ±30 ms window anyway.
     let p = ((na as f64 / span) * 2.0 * MATCH_S).min(1.0);
     let mut est = SyncEstimate {
         audio_delay_ms: None,
@@ -394,17 +430,16 @@ pub fn estimate(
         est.declined = Some(Decline::TooFewEvents);
         return est;
     }
-    let mut offs: Vec<f64> = offsets.iter().map(|o| o.1).collect();
-    offs.sort_by(f64::total_cmp);
-    let median = offs[offs.len() / 2];
-    let delay = if offs.len() % 2 == 0 {
-        (offs[offs.len() / 2 - 1] + median) / 2.0
+    let n = matched as u64;
+    let median = rank(offs, n / 2);
+    let delay = if n % 2 == 0 {
+        (rank(offs, n / 2 - 1) + median) / 2.0
     } else {
         median
     };
-    let mut dev: Vec<f64> = offs.iter().map(|o| (o - delay).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    let spread_ms = dev[dev.len() / 2] * 1000.0;
+    let mut dev: Vec<(f64, u32)> = offs.iter().map(|(o, c)| ((o - delay).abs(), *c)).collect();
+    dev.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let spread_ms = rank(&dev, n / 2) * 1000.0;
     est.spread_ms = Some(spread_ms);
     est.best_lag_ms = Some(delay * 1000.0);
     if matched < MIN_MATCHED {
@@ -430,6 +465,263 @@ pub fn estimate(
         * (1.0 - (-(matched as f64) / 3.0).exp())
         * (matched as f64 / nv as f64).min(1.0);
     est
+}
+
+/// Width of the offset bins of [`SyncTally`], s.
+const TALLY_BIN_S: f64 = 0.001;
+/// Offset bins per lag: `±MATCH_S` (60 ms) in [`TALLY_BIN_S`] steps, both ends included.
+const TALLY_BINS: usize = 61;
+
+/// Matched offsets at one lag of a [`SyncTally`].
+#[derive(Default)]
+struct LagMatches {
+    /// Count of the offsets in each bin of `offset − lag`, and the sum of their positions in
+    /// the bin (s from the bin's start); allocated on first match.
+    bins: Option<Box<([u32; TALLY_BINS], [f32; TALLY_BINS])>>,
+    /// Matches of the last 60 ms of visual events (onset id, visual time, offset): a later event
+    /// may take one of their onsets, and then only the closer of the two counts.
+    recent: Vec<(u64, f64, f64)>,
+}
+
+impl LagMatches {
+    /// The bin of an offset, and its position in the bin (s).
+    fn bin(offset: f64, lag: f64) -> (usize, f64) {
+        let x = (offset - lag + MATCH_S).max(0.0);
+        let b = ((x / TALLY_BIN_S).floor() as usize).min(TALLY_BINS - 1);
+        (b, x - b as f64 * TALLY_BIN_S)
+    }
+
+    fn add(&mut self, offset: f64, lag: f64, sign: i32) {
+        let (b, within) = Self::bin(offset, lag);
+        let bins = self
+            .bins
+            .get_or_insert_with(|| Box::new(([0; TALLY_BINS], [0.0; TALLY_BINS])));
+        if sign > 0 {
+            bins.0[b] += 1;
+            bins.1[b] += within as f32;
+        } else {
+            bins.0[b] = bins.0[b].saturating_sub(1);
+            bins.1[b] -= within as f32;
+        }
+    }
+
+    /// Sorted (mean offset s, count) groups.
+    fn groups(&self, lag: f64) -> Vec<(f64, u32)> {
+        let Some(bins) = &self.bins else {
+            return vec![];
+        };
+        (0..TALLY_BINS)
+            .filter(|b| bins.0[*b] > 0)
+            .map(|b| {
+                let within = (bins.1[b] as f64 / bins.0[b] as f64).clamp(0.0, TALLY_BIN_S);
+                (lag - MATCH_S + b as f64 * TALLY_BIN_S + within, bins.0[b])
+            })
+            .collect()
+    }
+}
+
+/// The whole-stream sync evidence as a running aggregate, for the summary: what
+/// [`estimate`] over `[origin, end)` would compute from every visual event and onset of the
+/// stream, in memory that does not grow with the stream's age.
+///
+/// Each visual event is folded in once the onsets that can match it have arrived (audio past it
+/// by the search range): its slice of the audio impulse train is added to a running correlation
+/// (exactly the batch correlation: the same grid, the same ±1-cell spread), and at every lag
+/// its nearest onset within ±30 ms is added to that lag's offset bins (1 ms wide, each with its
+/// count and the sum of positions in the bin), with the batch's rule that an onset matched by two events counts once, for
+/// the closer. At the end the best lag, the second-peak ratio, the matched count and the
+/// chance level are exactly the batch figures; the delay (median offset) and the spread are
+/// taken from bin means, exact when the matched offsets of a bin agree and within 1 ms
+/// otherwise. Memory: the correlation (`2S+1` values), at most 61 bins (8 bytes each) per lag, and the events
+/// of the last `2 × search` seconds.
+pub struct SyncTally {
+    search: f64,
+    s: usize,
+    origin: Option<f64>,
+    corr: Vec<f32>,
+    lags: Vec<LagMatches>,
+    /// Visual events not yet folded in, oldest first.
+    pending: VecDeque<f64>,
+    /// Onsets that a pending or future visual event may still match (id, time), oldest first.
+    onsets: VecDeque<(u64, f64)>,
+    next_id: u64,
+    visual_events: usize,
+    audio_onsets: usize,
+}
+
+impl SyncTally {
+    pub fn new(search_ms: f64) -> Self {
+        let search = search_ms / 1000.0;
+        let s = (search / GRID_S).round() as usize;
+        Self {
+            search,
+            s,
+            origin: None,
+            corr: vec![0.0; 2 * s + 1],
+            lags: (0..2 * s + 1).map(|_| LagMatches::default()).collect(),
+            pending: VecDeque::new(),
+            onsets: VecDeque::new(),
+            next_id: 0,
+            visual_events: 0,
+            audio_onsets: 0,
+        }
+    }
+
+    /// The start of the stream's timeline (the batch estimate's `from`); set once.
+    pub fn set_origin(&mut self, origin: f64) {
+        if self.origin.is_none() {
+            self.origin = Some(origin);
+            self.pending.retain(|t| *t >= origin);
+        }
+    }
+
+    pub fn push_visual(&mut self, t: f64) {
+        if self.origin.is_none_or(|o| t >= o) {
+            self.pending.push_back(t);
+        }
+    }
+
+    /// Onsets arrive in time order (as the onset detector finds them).
+    pub fn push_onset(&mut self, t: f64) {
+        self.onsets.push_back((self.next_id, t));
+        self.next_id += 1;
+        self.audio_onsets += 1;
+    }
+
+    /// Fold in the visual events whose matching onsets have all arrived (audio decided up to
+    /// `audio_to`), or that are older than `video_to − stale_s` (their audio never came: a
+    /// stalled medium), and forget onsets no event can match any more.
+    pub fn advance(&mut self, audio_to: Option<f64>, video_to: Option<f64>, stale_s: f64) {
+        if self.origin.is_none() {
+            return;
+        }
+        let reach = self.search + MATCH_S + 2.0 * GRID_S;
+        while let Some(&t) = self.pending.front() {
+            let heard = audio_to.is_some_and(|a| a >= t + reach + 0.1);
+            let stale = video_to.is_some_and(|v| v - t > stale_s.max(reach + 1.0));
+            if !(heard || stale) {
+                break;
+            }
+            self.pending.pop_front();
+            self.fold(t);
+        }
+        // The oldest event still to come is at or after the oldest pending one, or the newest
+        // media time.
+        let horizon = self.pending.front().copied().or(video_to).or(audio_to);
+        if let Some(h) = horizon {
+            // Visual events are decided a few frames (a dissolve: its span) after their time.
+            while self.onsets.front().is_some_and(|o| o.1 < h - reach - 5.0) {
+                self.onsets.pop_front();
+            }
+        }
+    }
+
+    fn fold(&mut self, tv: f64) {
+        let Some(origin) = self.origin else { return };
+        self.visual_events += 1;
+        let width = 2 * self.s + 1;
+        let p = ((tv - origin) / GRID_S).round().max(0.0) as i64;
+        let reach = self.search + MATCH_S + 2.0 * GRID_S;
+        let lo = self.onsets.partition_point(|o| o.1 < tv - reach);
+        let hi = self.onsets.partition_point(|o| o.1 <= tv + reach);
+        let near: Vec<(u64, f64)> = self.onsets.range(lo..hi).copied().collect();
+        // Correlation: this event's slice of the audio train (as `estimate` splats it).
+        for &(_, ta) in &near {
+            let i = ((ta - origin + self.search) / GRID_S).round() as i64;
+            for (off, w) in [(-1i64, 0.5f32), (0, 1.0), (1, 0.5)] {
+                let r = i + off - p;
+                if i + off >= 0 && r >= 0 && (r as usize) < width {
+                    self.corr[r as usize] += w;
+                }
+            }
+        }
+        // Matches: at every lag, the nearest onset within ±30 ms (the first of equals).
+        let mut j = 0;
+        for (li, lag) in self.lags.iter_mut().enumerate() {
+            let lag_s = (li as f64 - self.s as f64) * GRID_S;
+            lag.recent.retain(|r| r.1 >= tv - 2.0 * MATCH_S - 1e-6);
+            let target = tv + lag_s;
+            while j < near.len() && near[j].1 < target - MATCH_S {
+                j += 1;
+            }
+            let mut best: Option<(u64, f64)> = None;
+            for &(id, ta) in near[j..].iter().take_while(|o| o.1 <= target + MATCH_S) {
+                if (ta - target).abs() <= MATCH_S
+                    && best.is_none_or(|b| (ta - target).abs() < (b.1 - target).abs())
+                {
+                    best = Some((id, ta));
+                }
+            }
+            let Some((id, ta)) = best else { continue };
+            let off = ta - tv;
+            match lag.recent.iter().position(|r| r.0 == id) {
+                Some(k) if (lag.recent[k].2 - lag_s).abs() > (off - lag_s).abs() => {
+                    let old = lag.recent[k].2;
+                    lag.add(old, lag_s, -1);
+                    lag.add(off, lag_s, 1);
+                    lag.recent[k].2 = off;
+                }
+                Some(_) => {}
+                None => {
+                    lag.add(off, lag_s, 1);
+                    lag.recent.push((id, tv, off));
+                }
+            }
+        }
+    }
+
+    /// Fold in every pending event (end of the stream).
+    pub fn flush(&mut self) {
+        while let Some(t) = self.pending.pop_front() {
+            self.fold(t);
+        }
+    }
+
+    /// Onsets seen, whatever the picture did.
+    pub fn audio_onsets(&self) -> usize {
+        self.audio_onsets
+    }
+
+    /// Visual events folded in so far (all of them after [`flush`](Self::flush)).
+    pub fn visual_events(&self) -> usize {
+        self.visual_events + self.pending.len()
+    }
+
+    /// The rules' estimate over `[origin, to)` (call [`flush`](Self::flush) first).
+    pub fn estimate(&self, to: f64) -> SyncEstimate {
+        let (nv, na) = (self.visual_events, self.audio_onsets);
+        if nv == 0 {
+            return SyncEstimate::declined(Decline::StaticPicture, nv, na);
+        }
+        if na == 0 {
+            return SyncEstimate::declined(Decline::Silence, nv, na);
+        }
+        let from = self.origin.unwrap_or(to);
+        let (best_i, lag0, second_ratio) = best_lag(&self.corr, self.s);
+        let span = (to - from + 2.0 * self.search).max(1e-3);
+        let offs = self
+            .lags
+            .get(best_i)
+            .map(|l| l.groups(lag0))
+            .unwrap_or_default();
+        decide(nv, na, span, self.search, lag0, second_ratio, &offs)
+    }
+
+    /// Entries held: (pending visual events, onsets kept, lags with offset bins, recent matches).
+    pub fn sizes(&self) -> [(&'static str, usize); 4] {
+        [
+            ("sync_tally.pending_visual", self.pending.len()),
+            ("sync_tally.onsets", self.onsets.len()),
+            (
+                "sync_tally.lags_with_bins",
+                self.lags.iter().filter(|l| l.bins.is_some()).count(),
+            ),
+            (
+                "sync_tally.recent_matches",
+                self.lags.iter().map(|l| l.recent.len()).sum(),
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -515,5 +807,134 @@ mod tests {
             estimate(&dev, &visual, &[], 0.0, 10.0, 2000.0).declined,
             Some(Decline::Silence)
         );
+    }
+
+    /// Feed `visual` and `onsets` to a tally as a stream would (interleaved in time, audio
+    /// decided in 64 ms steps), then compare with the batch estimate over the whole.
+    fn tally_vs_batch(visual: &[(f64, f32)], onsets: &[Onset], end: f64) {
+        let dev = device();
+        let mut tally = SyncTally::new(2000.0);
+        tally.set_origin(0.0);
+        let (mut vi, mut oi) = (0, 0);
+        let mut t = 0.0;
+        let mut most_held = 0;
+        while t < end {
+            t += 0.064;
+            while vi < visual.len() && visual[vi].0 < t {
+                tally.push_visual(visual[vi].0);
+                vi += 1;
+            }
+            while oi < onsets.len() && onsets[oi].t < t {
+                tally.push_onset(onsets[oi].t);
+                oi += 1;
+            }
+            tally.advance(Some(t), Some(t), 30.0);
+            most_held = most_held.max(tally.sizes()[1].1 + tally.sizes()[0].1);
+        }
+        tally.flush();
+        let batch = estimate(&dev, visual, onsets, 0.0, end, 2000.0);
+        let streamed = tally.estimate(end);
+        eprintln!("batch {batch:?}\nstreamed {streamed:?}");
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1.0,
+            (None, None) => true,
+            _ => false,
+        };
+        assert!(close(batch.audio_delay_ms, streamed.audio_delay_ms));
+        assert!(close(batch.best_lag_ms, streamed.best_lag_ms));
+        assert!(match (batch.spread_ms, streamed.spread_ms) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1.5,
+            (a, b) => a == b,
+        });
+        assert_eq!(batch.declined, streamed.declined);
+        assert_eq!(batch.matched, streamed.matched);
+        assert_eq!(batch.visual_events, streamed.visual_events);
+        assert_eq!(batch.audio_onsets, streamed.audio_onsets);
+        assert_eq!(batch.second_ratio, streamed.second_ratio);
+        assert_eq!(batch.chance, streamed.chance);
+        assert!((batch.confidence - streamed.confidence).abs() < 1e-9);
+        // What the tally holds does not grow with the stream: ~2 × (search + 30 ms) + 5 s of
+        // events at these rates.
+        assert!(most_held < 200, "{most_held}");
+    }
+
+    fn lcg(x: &mut u64) -> f64 {
+        *x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn the_running_tally_gives_the_batch_estimate_of_the_whole_stream() {
+        let mut x = 7u64;
+        // Event-rich: irregular events with their sound 213.7 ms late, and unrelated onsets.
+        let mut visual = vec![];
+        let mut t = 0.3;
+        while t < 600.0 {
+            visual.push((t, 1.0f32));
+            t += 0.7 + 2.5 * lcg(&mut x);
+        }
+        let mut onsets: Vec<Onset> = visual
+            .iter()
+            .map(|v| Onset {
+                t: v.0 + 0.2137,
+                strength: 20.0,
+            })
+            .collect();
+        for _ in 0..200 {
+            onsets.push(Onset {
+                t: 600.0 * lcg(&mut x),
+                strength: 10.0,
+            });
+        }
+        onsets.sort_by(|a, b| a.t.total_cmp(&b.t));
+        tally_vs_batch(&visual, &onsets, 601.0);
+
+        // Jittered offsets (±4 ms): the median comes from 1 ms bins.
+        let jittered: Vec<Onset> = visual
+            .iter()
+            .map(|v| Onset {
+                t: v.0 - 0.0831 + 0.008 * (lcg(&mut x) - 0.5),
+                strength: 20.0,
+            })
+            .collect();
+        tally_vs_batch(&visual, &jittered, 601.0);
+
+        // Events 50 ms apart share onsets (the batch's one-match-per-onset rule), and dense
+        // unrelated onsets.
+        let mut close = vec![];
+        for k in 0..200 {
+            let t = 1.0 + k as f64 * 1.7;
+            close.push((t, 1.0f32));
+            close.push((t + 0.05, 1.0f32));
+        }
+        let mut dense: Vec<Onset> = (0..3000)
+            .map(|_| Onset {
+                t: 345.0 * lcg(&mut x),
+                strength: 10.0,
+            })
+            .collect();
+        dense.sort_by(|a, b| a.t.total_cmp(&b.t));
+        tally_vs_batch(&close, &dense, 345.0);
+        let paired: Vec<Onset> = close
+            .iter()
+            .step_by(2)
+            .map(|v| Onset {
+                t: v.0 + 0.021,
+                strength: 20.0,
+            })
+            .collect();
+        tally_vs_batch(&close, &paired, 345.0);
+
+        // Periodic: ambiguous either way.
+        let periodic: Vec<(f64, f32)> = (0..300).map(|k| (k as f64, 1.0)).collect();
+        let p_on: Vec<Onset> = (0..300)
+            .map(|k| Onset {
+                t: k as f64 + 0.1,
+                strength: 20.0,
+            })
+            .collect();
+        tally_vs_batch(&periodic, &p_on, 300.5);
     }
 }

@@ -306,6 +306,7 @@ pub fn examples_of(
         video: true,
         audio: true,
     });
+    ev.keep_sync_evidence();
     let mut out = feed(&mut ev, spec, &[(0.0, spec)], a);
     ev.finish(&mut out);
     let origin = ev.origin().unwrap_or(0.0);

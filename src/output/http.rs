@@ -6,7 +6,7 @@
 //! | GET | `/healthz` | `ok` | never |
 //! | GET | `/v1/streams` | streams with state, counters and settings | yes |
 //! | POST | `/v1/streams` | add a stream (JSON, same fields as a `[[streams]]` table) | yes |
-//! | DELETE | `/v1/streams/{id}` | stop and remove a stream (its series leave `/metrics`) | yes |
+//! | DELETE | `/v1/streams/{id}` | stop and remove a stream, or a reaped stream's final record (its series leave the recorder) | yes |
 //! | GET | `/v1/streams/{id}` | one stream | yes |
 //! | GET | `/v1/streams/{id}/verdict` | early-stop verdict: `continue` or `stop`, with reasons | yes |
 //! | GET | `/v1/events` | server-sent events: every record as JSON (`?stream=ID` filters) | yes |
@@ -37,7 +37,6 @@ use axum::routing::get;
 use futures::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -55,7 +54,7 @@ pub const HEAD_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     evaluator: Arc<Evaluator>,
-    metrics: Option<PrometheusHandle>,
+    metrics: Option<crate::output::telemetry::Handle>,
     token: Option<Arc<str>>,
     event_clients: Arc<Semaphore>,
 }
@@ -65,7 +64,7 @@ impl AppState {
     /// needs `Authorization: Bearer TOKEN`.
     pub fn new(
         evaluator: Arc<Evaluator>,
-        metrics: Option<PrometheusHandle>,
+        metrics: Option<crate::output::telemetry::Handle>,
         token: Option<String>,
     ) -> Self {
         let clients = evaluator.settings().server.max_event_clients;
@@ -305,7 +304,6 @@ async fn add(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
     let added = tokio::task::spawn_blocking(move || {
         let def = parse_definition(&body, &ev.settings().server.api_sources)?;
         let name = def.name.clone();
-        crate::output::telemetry::remember_stream(&name);
         ev.add_stream(def).map(|()| name).map_err(|e| {
             let status = match e {
                 AddError::Exists(_) | AddError::PortClash { .. } => StatusCode::CONFLICT,

@@ -1,68 +1,230 @@
 //! Metrics: records become Prometheus series through the `metrics` facade. Library code only
-//! calls `metrics::` macros; the binary installs the exporter once ([`install`]).
+//! calls `metrics::` macros; the binary installs the recorder once ([`install`]).
 //!
-//! Stream removal: the exporter has no way to delete a series, so the `/metrics` handler
-//! leaves out every series of a removed stream ([`render`]) until a stream of that name is
-//! added again.
+//! Stream removal: the Prometheus exporter (0.18) has no call that deletes a series (only an
+//! idle timeout, which would also drop a live stream's quiet counters). So the recorder
+//! [`install`] puts in place routes every series with a `stream` label to that stream's own
+//! `PrometheusRecorder`, and the rest to a shared one; [`forget_stream`] drops the stream's
+//! recorder, and its series are gone from memory, not hidden. [`Handle::render`] merges the
+//! recorders' expositions into one (each metric family once, with its HELP and TYPE).
+//! A thread drains histogram samples every 5 s ([`UPKEEP`]), so memory stays bounded
+//! when nobody scrapes.
 use crate::metric_names as m;
 use crate::score::record::Record;
 use crate::types::StreamState;
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use parking_lot::Mutex;
-use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    describe_counter, describe_gauge, describe_histogram,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-static REMOVED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+static ROUTER: OnceLock<Option<Handle>> = OnceLock::new();
 
 /// Latency buckets, seconds (evaluation latency is ~ms on a CPU, up to the hop length).
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// Install the Prometheus recorder (once per process) and describe every metric.
-pub fn install() -> Option<PrometheusHandle> {
-    HANDLE
+/// How often histogram samples are drained into their buckets.
+pub const UPKEEP: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The installed recorder: one Prometheus recorder for series without a `stream` label, one
+/// per stream for the others.
+struct Router {
+    shared: PrometheusRecorder,
+    streams: RwLock<HashMap<String, PrometheusRecorder>>,
+    descriptions: Mutex<Vec<(Kind, KeyName, Option<Unit>, SharedString)>>,
+}
+
+fn new_recorder() -> PrometheusRecorder {
+    PrometheusBuilder::new()
+        .set_buckets(BUCKETS)
+        .unwrap_or_else(|_| PrometheusBuilder::new())
+        .build_recorder()
+}
+
+fn describe_on(r: &PrometheusRecorder, kind: Kind, k: KeyName, u: Option<Unit>, d: SharedString) {
+    match kind {
+        Kind::Counter => r.describe_counter(k, u, d),
+        Kind::Gauge => r.describe_gauge(k, u, d),
+        Kind::Histogram => r.describe_histogram(k, u, d),
+    }
+}
+
+impl Router {
+    fn describe(&self, kind: Kind, key: KeyName, unit: Option<Unit>, text: SharedString) {
+        describe_on(&self.shared, kind, key.clone(), unit, text.clone());
+        for r in self.streams.read().values() {
+            describe_on(r, kind, key.clone(), unit, text.clone());
+        }
+        self.descriptions.lock().push((kind, key, unit, text));
+    }
+
+    /// The recorder a series belongs to (a stream's is made on its first series).
+    fn with<T>(&self, key: &Key, f: impl Fn(&PrometheusRecorder) -> T) -> T {
+        let Some(stream) = key.labels().find(|l| l.key() == "stream") else {
+            return f(&self.shared);
+        };
+        if let Some(r) = self.streams.read().get(stream.value()) {
+            return f(r);
+        }
+        let mut streams = self.streams.write();
+        let r = streams
+            .entry(stream.value().to_string())
+            .or_insert_with(|| {
+                let r = new_recorder();
+                for (kind, k, u, d) in self.descriptions.lock().iter() {
+                    describe_on(&r, *kind, k.clone(), *u, d.clone());
+                }
+                r
+            });
+        f(r)
+    }
+}
+
+/// What is installed as the global recorder.
+struct Installed(Arc<Router>);
+
+impl Recorder for Installed {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe(Kind::Counter, key, unit, description);
+    }
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe(Kind::Gauge, key, unit, description);
+    }
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe(Kind::Histogram, key, unit, description);
+    }
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.0.with(key, |r| r.register_counter(key, metadata))
+    }
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.0.with(key, |r| r.register_gauge(key, metadata))
+    }
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.0.with(key, |r| r.register_histogram(key, metadata))
+    }
+}
+
+/// The installed recorder, for rendering `/metrics`.
+#[derive(Clone)]
+pub struct Handle(Arc<Router>);
+
+impl Handle {
+    /// Prometheus exposition text of every series the recorder holds.
+    pub fn render(&self) -> String {
+        let mut texts = vec![self.0.shared.handle().render()];
+        texts.extend(self.0.streams.read().values().map(|r| r.handle().render()));
+        merge(&texts)
+    }
+
+    /// Streams that have series in the recorder.
+    pub fn streams(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.0.streams.read().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Drop a stream's recorder and with it every series of the stream.
+    pub fn forget(&self, name: &str) {
+        self.0.streams.write().remove(name);
+    }
+
+    fn upkeep(&self) {
+        self.0.shared.handle().run_upkeep();
+        for r in self.0.streams.read().values() {
+            r.handle().run_upkeep();
+        }
+    }
+}
+
+/// Merge expositions: each metric family once (its HELP and TYPE from the first text that has
+/// it), with the samples of every text, families in name order.
+fn merge(texts: &[String]) -> String {
+    let mut families: BTreeMap<String, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for text in texts {
+        let mut current: Option<String> = None;
+        let mut help: Option<&str> = None;
+        for line in text.lines() {
+            if line.is_empty() {
+                current = None;
+            } else if line.starts_with("# HELP ") {
+                help = Some(line);
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                families
+                    .entry(name.clone())
+                    .or_insert_with(|| (help.take().into_iter().chain([line]).collect(), vec![]));
+                help = None;
+                current = Some(name);
+            } else if let Some(f) = current.as_ref().and_then(|c| families.get_mut(c)) {
+                f.1.push(line);
+            }
+        }
+    }
+    let mut out = String::new();
+    for (header, samples) in families.values() {
+        for l in header.iter().chain(samples) {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Install the recorder (once per process), describe every metric and start the upkeep thread.
+pub fn install() -> Option<Handle> {
+    ROUTER
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .set_buckets(BUCKETS)
-                .ok()?
-                .install_recorder()
-                .ok()?;
+            let handle = Handle(Arc::new(Router {
+                shared: new_recorder(),
+                streams: RwLock::new(HashMap::new()),
+                descriptions: Mutex::new(vec![]),
+            }));
+            metrics::set_global_recorder(Installed(handle.0.clone())).ok()?;
             describe();
+            let h = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP);
+                        h.upkeep();
+                    }
+                })
+                .ok()?;
             Some(handle)
         })
         .clone()
 }
 
-/// Prometheus exposition text without the series of removed streams.
-pub fn render(handle: &PrometheusHandle) -> String {
-    handle.run_upkeep();
-    let text = handle.render();
-    let removed = REMOVED.lock().clone();
-    if removed.is_empty() {
-        return text;
-    }
-    text.lines()
-        .filter(|l| {
-            l.starts_with('#')
-                || !removed
-                    .iter()
-                    .any(|s| l.contains(&format!("stream=\"{s}\"")))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
+/// Prometheus exposition text (kept for callers of the old API).
+pub fn render(handle: &Handle) -> String {
+    handle.render()
 }
 
-/// Hide a removed stream's series.
+/// Forget every series of a stream: its recorder is dropped. Call once nothing records for
+/// the stream any more (its threads have ended).
 pub fn forget_stream(name: &str) {
-    REMOVED.lock().insert(name.to_string());
-}
-
-/// A stream (re)appears: show its series again.
-pub fn remember_stream(name: &str) {
-    REMOVED.lock().remove(name);
+    if let Some(Some(h)) = ROUTER.get() {
+        h.forget(name);
+    }
 }
 
 /// Register descriptions and units of every metric (the README table lists the same set).
@@ -111,11 +273,16 @@ pub fn describe() {
     describe_gauge!(
         m::AUDIO_DELAY,
         Unit::Seconds,
-        "Committed audio delay of the latest window; positive = audio later than video"
+        "Committed audio delay of the latest window; positive = audio later than video; NaN while sync declines"
+    );
+    describe_gauge!(
+        m::AUDIO_DRIFT,
+        Unit::Seconds,
+        "Change of the committed audio delay against the stream's earlier windows (either sign); NaN while sync declines or before there is a reference"
     );
     describe_gauge!(
         m::SYNC_CONFIDENCE,
-        "Confidence of the latest sync estimate, 0-1 (0 when declined)"
+        "Confidence of the latest committed sync estimate, 0-1; NaN while sync declines"
     );
     describe_gauge!(
         m::FLICKER,
@@ -194,12 +361,20 @@ pub fn observe(r: &Record) {
                     metrics::gauge!(m::SCORE, "stream" => s.clone(), "dimension" => dim).set(v);
                 }
             }
-            if let Some(sync) = &w.sync {
-                if let Some(d) = sync.audio_delay_ms {
-                    metrics::gauge!(m::AUDIO_DELAY, "stream" => s.clone()).set(d / 1000.0);
-                }
-                metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone()).set(sync.confidence);
-            }
+            // A declined window clears the sync gauges (NaN: every comparison is false), so
+            // no rule fires on the last committed value.
+            let committed = w.sync.as_ref().filter(|s| s.audio_delay_ms.is_some());
+            let (delay, confidence, drift) = match committed {
+                Some(s) => (
+                    s.audio_delay_ms.map_or(f64::NAN, |d| d / 1000.0),
+                    s.confidence,
+                    s.drift_ms.map_or(f64::NAN, |d| d / 1000.0),
+                ),
+                None => (f64::NAN, f64::NAN, f64::NAN),
+            };
+            metrics::gauge!(m::AUDIO_DELAY, "stream" => s.clone()).set(delay);
+            metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone()).set(confidence);
+            metrics::gauge!(m::AUDIO_DRIFT, "stream" => s.clone()).set(drift);
             metrics::gauge!(m::FLICKER, "stream" => s.clone()).set(w.continuity.flicker_ratio);
             metrics::gauge!(m::FREEZE_RATIO, "stream" => s.clone()).set(w.continuity.freeze_ratio);
             metrics::gauge!(m::BLACK_RATIO, "stream" => s.clone()).set(w.continuity.black_ratio);
@@ -240,5 +415,155 @@ pub fn observe(r: &Record) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rhythm::PacingFigures;
+    use crate::model::sync::{Decline, SyncEstimate};
+    use crate::score::Scores;
+    use crate::score::record::{ContinuityWindow, SyncFigures, WindowRecord};
+
+    fn router() -> (Handle, Installed) {
+        let h = Handle(Arc::new(Router {
+            shared: new_recorder(),
+            streams: RwLock::new(HashMap::new()),
+            descriptions: Mutex::new(vec![]),
+        }));
+        let installed = Installed(h.0.clone());
+        (h, installed)
+    }
+
+    fn window(delay_ms: Option<f64>) -> Record {
+        let mut sync = SyncFigures::new(&SyncEstimate::declined(Decline::Silence, 0, 0), "file");
+        sync.audio_delay_ms = delay_ms;
+        sync.confidence = if delay_ms.is_some() { 0.9 } else { 0.0 };
+        sync.drift_ms = delay_ms.map(|_| -90.0);
+        Record::Window(Box::new(WindowRecord {
+            stream: "cam".into(),
+            start: 0.0,
+            end: 4.0,
+            frames: 100,
+            scores: Scores::default(),
+            sync: Some(sync),
+            continuity: ContinuityWindow {
+                freeze_ratio: 0.0,
+                black_ratio: 0.0,
+                silence_ratio: None,
+                flicker_ratio: 0.0,
+                flicker_index: 0.0,
+                flicker_vbench: 1.0,
+                flashes: 0,
+                glitches: 0,
+                static_ratio: 0.0,
+                quiet_ratio: None,
+            },
+            rhythm: PacingFigures::default(),
+            beat: None,
+            style: None,
+            events: Default::default(),
+            diagnosis: vec![],
+            transport: None,
+            latency_s: 0.0,
+        }))
+    }
+
+    fn sample(text: &str, name: &str) -> Option<String> {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name}{{stream=\"cam\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    }
+
+    /// A declined window leaves NaN in the sync gauges, never the last committed value.
+    #[test]
+    fn sync_gauges_are_cleared_when_sync_declines() {
+        let (h, rec) = router();
+        metrics::with_local_recorder(&rec, || observe(&window(Some(200.0))));
+        let text = h.render();
+        assert_eq!(
+            sample(&text, m::AUDIO_DELAY).as_deref(),
+            Some("0.2"),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, m::AUDIO_DRIFT).as_deref(),
+            Some("-0.09"),
+            "{text}"
+        );
+        assert_eq!(sample(&text, m::SYNC_CONFIDENCE).as_deref(), Some("0.9"));
+        metrics::with_local_recorder(&rec, || observe(&window(None)));
+        let text = h.render();
+        for name in [m::AUDIO_DELAY, m::AUDIO_DRIFT, m::SYNC_CONFIDENCE] {
+            assert_eq!(
+                sample(&text, name).as_deref(),
+                Some("NaN"),
+                "{name}: {text}"
+            );
+        }
+    }
+
+    /// Every stream's series live in a recorder of their own: forgetting the stream drops
+    /// them, the exposition names each family once, the other streams' series stay.
+    #[test]
+    fn a_forgotten_stream_leaves_the_recorder() {
+        let (h, rec) = router();
+        metrics::with_local_recorder(&rec, || {
+            describe();
+            for s in ["a", "b"] {
+                metrics::counter!(m::FRAMES, "stream" => s).increment(3);
+                metrics::histogram!(m::LATENCY, "stream" => s, "stage" => "window").record(0.01);
+            }
+            metrics::counter!(crate::output::webhook::DELIVERIES, "queue" => "stops", "outcome" => "delivered").increment(1);
+        });
+        let text = h.render();
+        assert_eq!(
+            text.matches("# TYPE evalverse_frames_total counter")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# HELP evalverse_frames_total").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("evalverse_frames_total{stream=\"a\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("evalverse_frames_total{stream=\"b\"} 3"),
+            "{text}"
+        );
+        assert_eq!(h.streams(), vec!["a".to_string(), "b".to_string()]);
+        h.forget("a");
+        let text = h.render();
+        assert!(!text.contains("stream=\"a\""), "{text}");
+        assert!(
+            text.contains("evalverse_frames_total{stream=\"b\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("evalverse_webhook_deliveries_total"),
+            "{text}"
+        );
+        assert_eq!(h.streams(), vec!["b".to_string()]);
+        // The stream comes back: a fresh recorder, described like the first.
+        metrics::with_local_recorder(&rec, || {
+            metrics::counter!(m::FRAMES, "stream" => "a").increment(1);
+        });
+        let text = h.render();
+        assert!(
+            text.contains("evalverse_frames_total{stream=\"a\"} 1"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# HELP evalverse_frames_total").count(),
+            1,
+            "{text}"
+        );
     }
 }

@@ -132,6 +132,9 @@ pub struct SyncFigures {
     /// Change of the delay relative to the stream's earlier committed windows, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift_ms: Option<f64>,
+    /// Its magnitude, whichever way the delay moved (what drift alerts compare), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_abs_ms: Option<f64>,
     /// The learned commitment head's probability that the best lag is right.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit_probability: Option<f64>,
@@ -157,6 +160,7 @@ impl SyncFigures {
             best_lag_ms: e.best_lag_ms.map(|s| round(s, 1)),
             timing,
             drift_ms: None,
+            drift_abs_ms: None,
             commit_probability: e.commit_probability.map(|p| round(p, 3)),
         }
     }

@@ -184,3 +184,117 @@ pub fn faulty_relay(
         (k, dropped, dup, delayed)
     })
 }
+
+/// A webhook receiver on loopback: a real socket that records every POST (path, body, arrival).
+pub struct Hook {
+    pub port: u16,
+    pub posts: std::sync::Arc<std::sync::Mutex<Vec<(String, String, std::time::Instant)>>>,
+    /// Connections accepted (a dead endpoint accepts and never answers).
+    pub accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Hook {
+    /// Answers every request `200` after `delay`.
+    pub fn answering(delay: std::time::Duration) -> Self {
+        Self::start(Some(delay))
+    }
+
+    /// Accepts connections and never answers (a hung endpoint: every attempt times out).
+    pub fn dead() -> Self {
+        Self::start(None)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// POSTs received on `path` so far: (body, arrival).
+    pub fn on(&self, path: &str) -> Vec<(String, std::time::Instant)> {
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.0 == path)
+            .map(|p| (p.1.clone(), p.2))
+            .collect()
+    }
+
+    fn start(delay: Option<std::time::Duration>) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let posts = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (p, a) = (posts.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let mut conn = conn;
+                    let Some(delay) = delay else {
+                        // Hold the connection, read nothing, answer nothing.
+                        std::thread::sleep(std::time::Duration::from_secs(120));
+                        return;
+                    };
+                    let mut buf: Vec<u8> = vec![];
+                    let mut chunk = [0u8; 16384];
+                    loop {
+                        // One request: head, then content-length bytes of body.
+                        let (head_end, len) = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let head = String::from_utf8_lossy(&buf[..i]).to_string();
+                                let len = head
+                                    .lines()
+                                    .find_map(|l| {
+                                        l.to_ascii_lowercase()
+                                            .strip_prefix("content-length:")
+                                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                    })
+                                    .unwrap_or(0);
+                                break (i + 4, len);
+                            }
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        while buf.len() < head_end + len {
+                            match conn.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                        let body =
+                            String::from_utf8_lossy(&buf[head_end..head_end + len]).to_string();
+                        p.lock()
+                            .unwrap()
+                            .push((path, body, std::time::Instant::now()));
+                        buf.drain(..head_end + len);
+                        std::thread::sleep(delay);
+                        if conn
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            posts,
+            accepted,
+        }
+    }
+}
+
+/// Threads of this process.
+pub fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
