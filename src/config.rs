@@ -499,7 +499,7 @@ pub struct Settings {
     pub analysis: AnalysisSettings,
     pub alerting: AlertingSettings,
     /// Alert rules; the built-in ones (`alert::default_rules`) when none are given.
-    pub alerts: Vec<crate::alert::AlertRule>,
+    pub alerts: Vec<crate::vocab::AlertRule>,
     pub streams: Vec<StreamSettings>,
 }
 
@@ -839,9 +839,9 @@ impl Settings {
     }
 
     /// The rules in force: the configured ones, or the built-in defaults.
-    pub fn alert_rules(&self) -> Vec<crate::alert::AlertRule> {
+    pub fn alert_rules(&self) -> Vec<crate::vocab::AlertRule> {
         if self.alerts.is_empty() {
-            crate::alert::default_rules()
+            crate::vocab::default_rules()
         } else {
             self.alerts.clone()
         }

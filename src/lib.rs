@@ -11,6 +11,10 @@
 //! diagnosis) → output (JSON lines, Prometheus, HTTP)
 //! ```
 //!
+//! [`vocab`] is the shared vocabulary (event kinds, detections, cuts, rules, verdicts) that every
+//! stage may import; it imports nothing of ours. [`train`] sits above the evaluator: it feeds
+//! generated sequences through it to fit the sync commitment head.
+//!
 //! [`evaluator`] drives the stages for files ([`evaluator::evaluate_file`]) and for many live
 //! streams ([`evaluator::Evaluator`]); [`sender`] puts generated or recorded media on the wire.
 pub mod alert;
@@ -22,7 +26,9 @@ pub mod model;
 pub mod output;
 pub mod score;
 pub mod sender;
+pub mod train;
 pub mod types;
+pub mod vocab;
 pub mod window;
 
 pub use config::{AnalysisSettings, Settings, StreamSettings};

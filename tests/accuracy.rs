@@ -212,7 +212,7 @@ fn cross_dissolves_are_gradual_cuts_with_their_span() {
 #[test]
 fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
     use evalverse::model::commit::CommitHead;
-    use evalverse::model::train::{TrainOptions, compare, generate};
+    use evalverse::train::{TrainOptions, compare, generate};
     let opts = TrainOptions {
         sequences: 60,
         seed: 20261126,
@@ -243,8 +243,8 @@ fn a_jump_of_the_audio_delay_is_reported_as_drift() {
     use evalverse::config::AnalysisSettings;
     use evalverse::evaluator::{StreamEvaluator, Timing};
     use evalverse::model::Model;
-    use evalverse::model::train::feed;
     use evalverse::score::record::Record;
+    use evalverse::train::feed;
     use evalverse::types::Media;
     let video = SceneSpec {
         width: 160,

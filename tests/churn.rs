@@ -84,7 +84,11 @@ fn wait_for(what: &str, secs: f64, mut f: impl FnMut() -> bool) {
 /// Names of a process's threads, counted.
 fn thread_names(pid: u32) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         *m.entry(name.trim().to_string()).or_insert(0) += 1;
     }
@@ -245,7 +249,10 @@ fn churn(cycles: usize) {
         }
         if (i - 9) % 100 == 0 {
             let (t, f, r) = footprint(pid);
-            eprintln!("CHURN after {} cycles: threads {t}, fds {f}, RSS {r} KiB", i - 9);
+            eprintln!(
+                "CHURN after {} cycles: threads {t}, fds {f}, RSS {r} KiB",
+                i - 9
+            );
         }
     }
     let took = t0.elapsed().as_secs_f64();

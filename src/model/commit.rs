@@ -3,7 +3,7 @@
 //! The hand-set rules of [`super::sync`] (≥ 3 matched pairs, matches above chance, second peak
 //! < 0.75 of the best, spread ≤ 12 ms) are one fixed cut through the evidence. This head is a
 //! small Burn MLP trained (autodiff, Adam) on examples the project generates itself
-//! ([`super::train`]: multi-shot test sequences with random audio delays, beat-locked cuts,
+//! (the trainer, `evalverse train`: multi-shot test sequences with random audio delays, beat-locked cuts,
 //! distractor sounds, dense clicks, few events). It reads the 9 evidence figures of
 //! [`SyncEstimate::evidence`], standardised, and outputs the probability that the candidate is
 //! within one frame of the truth:
@@ -42,7 +42,7 @@ pub fn commits_at(threshold: f32, p: f32, matched: usize) -> bool {
 /// The shipped weights.
 pub const DEFAULT_WEIGHTS: &str = include_str!("../../weights/sync_commit.json");
 
-/// The MLP, as a Burn module (trained with autodiff in [`super::train`]).
+/// The MLP, as a Burn module (trained with autodiff by `evalverse train`).
 #[derive(Module, Debug)]
 pub struct CommitNet {
     pub l1: Linear,

@@ -19,7 +19,6 @@ pub mod rhythm;
 pub mod run;
 pub mod style;
 pub mod sync;
-pub mod train;
 
 use crate::config::BackendChoice;
 use crate::types::VideoFrame;

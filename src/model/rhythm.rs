@@ -39,6 +39,7 @@
 //! `film_norm_distance = √(((μ − ln 3.5)/0.5)² + ((σ − 0.9)/0.4)²)` (≤ 1: like feature films).
 use super::continuity::{Detection, EventKind};
 use super::features::{FrameFeatures, THUMB_CELLS, hist_distance, thumb_distance};
+pub use crate::vocab::{Cut, CutKind};
 use std::collections::VecDeque;
 
 const LOOKAHEAD: usize = 4;
@@ -56,25 +57,6 @@ const MIN_TRANSIENT: f32 = 0.025;
 const GRADE_JUMP: f32 = 0.04;
 /// Mean-luma jump (0–1) that makes a transient a flash rather than a glitch.
 const FLASH_JUMP: f32 = 0.12;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CutKind {
-    Hard,
-    Gradual,
-}
-
-/// A shot boundary. `frame` is the first frame of the new shot.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cut {
-    pub frame: u64,
-    pub pts: f64,
-    pub kind: CutKind,
-    /// Transition span for gradual cuts.
-    pub span: Option<(f64, f64)>,
-    pub distance: f32,
-    pub ratio: f32,
-}
 
 /// A moment of abrupt visual change, for the sync head.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -211,7 +211,7 @@ impl SyncEstimate {
     }
 
     /// The evidence behind the candidate delay, as the learned commitment head reads it
-    /// ([`super::commit`]); `None` when no visual event found a sound.
+    /// (the commitment head, `model::commit`); `None` when no visual event found a sound.
     ///
     /// `[ln(1+matched), ln(1+visual events), ln(1+onsets per s), matched/visual, z of matched
     /// over chance, second/best correlation, spread/12 ms, chance, −log10 of the chance that any

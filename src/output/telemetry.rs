@@ -396,8 +396,8 @@ pub fn observe(r: &Record) {
         }
         Record::Cut(c) => {
             let kind = match c.kind {
-                crate::model::rhythm::CutKind::Hard => "hard",
-                crate::model::rhythm::CutKind::Gradual => "gradual",
+                crate::vocab::CutKind::Hard => "hard",
+                crate::vocab::CutKind::Gradual => "gradual",
             };
             metrics::counter!(m::CUTS, "stream" => c.stream.clone(), "kind" => kind, "cause" => c.cause).increment(1);
         }

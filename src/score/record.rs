@@ -16,10 +16,10 @@
 //!   {`audio_delay_ms` (null when there is no audio or no evidence), `confidence`}.
 use super::Scores;
 use super::taxonomy::Diagnosis;
-use crate::model::continuity::{Detection, EventKind};
-use crate::model::rhythm::{Cut, CutKind, PacingFigures};
+use crate::model::rhythm::PacingFigures;
 use crate::model::sync::{Decline, SyncEstimate};
 use crate::types::{Media, StreamState};
+use crate::vocab::{Cut, CutKind, Detection, EventKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -249,7 +249,7 @@ pub struct SummaryRecord {
     /// Input seconds evaluated per wall-clock second.
     pub speed_x: f64,
     /// The early-stop verdict at the end.
-    pub verdict: crate::alert::Verdict,
+    pub verdict: crate::vocab::Verdict,
 }
 
 /// An alert that fired or resolved.
@@ -259,8 +259,8 @@ pub struct AlertRecord {
     pub rule: String,
     /// `firing` or `resolved`.
     pub state: &'static str,
-    pub severity: crate::alert::Severity,
-    pub action: crate::alert::Action,
+    pub severity: crate::vocab::Severity,
+    pub action: crate::vocab::Action,
     pub measurement: String,
     pub value: f64,
     pub threshold: f64,
@@ -273,7 +273,7 @@ pub struct AlertRecord {
 impl AlertRecord {
     pub fn new(
         stream: &str,
-        r: &crate::alert::AlertRule,
+        r: &crate::vocab::AlertRule,
         state: &'static str,
         value: f64,
         since: f64,

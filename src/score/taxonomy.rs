@@ -41,7 +41,7 @@ pub struct Diagnosis {
     pub fix: String,
 }
 
-use crate::model::continuity::{Detection, EventKind};
+use crate::vocab::{Detection, EventKind};
 
 fn value(d: &Detection, key: &str) -> f64 {
     d.values

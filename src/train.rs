@@ -24,11 +24,11 @@
 //! **Report.** On the test split: coverage (share of horizons committed), precision (share of
 //! commitments within one frame) and confident wrong answers (> 2 frames off) for the rules and
 //! for the learned head, overall and per family.
-use super::Model;
-use super::commit::{CommitHead, CommitNet, CommitWeights, HIDDEN, MIN_MATCHED, commits_at};
-use super::sync::{EVIDENCE, SyncEstimate};
 use crate::config::{AnalysisSettings, SyncHead};
 use crate::evaluator::{StreamEvaluator, Timing};
+use crate::model::Model;
+use crate::model::commit::{CommitHead, CommitNet, CommitWeights, HIDDEN, MIN_MATCHED, commits_at};
+use crate::model::sync::{EVIDENCE, SyncEstimate};
 use crate::sender::synth::SceneSpec;
 use crate::types::{AudioChunk, Media, VideoFrame};
 use burn::module::Module;

@@ -1,0 +1,77 @@
+//! `evalverse generate OUT`: a generated test sequence with exactly known cuts and faults.
+use super::FaultArgs;
+use super::parse_span;
+use anyhow::{Result, bail};
+use clap::Args;
+use evalverse::sender::{self, synth::SceneSpec};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    output: PathBuf,
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 640)]
+    width: usize,
+    #[arg(long, default_value_t = 360)]
+    height: usize,
+    #[arg(long, default_value_t = 25)]
+    fps: u32,
+    /// Cut times in seconds, comma-separated (default: irregular cuts every 2–4 s).
+    #[arg(long, value_delimiter = ',')]
+    cuts: Option<Vec<f64>>,
+    #[command(flatten)]
+    faults: FaultArgs,
+    /// Fade through black over A:B seconds (repeatable; put a cut at its middle for a
+    /// gradual transition).
+    #[arg(long, value_parser = parse_span)]
+    fade: Vec<(f64, f64)>,
+    /// Cross-dissolve into the next shot over A:B seconds (repeatable; the new shot is
+    /// alone from B).
+    #[arg(long, value_parser = parse_span)]
+    dissolve: Vec<(f64, f64)>,
+    /// Print the ground truth as JSON.
+    #[arg(long)]
+    truth: bool,
+}
+
+pub fn run(a: GenerateArgs) -> Result<i32> {
+    if !(0.5..=3600.0).contains(&a.duration)
+        || a.width < 16
+        || a.height < 16
+        || a.width > 3840
+        || a.height > 2160
+        || !(1..=120).contains(&a.fps)
+    {
+        bail!("duration 0.5–3600 s, size 16x16–3840x2160 and fps 1–120, please");
+    }
+    let f = a.faults;
+    let spec = SceneSpec {
+        width: a.width,
+        height: a.height,
+        fps: a.fps,
+        duration_s: a.duration,
+        cuts: a
+            .cuts
+            .unwrap_or_else(|| sender::synth::irregular_cuts(2.0, a.duration)),
+        beep_on_cut: true,
+        flashes: f.flash,
+        audio_delay_ms: f.audio_delay_ms,
+        freeze: f.freeze,
+        black: f.black,
+        flicker: f.flicker,
+        silence: f.silence,
+        fades: a.fade,
+        dissolves: a.dissolve,
+        seed: 7,
+        ..Default::default()
+    };
+    sender::write_synthetic(&spec, &a.output)?;
+    if a.truth {
+        println!(
+            "{}",
+            serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames(), "dissolve_frames": spec.dissolve_frames() })
+        );
+    }
+    Ok(0)
+}

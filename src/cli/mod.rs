@@ -1,0 +1,234 @@
+//! The command line: one module per command, each with its arguments and its run function.
+//! `main.rs` only parses and dispatches; everything else lives in the library.
+mod demo;
+mod eval;
+mod generate;
+mod inject;
+mod live;
+mod send;
+mod serve;
+mod train;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use evalverse::config::{BackendChoice, Settings, SyncHead};
+use evalverse::model::Model;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Parser)]
+#[command(
+    name = "evalverse",
+    version,
+    about = "Live evaluation of generated cinematic video: audio-visual sync, continuity and rhythm, second by second"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Model backend: auto (GPU via wgpu when present, else CPU), cpu, or wgpu (any adapter,
+    /// including software Vulkan).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Sync commitment: the learned head (default) or the hand-set rules (overrides the config).
+    #[arg(long, value_enum)]
+    sync_head: Option<SyncHead>,
+    /// Configuration file (TOML); its [analysis] table applies.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Window length in seconds (overrides the config).
+    #[arg(long)]
+    window: Option<f64>,
+    /// Hop between windows in seconds (overrides the config).
+    #[arg(long)]
+    hop: Option<f64>,
+    /// Minimum duration of freeze/black/silence/flicker events in seconds (overrides the config).
+    #[arg(long)]
+    min_event: Option<f64>,
+}
+
+impl ModelArgs {
+    pub fn settings(&self) -> Result<Settings> {
+        let mut s = match &self.config {
+            Some(p) => Settings::load(p)?,
+            None => Settings::default(),
+        };
+        if let Some(w) = self.window {
+            s.analysis.window_s = w;
+        }
+        if let Some(h) = self.hop {
+            s.analysis.hop_s = h;
+        }
+        if let Some(m) = self.min_event {
+            s.analysis.min_event_s = m;
+        }
+        if self.backend != BackendChoice::Auto {
+            s.analysis.backend = self.backend;
+        }
+        if let Some(h) = self.sync_head {
+            s.analysis.sync_head = h;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate a file or URI as fast as it decodes.
+    Eval(eval::EvalArgs),
+    /// Evaluate live RTP streams named in a config; serve /metrics and the HTTP API.
+    Serve(serve::ServeArgs),
+    /// Self-contained demo: a generated sequence with cuts, beeps, a known audio delay and a
+    /// freeze is streamed as RTP over loopback and evaluated live.
+    Demo(demo::DemoArgs),
+    /// Stream a file, a directory a generator is writing (PNG/JPEG frames, or .ts / .m4s
+    /// fragments), or a generated sequence as RTP to an evaluator, in real time.
+    Send(send::SendArgs),
+    /// Copy a file with faults of exactly known ground truth (prints the ground truth as JSON).
+    Inject(inject::InjectArgs),
+    /// Train the learned sync commitment head on generated sequences, compare it with the
+    /// hand-set rules on held-out sequences, and write its weights (deterministic: the same
+    /// options write the same file).
+    Train(train::TrainArgs),
+    /// Write a generated test sequence with exactly known cuts and faults to an MP4 file.
+    Generate(generate::GenerateArgs),
+}
+
+/// Run the command; the exit status.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Eval(a) => eval::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Send(a) => send::run(a),
+        Command::Inject(a) => inject::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Generate(a) => generate::run(a),
+    }
+}
+
+/// The faults `inject` puts into a file and `generate` into a sequence, with exact ground
+/// truth.
+#[derive(Args, Clone, Debug, Default)]
+struct FaultArgs {
+    /// Audio later than video by N ms (negative: earlier).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    audio_delay_ms: f64,
+    /// Freeze span A:B seconds (repeatable).
+    #[arg(long, value_parser = parse_span)]
+    freeze: Vec<(f64, f64)>,
+    /// Black span A:B seconds (repeatable).
+    #[arg(long, value_parser = parse_span)]
+    black: Vec<(f64, f64)>,
+    /// Silence span A:B seconds (repeatable).
+    #[arg(long, value_parser = parse_span)]
+    silence: Vec<(f64, f64)>,
+    /// Flicker span A:B seconds (repeatable).
+    #[arg(long, value_parser = parse_span)]
+    flicker: Vec<(f64, f64)>,
+    /// A 2-frame white flash at T seconds (repeatable; `generate` puts a beep on it).
+    #[arg(long)]
+    flash: Vec<f64>,
+}
+
+fn parse_span(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected A:B seconds"))?;
+    let a: f64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a number"))?;
+    let b: f64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a number"))?;
+    if !(a.is_finite() && b.is_finite() && a >= 0.0 && b > a) {
+        return Err(format!("{s:?}: need 0 <= A < B"));
+    }
+    Ok((a, b))
+}
+
+fn model_for(s: &Settings) -> Result<Model> {
+    let model = Model::new(s.analysis.backend)?.with_sync_head(s.analysis.sync_head);
+    tracing::info!("model backend: {}", model.kind());
+    Ok(model)
+}
+
+/// Software Vulkan (lavapipe) complains on every adapter probe when XDG_RUNTIME_DIR is unset;
+/// give it a private one. Runs before any thread exists.
+pub fn ensure_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    // One directory per user, reused by every run (not one per process left behind).
+    #[cfg(unix)]
+    // SAFETY: getuid has no preconditions.
+    let owner = unsafe { libc::getuid() };
+    #[cfg(not(unix))]
+    let owner = 0;
+    let dir = std::env::temp_dir().join(format!("evalverse-xdg-{owner}"));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            // Someone else's directory of that name in a shared /tmp is not ours to use.
+            if std::fs::metadata(&dir)
+                .map(|m| m.uid() != owner)
+                .unwrap_or(true)
+            {
+                return;
+            }
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // SAFETY: called first thing in main, before any other thread is started.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+/// SIGINT or SIGTERM sets `flag` (a graceful stop); a second one exits at once (status 130).
+fn signal_flag(flag: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            #[cfg(unix)]
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            for second in [false, true] {
+                #[cfg(unix)]
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            t.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let terminated = std::future::pending::<()>();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    () = terminated => {},
+                }
+                if second {
+                    eprintln!("evalverse: second signal, exiting now");
+                    std::process::exit(130);
+                }
+                eprintln!(
+                    "evalverse: stopping (streams end with their summaries; again to exit now)"
+                );
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+    });
+}
