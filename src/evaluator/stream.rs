@@ -10,7 +10,7 @@ use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
 use crate::model::rhythm::{
-    CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing,
+    CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing, PacingFigures,
 };
 use crate::model::sync::{Onset, OnsetDetector, SyncEstimate, SyncTally};
 use crate::model::{HEAD_COLUMNS, Model};
@@ -18,7 +18,8 @@ use crate::score::record::{
     ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures,
     TransportWindow, WindowRecord, rounded,
 };
-use crate::score::{self, ContinuityInputs, Scores, taxonomy};
+use crate::score::taxonomy::{self, Diagnosis};
+use crate::score::{self, ContinuityInputs, Scores};
 use crate::types::{AudioChunk, IngestEvent, Media, StreamId, StreamState, VideoFrame};
 use crate::window::timeline::{Jump, Medium, Timeline};
 use crate::window::{AudioRing, Batch, HopScheduler, VideoBatcher};
@@ -735,18 +736,74 @@ impl StreamEvaluator {
     /// Score the window `[s, e)`; pushes the window record and any alerts it triggers.
     fn window(&mut self, s: f64, e: f64, out: &mut Vec<Record>) {
         let media = self.media.unwrap_or_default();
-        let rows: Vec<[f32; HEAD_COLUMNS]> = self
-            .rows
-            .iter()
-            .filter(|r| r.pts >= s && r.pts < e)
-            .map(|r| r.cols)
-            .collect();
+        let frames = self.rows.iter().filter(|r| r.pts >= s && r.pts < e).count();
         let newest_arrival = self
             .rows
             .iter()
             .filter(|r| r.pts < e)
             .map(|r| r.arrival)
             .max();
+        let (inputs, continuity) = self.continuity_window(s, e, media);
+        let pacing = self.pacing.figures(s, e);
+        let mut diagnosis = vec![];
+        let origin = self.sched.origin().unwrap_or(s);
+        let sync = self.sync_window(s, e, origin, &mut diagnosis);
+        self.rhythm_notes(&pacing, &mut diagnosis);
+        let horizon = (e - self.a.sync_horizon_s).max(origin);
+        let beat = (media.audio && media.video).then(|| {
+            crate::model::beat::figures(
+                &self.onsets,
+                &self.pacing.cuts_between(horizon, e),
+                horizon,
+                e,
+            )
+        });
+        let style = media.video.then(|| self.style.figures());
+        if let Some(d) = style.as_ref().and_then(|st| st.drift_sequence) {
+            // Scenes differ in look on purpose; only a shot far off the sequence is worth a note.
+            if d > 8.0 {
+                diagnosis.push(taxonomy::style_drift(d));
+            }
+        }
+        let events = self.window_events(s, e, continuity.flashes, &mut diagnosis);
+        let scores = self.window_scores(media, sync.as_ref(), &inputs, &pacing);
+        let w = WindowRecord {
+            stream: self.id.to_string(),
+            start: rounded(s),
+            end: rounded(e),
+            frames,
+            scores,
+            sync,
+            continuity,
+            rhythm: pacing,
+            beat,
+            style,
+            events,
+            diagnosis,
+            latency_s: newest_arrival
+                .map(|t| rounded(t.elapsed().as_secs_f64()))
+                .unwrap_or(0.0),
+            transport: self.transport_window(s, e, media),
+        };
+        let alerts = self.alerts.on_window(&w);
+        out.push(Record::Window(Box::new(w)));
+        out.extend(alerts.into_iter().map(Record::Alert));
+    }
+
+    /// The continuity head over the window's rows, and the event coverage of the window
+    /// (faults only; transport damage is not the generator's).
+    fn continuity_window(
+        &self,
+        s: f64,
+        e: f64,
+        media: Media,
+    ) -> (ContinuityInputs, ContinuityWindow) {
+        let rows: Vec<[f32; HEAD_COLUMNS]> = self
+            .rows
+            .iter()
+            .filter(|r| r.pts >= s && r.pts < e)
+            .map(|r| r.cols)
+            .collect();
         let head = self.model.continuity_head(&rows);
         let silence_ratio = media.audio.then(|| self.coverage(EventKind::Silence, s, e));
         let count = |k: EventKind| {
@@ -778,58 +835,69 @@ impl StreamEvaluator {
             static_ratio: rounded(static_ratio),
             quiet_ratio: quiet_ratio.map(rounded),
         };
-        let pacing = self.pacing.figures(s, e);
-        let mut diagnosis = vec![];
+        (inputs, continuity)
+    }
 
-        let origin = self.sched.origin().unwrap_or(s);
-        let sync_est = self.sync_in((e - self.a.sync_horizon_s).max(origin), e);
-        let mut sync = sync_est
-            .as_ref()
-            .map(|est| SyncFigures::new(est, self.timing.as_str()));
-        if let (Some(est), Some(fig)) = (&sync_est, sync.as_mut()) {
-            if let Some(d) = est.audio_delay_ms {
-                if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
-                    diagnosis.push(taxonomy::sync(d, est.matched));
-                }
-                // Drift: against committed windows whose horizon no longer overlaps this one
-                // (their median, kept as a histogram of 0.1 ms bins).
-                while let Some(&(t, old)) = self.committed.front() {
-                    if t > e - self.a.sync_horizon_s {
-                        break;
-                    }
-                    self.committed.pop_front();
-                    *self
-                        .committed_before
-                        .entry((old * 10.0).round() as i64)
-                        .or_default() += 1;
-                    self.committed_before_n += 1;
-                }
-                if self.committed_before_n > 0 {
-                    let k = self.committed_before_n / 2;
-                    let mut seen = 0u64;
-                    let reference = self
-                        .committed_before
-                        .iter()
-                        .find(|(_, n)| {
-                            seen += **n as u64;
-                            seen > k
-                        })
-                        .map(|(bin, _)| *bin as f64 / 10.0)
-                        .unwrap_or(d);
-                    fig.drift_ms = Some((d - reference).round());
-                    fig.drift_abs_ms = Some((d - reference).abs().round());
-                    if (d - reference).abs() > 1000.0 * self.frame_s() {
-                        let since = self.first_committed.unwrap_or(s);
-                        diagnosis.push(taxonomy::drift(reference, d, e - since));
-                    }
-                }
-                self.first_committed.get_or_insert(e);
-                self.committed.push_back((e, d));
+    /// Sync over the horizon ending at `e`, with drift against earlier committed windows.
+    fn sync_window(
+        &mut self,
+        s: f64,
+        e: f64,
+        origin: f64,
+        diagnosis: &mut Vec<Diagnosis>,
+    ) -> Option<SyncFigures> {
+        let est = self.sync_in((e - self.a.sync_horizon_s).max(origin), e)?;
+        let mut fig = SyncFigures::new(&est, self.timing.as_str());
+        if let Some(d) = est.audio_delay_ms {
+            if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
+                diagnosis.push(taxonomy::sync(d, est.matched));
             }
-            if self.timing == Timing::Arrival {
-                fig.confidence = rounded(fig.confidence * 0.5);
+            if let Some(reference) = self.drift_reference(e) {
+                fig.drift_ms = Some((d - reference).round());
+                fig.drift_abs_ms = Some((d - reference).abs().round());
+                if (d - reference).abs() > 1000.0 * self.frame_s() {
+                    let since = self.first_committed.unwrap_or(s);
+                    diagnosis.push(taxonomy::drift(reference, d, e - since));
+                }
             }
+            self.first_committed.get_or_insert(e);
+            self.committed.push_back((e, d));
         }
+        if self.timing == Timing::Arrival {
+            fig.confidence = rounded(fig.confidence * 0.5);
+        }
+        Some(fig)
+    }
+
+    /// The drift reference at `e`: the median of the committed delays whose horizon no longer
+    /// overlaps this window's (kept as a histogram of 0.1 ms bins).
+    fn drift_reference(&mut self, e: f64) -> Option<f64> {
+        while let Some(&(t, old)) = self.committed.front() {
+            if t > e - self.a.sync_horizon_s {
+                break;
+            }
+            self.committed.pop_front();
+            *self
+                .committed_before
+                .entry((old * 10.0).round() as i64)
+                .or_default() += 1;
+            self.committed_before_n += 1;
+        }
+        if self.committed_before_n == 0 {
+            return None;
+        }
+        let k = self.committed_before_n / 2;
+        let mut seen = 0u64;
+        self.committed_before
+            .iter()
+            .find(|(_, n)| {
+                seen += **n as u64;
+                seen > k
+            })
+            .map(|(bin, _)| *bin as f64 / 10.0)
+    }
+
+    fn rhythm_notes(&self, pacing: &PacingFigures, diagnosis: &mut Vec<Diagnosis>) {
         if pacing.short_shots > 0 {
             diagnosis.push(taxonomy::short_shots(
                 pacing.short_shots,
@@ -841,22 +909,17 @@ impl StreamEvaluator {
                 diagnosis.push(taxonomy::pacing(asl));
             }
         }
-        let horizon = (e - self.a.sync_horizon_s).max(origin);
-        let beat = (media.audio && media.video).then(|| {
-            crate::model::beat::figures(
-                &self.onsets,
-                &self.pacing.cuts_between(horizon, e),
-                horizon,
-                e,
-            )
-        });
-        let style = media.video.then(|| self.style.figures());
-        if let Some(d) = style.as_ref().and_then(|st| st.drift_sequence) {
-            // Scenes differ in look on purpose; only a shot far off the sequence is worth a note.
-            if d > 8.0 {
-                diagnosis.push(taxonomy::style_drift(d));
-            }
-        }
+    }
+
+    /// Events overlapping the window, by kind, each with its diagnosis (flashes only when a
+    /// few: a strobe sequence is one note, not dozens).
+    fn window_events(
+        &self,
+        s: f64,
+        e: f64,
+        flashes: usize,
+        diagnosis: &mut Vec<Diagnosis>,
+    ) -> BTreeMap<&'static str, usize> {
         let mut events = BTreeMap::new();
         // Open events are still going: they overlap every window after their start.
         let open = self.open_ongoing.iter().map(|d| (d, f64::INFINITY));
@@ -868,11 +931,20 @@ impl StreamEvaluator {
                 }
             }
         }
-        let sync_score = sync
-            .as_ref()
-            .and_then(|f| score::sync_score(f.audio_delay_ms));
+        events
+    }
+
+    /// The window's scores, added to the running means of the summary.
+    fn window_scores(
+        &mut self,
+        media: Media,
+        sync: Option<&SyncFigures>,
+        inputs: &ContinuityInputs,
+        pacing: &PacingFigures,
+    ) -> Scores {
+        let sync_score = sync.and_then(|f| score::sync_score(f.audio_delay_ms));
         let continuity_score =
-            (media.video || media.audio).then(|| score::continuity_score(&inputs));
+            (media.video || media.audio).then(|| score::continuity_score(inputs));
         let rhythm_score = media
             .video
             .then(|| score::rhythm_score(pacing.average_shot_length_s, pacing.short_shots));
@@ -894,7 +966,12 @@ impl StreamEvaluator {
                 acc.1 += 1;
             }
         }
-        let transport = self.live.then(|| {
+        scores
+    }
+
+    /// Transport health of a live window: damaged shares and transport events.
+    fn transport_window(&self, s: f64, e: f64, media: Media) -> Option<TransportWindow> {
+        self.live.then(|| {
             let v = self.video_damage.share(s, e);
             let a = if media.audio {
                 self.audio_damage.share(s, e)
@@ -913,28 +990,7 @@ impl StreamEvaluator {
                 events,
                 score: rounded(100.0 * (1.0 - v.max(a))),
             }
-        });
-        let w = WindowRecord {
-            stream: self.id.to_string(),
-            start: rounded(s),
-            end: rounded(e),
-            frames: rows.len(),
-            scores,
-            sync,
-            continuity,
-            rhythm: pacing,
-            beat,
-            style,
-            events,
-            diagnosis,
-            latency_s: newest_arrival
-                .map(|t| rounded(t.elapsed().as_secs_f64()))
-                .unwrap_or(0.0),
-            transport,
-        };
-        let alerts = self.alerts.on_window(&w);
-        out.push(Record::Window(Box::new(w)));
-        out.extend(alerts.into_iter().map(Record::Alert));
+        })
     }
 
     /// End of input: flush everything, close open events, emit the last window and a summary.

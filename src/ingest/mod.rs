@@ -161,56 +161,8 @@ impl Ingest {
     ) -> Result<Self, IngestError> {
         init()?;
         let name = stream.to_string();
-        let (description, live) = match source {
-            Source::Uri(input) => {
-                let uri = to_uri(input)?;
-                let d = pipeline::file_description(&uri, analysis).map_err(|why| {
-                    IngestError::Description {
-                        stream: name.clone(),
-                        why,
-                        description: String::new(),
-                    }
-                })?;
-                (d, false)
-            }
-            Source::Live(s) => {
-                let d = match &s.pipeline {
-                    Some(path) => {
-                        let text =
-                            read_pipeline_file(path).map_err(|e| IngestError::Description {
-                                stream: name.clone(),
-                                why: format!("cannot read {}: {e}", path.display()),
-                                description: String::new(),
-                            })?;
-                        pipeline::custom_description(&text, s, analysis)
-                    }
-                    None => match &s.uri {
-                        Some(uri) => pipeline::file_description(&to_uri(uri)?, analysis),
-                        None => pipeline::rtp_description(s, analysis),
-                    },
-                }
-                .map_err(|why| IngestError::Description {
-                    stream: name.clone(),
-                    why,
-                    description: String::new(),
-                })?;
-                (d, true)
-            }
-        };
-        let element = gst::parse::launch(&description).map_err(|e| IngestError::Description {
-            stream: name.clone(),
-            why: e.to_string(),
-            description: description.clone(),
-        })?;
-        let pipeline =
-            element
-                .downcast::<gst::Pipeline>()
-                .map_err(|_| IngestError::Description {
-                    stream: name.clone(),
-                    why: "the description is not a pipeline".into(),
-                    description: description.clone(),
-                })?;
-
+        let (description, live) = describe(&name, source, analysis)?;
+        let pipeline = launch(&name, &description)?;
         let video_sink = pipeline
             .by_name("video")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok());
@@ -236,14 +188,8 @@ impl Ingest {
         let stats = Arc::new(IngestStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![];
-
         for sink in video_sink.iter().chain(audio_sink.iter()) {
-            sink.set_sync(false);
-            sink.set_async(false);
-            sink.set_max_buffers(if live { 8 } else { 4 });
-            sink.set_drop(live);
-            sink.set_property("emit-signals", false);
-            sink.set_enable_last_sample(false);
+            configure_sink(sink, live);
         }
         if let Some(sink) = &video_sink {
             let branch = Branch {
@@ -255,15 +201,7 @@ impl Ingest {
                 audio_rate: analysis.audio_rate,
                 transport: transport.clone(),
             };
-            if live {
-                sink::attach_live::<VideoFrame>(sink, branch);
-            } else {
-                threads.push(sink::spawn_pull::<VideoFrame>(
-                    sink.clone(),
-                    branch,
-                    stop.clone(),
-                ));
-            }
+            threads.extend(attach::<VideoFrame>(sink, branch, live, &stop));
         }
         if let Some(sink) = &audio_sink {
             let branch = Branch {
@@ -275,152 +213,14 @@ impl Ingest {
                 audio_rate: analysis.audio_rate,
                 transport: transport.clone(),
             };
-            if live {
-                sink::attach_live::<AudioChunk>(sink, branch);
-            } else {
-                threads.push(sink::spawn_pull::<AudioChunk>(
-                    sink.clone(),
-                    branch,
-                    stop.clone(),
-                ));
-            }
+            threads.extend(attach::<AudioChunk>(sink, branch, live, &stop));
         }
-
-        // RTP statistics from a probe on each udpsrc named video_rtp / audio_rtp.
-        let mut stall_media = vec![];
-        if let Source::Live(s) = source {
-            for (medium, clock, pt) in [
-                (Medium::Video, 90_000, s.video.as_ref().map(|v| v.payload)),
-                (
-                    Medium::Audio,
-                    s.audio
-                        .as_ref()
-                        .map(|a| {
-                            if a.codec == crate::config::AudioCodec::Opus {
-                                48_000
-                            } else {
-                                a.clock_rate
-                            }
-                        })
-                        .unwrap_or(48_000),
-                    s.audio.as_ref().map(|a| a.payload),
-                ),
-            ] {
-                let Some(src) = pipeline.by_name(&format!("{}_rtp", medium.as_str())) else {
-                    continue;
-                };
-                let Some(pad) = src.static_pad("src") else {
-                    continue;
-                };
-                let pt = pt.unwrap_or(if medium == Medium::Video { 96 } else { 97 });
-                stats.rtp.lock().push((medium, RtpStats::new(clock, pt)));
-                stall_media.push(medium);
-                let st = stats.clone();
-                let sid = stream.clone();
-                pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
-                    let now = Instant::now();
-                    let account = |buf: &gst::BufferRef| -> bool {
-                        let Ok(map) = buf.map_readable() else {
-                            return false;
-                        };
-                        let verdict = {
-                            let mut rtp = st.rtp.lock();
-                            rtp.iter_mut()
-                                .find(|(md, _)| *md == medium)
-                                .map(|(_, s)| s.on_datagram(map.as_slice(), now))
-                        };
-                        let valid = verdict == Some(PacketVerdict::Valid);
-                        let name = if valid { m::RTP_PACKETS } else { m::RTP_PACKETS_MALFORMED };
-                        metrics::counter!(name, "stream" => sid.to_string(), "medium" => medium.as_str()).increment(1);
-                        valid
-                    };
-                    match &info.data {
-                        // What is not RTP of our payload type never reaches rtpbin.
-                        Some(gst::PadProbeData::Buffer(b)) if !account(b) => gst::PadProbeReturn::Drop,
-                        Some(gst::PadProbeData::BufferList(list)) => {
-                            list.iter().for_each(|b| {
-                                account(b);
-                            });
-                            gst::PadProbeReturn::Ok
-                        }
-                        _ => gst::PadProbeReturn::Ok,
-                    }
-                });
-            }
-        }
-
-        for medium in [Medium::Video, Medium::Audio] {
-            let name = format!("{}_rtcp", medium.as_str());
-            let Some(pad) = pipeline.by_name(&name).and_then(|e| e.static_pad("src")) else {
-                continue;
-            };
-            let st = stats.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                let Some(gst::PadProbeData::Buffer(b)) = &info.data else {
-                    return gst::PadProbeReturn::Ok;
-                };
-                let Ok(map) = b.map_readable() else {
-                    return gst::PadProbeReturn::Drop;
-                };
-                let data = map.as_slice();
-                // Not RTCP at all (version 2, packet types 200–206): never reaches rtpbin.
-                if data.len() < 8 || data[0] >> 6 != 2 || !(200..=206).contains(&data[1]) {
-                    st.rtcp_junk.fetch_add(1, Ordering::Relaxed);
-                    return gst::PadProbeReturn::Drop;
-                }
-                // Sender-clock timing needs a sender report from the SSRC we receive RTP from.
-                let ours = st
-                    .rtp
-                    .lock()
-                    .iter()
-                    .find(|(md, _)| *md == medium)
-                    .and_then(|(_, s)| s.ssrc);
-                if ours.is_some() && rtp_stats::rtcp_sender_ssrc(data) == ours {
-                    st.rtcp_packets.fetch_add(1, Ordering::Relaxed);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-
-        // Which media are present: declared for RTP, found at no-more-pads for files.
-        let declared = match source {
-            Source::Live(s) if s.pipeline.is_none() && s.uri.is_none() => Some(Media {
-                video: s.video.is_some(),
-                audio: s.audio.is_some(),
-            }),
-            _ => None,
+        let stall_media = match source {
+            Source::Live(s) => probe_rtp(&pipeline, s, &stats, &stream),
+            Source::Uri(_) => vec![],
         };
-        if declared.is_none() {
-            let (vs, as_) = (video_sink.clone(), audio_sink.clone());
-            let tx = etx.clone();
-            match pipeline.by_name("decode") {
-                Some(decode) => {
-                    decode.connect("no-more-pads", false, move |_| {
-                        let media = Media {
-                            video: vs
-                                .as_ref()
-                                .map(|s| branch_linked(s.upcast_ref()))
-                                .unwrap_or(false),
-                            audio: as_
-                                .as_ref()
-                                .map(|s| branch_linked(s.upcast_ref()))
-                                .unwrap_or(false),
-                        };
-                        let _ = tx.try_send(IngestEvent::Started { media });
-                        None
-                    });
-                }
-                None => {
-                    let media = Media {
-                        video: vs.is_some(),
-                        audio: as_.is_some(),
-                    };
-                    let _ = tx.try_send(IngestEvent::Started { media });
-                }
-            }
-        } else if let Some(media) = declared {
-            let _ = etx.try_send(IngestEvent::Started { media });
-        }
+        probe_rtcp(&pipeline, &stats);
+        let declared = announce_media(&pipeline, source, &video_sink, &audio_sink, &etx);
 
         // Bus and stall watch.
         let bus = pipeline.bus().ok_or_else(|| IngestError::Start {
@@ -443,27 +243,7 @@ impl Ingest {
                     .expect("spawning a thread"),
             );
         }
-
-        if let Err(e) = pipeline.set_state(gst::State::Playing) {
-            // The bus carries the reason; give it a moment to arrive.
-            let why = pipeline
-                .bus()
-                .and_then(|b| {
-                    b.timed_pop_filtered(
-                        gst::ClockTime::from_mseconds(500),
-                        &[gst::MessageType::Error],
-                    )
-                })
-                .and_then(|msg| match msg.view() {
-                    gst::MessageView::Error(err) => Some(err.error().to_string()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| e.to_string());
-            stop.store(true, Ordering::Relaxed);
-            let _ = pipeline.set_state(gst::State::Null);
-            return Err(IngestError::Start { stream: name, why });
-        }
-
+        play(&pipeline, &name, &stop)?;
         Ok(Ingest {
             stream,
             pipeline,
@@ -503,6 +283,275 @@ impl Drop for Ingest {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The launch description of a source and whether it is live: one builder per source kind
+/// (a file or URI; an RTP stream; the operator's own pipeline file).
+fn describe(
+    name: &str,
+    source: &Source,
+    analysis: &AnalysisSettings,
+) -> Result<(String, bool), IngestError> {
+    Ok(match source {
+        Source::Uri(input) => {
+            let uri = to_uri(input)?;
+            let d = pipeline::file_description(&uri, analysis).map_err(|why| {
+                IngestError::Description {
+                    stream: name.to_string(),
+                    why,
+                    description: String::new(),
+                }
+            })?;
+            (d, false)
+        }
+        Source::Live(s) => {
+            let d = match &s.pipeline {
+                Some(path) => {
+                    let text = read_pipeline_file(path).map_err(|e| IngestError::Description {
+                        stream: name.to_string(),
+                        why: format!("cannot read {}: {e}", path.display()),
+                        description: String::new(),
+                    })?;
+                    pipeline::custom_description(&text, s, analysis)
+                }
+                None => match &s.uri {
+                    Some(uri) => pipeline::file_description(&to_uri(uri)?, analysis),
+                    None => pipeline::rtp_description(s, analysis),
+                },
+            }
+            .map_err(|why| IngestError::Description {
+                stream: name.to_string(),
+                why,
+                description: String::new(),
+            })?;
+            (d, true)
+        }
+    })
+}
+
+/// Parse a launch description into a pipeline.
+fn launch(name: &str, description: &str) -> Result<gst::Pipeline, IngestError> {
+    let element = gst::parse::launch(description).map_err(|e| IngestError::Description {
+        stream: name.to_string(),
+        why: e.to_string(),
+        description: description.to_string(),
+    })?;
+    element
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| IngestError::Description {
+            stream: name.to_string(),
+            why: "the description is not a pipeline".into(),
+            description: description.to_string(),
+        })
+}
+
+/// Appsink settings: never sync to the clock, a short queue, drop when live.
+fn configure_sink(sink: &gst_app::AppSink, live: bool) {
+    sink.set_sync(false);
+    sink.set_async(false);
+    sink.set_max_buffers(if live { 8 } else { 4 });
+    sink.set_drop(live);
+    sink.set_property("emit-signals", false);
+    sink.set_enable_last_sample(false);
+}
+
+/// Connect a branch: callbacks on the streaming thread when live, a pulling thread for files.
+fn attach<T: sink::Convert>(
+    sink: &gst_app::AppSink,
+    branch: Branch<T>,
+    live: bool,
+    stop: &Arc<AtomicBool>,
+) -> Option<JoinHandle<()>> {
+    if live {
+        sink::attach_live::<T>(sink, branch);
+        None
+    } else {
+        Some(sink::spawn_pull::<T>(sink.clone(), branch, stop.clone()))
+    }
+}
+
+/// RTP statistics from a probe on each udpsrc named video_rtp / audio_rtp; what is not RTP of
+/// our payload type is dropped there. Returns the media watched for stalls.
+fn probe_rtp(
+    pipeline: &gst::Pipeline,
+    s: &StreamSettings,
+    stats: &Arc<IngestStats>,
+    stream: &StreamId,
+) -> Vec<Medium> {
+    let mut stall_media = vec![];
+    for (medium, clock, pt) in [
+        (Medium::Video, 90_000, s.video.as_ref().map(|v| v.payload)),
+        (
+            Medium::Audio,
+            s.audio
+                .as_ref()
+                .map(|a| {
+                    if a.codec == crate::config::AudioCodec::Opus {
+                        48_000
+                    } else {
+                        a.clock_rate
+                    }
+                })
+                .unwrap_or(48_000),
+            s.audio.as_ref().map(|a| a.payload),
+        ),
+    ] {
+        let Some(src) = pipeline.by_name(&format!("{}_rtp", medium.as_str())) else {
+            continue;
+        };
+        let Some(pad) = src.static_pad("src") else {
+            continue;
+        };
+        let pt = pt.unwrap_or(if medium == Medium::Video { 96 } else { 97 });
+        stats.rtp.lock().push((medium, RtpStats::new(clock, pt)));
+        stall_media.push(medium);
+        let st = stats.clone();
+        let sid = stream.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
+            let now = Instant::now();
+            let account = |buf: &gst::BufferRef| -> bool {
+                let Ok(map) = buf.map_readable() else {
+                    return false;
+                };
+                let verdict = {
+                    let mut rtp = st.rtp.lock();
+                    rtp.iter_mut()
+                        .find(|(md, _)| *md == medium)
+                        .map(|(_, s)| s.on_datagram(map.as_slice(), now))
+                };
+                let valid = verdict == Some(PacketVerdict::Valid);
+                let name = if valid { m::RTP_PACKETS } else { m::RTP_PACKETS_MALFORMED };
+                metrics::counter!(name, "stream" => sid.to_string(), "medium" => medium.as_str()).increment(1);
+                valid
+            };
+            match &info.data {
+                // What is not RTP of our payload type never reaches rtpbin.
+                Some(gst::PadProbeData::Buffer(b)) if !account(b) => gst::PadProbeReturn::Drop,
+                Some(gst::PadProbeData::BufferList(list)) => {
+                    list.iter().for_each(|b| {
+                        account(b);
+                    });
+                    gst::PadProbeReturn::Ok
+                }
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
+    }
+    stall_media
+}
+
+/// RTCP probes: junk never reaches rtpbin; sender reports of our SSRC are counted.
+fn probe_rtcp(pipeline: &gst::Pipeline, stats: &Arc<IngestStats>) {
+    for medium in [Medium::Video, Medium::Audio] {
+        let name = format!("{}_rtcp", medium.as_str());
+        let Some(pad) = pipeline.by_name(&name).and_then(|e| e.static_pad("src")) else {
+            continue;
+        };
+        let st = stats.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(gst::PadProbeData::Buffer(b)) = &info.data else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let Ok(map) = b.map_readable() else {
+                return gst::PadProbeReturn::Drop;
+            };
+            let data = map.as_slice();
+            // Not RTCP at all (version 2, packet types 200–206): never reaches rtpbin.
+            if data.len() < 8 || data[0] >> 6 != 2 || !(200..=206).contains(&data[1]) {
+                st.rtcp_junk.fetch_add(1, Ordering::Relaxed);
+                return gst::PadProbeReturn::Drop;
+            }
+            // Sender-clock timing needs a sender report from the SSRC we receive RTP from.
+            let ours = st
+                .rtp
+                .lock()
+                .iter()
+                .find(|(md, _)| *md == medium)
+                .and_then(|(_, s)| s.ssrc);
+            if ours.is_some() && rtp_stats::rtcp_sender_ssrc(data) == ours {
+                st.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+/// Which media are present: declared for RTP, found at no-more-pads for files.
+fn announce_media(
+    pipeline: &gst::Pipeline,
+    source: &Source,
+    video_sink: &Option<gst_app::AppSink>,
+    audio_sink: &Option<gst_app::AppSink>,
+    etx: &Sender<IngestEvent>,
+) -> Option<Media> {
+    let declared = match source {
+        Source::Live(s) if s.pipeline.is_none() && s.uri.is_none() => Some(Media {
+            video: s.video.is_some(),
+            audio: s.audio.is_some(),
+        }),
+        _ => None,
+    };
+    if declared.is_none() {
+        let (vs, as_) = (video_sink.clone(), audio_sink.clone());
+        let tx = etx.clone();
+        match pipeline.by_name("decode") {
+            Some(decode) => {
+                decode.connect("no-more-pads", false, move |_| {
+                    let media = Media {
+                        video: vs
+                            .as_ref()
+                            .map(|s| branch_linked(s.upcast_ref()))
+                            .unwrap_or(false),
+                        audio: as_
+                            .as_ref()
+                            .map(|s| branch_linked(s.upcast_ref()))
+                            .unwrap_or(false),
+                    };
+                    let _ = tx.try_send(IngestEvent::Started { media });
+                    None
+                });
+            }
+            None => {
+                let media = Media {
+                    video: vs.is_some(),
+                    audio: as_.is_some(),
+                };
+                let _ = tx.try_send(IngestEvent::Started { media });
+            }
+        }
+    } else if let Some(media) = declared {
+        let _ = etx.try_send(IngestEvent::Started { media });
+    }
+
+    declared
+}
+
+/// Set the pipeline playing; on failure, the reason from the bus.
+fn play(pipeline: &gst::Pipeline, name: &str, stop: &AtomicBool) -> Result<(), IngestError> {
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        // The bus carries the reason; give it a moment to arrive.
+        let why = pipeline
+            .bus()
+            .and_then(|b| {
+                b.timed_pop_filtered(
+                    gst::ClockTime::from_mseconds(500),
+                    &[gst::MessageType::Error],
+                )
+            })
+            .and_then(|msg| match msg.view() {
+                gst::MessageView::Error(err) => Some(err.error().to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| e.to_string());
+        stop.store(true, Ordering::Relaxed);
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(IngestError::Start {
+            stream: name.to_string(),
+            why,
+        });
+    }
+
+    Ok(())
 }
 
 fn describe_error(
