@@ -449,46 +449,12 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
         .map(|e| e.evidence.unwrap_or([0.0; EVIDENCE]))
         .collect();
     let labels: Vec<f32> = usable(0).map(|e| e.right() as u8 as f32).collect();
-    let n = rows.len().max(1);
-    let mut mean = vec![0f32; EVIDENCE];
-    let mut std = vec![0f32; EVIDENCE];
-    for k in 0..EVIDENCE {
-        let m = rows.iter().map(|r| r[k] as f64).sum::<f64>() / n as f64;
-        let v = rows.iter().map(|r| (r[k] as f64 - m).powi(2)).sum::<f64>() / n as f64;
-        mean[k] = m as f32;
-        std[k] = (v.sqrt() as f32).max(1e-3);
-    }
-    let standardise = |rows: &[[f32; EVIDENCE]]| -> Vec<f32> {
-        rows.iter()
-            .flat_map(|r| (0..EVIDENCE).map(|k| (r[k] - mean[k]) / std[k]))
-            .collect()
-    };
-
-    let mut rng = Rng(opts.seed ^ 0x5eed_c0de);
-    let (w1, b1) = (
-        init(&mut rng, EVIDENCE * HIDDEN, EVIDENCE),
-        init(&mut rng, HIDDEN, EVIDENCE),
-    );
-    let (w2, b2) = (init(&mut rng, HIDDEN, HIDDEN), init(&mut rng, 1, HIDDEN)[0]);
-    let ad = device.clone().autodiff();
-    let mut net = CommitNet::from_parts(&w1, &b1, &w2, b2, &ad);
-    let x = Tensor::<2>::from_data(
-        TensorData::new(standardise(&rows), [rows.len(), EVIDENCE]),
-        &ad,
-    );
-    let y = Tensor::<1>::from_data(TensorData::new(labels.clone(), [labels.len()]), &ad);
-    let mut optim = AdamConfig::new().init();
-    for _ in 0..opts.steps {
-        let z = net.forward(x.clone());
-        // Binary cross-entropy on logits: max(z, 0) − z·y + ln(1 + e^−|z|).
-        let loss = (z.clone().clamp_min(0.0) - z.clone() * y.clone()
-            + z.abs().neg().exp().add_scalar(1.0).log())
-        .mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(0.01, net, grads);
-    }
-    let net = net.valid();
-    let (w1, b1, w2, b2) = net.parts();
+    let (mean, std) = standardisation(&rows);
+    let standardised: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| (0..EVIDENCE).map(|k| (r[k] - mean[k]) / std[k]))
+        .collect();
+    let (w1, b1, w2, b2) = fit(&standardised, &labels, opts, &device);
     let mut weights = CommitWeights {
         about: "Learned sync commitment head of evalverse (src/model/commit.rs); written by `evalverse train`".into(),
         features: ["ln1p_matched", "ln1p_visual_events", "ln1p_onsets_per_s", "matched_share", "z_over_chance", "second_peak_ratio", "spread_over_12ms", "chance", "neg_log10_global_chance"]
@@ -505,57 +471,10 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
         training: serde_json::Value::Null,
     };
     let head = CommitHead::new(&weights, &device);
-    let probs = |split: usize| -> Vec<(f32, &Example)> {
-        let ex: Vec<&Example> = examples
-            .iter()
-            .filter(|e| split_of(e.sequence) == split)
-            .collect();
-        let with: Vec<[f32; EVIDENCE]> = ex.iter().filter_map(|e| e.evidence).collect();
-        let p = head.probabilities(&with);
-        let mut it = p.into_iter();
-        ex.into_iter()
-            .map(|e| {
-                (
-                    if e.evidence.is_some() {
-                        it.next().unwrap_or(0.0)
-                    } else {
-                        0.0
-                    },
-                    e,
-                )
-            })
-            .collect()
-    };
-    // Threshold: the lowest at which validation precision is ≥ 99.5 % with no answer more than
-    // 2 frames off (and at least 20 commitments).
-    let val = probs(1);
-    let mut cands: Vec<f32> = val
-        .iter()
-        .filter(|(_, e)| e.matched >= MIN_MATCHED && e.evidence.is_some())
-        .map(|(p, _)| *p)
-        .collect();
-    cands.sort_by(f32::total_cmp);
-    cands.dedup();
-    let mut threshold = 1.0f32;
-    for &t in &cands {
-        let mut o = Outcome::default();
-        for (p, e) in &val {
-            o.add(e, e.committed(*p, t));
-        }
-        if o.committed >= 20 && o.precision().is_some_and(|p| p >= 0.995) && o.confident_wrong == 0
-        {
-            threshold = t;
-            break;
-        }
-    }
-    // And never below 0.9: the head must itself be confident.
-    weights.threshold = if threshold < 1.0 {
-        threshold.max(MIN_THRESHOLD)
-    } else {
-        threshold
-    };
+    let val = probabilities(&head, examples, 1);
+    weights.threshold = choose_threshold(&val);
     let threshold = weights.threshold;
-    let test = probs(2);
+    let test = probabilities(&head, examples, 2);
     let learned = |p: f32, e: &Example| e.committed(p, threshold);
     let mut per_family = vec![];
     let (mut tr, mut tl) = (Outcome::default(), Outcome::default());
@@ -596,6 +515,103 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
         test_learned: tl,
         per_family,
     }
+}
+
+/// Mean and standard deviation (at least 1e-3) of each evidence figure over the rows.
+fn standardisation(rows: &[[f32; EVIDENCE]]) -> (Vec<f32>, Vec<f32>) {
+    let n = rows.len().max(1);
+    let mut mean = vec![0f32; EVIDENCE];
+    let mut std = vec![0f32; EVIDENCE];
+    for k in 0..EVIDENCE {
+        let m = rows.iter().map(|r| r[k] as f64).sum::<f64>() / n as f64;
+        let v = rows.iter().map(|r| (r[k] as f64 - m).powi(2)).sum::<f64>() / n as f64;
+        mean[k] = m as f32;
+        std[k] = (v.sqrt() as f32).max(1e-3);
+    }
+    (mean, std)
+}
+
+/// Fit the MLP on standardised rows (row-major, EVIDENCE wide) with full-batch Adam on binary
+/// cross-entropy; its parameters.
+#[allow(clippy::type_complexity)]
+fn fit(
+    standardised: &[f32],
+    labels: &[f32],
+    opts: &TrainOptions,
+    device: &Device,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, f32) {
+    let mut rng = Rng(opts.seed ^ 0x5eed_c0de);
+    let (w1, b1) = (
+        init(&mut rng, EVIDENCE * HIDDEN, EVIDENCE),
+        init(&mut rng, HIDDEN, EVIDENCE),
+    );
+    let (w2, b2) = (init(&mut rng, HIDDEN, HIDDEN), init(&mut rng, 1, HIDDEN)[0]);
+    let ad = device.clone().autodiff();
+    let mut net = CommitNet::from_parts(&w1, &b1, &w2, b2, &ad);
+    let x = Tensor::<2>::from_data(
+        TensorData::new(standardised.to_vec(), [labels.len(), EVIDENCE]),
+        &ad,
+    );
+    let y = Tensor::<1>::from_data(TensorData::new(labels.to_vec(), [labels.len()]), &ad);
+    let mut optim = AdamConfig::new().init();
+    for _ in 0..opts.steps {
+        let z = net.forward(x.clone());
+        // Binary cross-entropy on logits: max(z, 0) − z·y + ln(1 + e^−|z|).
+        let loss = (z.clone().clamp_min(0.0) - z.clone() * y.clone()
+            + z.abs().neg().exp().add_scalar(1.0).log())
+        .mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(0.01, net, grads);
+    }
+    net.valid().parts()
+}
+
+/// The head's probability for every example of a split (0 where there is no evidence).
+fn probabilities<'a>(
+    head: &CommitHead,
+    examples: &'a [Example],
+    split: usize,
+) -> Vec<(f32, &'a Example)> {
+    let ex: Vec<&Example> = examples
+        .iter()
+        .filter(|e| split_of(e.sequence) == split)
+        .collect();
+    let with: Vec<[f32; EVIDENCE]> = ex.iter().filter_map(|e| e.evidence).collect();
+    let mut it = head.probabilities(&with).into_iter();
+    ex.into_iter()
+        .map(|e| {
+            let p = if e.evidence.is_some() {
+                it.next().unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            (p, e)
+        })
+        .collect()
+}
+
+/// Threshold: the lowest at which validation precision is ≥ 99.5 % with no answer more than
+/// 2 frames off (and at least 20 commitments); never below [`MIN_THRESHOLD`] (the head must
+/// itself be confident); 1.0 (never commit) when none qualifies.
+fn choose_threshold(val: &[(f32, &Example)]) -> f32 {
+    let mut cands: Vec<f32> = val
+        .iter()
+        .filter(|(_, e)| e.matched >= MIN_MATCHED && e.evidence.is_some())
+        .map(|(p, _)| *p)
+        .collect();
+    cands.sort_by(f32::total_cmp);
+    cands.dedup();
+    for &t in &cands {
+        let mut o = Outcome::default();
+        for (p, e) in val {
+            o.add(e, e.committed(*p, t));
+        }
+        if o.committed >= 20 && o.precision().is_some_and(|p| p >= 0.995) && o.confident_wrong == 0
+        {
+            return t.max(MIN_THRESHOLD);
+        }
+    }
+    1.0
 }
 
 /// Markdown report of a training run.

@@ -65,53 +65,37 @@ pub fn evaluate_file(
         Timing::File,
     );
     let mut out = Vec::with_capacity(64);
-    let mut media: Option<Media> = None;
-    let mut eos = Media::default();
-    let mut failure: Option<String> = None;
-    let mut last_data = Instant::now();
+    let mut run = FileRun {
+        media: None,
+        eos: Media::default(),
+        bus_eos: false,
+        failure: None,
+        last_data: Instant::now(),
+    };
     let mut last_progress = Instant::now();
     let mut duration = None;
-    let mut bus_eos = false;
-
-    let done = |media: Option<Media>, eos: Media, bus_eos: bool| match media {
-        Some(m) => (!m.video || eos.video) && (!m.audio || eos.audio),
-        None => bus_eos,
-    };
     // A branch whose sender is gone (its thread ended) must leave the select, or the select
     // would return at once forever.
     let (mut vrx, mut arx) = (ingest.video.clone(), ingest.audio.clone());
-    while !done(media, eos, bus_eos) && failure.is_none() {
+    while !run.done() && run.failure.is_none() {
         crossbeam::select! {
             recv(vrx) -> f => match f {
                 Ok(f) => {
-                    last_data = Instant::now();
+                    run.last_data = Instant::now();
                     ev.push_video(f, &mut out);
                 }
                 Err(_) => vrx = crossbeam::channel::never(),
             },
             recv(arx) -> c => match c {
                 Ok(c) => {
-                    last_data = Instant::now();
+                    run.last_data = Instant::now();
                     ev.push_audio(c, &mut out);
                 }
                 Err(_) => arx = crossbeam::channel::never(),
             },
-            recv(ingest.events) -> e => match e {
-                Ok(IngestEvent::Error { message }) => failure = Some(message),
-                Ok(IngestEvent::Eos) => bus_eos = true,
-                Ok(IngestEvent::BranchEos { medium }) => if medium == "video" { eos.video = true } else { eos.audio = true },
-                Ok(IngestEvent::Started { media: m }) => {
-                    media = Some(m);
-                    if !m.video && !m.audio {
-                        return Err(EvalError::NoMedia { input: input.to_string() });
-                    }
-                    ev.on_ingest(&IngestEvent::Started { media: m }, &mut out);
-                }
-                Ok(other) => ev.on_ingest(&other, &mut out),
-                Err(_) => failure = Some("the pipeline went away".into()),
-            },
+            recv(ingest.events) -> e => run.on_event(e.ok(), &mut ev, &mut out, input)?,
             default(Duration::from_millis(500)) => {
-                if last_data.elapsed() > FILE_IDLE_TIMEOUT {
+                if run.last_data.elapsed() > FILE_IDLE_TIMEOUT {
                     return Err(EvalError::Timeout { input: input.to_string(), secs: FILE_IDLE_TIMEOUT.as_secs() });
                 }
             },
@@ -135,29 +119,85 @@ pub fn evaluate_file(
         ev.push_audio(c, &mut out);
     }
     ingest.stop();
-    if let Some(message) = failure {
-        if ev.frames > 0 {
-            // Report what could be evaluated before the failure, then the failure itself.
+    let result = match run.failure {
+        Some(message) => {
+            if ev.frames > 0 {
+                // Report what could be evaluated before the failure, then the failure itself.
+                ev.finish(&mut out);
+            }
+            out.push(Record::State(StateRecord {
+                stream: ev.id().to_string(),
+                state: StreamState::Failed,
+                message: message.clone(),
+            }));
+            Err(EvalError::Pipeline {
+                input: input.to_string(),
+                message,
+            })
+        }
+        None => {
             ev.finish(&mut out);
+            Ok(())
         }
-        out.push(Record::State(StateRecord {
-            stream: ev.id().to_string(),
-            state: StreamState::Failed,
-            message: message.clone(),
-        }));
-        for r in out.drain(..) {
-            on_record(&r);
-        }
-        return Err(EvalError::Pipeline {
-            input: input.to_string(),
-            message,
-        });
-    }
-    ev.finish(&mut out);
+    };
     for r in out.drain(..) {
         on_record(&r);
     }
-    Ok(())
+    result
+}
+
+/// Where a file evaluation stands: which media the file has, which have ended, and why it
+/// failed.
+struct FileRun {
+    media: Option<Media>,
+    eos: Media,
+    bus_eos: bool,
+    failure: Option<String>,
+    last_data: Instant,
+}
+
+impl FileRun {
+    /// Every branch the file has reached its end (or the pipeline did, before the media were
+    /// known).
+    fn done(&self) -> bool {
+        match self.media {
+            Some(m) => (!m.video || self.eos.video) && (!m.audio || self.eos.audio),
+            None => self.bus_eos,
+        }
+    }
+
+    /// An event from the pipeline (`None`: the pipeline went away).
+    fn on_event(
+        &mut self,
+        e: Option<IngestEvent>,
+        ev: &mut StreamEvaluator,
+        out: &mut Vec<Record>,
+        input: &str,
+    ) -> Result<(), EvalError> {
+        match e {
+            Some(IngestEvent::Error { message }) => self.failure = Some(message),
+            Some(IngestEvent::Eos) => self.bus_eos = true,
+            Some(IngestEvent::BranchEos { medium }) => {
+                if medium == "video" {
+                    self.eos.video = true
+                } else {
+                    self.eos.audio = true
+                }
+            }
+            Some(IngestEvent::Started { media: m }) => {
+                self.media = Some(m);
+                if !m.video && !m.audio {
+                    return Err(EvalError::NoMedia {
+                        input: input.to_string(),
+                    });
+                }
+                ev.on_ingest(&IngestEvent::Started { media: m }, out);
+            }
+            Some(other) => ev.on_ingest(&other, out),
+            None => self.failure = Some("the pipeline went away".into()),
+        }
+        Ok(())
+    }
 }
 
 /// A live stream's public facts (`GET /v1/streams`).
@@ -609,34 +649,12 @@ impl Shared {
             crossbeam::select! {
                 recv(vrx) -> f => match f { Ok(f) => ev.push_video(f, &mut out), Err(_) => vrx = crossbeam::channel::never() },
                 recv(arx) -> c => match c { Ok(c) => ev.push_audio(c, &mut out), Err(_) => arx = crossbeam::channel::never() },
-                recv(ingest.events) -> e => match e {
-                    Ok(IngestEvent::Eos) => ended = true,
-                    Ok(IngestEvent::Error { message }) => {
-                        let message = public_message(s, "reported an error", message);
-                        ev.on_ingest(&IngestEvent::Error { message }, &mut out);
-                        ended = true;
-                    }
-                    Ok(IngestEvent::Warning { message }) => {
-                        let message = public_message(s, "reported a warning", message);
-                        ev.on_ingest(&IngestEvent::Warning { message }, &mut out);
-                    }
-                    Ok(e) => ev.on_ingest(&e, &mut out),
-                    Err(_) => ended = true,
-                },
+                recv(ingest.events) -> e => ended = live_event(s, e.ok(), &mut ev, &mut out),
                 default(Duration::from_millis(50)) => {},
             }
             if last_tick.elapsed() > Duration::from_millis(100) {
                 last_tick = Instant::now();
-                ev.tick(0.25, &mut out);
-                ev.timing = if ingest.rtcp_seen() {
-                    Timing::SenderClock
-                } else {
-                    Timing::Arrival
-                };
-                ev.dropped_frames = ingest.stats.video.dropped.load(Ordering::Relaxed);
-                let mut i = info.lock();
-                i.frames = ev.frames;
-                i.dropped_frames = ev.dropped_frames;
+                live_tick(&mut ev, &ingest, info, &mut out);
             }
             let had_windows = out.iter().any(|r| matches!(r, Record::Window(_)));
             for r in out.drain(..) {
@@ -661,6 +679,53 @@ impl Shared {
         }
         ingest.stop();
     }
+}
+
+/// An event of a live stream's pipeline; whether the stream ended with it. Error and warning
+/// texts pass through [`public_message`] first.
+fn live_event(
+    s: &StreamSettings,
+    e: Option<IngestEvent>,
+    ev: &mut StreamEvaluator,
+    out: &mut Vec<Record>,
+) -> bool {
+    match e {
+        Some(IngestEvent::Eos) | None => true,
+        Some(IngestEvent::Error { message }) => {
+            let message = public_message(s, "reported an error", message);
+            ev.on_ingest(&IngestEvent::Error { message }, out);
+            true
+        }
+        Some(IngestEvent::Warning { message }) => {
+            let message = public_message(s, "reported a warning", message);
+            ev.on_ingest(&IngestEvent::Warning { message }, out);
+            false
+        }
+        Some(e) => {
+            ev.on_ingest(&e, out);
+            false
+        }
+    }
+}
+
+/// The periodic upkeep of a live stream: windows due by the clock, timing (sender clock once
+/// RTCP names the sender), drop counts in the public facts.
+fn live_tick(
+    ev: &mut StreamEvaluator,
+    ingest: &Ingest,
+    info: &Mutex<StreamInfo>,
+    out: &mut Vec<Record>,
+) {
+    ev.tick(0.25, out);
+    ev.timing = if ingest.rtcp_seen() {
+        Timing::SenderClock
+    } else {
+        Timing::Arrival
+    };
+    ev.dropped_frames = ingest.stats.video.dropped.load(Ordering::Relaxed);
+    let mut i = info.lock();
+    i.frames = ev.frames;
+    i.dropped_frames = ev.dropped_frames;
 }
 
 /// What a stream's state message may say to API clients and event subscribers. A stream with

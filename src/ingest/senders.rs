@@ -178,65 +178,83 @@ pub fn watch(pipeline: &gst::Pipeline, transport: &Arc<Transport>, events: &Send
     };
     for medium in ["video", "audio"] {
         let video = medium == "video";
-        // Lost packets (and keyframes) seen by the depayloader.
         if let Some(depay) = pipeline.by_name(&format!("{medium}_depay")) {
             if let Some(sink) = depay.static_pad("sink") {
-                let t = transport.clone();
-                sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
-                    if let Some(gst::PadProbeData::Event(e)) = &info.data {
-                        if let Some(s) = e.structure() {
-                            if s.name() == "GstRTPPacketLost" {
-                                let ts = s
-                                    .get::<u64>("timestamp")
-                                    .ok()
-                                    .map(gst::ClockTime::from_nseconds);
-                                let dur = s.get::<u64>("duration").unwrap_or(0) as f64 / 1e9;
-                                if let Some(at) = running_s(pad, ts) {
-                                    let mut d = t.damage(video).lock();
-                                    if video {
-                                        d.open(at);
-                                    } else {
-                                        d.span(at - AUDIO_DAMAGE_S, at + dur + AUDIO_DAMAGE_S);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    gst::PadProbeReturn::Ok
-                });
+                watch_lost(&sink, transport, video);
             }
-            if video {
-                if let Some(src) = depay.static_pad("src") {
-                    let t = transport.clone();
-                    let h264 = depay
-                        .factory()
-                        .map(|f| f.name() == "rtph264depay")
-                        .unwrap_or(false);
-                    src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-                        if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
-                            // H.264: an access unit with an IDR slice (the depayloader's flags
-                            // are not to be trusted on a stream joined mid-GOP); other
-                            // payloads: what the depayloader says.
-                            let key = if h264 {
-                                b.map_readable()
-                                    .map(|m| h264_has_idr(m.as_slice()))
-                                    .unwrap_or(false)
-                            } else {
-                                !b.flags().contains(gst::BufferFlags::DELTA_UNIT)
-                            };
-                            if key {
-                                if let Some(at) = running_s(pad, b.pts()) {
-                                    t.video.lock().heal(at);
-                                }
-                            }
-                        }
-                        gst::PadProbeReturn::Ok
-                    });
-                }
+            if let (true, Some(src)) = (video, depay.static_pad("src")) {
+                watch_keyframes(&depay, &src, transport);
             }
         }
     }
+    follow_senders(&rtpbin, pipeline, transport, events);
+}
 
+/// Lost packets seen by the depayloader open damage (video: until the next keyframe; audio:
+/// around the gap).
+fn watch_lost(sink: &gst::Pad, transport: &Arc<Transport>, video: bool) {
+    let t = transport.clone();
+    sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data {
+            if let Some(s) = e.structure() {
+                if s.name() == "GstRTPPacketLost" {
+                    let ts = s
+                        .get::<u64>("timestamp")
+                        .ok()
+                        .map(gst::ClockTime::from_nseconds);
+                    let dur = s.get::<u64>("duration").unwrap_or(0) as f64 / 1e9;
+                    if let Some(at) = running_s(pad, ts) {
+                        let mut d = t.damage(video).lock();
+                        if video {
+                            d.open(at);
+                        } else {
+                            d.span(at - AUDIO_DAMAGE_S, at + dur + AUDIO_DAMAGE_S);
+                        }
+                    }
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Keyframes leaving the depayloader heal the video damage.
+fn watch_keyframes(depay: &gst::Element, src: &gst::Pad, transport: &Arc<Transport>) {
+    let t = transport.clone();
+    let h264 = depay
+        .factory()
+        .map(|f| f.name() == "rtph264depay")
+        .unwrap_or(false);
+    src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+            // H.264: an access unit with an IDR slice (the depayloader's flags
+            // are not to be trusted on a stream joined mid-GOP); other
+            // payloads: what the depayloader says.
+            let key = if h264 {
+                b.map_readable()
+                    .map(|m| h264_has_idr(m.as_slice()))
+                    .unwrap_or(false)
+            } else {
+                !b.flags().contains(gst::BufferFlags::DELTA_UNIT)
+            };
+            if key {
+                if let Some(at) = running_s(pad, b.pts()) {
+                    t.video.lock().heal(at);
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Each sender (SSRC) rtpbin finds is linked into its session's funnel; only the current
+/// sender's packets pass, and a new one takes over once the current one has gone quiet.
+fn follow_senders(
+    rtpbin: &gst::Element,
+    pipeline: &gst::Pipeline,
+    transport: &Arc<Transport>,
+    events: &Sender<IngestEvent>,
+) {
     let session_funnels: Vec<Option<gst::Element>> = ["video", "audio"]
         .iter()
         .map(|m| pipeline.by_name(&format!("{m}_in")))
@@ -265,42 +283,17 @@ pub fn watch(pipeline: &gst::Pipeline, transport: &Arc<Transport>, events: &Send
             return;
         };
         let medium = if session == 0 { "video" } else { "audio" };
-        let cur = current.clone();
-        let tx = tx.clone();
-        let t = t.clone();
+        let gate = Gate {
+            session,
+            ssrc,
+            medium,
+            current: current.clone(),
+            tx: tx.clone(),
+            transport: t.clone(),
+        };
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |p, info| {
-                let now = Instant::now();
-                let mut c = cur[session].lock();
-                let quiet = c
-                    .last
-                    .map(|l| now.duration_since(l) > QUIET)
-                    .unwrap_or(true);
-                if c.ssrc != Some(ssrc) {
-                    if !quiet {
-                        // Another sender is live: this one waits.
-                        return gst::PadProbeReturn::Drop;
-                    }
-                    let before = c.ssrc.replace(ssrc);
-                    if before.is_some() {
-                        let pts = match &info.data {
-                            Some(gst::PadProbeData::Buffer(b)) => b.pts(),
-                            _ => None,
-                        };
-                        if let Some(at) = running_s(p, pts) {
-                            t.damage(session == 0).lock().open(at);
-                        }
-                    }
-                    let _ = tx.try_send(IngestEvent::SenderChanged {
-                        medium: medium.into(),
-                        ssrc,
-                        previous: before,
-                    });
-                }
-                c.last = Some(now);
-                gst::PadProbeReturn::Ok
-            },
+            move |p, info| gate.pass(p, info),
         );
         if let Err(e) = pad.link(&sink) {
             tracing::warn!("cannot link {name} into {medium}_in: {e:?}");
@@ -319,6 +312,50 @@ pub fn watch(pipeline: &gst::Pipeline, transport: &Arc<Transport>, events: &Send
             }
         }
     });
+}
+
+/// The gate on one sender's pad: only the current sender of the session passes.
+struct Gate {
+    session: usize,
+    ssrc: u32,
+    medium: &'static str,
+    current: Arc<[Mutex<Current>; 2]>,
+    tx: Sender<IngestEvent>,
+    transport: Arc<Transport>,
+}
+
+impl Gate {
+    fn pass(&self, p: &gst::Pad, info: &gst::PadProbeInfo) -> gst::PadProbeReturn {
+        let now = Instant::now();
+        let mut c = self.current[self.session].lock();
+        let quiet = c
+            .last
+            .map(|l| now.duration_since(l) > QUIET)
+            .unwrap_or(true);
+        if c.ssrc != Some(self.ssrc) {
+            if !quiet {
+                // Another sender is live: this one waits.
+                return gst::PadProbeReturn::Drop;
+            }
+            let before = c.ssrc.replace(self.ssrc);
+            if before.is_some() {
+                let pts = match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => b.pts(),
+                    _ => None,
+                };
+                if let Some(at) = running_s(p, pts) {
+                    self.transport.damage(self.session == 0).lock().open(at);
+                }
+            }
+            let _ = self.tx.try_send(IngestEvent::SenderChanged {
+                medium: self.medium.into(),
+                ssrc: self.ssrc,
+                previous: before,
+            });
+        }
+        c.last = Some(now);
+        gst::PadProbeReturn::Ok
+    }
 }
 
 #[cfg(test)]

@@ -158,9 +158,41 @@ impl CutDetector {
         // Median, not mean: the return spike of a transient must not hide its onset.
         let base = median(neigh);
         let ratio = s / (base + 0.005);
+        let (pts, index) = (r[c].f.pts, r[c].f.index);
+        if self.transient(c, s, ratio, out) {
+            return;
+        }
+        if let Some(d) = self.grade_jump(c) {
+            if s >= MIN_CUT && ratio >= RATIO {
+                out.visual.push(VisualEvent { pts, strength: s });
+            }
+            out.flashes.push(d);
+            return;
+        }
+        if s < MIN_CUT || !((ratio >= RATIO) || (s >= STRONG_CUT && ratio >= STRONG_RATIO)) {
+            return;
+        }
+        out.visual.push(VisualEvent { pts, strength: s });
+        if self.same_shot(c, s, ratio) {
+            return;
+        }
+        out.cuts.push(Cut {
+            frame: index,
+            pts,
+            kind: CutKind::Hard,
+            span: None,
+            distance: s,
+            ratio,
+        });
+    }
+
+    /// A transient: the picture leaves and comes back to where it was within 3 frames — a
+    /// flash (a brightness spike) or a glitch (other content for a frame or two). Recorded in
+    /// `out`; true when frame `c` was one.
+    fn transient(&mut self, c: usize, s: f32, ratio: f32, out: &mut CutOutput) -> bool {
+        let r = &self.ring;
         let cur = &r[c].f;
         let before = &r[c - 1].f;
-
         // Transient: the picture leaves and comes back to where it was within 3 frames.
         if s >= 0.01 && ratio >= 2.0 && tracing::enabled!(tracing::Level::DEBUG) {
             let back: Vec<f32> = (1..=3)
@@ -216,28 +248,19 @@ impl CutDetector {
                         transport: false,
                     });
                     self.skip = k;
-                    return;
+                    return true;
                 }
             }
         }
-        if let Some(d) = self.grade_jump(c) {
-            if s >= MIN_CUT && ratio >= RATIO {
-                out.visual.push(VisualEvent {
-                    pts: cur.pts,
-                    strength: s,
-                });
-            }
-            out.flashes.push(d);
-            return;
-        }
+        false
+    }
+
+    /// Whether a cut candidate at `c` is the same shot after all: same luma structure under
+    /// another exposure or grade (a fade or flicker step), or the same colours.
+    fn same_shot(&self, c: usize, s: f32, ratio: f32) -> bool {
         let r = &self.ring;
-        if s < MIN_CUT || !((ratio >= RATIO) || (s >= STRONG_CUT && ratio >= STRONG_RATIO)) {
-            return;
-        }
-        out.visual.push(VisualEvent {
-            pts: cur.pts,
-            strength: s,
-        });
+        let cur = &r[c].f;
+        let before = &r[c - 1].f;
         // Same picture, other exposure or grade (a fade step, a flicker step): the luma
         // structure survives, so it is not a new shot.
         let same = structure(before, cur);
@@ -260,23 +283,13 @@ impl CutDetector {
             "cut candidate"
         );
         if (same >= SAME_STRUCTURE || dn_ratio < STRUCTURE_RATIO) && s < STRONG_CUT * 2.0 {
-            return;
+            return true;
         }
         let hist = hist_distance(before, cur);
         let (cb0, cr0) = before.chroma_means();
         let (cb1, cr1) = cur.chroma_means();
         let chroma = (cb1 - cb0).abs() + (cr1 - cr0).abs();
-        if hist < MIN_HIST && chroma < 0.03 && s < STRONG_CUT {
-            return;
-        }
-        out.cuts.push(Cut {
-            frame: cur.index,
-            pts: cur.pts,
-            kind: CutKind::Hard,
-            span: None,
-            distance: s,
-            ratio,
-        });
+        hist < MIN_HIST && chroma < 0.03 && s < STRONG_CUT
     }
 
     /// An abrupt, lasting change of the look (mean luma, Cb, Cr) with the picture's structure

@@ -237,54 +237,17 @@ fn apply(
 /// Copy `input` to `output` (MP4) with `faults`; returns the ground truth.
 pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, SendError> {
     faults.validate().map_err(SendError::Pipeline)?;
-    let uri = crate::ingest::to_uri(input).map_err(|e| SendError::Pipeline(e.to_string()))?;
-    let mut v = BTreeMap::new();
-    v.insert("uri", uri.replace('"', "%22"));
-    let reader =
-        super::launch(&fill(&strip_comments(INJECT_READ), &v).map_err(SendError::Pipeline)?)?;
-    let sink = |name: &str| {
-        reader
-            .by_name(name)
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-    };
-    let (vsink, asink) = (
-        sink("video").ok_or_else(|| SendError::Pipeline("no video sink".into()))?,
-        sink("audio"),
-    );
-    for s in [Some(&vsink), asink.as_ref()].into_iter().flatten() {
-        s.set_sync(false);
-        s.set_async(false);
-        s.set_max_buffers(8);
-    }
-    let (tx, rx) = crossbeam::channel::bounded::<(bool, bool)>(1);
-    if let Some(decode) = reader.by_name("decode") {
-        let (vq, aq) = (reader.by_name("vq"), reader.by_name("aq"));
-        decode.connect("no-more-pads", false, move |_| {
-            let linked = |q: &Option<gst::Element>| {
-                q.as_ref()
-                    .and_then(|q| q.static_pad("sink"))
-                    .map(|p| p.is_linked())
-                    .unwrap_or(false)
-            };
-            let _ = tx.try_send((linked(&vq), linked(&aq)));
-            None
-        });
-    }
+    let (reader, vsink, asink) = open_reader(input)?;
+    let media = watch_media(&reader);
     reader
         .set_state(gst::State::Playing)
         .map_err(|e| SendError::Runtime(format!("{input}: {e}")))?;
     let bus = reader
         .bus()
         .ok_or_else(|| SendError::Runtime("no bus".into()))?;
-    let fail = |bus: &gst::Bus| -> Option<String> {
-        bus.pop_filtered(&[gst::MessageType::Error])
-            .and_then(|m| match m.view() {
-                gst::MessageView::Error(e) => Some(format!("{input}: {}", e.error())),
-                _ => None,
-            })
-    };
+    let fail = |bus: &gst::Bus| bus_error(bus, input);
     let (has_video, has_audio) = loop {
-        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+        if let Ok(m) = media.recv_timeout(Duration::from_millis(100)) {
             break m;
         }
         if let Some(e) = fail(&bus) {
@@ -308,6 +271,105 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
         .to_owned();
     let info =
         gst_video::VideoInfo::from_caps(&caps).map_err(|e| SendError::Runtime(e.to_string()))?;
+    let (desc, fps) = writer_description(&info, output, has_audio)?;
+    let writer = super::launch(&desc)?;
+    let src = |name: &str| {
+        writer
+            .by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+    };
+    let vsrc = src("video_src").ok_or_else(|| SendError::Pipeline("no video_src".into()))?;
+    writer
+        .set_state(gst::State::Playing)
+        .map_err(|e| SendError::Runtime(e.to_string()))?;
+    let audio_thread = match (has_audio, asink, src("audio_src")) {
+        (true, Some(asink), Some(asrc)) => Some(spawn_audio(asink, asrc, faults.clone())),
+        _ => None,
+    };
+    let n = copy_video(&vsink, &vsrc, first, &info, fps, faults);
+    let _ = vsrc.end_of_stream();
+    if let Some(t) = audio_thread {
+        let _ = t.join();
+    }
+    let read_error = fail(&bus);
+    let _ = reader.set_state(gst::State::Null);
+    let r = super::run(&writer, &std::sync::atomic::AtomicBool::new(false));
+    if let Some(e) = read_error {
+        return Err(SendError::Runtime(e));
+    }
+    r?;
+    Ok(Truth {
+        output: output.to_string_lossy().to_string(),
+        fps,
+        frames: n,
+        width: info.width(),
+        height: info.height(),
+        audio: has_audio,
+        audio_delay_ms: faults.audio_delay_ms,
+        faults: faults.truth(fps, n),
+    })
+}
+
+/// The reader of the input, with its video sink and audio sink (when the file has audio).
+fn open_reader(
+    input: &str,
+) -> Result<(gst::Pipeline, gst_app::AppSink, Option<gst_app::AppSink>), SendError> {
+    let uri = crate::ingest::to_uri(input).map_err(|e| SendError::Pipeline(e.to_string()))?;
+    let mut v = BTreeMap::new();
+    v.insert("uri", uri.replace('"', "%22"));
+    let reader =
+        super::launch(&fill(&strip_comments(INJECT_READ), &v).map_err(SendError::Pipeline)?)?;
+    let sink = |name: &str| {
+        reader
+            .by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    };
+    let (vsink, asink) = (
+        sink("video").ok_or_else(|| SendError::Pipeline("no video sink".into()))?,
+        sink("audio"),
+    );
+    for s in [Some(&vsink), asink.as_ref()].into_iter().flatten() {
+        s.set_sync(false);
+        s.set_async(false);
+        s.set_max_buffers(8);
+    }
+    Ok((reader, vsink, asink))
+}
+
+/// The first error on the bus, if any.
+fn bus_error(bus: &gst::Bus, input: &str) -> Option<String> {
+    bus.pop_filtered(&[gst::MessageType::Error])
+        .and_then(|m| match m.view() {
+            gst::MessageView::Error(e) => Some(format!("{input}: {}", e.error())),
+            _ => None,
+        })
+}
+
+/// Which media the reader's decoder found (video, audio), once it has found them all.
+fn watch_media(reader: &gst::Pipeline) -> crossbeam::channel::Receiver<(bool, bool)> {
+    let (tx, rx) = crossbeam::channel::bounded::<(bool, bool)>(1);
+    if let Some(decode) = reader.by_name("decode") {
+        let (vq, aq) = (reader.by_name("vq"), reader.by_name("aq"));
+        decode.connect("no-more-pads", false, move |_| {
+            let linked = |q: &Option<gst::Element>| {
+                q.as_ref()
+                    .and_then(|q| q.static_pad("sink"))
+                    .map(|p| p.is_linked())
+                    .unwrap_or(false)
+            };
+            let _ = tx.try_send((linked(&vq), linked(&aq)));
+            None
+        });
+    }
+    rx
+}
+
+/// The writer's launch description for frames of `info` (and the frame rate).
+fn writer_description(
+    info: &gst_video::VideoInfo,
+    output: &Path,
+    has_audio: bool,
+) -> Result<(String, f64), SendError> {
     let (fps_n, fps_d) = (info.fps().numer().max(1), info.fps().denom().max(1));
     let fps = fps_n as f64 / fps_d as f64;
     let mut w = BTreeMap::new();
@@ -332,87 +394,89 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
             .unwrap_or(&desc)
             .to_string();
     }
-    let writer = super::launch(&desc)?;
-    let src = |name: &str| {
-        writer
-            .by_name(name)
-            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-    };
-    let vsrc = src("video_src").ok_or_else(|| SendError::Pipeline("no video_src".into()))?;
-    writer
-        .set_state(gst::State::Playing)
-        .map_err(|e| SendError::Runtime(e.to_string()))?;
+    Ok((desc, fps))
+}
 
-    let audio_thread = match (has_audio, asink, src("audio_src")) {
-        (true, Some(asink), Some(asrc)) => {
-            let f = faults.clone();
-            Some(std::thread::spawn(move || {
-                let delay = (f.audio_delay_ms / 1000.0 * RATE).round() as i64;
-                let mut out_k: u64 = 0;
-                // The AAC encoder's priming samples come out first and MP4 as written here does
-                // not say so: drop as many from the head so the decoded audio lines up.
-                let head = delay - super::AAC_PRIMING as i64;
-                let mut skip = (-head).max(0) as u64;
-                let mut pad = head.max(0) as u64;
-                let push = |samples: &[f32], out_k: &mut u64| -> bool {
-                    let mut bytes = Vec::with_capacity(samples.len() * 4);
-                    for (i, s) in samples.iter().enumerate() {
-                        // Pushed sample k plays at (k + priming) / rate in the decoded file.
-                        let t = (*out_k + i as u64 + super::AAC_PRIMING) as f64 / RATE;
-                        let s = if f.silence.iter().any(|(a, b)| t >= *a && t < *b) {
-                            0.0
-                        } else {
-                            *s
-                        };
-                        bytes.extend_from_slice(&s.to_le_bytes());
-                    }
-                    let mut b = gst::Buffer::from_slice(bytes);
-                    if let Some(b) = b.get_mut() {
-                        b.set_pts(gst::ClockTime::from_nseconds(
-                            (*out_k as f64 / RATE * 1e9) as u64,
-                        ));
-                        b.set_duration(gst::ClockTime::from_nseconds(
-                            (samples.len() as f64 / RATE * 1e9) as u64,
-                        ));
-                    }
-                    *out_k += samples.len() as u64;
-                    asrc.push_buffer(b).is_ok()
+/// Copy the audio with the delay and silences applied, in a thread of its own.
+fn spawn_audio(
+    asink: gst_app::AppSink,
+    asrc: gst_app::AppSrc,
+    f: Faults,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let delay = (f.audio_delay_ms / 1000.0 * RATE).round() as i64;
+        let mut out_k: u64 = 0;
+        // The AAC encoder's priming samples come out first and MP4 as written here does
+        // not say so: drop as many from the head so the decoded audio lines up.
+        let head = delay - super::AAC_PRIMING as i64;
+        let mut skip = (-head).max(0) as u64;
+        let mut pad = head.max(0) as u64;
+        let push = |samples: &[f32], out_k: &mut u64| -> bool {
+            let mut bytes = Vec::with_capacity(samples.len() * 4);
+            for (i, s) in samples.iter().enumerate() {
+                // Pushed sample k plays at (k + priming) / rate in the decoded file.
+                let t = (*out_k + i as u64 + super::AAC_PRIMING) as f64 / RATE;
+                let s = if f.silence.iter().any(|(a, b)| t >= *a && t < *b) {
+                    0.0
+                } else {
+                    *s
                 };
-                while pad > 0 {
-                    let n = pad.min(4800);
-                    if !push(&vec![0.0; n as usize], &mut out_k) {
-                        return;
-                    }
-                    pad -= n;
-                }
-                while let Ok(sample) = asink.pull_sample() {
-                    let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
-                        continue;
-                    };
-                    let samples: Vec<f32> = map
-                        .as_slice()
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
-                    let from = (skip as usize).min(samples.len());
-                    skip -= from as u64;
-                    if from < samples.len() && !push(&samples[from..], &mut out_k) {
-                        return;
-                    }
-                }
-                let _ = asrc.end_of_stream();
-            }))
+                bytes.extend_from_slice(&s.to_le_bytes());
+            }
+            let mut b = gst::Buffer::from_slice(bytes);
+            if let Some(b) = b.get_mut() {
+                b.set_pts(gst::ClockTime::from_nseconds(
+                    (*out_k as f64 / RATE * 1e9) as u64,
+                ));
+                b.set_duration(gst::ClockTime::from_nseconds(
+                    (samples.len() as f64 / RATE * 1e9) as u64,
+                ));
+            }
+            *out_k += samples.len() as u64;
+            asrc.push_buffer(b).is_ok()
+        };
+        while pad > 0 {
+            let n = pad.min(4800);
+            if !push(&vec![0.0; n as usize], &mut out_k) {
+                return;
+            }
+            pad -= n;
         }
-        _ => None,
-    };
+        while let Ok(sample) = asink.pull_sample() {
+            let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+                continue;
+            };
+            let samples: Vec<f32> = map
+                .as_slice()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let from = (skip as usize).min(samples.len());
+            skip -= from as u64;
+            if from < samples.len() && !push(&samples[from..], &mut out_k) {
+                return;
+            }
+        }
+        let _ = asrc.end_of_stream();
+    })
+}
 
+/// Copy the video with the picture faults applied; the number of frames written.
+fn copy_video(
+    vsink: &gst_app::AppSink,
+    vsrc: &gst_app::AppSrc,
+    first: gst::Sample,
+    info: &gst_video::VideoInfo,
+    fps: f64,
+    faults: &Faults,
+) -> u64 {
     let mut n = 0u64;
     let mut history: VecDeque<(u64, Frame)> = VecDeque::new();
     let mut held = None;
     let mut sample = Some(first);
     let fd = gst::ClockTime::from_nseconds((1e9 / fps) as u64);
     while let Some(s) = sample.take().or_else(|| vsink.pull_sample().ok()) {
-        let Some(mut frame) = read_frame(&s, &info) else {
+        let Some(mut frame) = read_frame(&s, info) else {
             continue;
         };
         let original = Frame {
@@ -438,25 +502,5 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
         }
         n += 1;
     }
-    let _ = vsrc.end_of_stream();
-    if let Some(t) = audio_thread {
-        let _ = t.join();
-    }
-    let read_error = fail(&bus);
-    let _ = reader.set_state(gst::State::Null);
-    let r = super::run(&writer, &std::sync::atomic::AtomicBool::new(false));
-    if let Some(e) = read_error {
-        return Err(SendError::Runtime(e));
-    }
-    r?;
-    Ok(Truth {
-        output: output.to_string_lossy().to_string(),
-        fps,
-        frames: n,
-        width: info.width(),
-        height: info.height(),
-        audio: has_audio,
-        audio_delay_ms: faults.audio_delay_ms,
-        faults: faults.truth(fps, n),
-    })
+    n
 }
