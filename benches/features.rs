@@ -116,48 +116,6 @@ fn bench_batched(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_kernel(c: &mut Criterion) {
-    use burn::tensor::{Distribution, Tensor};
-    let mut g = c.benchmark_group("kernel/row_mean_absdiff");
-    for (name, model) in models() {
-        let d = model.device().clone();
-        // Fresh uploads every iteration: reusing device tensors gives meaningless GPU times.
-        let host_a: Vec<f32> =
-            Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d)
-                .into_data()
-                .try_into_vec()
-                .unwrap();
-        let host_b: Vec<f32> =
-            Tensor::<2>::random([8, 14_400], Distribution::Uniform(0.0, 1.0), &d)
-                .into_data()
-                .try_into_vec()
-                .unwrap();
-        let up = |v: &Vec<f32>| {
-            Tensor::<2>::from_data(burn::tensor::TensorData::new(v.clone(), [8, 14_400]), &d)
-        };
-        g.bench_function(format!("{name}/kernel"), |b| {
-            b.iter(|| {
-                let out: Vec<f32> = evalverse_kernels::row_mean_absdiff(up(&host_a), up(&host_b))
-                    .into_data()
-                    .try_into_vec()
-                    .unwrap();
-                black_box(out)
-            })
-        });
-        g.bench_function(format!("{name}/reference"), |b| {
-            b.iter(|| {
-                let out: Vec<f32> =
-                    evalverse_kernels::row_mean_absdiff_reference(up(&host_a), up(&host_b))
-                        .into_data()
-                        .try_into_vec()
-                        .unwrap();
-                black_box(out)
-            })
-        });
-    }
-    g.finish();
-}
-
 fn bench_detectors(c: &mut Criterion) {
     let model = Model::new(BackendChoice::Cpu).unwrap();
     let f = frames(65, 160, 90);
@@ -245,7 +203,6 @@ criterion_group!(
     benches,
     bench_features,
     bench_batched,
-    bench_kernel,
     bench_detectors,
     bench_heads,
     bench_end_to_end

@@ -10,5 +10,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/evalverse-target}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/evalverse-xdg}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-cargo build --release --locked --bin evalverse
+# The same build as scripts/test.sh (`cargo test` builds the binary for the integration tests):
+# `cargo build --bin` alone would resolve other features of the shared crates (the
+# dev-dependencies change them) and rebuild most of the tree a second time.
+cargo test --release --workspace --locked --no-run
 exec "$CARGO_TARGET_DIR/release/evalverse" demo "$@"

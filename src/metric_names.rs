@@ -32,3 +32,54 @@ pub const LATENCY: &str = "evalverse_evaluation_latency_seconds";
 pub const ALERTS: &str = "evalverse_alerts_total";
 pub const VERDICT_STOP: &str = "evalverse_verdict_stop";
 pub const TRANSPORT_DAMAGED: &str = "evalverse_transport_damaged_ratio";
+pub const WEBHOOK_DELIVERIES: &str = "evalverse_webhook_deliveries_total";
+
+/// Every name above, for checks that dashboards and rules name only real metrics.
+pub const ALL: &[&str] = &[
+    FRAMES,
+    DROPPED_FRAMES,
+    DROPPED_AUDIO_CHUNKS,
+    RTP_PACKETS,
+    RTP_PACKETS_LOST,
+    RTP_PACKETS_MALFORMED,
+    RTP_PACKETS_REORDERED,
+    RTP_JITTER,
+    RTP_LAST_PACKET_AGE,
+    STREAM_STATE,
+    SCORE,
+    AUDIO_DELAY,
+    AUDIO_DRIFT,
+    SYNC_CONFIDENCE,
+    FLICKER,
+    FREEZE_RATIO,
+    BLACK_RATIO,
+    SILENCE_RATIO,
+    SHOT_LENGTH,
+    CUTS_PER_MINUTE,
+    CUTS,
+    EVENTS,
+    WINDOWS,
+    LATENCY,
+    ALERTS,
+    VERDICT_STOP,
+    TRANSPORT_DAMAGED,
+    WEBHOOK_DELIVERIES,
+];
+
+#[cfg(test)]
+mod tests {
+    /// `ALL` lists every `pub const` name of this file (none forgotten when one is added).
+    #[test]
+    fn all_lists_every_name() {
+        let src = include_str!("metric_names.rs");
+        let declared = src
+            .lines()
+            .filter(|l| l.starts_with("pub const ") && l.contains(": &str ="))
+            .count();
+        assert_eq!(declared, super::ALL.len());
+        let mut sorted = super::ALL.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), super::ALL.len());
+    }
+}

@@ -27,7 +27,9 @@
 use crate::config::{AnalysisSettings, SyncHead};
 use crate::evaluator::{StreamEvaluator, Timing};
 use crate::model::Model;
-use crate::model::commit::{CommitHead, CommitNet, CommitWeights, HIDDEN, MIN_MATCHED, commits_at};
+use crate::model::commit::{
+    CommitHead, CommitNet, CommitWeights, HEAD_MIN_MATCHED, HIDDEN, commits_at,
+};
 use crate::model::sync::{EVIDENCE, SyncEstimate};
 use crate::sender::synth::SceneSpec;
 use crate::types::{AudioChunk, Media, VideoFrame};
@@ -596,7 +598,7 @@ fn probabilities<'a>(
 fn choose_threshold(val: &[(f32, &Example)]) -> f32 {
     let mut cands: Vec<f32> = val
         .iter()
-        .filter(|(_, e)| e.matched >= MIN_MATCHED && e.evidence.is_some())
+        .filter(|(_, e)| e.matched >= HEAD_MIN_MATCHED && e.evidence.is_some())
         .map(|(p, _)| *p)
         .collect();
     cands.sort_by(f32::total_cmp);

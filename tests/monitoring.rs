@@ -420,33 +420,5 @@ fn deploy_files_are_valid_and_name_real_metrics() {
 }
 
 fn evalverse_metric_names() -> Vec<&'static str> {
-    use evalverse::metric_names as m;
-    vec![
-        m::FRAMES,
-        m::DROPPED_FRAMES,
-        m::DROPPED_AUDIO_CHUNKS,
-        m::RTP_PACKETS,
-        m::RTP_PACKETS_LOST,
-        m::RTP_PACKETS_MALFORMED,
-        m::RTP_PACKETS_REORDERED,
-        m::RTP_JITTER,
-        m::RTP_LAST_PACKET_AGE,
-        m::STREAM_STATE,
-        m::SCORE,
-        m::AUDIO_DELAY,
-        m::AUDIO_DRIFT,
-        m::SYNC_CONFIDENCE,
-        m::FLICKER,
-        m::FREEZE_RATIO,
-        m::BLACK_RATIO,
-        m::SILENCE_RATIO,
-        m::SHOT_LENGTH,
-        m::CUTS_PER_MINUTE,
-        m::CUTS,
-        m::EVENTS,
-        m::WINDOWS,
-        m::LATENCY,
-        m::ALERTS,
-        m::VERDICT_STOP,
-    ]
+    evalverse::metric_names::ALL.to_vec()
 }

@@ -202,3 +202,107 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
     );
     ev.shutdown();
 }
+
+/// A user's own pipeline file, made the way pipelines/README.md says: our rtpbin, H.264 and
+/// Opus templates concatenated, their placeholders prefixed with the medium. It runs like the
+/// built-in description: every placeholder is filled, frames arrive, the cuts are found within
+/// one frame and the delay within one frame.
+#[test]
+fn a_user_pipeline_copied_from_ours_runs_like_ours() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |f: &str| std::fs::read_to_string(format!("{root}/pipelines/{f}")).unwrap();
+    let prefix = |text: String, medium: &str| {
+        ["port", "rtcp_port", "payload", "session"]
+            .iter()
+            .fold(text, |t, p| {
+                t.replace(&format!("{{{p}}}"), &format!("{{{medium}_{p}}}"))
+            })
+    };
+    let text = [
+        read("rtpbin.pipeline"),
+        prefix(read("rtp-h264.pipeline"), "video"),
+        prefix(read("rtp-opus.pipeline"), "audio"),
+    ]
+    .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.pipeline");
+    std::fs::write(&path, text).unwrap();
+
+    let base = free_ports(4);
+    let ev = Evaluator::new(settings(), cpu_model());
+    let mut rx = ev.subscribe();
+    let mut mine = StreamSettings::rtp("mine", Some(base), Some(base + 2));
+    mine.pipeline = Some(path);
+    ev.add_stream(mine).unwrap();
+    let t0 = Instant::now();
+    while ev.stream("mine").unwrap().state == StreamState::Starting {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "receiver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let spec = SceneSpec {
+        width: 320,
+        height: 180,
+        fps: FPS as u32,
+        duration_s: 10.0,
+        cuts: irregular_cuts(1.5, 10.0),
+        audio_delay_ms: 120.0,
+        ..Default::default()
+    };
+    let target = RtpTarget {
+        host: "127.0.0.1".into(),
+        video_port: base,
+        audio_port: base + 2,
+        bitrate_kbps: 800,
+    };
+    let mut records = vec![];
+    let sender = {
+        let spec = spec.clone();
+        std::thread::spawn(move || send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false))))
+    };
+    while !sender.is_finished() {
+        collect(&mut rx, &mut records, 0.2);
+    }
+    sender.join().unwrap().expect("sender ran");
+    collect(&mut rx, &mut records, 1.5);
+    assert!(ev.remove_stream("mine"));
+    collect(&mut rx, &mut records, 0.5);
+
+    let summary = records
+        .iter()
+        .find_map(|r| match &**r {
+            Record::Summary(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("summary after removal");
+    assert!(
+        summary.frames as f64 > 0.9 * spec.frames() as f64,
+        "frames {} of {}",
+        summary.frames,
+        spec.frames()
+    );
+    let cuts: Vec<f64> = records
+        .iter()
+        .filter_map(|r| match &**r {
+            Record::Cut(c) if c.cause == "content" => Some(c.pts),
+            _ => None,
+        })
+        .collect();
+    let truth: Vec<f64> = spec.cut_frames().iter().map(|f| *f as f64 / FPS).collect();
+    let (matched, _, worst) = match_cuts(&cuts, &truth, 1.0 / FPS + 1e-3);
+    assert_eq!(
+        matched,
+        truth.len(),
+        "cuts {cuts:?} truth {truth:?} worst {worst}"
+    );
+    let d = summary
+        .sync
+        .audio_delay_ms
+        .unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
+    assert!(
+        (d - 120.0).abs() <= 1000.0 / FPS,
+        "delay {d} ms, truth 120 ms"
+    );
+}

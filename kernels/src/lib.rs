@@ -1,23 +1,22 @@
-//! Custom GPU kernels for evalverse's per-frame hot spots.
+//! Custom GPU kernels for evalverse's per-frame hot spot: the statistics of each frame
+//! against the one before it, in one pass over the pixels.
 //!
 //! Every kernel here has a *reference twin* built from plain Burn tensor ops, and a test
 //! (`kernels/tests/agree.rs`) that checks the two agree on random input within a stated
-//! tolerance. The reference is also what runs on the CPU backend (NdArray): there a fused loop
-//! buys nothing over the tensor ops, while on a GPU the kernel saves the intermediate
-//! `|a - b|` buffer and one launch per op.
+//! tolerance.
 //!
 //! Kernels are written in CubeCL and reach Burn through `#[backend_extension]`, so callers
 //! stay on `burn::Tensor` and the runtime device decides which implementation runs.
 //!
 //! | kernel | what | shapes |
 //! |---|---|---|
-//! | [`row_mean_absdiff`] | mean absolute difference of two frames, one row per frame | `[R, C] x [R, C] -> [R]` |
-//! | [`frame_stats`] | one pass over each frame: per-block sums for differences to the previous frame, moments, black pixels, a 16-bin histogram and the thumbnail | `[N+1, H, W] -> [N, 576, 21]` |
+//! | [`frame_stats`] | one pass over each frame: per-block sums for differences to the previous frame, moments, black pixels, a 16-bin histogram and the thumbnail (the first pass of `frame_summary`; public so its block statistics are tested against the references) | `[N+1, H, W] -> [N, 576, 21]` |
 //! | [`frame_summary`] | what the model reads back: `frame_stats` summed over blocks (per-frame totals) and the block means (thumbnail) | `[N+1, H, W] -> [N, 21 + 576]` |
 //!
-//! On the CPU backend `frame_stats` is a single native loop over the pixels (the tensor-op
-//! reference needs ~15 passes and a `[N, P, 16]` comparison tensor for the histogram: 10–20×
-//! slower); on a GPU it is a CubeCL kernel with one unit per (frame, block).
+//! On the CPU backend (NdArray) both are a single native loop over the pixels, not the
+//! tensor-op references: those need ~15 passes and a `[N, P, 16]` comparison tensor for the
+//! histogram, 10–20× slower. On a GPU they are CubeCL kernels with one unit per (frame,
+//! block).
 
 #![allow(deprecated)] // NdArray is Burn 0.22's CPU backend as measured here; see README "Backends".
 
@@ -31,10 +30,6 @@ mod gpu;
 /// Backend extension carrying evalverse's custom kernels.
 #[backend_extension(Cube, Fusion, NdArray)]
 pub trait FrameKernels: Backend {
-    /// Mean of `|a - b|` along dimension 1 of two `[R, C]` tensors.
-    #[fusion(dtype = a, shape = Shape::from(vec![a[0]]))]
-    fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
-
     /// Per-block statistics of `frames[1..]`, each against its predecessor; see [`frame_stats`].
     #[fusion(dtype = frames, shape = Shape::from(vec![frames[0] - 1, BLOCKS, STATS]))]
     fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
@@ -68,9 +63,6 @@ pub fn block_range(b: usize, blocks: usize, len: usize) -> std::ops::Range<usize
 }
 
 impl FrameKernels for burn_cubecl::CubeBackend {
-    fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        gpu::row_mean_absdiff(a, b)
-    }
     fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
         gpu::frame_stats(frames, black_level)
     }
@@ -80,16 +72,6 @@ impl FrameKernels for burn_cubecl::CubeBackend {
 }
 
 impl FrameKernels for NdArray {
-    fn row_mean_absdiff(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        use burn::backend::ops::FloatTensorOps;
-        let rows = a.shape()[0];
-        let diff = <NdArray as FloatTensorOps<NdArray>>::float_abs(<NdArray as FloatTensorOps<
-            NdArray,
-        >>::float_sub(a, b));
-        let mean = <NdArray as FloatTensorOps<NdArray>>::float_mean_dim(diff, 1);
-        <NdArray as FloatTensorOps<NdArray>>::float_reshape(mean, Shape::from(vec![rows]))
-    }
-
     fn frame_stats(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
         cpu::frame_stats(frames, black_level)
     }
@@ -239,28 +221,6 @@ mod cpu {
         }
         NdArrayTensor::from_data(TensorData::new(out, [n, SUMMARY]))
     }
-}
-
-/// Mean absolute difference per row, through the custom kernel where the device has one.
-///
-/// # Shapes
-/// - `a`, `b`: `[R, C]`
-/// - output: `[R]`
-pub fn row_mean_absdiff(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
-    Tensor::from_dispatch(<Dispatch as FrameKernels>::row_mean_absdiff(
-        a.into_dispatch(),
-        b.into_dispatch(),
-    ))
-}
-
-/// Reference twin of [`row_mean_absdiff`], in plain tensor ops.
-///
-/// # Shapes
-/// - `a`, `b`: `[R, C]`
-/// - output: `[R]`
-pub fn row_mean_absdiff_reference(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
-    let rows = a.dims()[0];
-    (a - b).abs().mean_dim(1).reshape([rows])
 }
 
 /// One pass per frame: statistics of each block of an `BLOCK_ROWS × BLOCK_COLS` grid, for

@@ -115,15 +115,25 @@ pub fn custom_description(
     v.insert("latency", s.latency_ms.to_string());
     v.insert("address", s.address.clone());
     if let Some(uri) = &s.uri {
-        v.insert("uri", uri.clone());
+        v.insert("uri", uri.replace('"', "%22"));
     }
+    // Both branches live in one description: each placeholder of a branch template gets its
+    // medium as a prefix ({port} → {video_port}).
     if let Some(vc) = &s.video {
         v.insert("video_port", vc.port.to_string());
         v.insert("video_rtcp_port", (vc.port + 1).to_string());
+        v.insert("video_payload", vc.payload.to_string());
+        v.insert("video_session", VIDEO_SESSION.to_string());
+        v.insert("video_src_width", vc.width.unwrap_or(0).to_string());
+        v.insert("video_src_height", vc.height.unwrap_or(0).to_string());
     }
     if let Some(ac) = &s.audio {
         v.insert("audio_port", ac.port.to_string());
         v.insert("audio_rtcp_port", (ac.port + 1).to_string());
+        v.insert("audio_payload", ac.payload.to_string());
+        v.insert("audio_session", AUDIO_SESSION.to_string());
+        v.insert("audio_clock_rate", ac.clock_rate.to_string());
+        v.insert("audio_channels", ac.channels.to_string());
     }
     fill(&strip_comments(text), &v)
 }

@@ -31,12 +31,12 @@ use serde::{Deserialize, Serialize};
 /// Hidden units of the MLP.
 pub const HIDDEN: usize = 16;
 /// Fewest matched pairs the head may commit on.
-pub const MIN_MATCHED: usize = 2;
+pub const HEAD_MIN_MATCHED: usize = 2;
 
 /// The head's rule: probability `p` at least `threshold` (a threshold of 1 never commits) and
-/// at least [`MIN_MATCHED`] pairs.
+/// at least [`HEAD_MIN_MATCHED`] pairs.
 pub fn commits_at(threshold: f32, p: f32, matched: usize) -> bool {
-    threshold < 1.0 && p >= threshold && matched >= MIN_MATCHED
+    threshold < 1.0 && p >= threshold && matched >= HEAD_MIN_MATCHED
 }
 
 /// The shipped weights.

@@ -760,21 +760,13 @@ impl Silence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     fn frame(i: u64, mad: f32, mean: f32, black: f32) -> FrameFeatures {
         FrameFeatures {
-            index: i,
-            pts: i as f64 * 0.04,
-            duration: 0.04,
-            has_prev: i > 0,
             mad,
             luma_mean: mean,
-            luma_std: 0.1,
             black_ratio: black,
-            hist: [0.0; 16],
-            thumb: vec![0.0; 3 * super::super::features::THUMB_CELLS].into_boxed_slice(),
-            arrival: Instant::now(),
+            ..FrameFeatures::for_test(i)
         }
     }
 

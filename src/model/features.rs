@@ -56,6 +56,28 @@ impl FrameFeatures {
     }
 }
 
+#[cfg(test)]
+impl FrameFeatures {
+    /// A frame for the detectors' tests: frame `index` of a 25 fps stream, after a real
+    /// previous frame (but the first), a little motion, a flat black thumbnail. Tests set the
+    /// fields they exercise (`FrameFeatures { mad, ..FrameFeatures::for_test(i) }`).
+    pub fn for_test(index: u64) -> Self {
+        FrameFeatures {
+            index,
+            pts: index as f64 * 0.04,
+            duration: 0.04,
+            has_prev: index > 0,
+            mad: 0.01,
+            luma_mean: 0.5,
+            luma_std: 0.1,
+            black_ratio: 0.0,
+            hist: [0.0; HIST_BINS],
+            thumb: vec![0.0; 3 * THUMB_CELLS].into_boxed_slice(),
+            arrival: Instant::now(),
+        }
+    }
+}
+
 fn plane_tensor<'a>(
     planes: impl Iterator<Item = &'a [u8]>,
     n: usize,

@@ -4,7 +4,7 @@
 //!  frames ──▶ features (per frame, once; custom kernel) ──▶ cache ─┬─▶ continuity detectors ─▶ events
 //!                                                                  ├─▶ cut detector ─▶ cuts, flashes, visual events
 //!  audio ───▶ 1 ms energies (per chunk, once) ──────────▶ cache ──┼─▶ silence, onsets
-//!                                                                  └─▶ window heads: continuity ratios, sync (conv1d)
+//!                                                                  └─▶ window heads: continuity ratios, sync (onset matching + the commitment MLP)
 //! ```
 //!
 //! One [`Model`] (a Burn device) serves every stream of a process. Per-frame work happens once

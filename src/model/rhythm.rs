@@ -867,7 +867,6 @@ impl Pacing {
 mod tests {
     use super::*;
     use crate::model::features::THUMB_CELLS;
-    use std::time::Instant;
 
     fn frame(i: u64, level: f32, pan: f32) -> FrameFeatures {
         // A "scene" thumbnail: a pattern shifted by `pan`; each brightness level is another
@@ -884,17 +883,11 @@ mod tests {
         let mut hist = [0f32; 16];
         hist[((level * 15.0) as usize).min(15)] = 1.0;
         FrameFeatures {
-            index: i,
-            pts: i as f64 / 25.0,
-            duration: 0.04,
-            has_prev: i > 0,
-            mad: 0.01,
             luma_mean: level,
             luma_std: 0.2,
-            black_ratio: 0.0,
             hist,
             thumb: thumb.into_boxed_slice(),
-            arrival: Instant::now(),
+            ..FrameFeatures::for_test(i)
         }
     }
 

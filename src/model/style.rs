@@ -181,17 +181,9 @@ mod tests {
         thumb[cells..2 * cells].fill(cb);
         thumb[2 * cells..].fill(0.5);
         FrameFeatures {
-            index: i,
-            pts: i as f64 / 25.0,
-            duration: 0.04,
-            has_prev: i > 0,
-            mad: 0.01,
             luma_mean: luma,
-            luma_std: 0.1,
-            black_ratio: 0.0,
-            hist: [0.0; 16],
             thumb: thumb.into_boxed_slice(),
-            arrival: std::time::Instant::now(),
+            ..FrameFeatures::for_test(i)
         }
     }
 

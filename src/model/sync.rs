@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 
 const GRID_S: f64 = 0.005;
 const MATCH_S: f64 = 0.030;
-const MIN_MATCHED: usize = 3;
+const RULES_MIN_MATCHED: usize = 3;
 const MAX_SPREAD_MS: f64 = 12.0;
 const MAX_SECOND_RATIO: f64 = 0.75;
 /// Largest look-elsewhere-corrected chance of the matches for the learned head to decide.
@@ -442,7 +442,7 @@ fn decide(
     let spread_ms = rank(&dev, n / 2) * 1000.0;
     est.spread_ms = Some(spread_ms);
     est.best_lag_ms = Some(delay * 1000.0);
-    if matched < MIN_MATCHED {
+    if matched < RULES_MIN_MATCHED {
         est.declined = Some(Decline::TooFewEvents);
         return est;
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub const DELIVERIES: &str = "evalverse_webhook_deliveries_total";
+pub const DELIVERIES: &str = crate::metric_names::WEBHOOK_DELIVERIES;
 
 /// Deliveries queued per destination.
 const QUEUE: usize = 256;
