@@ -111,19 +111,35 @@ pub fn evaluate_file(
             on_progress(ev.progress_s(), duration);
         }
     }
-    // Whatever the branches delivered before their EOS is already queued: drain it.
+    let result = finish_file(&mut ingest, &mut ev, run.failure, input, &mut out);
+    for r in out.drain(..) {
+        on_record(&r);
+    }
+    result
+}
+
+/// The end of a file: drain what the branches delivered before their EOS, stop the pipeline,
+/// and close the evaluation (with the failure, if there was one, after what could be
+/// evaluated).
+fn finish_file(
+    ingest: &mut Ingest,
+    ev: &mut StreamEvaluator,
+    failure: Option<String>,
+    input: &str,
+    out: &mut Vec<Record>,
+) -> Result<(), EvalError> {
     while let Ok(f) = ingest.video.try_recv() {
-        ev.push_video(f, &mut out);
+        ev.push_video(f, out);
     }
     while let Ok(c) = ingest.audio.try_recv() {
-        ev.push_audio(c, &mut out);
+        ev.push_audio(c, out);
     }
     ingest.stop();
-    let result = match run.failure {
+    match failure {
         Some(message) => {
             if ev.frames > 0 {
                 // Report what could be evaluated before the failure, then the failure itself.
-                ev.finish(&mut out);
+                ev.finish(out);
             }
             out.push(Record::State(StateRecord {
                 stream: ev.id().to_string(),
@@ -136,14 +152,10 @@ pub fn evaluate_file(
             })
         }
         None => {
-            ev.finish(&mut out);
+            ev.finish(out);
             Ok(())
         }
-    };
-    for r in out.drain(..) {
-        on_record(&r);
     }
-    result
 }
 
 /// Where a file evaluation stands: which media the file has, which have ended, and why it
@@ -410,20 +422,10 @@ impl Evaluator {
         if streams.len() >= max {
             return Err(AddError::Full(max));
         }
-        let ports = |x: &StreamSettings| {
-            let mut p = vec![];
-            if let Some(v) = &x.video {
-                p.extend([v.port, v.port + 1]);
-            }
-            if let Some(a) = &x.audio {
-                p.extend([a.port, a.port + 1]);
-            }
-            p
-        };
         // An ended stream's sockets are closed: only running streams hold their ports.
-        for (name, r) in streams.iter().filter(|(_, r)| r.ended_at().is_none()) {
-            let other = r.info.lock().settings.clone();
-            if let Some(port) = ports(&s).into_iter().find(|p| ports(&other).contains(p)) {
+        let running = streams.iter().filter(|(_, r)| r.ended_at().is_none());
+        for (name, r) in running {
+            if let Some(port) = shared_port(&s, &r.info.lock().settings) {
                 return Err(AddError::PortClash {
                     port,
                     other: name.clone(),
@@ -446,32 +448,8 @@ impl Evaluator {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let ended_at = Arc::new(Mutex::new(None));
-        let shared = Arc::clone(&self.shared);
-        let (info2, stop2, ended2) = (info.clone(), stop.clone(), ended_at.clone());
         let name = s.name.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("stream-{name}"))
-            .spawn(move || {
-                let id: StreamId = Arc::from(s.name.as_str());
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    shared.run_stream(&s, &info2, &stop2)
-                }));
-                if result.is_err() {
-                    let msg =
-                        "internal error while evaluating this stream; other streams are unaffected"
-                            .to_string();
-                    shared.publish(
-                        Record::State(StateRecord {
-                            stream: id.to_string(),
-                            state: StreamState::Failed,
-                            message: msg.clone(),
-                        }),
-                        &info2,
-                    );
-                }
-                *ended2.lock() = Some(Instant::now());
-            })
-            .expect("spawning a thread");
+        let thread = spawn_stream(&self.shared, s, &info, &stop, &ended_at);
         streams.insert(
             name,
             Running {
@@ -679,6 +657,58 @@ impl Shared {
         }
         ingest.stop();
     }
+}
+
+/// The first port two stream definitions both need (RTP and RTCP of each medium).
+fn shared_port(a: &StreamSettings, b: &StreamSettings) -> Option<u16> {
+    let ports = |x: &StreamSettings| {
+        let mut p = vec![];
+        if let Some(v) = &x.video {
+            p.extend([v.port, v.port + 1]);
+        }
+        if let Some(a) = &x.audio {
+            p.extend([a.port, a.port + 1]);
+        }
+        p
+    };
+    let theirs = ports(b);
+    ports(a).into_iter().find(|p| theirs.contains(p))
+}
+
+/// A stream's thread: evaluates until the input ends or `stop`; a panic inside it fails this
+/// stream only.
+fn spawn_stream(
+    shared: &Arc<Shared>,
+    s: StreamSettings,
+    info: &Arc<Mutex<StreamInfo>>,
+    stop: &Arc<AtomicBool>,
+    ended_at: &Arc<Mutex<Option<Instant>>>,
+) -> JoinHandle<()> {
+    let shared = Arc::clone(shared);
+    let (info2, stop2, ended2) = (info.clone(), stop.clone(), ended_at.clone());
+    std::thread::Builder::new()
+        .name(format!("stream-{}", s.name))
+        .spawn(move || {
+            let id: StreamId = Arc::from(s.name.as_str());
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                shared.run_stream(&s, &info2, &stop2)
+            }));
+            if result.is_err() {
+                let msg =
+                    "internal error while evaluating this stream; other streams are unaffected"
+                        .to_string();
+                shared.publish(
+                    Record::State(StateRecord {
+                        stream: id.to_string(),
+                        state: StreamState::Failed,
+                        message: msg.clone(),
+                    }),
+                    &info2,
+                );
+            }
+            *ended2.lock() = Some(Instant::now());
+        })
+        .expect("spawning a thread")
 }
 
 /// An event of a live stream's pipeline; whether the stream ended with it. Error and warning

@@ -191,29 +191,21 @@ impl Ingest {
         for sink in video_sink.iter().chain(audio_sink.iter()) {
             configure_sink(sink, live);
         }
+        let branch = |medium, counters: &Arc<BranchCounters>| BranchOf {
+            stream: stream.clone(),
+            medium,
+            events: etx.clone(),
+            counters: counters.clone(),
+            audio_rate: analysis.audio_rate,
+            transport: transport.clone(),
+        };
         if let Some(sink) = &video_sink {
-            let branch = Branch {
-                stream: stream.clone(),
-                medium: Medium::Video,
-                tx: vtx,
-                events: etx.clone(),
-                counters: stats.video.clone(),
-                audio_rate: analysis.audio_rate,
-                transport: transport.clone(),
-            };
-            threads.extend(attach::<VideoFrame>(sink, branch, live, &stop));
+            let b = branch(Medium::Video, &stats.video).sending(vtx);
+            threads.extend(attach::<VideoFrame>(sink, b, live, &stop));
         }
         if let Some(sink) = &audio_sink {
-            let branch = Branch {
-                stream: stream.clone(),
-                medium: Medium::Audio,
-                tx: atx,
-                events: etx.clone(),
-                counters: stats.audio.clone(),
-                audio_rate: analysis.audio_rate,
-                transport: transport.clone(),
-            };
-            threads.extend(attach::<AudioChunk>(sink, branch, live, &stop));
+            let b = branch(Medium::Audio, &stats.audio).sending(atx);
+            threads.extend(attach::<AudioChunk>(sink, b, live, &stop));
         }
         let stall_media = match source {
             Source::Live(s) => probe_rtp(&pipeline, s, &stats, &stream),
@@ -222,27 +214,12 @@ impl Ingest {
         probe_rtcp(&pipeline, &stats);
         let declared = announce_media(&pipeline, source, &video_sink, &audio_sink, &etx);
 
-        // Bus and stall watch.
-        let bus = pipeline.bus().ok_or_else(|| IngestError::Start {
-            stream: name.clone(),
-            why: "pipeline has no bus".into(),
-        })?;
-        {
-            let stop = stop.clone();
-            let stats = stats.clone();
-            let tx = etx;
-            let timeout = match source {
-                Source::Live(s) => s.stall_timeout_s,
-                _ => f64::INFINITY,
-            };
-            let sid = stream.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("bus-{name}"))
-                    .spawn(move || watch_bus(bus, tx, stop, stats, stall_media, timeout, sid))
-                    .expect("spawning a thread"),
-            );
-        }
+        let timeout = match source {
+            Source::Live(s) => s.stall_timeout_s,
+            Source::Uri(_) => f64::INFINITY,
+        };
+        let watch = (etx, stall_media, timeout);
+        threads.push(spawn_bus_watch(&pipeline, &stream, &stop, &stats, watch)?);
         play(&pipeline, &name, &stop)?;
         Ok(Ingest {
             stream,
@@ -343,6 +320,30 @@ fn launch(name: &str, description: &str) -> Result<gst::Pipeline, IngestError> {
             why: "the description is not a pipeline".into(),
             description: description.to_string(),
         })
+}
+
+/// A branch before its queue is known (the same for video and audio).
+struct BranchOf {
+    stream: StreamId,
+    medium: Medium,
+    events: Sender<IngestEvent>,
+    counters: Arc<BranchCounters>,
+    audio_rate: u32,
+    transport: Option<Arc<senders::Transport>>,
+}
+
+impl BranchOf {
+    fn sending<T>(self, tx: Sender<T>) -> Branch<T> {
+        Branch {
+            stream: self.stream,
+            medium: self.medium,
+            tx,
+            events: self.events,
+            counters: self.counters,
+            audio_rate: self.audio_rate,
+            transport: self.transport,
+        }
+    }
 }
 
 /// Appsink settings: never sync to the clock, a short queue, drop when live.
@@ -524,6 +525,28 @@ fn announce_media(
     }
 
     declared
+}
+
+/// The bus and stall watch of a pipeline, in a thread of its own.
+/// `watch`: where events go, the media watched for stalls, and the stall timeout (s).
+fn spawn_bus_watch(
+    pipeline: &gst::Pipeline,
+    stream: &StreamId,
+    stop: &Arc<AtomicBool>,
+    stats: &Arc<IngestStats>,
+    watch: (Sender<IngestEvent>, Vec<Medium>, f64),
+) -> Result<JoinHandle<()>, IngestError> {
+    let (tx, stall_media, timeout) = watch;
+    let name = stream.to_string();
+    let bus = pipeline.bus().ok_or_else(|| IngestError::Start {
+        stream: name.clone(),
+        why: "pipeline has no bus".into(),
+    })?;
+    let (stop, stats, sid) = (stop.clone(), stats.clone(), stream.clone());
+    Ok(std::thread::Builder::new()
+        .name(format!("bus-{name}"))
+        .spawn(move || watch_bus(bus, tx, stop, stats, stall_media, timeout, sid))
+        .expect("spawning a thread"))
 }
 
 /// Set the pipeline playing; on failure, the reason from the bus.

@@ -258,33 +258,17 @@ impl VideoContinuity {
         };
         // History index of the run's first still frame.
         let seen_before = self.frames_seen - self.history.len() as u64;
-        let Some(mut j) = run.first.checked_sub(seen_before).map(|j| j as usize) else {
-            // The run began before the history: it cannot have had motion we can see.
+        let j = run.first.checked_sub(seen_before).map(|j| j as usize);
+        let Some(mut j) = j.filter(|&j| j > 0 && j < self.history.len()) else {
+            // The run began at or before the start of the history: no motion we can see.
             let run = self.still.as_mut().expect("present");
             run.kind = Some(EventKind::StaticShot);
             run.values = vec![("frames", run.frames as f64 + 1.0), ("motion_before", 0.0)];
             return;
         };
-        if j == 0 || j >= self.history.len() {
-            let run = self.still.as_mut().expect("present");
-            run.kind = Some(EventKind::StaticShot);
-            run.values = vec![("frames", run.frames as f64 + 1.0), ("motion_before", 0.0)];
-            return;
-        }
         let held = self.history[j - 1].pts;
         let shot = self.shot_start(held);
-        // Steps into the frames of this shot before the run (the shot's first frame excluded:
-        // its step is the cut).
-        let before = |j: usize, n: usize| -> Vec<f32> {
-            self.history
-                .range(..j)
-                .rev()
-                .take_while(|p| p.pts > shot + 1e-6)
-                .take(n)
-                .map(|p| p.mad)
-                .collect()
-        };
-        let steps = before(j, MOTION_FRAMES + EARLIER_FRAMES);
+        let steps = self.steps_before(j, shot, MOTION_FRAMES + EARLIER_FRAMES);
         let motion = if steps.len() >= MOTION_FRAMES {
             median(steps[..MOTION_FRAMES].to_vec())
         } else {
@@ -298,21 +282,9 @@ impl VideoContinuity {
         let freeze = motion >= self.d.motion_mad && motion >= NO_EASE_RATIO * earlier;
         let mut extra = 0u64;
         if freeze {
-            // An encoder refines a held picture over a frame or two after the stop: count those
-            // frames in when they barely move compared with the motion before them.
-            let base = self.still_threshold(held);
-            for _ in 0..BACKTRACK {
-                if j < 2 || self.history[j - 1].pts <= shot + 1e-6 {
-                    break;
-                }
-                let m = self.history[j - 1].mad;
-                let prior = before(j - 1, MOTION_FRAMES + EARLIER_FRAMES);
-                if prior.len() < 3 || m > (3.0 * base).max(BACKTRACK_RATIO * median(prior)) {
-                    break;
-                }
-                j -= 1;
-                extra += 1;
-            }
+            let back = self.refinement_frames(j, shot, held);
+            j -= back;
+            extra = back as u64;
         }
         let start = self.history[j - 1].pts;
         let run = self.still.as_mut().expect("present");
@@ -323,18 +295,45 @@ impl VideoContinuity {
         } else {
             EventKind::StaticShot
         });
+        let opened_still = shot > f64::NEG_INFINITY && (held - shot).abs() < 1e-6;
         run.values = vec![
             ("frames", run.frames as f64 + 1.0),
             ("motion_before", motion as f64),
-            (
-                "shot_opened_still",
-                if shot > f64::NEG_INFINITY && (held - shot).abs() < 1e-6 {
-                    1.0
-                } else {
-                    0.0
-                },
-            ),
+            ("shot_opened_still", if opened_still { 1.0 } else { 0.0 }),
         ];
+    }
+
+    /// The steps (mean |Δluma|) into up to `n` frames of this shot before history index `j`,
+    /// newest first (the shot's first frame excluded: its step is the cut).
+    fn steps_before(&self, j: usize, shot: f64, n: usize) -> Vec<f32> {
+        self.history
+            .range(..j)
+            .rev()
+            .take_while(|p| p.pts > shot + 1e-6)
+            .take(n)
+            .map(|p| p.mad)
+            .collect()
+    }
+
+    /// An encoder refines a held picture over a frame or two after the stop: how many frames
+    /// before index `j` barely move compared with the motion before them (counted into the
+    /// freeze).
+    fn refinement_frames(&self, mut j: usize, shot: f64, held: f64) -> usize {
+        let base = self.still_threshold(held);
+        let mut back = 0;
+        for _ in 0..BACKTRACK {
+            if j < 2 || self.history[j - 1].pts <= shot + 1e-6 {
+                break;
+            }
+            let m = self.history[j - 1].mad;
+            let prior = self.steps_before(j - 1, shot, MOTION_FRAMES + EARLIER_FRAMES);
+            if prior.len() < 3 || m > (3.0 * base).max(BACKTRACK_RATIO * median(prior)) {
+                break;
+            }
+            j -= 1;
+            back += 1;
+        }
+        back
     }
 
     fn close_still(&mut self, end: f64, out: &mut Vec<Detection>) {
@@ -369,14 +368,52 @@ impl VideoContinuity {
 
         // A black picture does not move either; it is reported as black, not as a freeze.
         flags.black = f.black_ratio >= self.d.black_ratio;
+        let still = self.push_still(f, flags.black, end, out);
+        self.history.push_back(Past {
+            pts: f.pts,
+            mad: if f.has_prev { f.mad } else { 0.0 },
+            luma: f.luma_mean,
+            still,
+        });
+        self.frames_seen += 1;
+        while self
+            .history
+            .front()
+            .map(|p| p.pts < f.pts - HISTORY_S)
+            .unwrap_or(false)
+        {
+            self.history.pop_front();
+        }
+        self.report_still(end, out);
+        flags.frozen = self
+            .still
+            .as_ref()
+            .map(|r| r.kind == Some(EventKind::Freeze))
+            .unwrap_or(false);
+
+        self.push_black(f, flags.black, end, out);
+        self.push_flicker(f, &mut flags, out);
+        self.prev_pts = Some(f.pts);
+        flags
+    }
+
+    /// A frame into the still run: extends it (a still frame or a keyframe pulse) or ends it.
+    /// Whether the frame is still.
+    fn push_still(
+        &mut self,
+        f: &FrameFeatures,
+        black: bool,
+        end: f64,
+        out: &mut Vec<Detection>,
+    ) -> bool {
         let base = self.still_threshold(f.pts);
-        let strict = f.has_prev && f.mad <= base && !flags.black;
+        let strict = f.has_prev && f.mad <= base && !black;
         // Inside a run, up to PULSES consecutive frames under 3× the threshold (a re-encoded
         // keyframe of the held picture) do not end it; a further one, or a larger change, ends
         // it where the pulses began.
         let pulse = !strict
             && f.has_prev
-            && !flags.black
+            && !black
             && f.mad <= 3.0 * base
             && self
                 .still
@@ -408,21 +445,12 @@ impl VideoContinuity {
             let at = run.pulse_since.unwrap_or(f.pts);
             self.close_still(at, out);
         }
-        self.history.push_back(Past {
-            pts: f.pts,
-            mad: if f.has_prev { f.mad } else { 0.0 },
-            luma: f.luma_mean,
-            still,
-        });
-        self.frames_seen += 1;
-        while self
-            .history
-            .front()
-            .map(|p| p.pts < f.pts - HISTORY_S)
-            .unwrap_or(false)
-        {
-            self.history.pop_front();
-        }
+        still
+    }
+
+    /// Once a still run is long enough, classify it (freeze or static shot) and report it as
+    /// ongoing.
+    fn report_still(&mut self, end: f64, out: &mut Vec<Detection>) {
         if let Some(run) = self.still.as_ref() {
             let decide = run.kind.is_none()
                 && run.frames >= DECIDE_FRAMES
@@ -440,16 +468,6 @@ impl VideoContinuity {
                 });
             }
         }
-        flags.frozen = self
-            .still
-            .as_ref()
-            .map(|r| r.kind == Some(EventKind::Freeze))
-            .unwrap_or(false);
-
-        self.push_black(f, flags.black, end, out);
-        self.push_flicker(f, &mut flags, out);
-        self.prev_pts = Some(f.pts);
-        flags
     }
 
     fn push_black(&mut self, f: &FrameFeatures, black: bool, end: f64, out: &mut Vec<Detection>) {

@@ -1,0 +1,207 @@
+//! The house rules, checked on the source text (`cargo test --release --test structure`):
+//!
+//! - no import cycle among our modules (a parent module and its own children excepted),
+//!   counting `use crate::…`, `crate::a::b` paths (re-exports included: a path through a
+//!   re-export names the module that re-exports) and `super::…`; test modules and comments do
+//!   not count;
+//! - `vocab` imports nothing of ours;
+//! - no function longer than [`MAX_FN_LINES`] on the hot path (ingest, window, model,
+//!   evaluator) or in the command line (`main.rs`, `cli/`).
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const MAX_FN_LINES: usize = 80;
+
+type Module = Vec<String>;
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn module_of(src: &Path, file: &Path) -> Module {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut m: Module = rel
+        .iter()
+        .map(|c| c.to_string_lossy().to_string())
+        .collect();
+    if matches!(m.last().map(String::as_str), Some("mod" | "lib")) {
+        m.pop();
+    }
+    m
+}
+
+/// The code of a file without its test module and without comments.
+fn code(text: &str) -> String {
+    let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Module paths a file names: `crate::a::b…`, `super::a…`, and the items of
+/// `use crate::{a::b, c}`.
+fn named_paths(m: &Module, code: &str) -> Vec<Module> {
+    let mut out = vec![];
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut rest = code;
+    while let Some(i) = rest.find(|c: char| c == 'c' || c == 's') {
+        let tail = &rest[i..];
+        let before_ok = i == 0 || !rest[..i].ends_with(ident);
+        let (head, base): (&str, Module) = if tail.starts_with("crate::") && before_ok {
+            ("crate::", vec![])
+        } else if tail.starts_with("super::") && before_ok {
+            // `super` is the parent module, for a file module and a `mod.rs` alike.
+            let mut b = m.clone();
+            b.pop();
+            ("super::", b)
+        } else {
+            rest = &rest[i + 1..];
+            continue;
+        };
+        let after = &tail[head.len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let mut p = base.clone();
+                p.extend(
+                    item.trim()
+                        .split("::")
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty() && s != "self"),
+                );
+                out.push(p);
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(ident(c) || c == ':'))
+                .unwrap_or(after.len());
+            let mut p = base.clone();
+            p.extend(
+                after[..end]
+                    .split("::")
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+            out.push(p);
+        }
+        rest = &rest[i + head.len()..];
+    }
+    out
+}
+
+fn related(a: &Module, b: &Module) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut fs = vec![];
+    files(&src, &mut fs);
+    let modules: BTreeMap<Module, PathBuf> =
+        fs.iter().map(|f| (module_of(&src, f), f.clone())).collect();
+    let mut edges = BTreeMap::new();
+    for (m, f) in &modules {
+        let text = code(&std::fs::read_to_string(f).unwrap());
+        let mut to = BTreeSet::new();
+        for p in named_paths(m, &text) {
+            // The longest prefix that is one of our modules.
+            let target = (1..=p.len())
+                .rev()
+                .map(|k| p[..k].to_vec())
+                .find(|k| modules.contains_key(k));
+            if let Some(t) = target.filter(|t| t != m && !related(t, m)) {
+                to.insert(t);
+            }
+        }
+        edges.insert(m.clone(), to);
+    }
+    edges
+}
+
+/// A cycle through `start`, if there is one.
+fn cycle_from(g: &BTreeMap<Module, BTreeSet<Module>>, start: &Module) -> Option<Vec<Module>> {
+    let mut stack = vec![(start.clone(), vec![start.clone()])];
+    let mut seen = BTreeSet::new();
+    while let Some((m, path)) = stack.pop() {
+        for n in g.get(&m).into_iter().flatten() {
+            if n == start {
+                return Some(path.clone());
+            }
+            if seen.insert(n.clone()) {
+                let mut p = path.clone();
+                p.push(n.clone());
+                stack.push((n.clone(), p));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_import_cycles_and_the_vocabulary_is_a_leaf() {
+    let g = graph();
+    assert!(g.len() > 30, "modules found: {}", g.len());
+    let vocab = g.get(&vec!["vocab".to_string()]).expect("src/vocab.rs");
+    assert!(vocab.is_empty(), "vocab imports {vocab:?}");
+    // The reading finds real edges (a check that finds nothing proves nothing).
+    let record = vec!["score".to_string(), "record".to_string()];
+    assert!(g[&record].contains(&vec!["vocab".to_string()]));
+    for m in g.keys() {
+        if let Some(c) = cycle_from(&g, m) {
+            let names: Vec<String> = c.iter().map(|m| m.join("/")).collect();
+            panic!("import cycle: {} → back", names.join(" → "));
+        }
+    }
+}
+
+#[test]
+fn no_long_functions_on_the_hot_path_or_in_the_command_line() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut fs = vec![];
+    for d in ["ingest", "window", "model", "evaluator", "cli"] {
+        files(&src.join(d), &mut fs);
+    }
+    fs.push(src.join("main.rs"));
+    let mut long = vec![];
+    for f in &fs {
+        let text = std::fs::read_to_string(f).unwrap();
+        let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            let indent = l.len() - t.len();
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "async fn ",
+                "pub async fn ",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p));
+            if !is_fn || t.ends_with(';') {
+                continue;
+            }
+            let close = format!("{}}}", " ".repeat(indent));
+            let Some(len) = lines[i + 1..].iter().position(|x| x.trim_end() == close) else {
+                continue;
+            };
+            if len + 1 > MAX_FN_LINES {
+                long.push(format!("{}:{} {} lines", f.display(), i + 1, len + 2));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
