@@ -38,8 +38,9 @@ pub struct FrameFeatures {
     pub luma_std: f32,
     pub black_ratio: f32,
     pub hist: [f32; HIST_BINS],
-    /// Y, Cb, Cr thumbnails, each `THUMB_H * THUMB_W`, 0–1.
-    pub thumb: Box<[f32]>,
+    /// Y, Cb, Cr thumbnails, each `THUMB_H * THUMB_W`, 0–1. Shared: the detectors that keep
+    /// a ring of frames (cuts, dissolves) clone the features, not the 6.9 KB of thumbnails.
+    pub thumb: std::sync::Arc<[f32]>,
     pub arrival: Instant,
 }
 
@@ -72,7 +73,7 @@ impl FrameFeatures {
             luma_std: 0.1,
             black_ratio: 0.0,
             hist: [0.0; HIST_BINS],
-            thumb: vec![0.0; 3 * THUMB_CELLS].into_boxed_slice(),
+            thumb: vec![0.0; 3 * THUMB_CELLS].into(),
             arrival: Instant::now(),
         }
     }
@@ -208,7 +209,7 @@ fn features_of(
     default_duration: f64,
 ) -> FrameFeatures {
     let totals = &row[..STATS];
-    let thumb: Box<[f32]> = (0..3)
+    let thumb: std::sync::Arc<[f32]> = (0..3)
         .flat_map(|p| row[p * SUMMARY + STATS..(p + 1) * SUMMARY].iter().copied())
         .collect();
     let count = totals[S_COUNT].max(1.0);

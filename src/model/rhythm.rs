@@ -886,7 +886,7 @@ mod tests {
             luma_mean: level,
             luma_std: 0.2,
             hist,
-            thumb: thumb.into_boxed_slice(),
+            thumb: thumb.into(),
             ..FrameFeatures::for_test(i)
         }
     }
@@ -924,13 +924,18 @@ mod tests {
             let mut f = frame(i, 0.3, i as f32 * 0.01);
             if i >= 30 {
                 // Same picture, darker and re-tinted from frame 30 on.
-                f.thumb.iter_mut().enumerate().for_each(|(k, v)| {
-                    *v = if k < THUMB_CELLS {
-                        *v * 0.7 + 0.02
-                    } else {
-                        (*v + 0.15).min(1.0)
-                    }
-                });
+                f.thumb = f
+                    .thumb
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| {
+                        if k < THUMB_CELLS {
+                            v * 0.7 + 0.02
+                        } else {
+                            (v + 0.15).min(1.0)
+                        }
+                    })
+                    .collect();
                 f.luma_mean = f.luma_mean * 0.7 + 0.02;
             }
             det.push(&f, &mut out);

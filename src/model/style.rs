@@ -182,7 +182,7 @@ mod tests {
         thumb[2 * cells..].fill(0.5);
         FrameFeatures {
             luma_mean: luma,
-            thumb: thumb.into_boxed_slice(),
+            thumb: thumb.into(),
             ..FrameFeatures::for_test(i)
         }
     }
