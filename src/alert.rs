@@ -158,42 +158,17 @@ impl AlertEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::rhythm::PacingFigures;
     use crate::score::Scores;
-    use crate::score::record::ContinuityWindow;
 
     fn window(end: f64, overall: f64) -> WindowRecord {
         WindowRecord {
-            stream: "s".into(),
-            start: end - 4.0,
-            end,
-            frames: 100,
             scores: Scores {
                 sync: None,
                 continuity: Some(overall),
                 rhythm: Some(100.0),
                 overall: Some(overall),
             },
-            sync: None,
-            continuity: ContinuityWindow {
-                freeze_ratio: 0.0,
-                black_ratio: 0.0,
-                silence_ratio: None,
-                flicker_ratio: 0.0,
-                flicker_index: 0.0,
-                flicker_vbench: 1.0,
-                flashes: 0,
-                glitches: 0,
-                static_ratio: 0.0,
-                quiet_ratio: None,
-            },
-            rhythm: PacingFigures::default(),
-            beat: None,
-            style: None,
-            events: Default::default(),
-            diagnosis: vec![],
-            latency_s: 0.0,
-            transport: None,
+            ..WindowRecord::for_test("s", end - 4.0, end)
         }
     }
 

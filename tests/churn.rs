@@ -14,7 +14,7 @@ use common::*;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
 use evalverse::sender::{RtpTarget, send_synthetic};
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,22 +25,6 @@ const THREADS_SLACK: usize = 2;
 const FDS_SLACK: usize = 4;
 /// Resident memory above the baseline, KiB.
 const RSS_SLACK_KIB: u64 = 24 * 1024;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
@@ -68,17 +52,6 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
-}
-
-fn wait_for(what: &str, secs: f64, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs_f64(secs),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Names of a process's threads, counted.

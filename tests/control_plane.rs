@@ -4,7 +4,7 @@
 //! the `evalverse` binary for what the command line decides (token sources, refusing to expose
 //! itself).
 mod common;
-use common::cpu_model;
+use common::{Killed, cpu_model, free_tcp, wait_for};
 use evalverse::config::Settings;
 use evalverse::evaluator::Evaluator;
 use evalverse::output::{http, telemetry};
@@ -177,17 +177,6 @@ fn listen_to_events(addr: SocketAddr) -> (Arc<Mutex<String>>, std::thread::JoinH
     (seen, t)
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Every endpoint's answer, for checking that a secret appears in none.
 fn everything(s: &Server, names: &[&str]) -> String {
     let mut all = String::new();
@@ -305,7 +294,7 @@ fn allowed_dirs_admit_files_inside_and_errors_never_quote_them() {
         let (code, answer) = post(srv.addr, &body);
         assert_eq!(code, 201, "{body}: {answer}");
     }
-    wait_for("the three streams to fail", 20, || {
+    wait_for("the three streams to fail", 20.0, || {
         let (_, list) = srv.get("/v1/streams");
         list.matches("\"state\":\"failed\"").count() == 3
     });
@@ -636,10 +625,10 @@ fn slow_and_greedy_clients_are_cut_off() {
     drop(held);
     drop((e1, e2));
     // Once they are gone (the held ones time out), the server answers again.
-    wait_for("a free connection", 20, || {
+    wait_for("a free connection", 20.0, || {
         request(addr, "GET", "/healthz", &[], None).0 == 200
     });
-    wait_for("a free event-stream slot", 30, || {
+    wait_for("a free event-stream slot", 30.0, || {
         open_events().1.starts_with("HTTP/1.1 200")
     });
 }
@@ -648,14 +637,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_evalverse"));
     c.env_remove("EVALVERSE_TOKEN");
     c
-}
-
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -696,13 +677,6 @@ fn serve_will_not_expose_itself_without_a_token() {
     let file = dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _serve = Killed(
         bin()
             .args([
@@ -720,7 +694,7 @@ fn serve_will_not_expose_itself_without_a_token() {
             .unwrap(),
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_for("serve with --token-file", 60, || {
+    wait_for("serve with --token-file", 60.0, || {
         TcpStream::connect(addr).is_ok() && request(addr, "GET", "/healthz", &[], None).0 == 200
     });
     assert_eq!(request(addr, "GET", "/v1/streams", &[], None).0, 401);
@@ -756,7 +730,7 @@ fn serve_will_not_expose_itself_without_a_token() {
             .unwrap(),
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_for("serve --insecure-no-token", 60, || {
+    wait_for("serve --insecure-no-token", 60.0, || {
         TcpStream::connect(addr).is_ok() && request(addr, "GET", "/healthz", &[], None).0 == 200
     });
     let _ = child.0.kill();

@@ -6,30 +6,14 @@
 //! Needs `prometheus` and `promtool` (Debian package `prometheus`); fails without them unless
 //! EVALVERSE_SKIP_PROMETHEUS=1.
 mod common;
-use common::free_ports;
+use common::{Killed, free_ports, free_tcp, wait_for};
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
 use evalverse::sender::{RtpTarget, send_synthetic};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use std::time::Duration;
 
 fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
     let mut cmd = Command::new("curl");
@@ -44,17 +28,6 @@ fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u1
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -132,7 +105,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{api}");
-    wait_for("evalverse serve", 30, || {
+    wait_for("evalverse serve", 30.0, || {
         http("GET", &format!("{base}/healthz"), None, None).0 == 200
     });
 
@@ -181,7 +154,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
         "http://127.0.0.1:{prom}/api/v1/query?query=evalverse_score%7Bstream%3D%22cam1%22%2Cdimension%3D%22overall%22%7D"
     );
     let mut answer = String::new();
-    wait_for("a score series in Prometheus", 60, || {
+    wait_for("a score series in Prometheus", 60.0, || {
         answer = http("GET", &query, None, None).1;
         answer.contains("\"result\":[{")
     });
@@ -274,7 +247,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
     // The always-firing stop rule turned the verdict to stop, with its reason, and both
     // webhooks were called.
     let mut verdict = String::new();
-    wait_for("a stop verdict", 20, || {
+    wait_for("a stop verdict", 20.0, || {
         verdict = http(
             "GET",
             &format!("{base}/v1/streams/cam1/verdict"),
@@ -286,7 +259,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
     });
     let v: serde_json::Value = serde_json::from_str(&verdict).unwrap();
     assert_eq!(v["reasons"][0]["rule"], "always", "{verdict}");
-    wait_for("webhook POSTs", 20, || {
+    wait_for("webhook POSTs", 20.0, || {
         let p = posts.lock().unwrap();
         p.iter()
             .any(|b| b.contains("\"rule\":\"always\"") && b.contains("\"state\":\"firing\""))
@@ -319,7 +292,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
     );
 
     // Removing a stream removes its series.
-    wait_for("cam2 state series", 20, || {
+    wait_for("cam2 state series", 20.0, || {
         http("GET", &format!("{base}/metrics"), None, None)
             .1
             .contains("stream=\"cam2\"")

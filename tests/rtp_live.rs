@@ -234,14 +234,9 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
     let mut mine = StreamSettings::rtp("mine", Some(base), Some(base + 2));
     mine.pipeline = Some(path);
     ev.add_stream(mine).unwrap();
-    let t0 = Instant::now();
-    while ev.stream("mine").unwrap().state == StreamState::Starting {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "receiver did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for("the receiver to start", 10.0, || {
+        ev.stream("mine").unwrap().state != StreamState::Starting
+    });
     let spec = SceneSpec {
         width: 320,
         height: 180,

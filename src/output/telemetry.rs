@@ -421,10 +421,8 @@ pub fn observe(r: &Record) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::rhythm::PacingFigures;
     use crate::model::sync::{Decline, SyncEstimate};
-    use crate::score::Scores;
-    use crate::score::record::{ContinuityWindow, SyncFigures, WindowRecord};
+    use crate::score::record::{SyncFigures, WindowRecord};
 
     fn router() -> (Handle, Installed) {
         let h = Handle(Arc::new(Router {
@@ -442,31 +440,8 @@ mod tests {
         sync.confidence = if delay_ms.is_some() { 0.9 } else { 0.0 };
         sync.drift_ms = delay_ms.map(|_| -90.0);
         Record::Window(Box::new(WindowRecord {
-            stream: "cam".into(),
-            start: 0.0,
-            end: 4.0,
-            frames: 100,
-            scores: Scores::default(),
             sync: Some(sync),
-            continuity: ContinuityWindow {
-                freeze_ratio: 0.0,
-                black_ratio: 0.0,
-                silence_ratio: None,
-                flicker_ratio: 0.0,
-                flicker_index: 0.0,
-                flicker_vbench: 1.0,
-                flashes: 0,
-                glitches: 0,
-                static_ratio: 0.0,
-                quiet_ratio: None,
-            },
-            rhythm: PacingFigures::default(),
-            beat: None,
-            style: None,
-            events: Default::default(),
-            diagnosis: vec![],
-            transport: None,
-            latency_s: 0.0,
+            ..WindowRecord::for_test("cam", 0.0, 4.0)
         }))
     }
 

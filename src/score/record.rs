@@ -211,6 +211,41 @@ pub struct WindowRecord {
     pub transport: Option<TransportWindow>,
 }
 
+#[cfg(test)]
+impl WindowRecord {
+    /// A quiet window of stream `stream` for tests: 100 frames, no faults, no sync; tests set
+    /// what they exercise (`WindowRecord { scores, ..WindowRecord::for_test("s", 0.0, 4.0) }`).
+    pub fn for_test(stream: &str, start: f64, end: f64) -> Self {
+        WindowRecord {
+            stream: stream.into(),
+            start,
+            end,
+            frames: 100,
+            scores: Scores::default(),
+            sync: None,
+            continuity: ContinuityWindow {
+                freeze_ratio: 0.0,
+                black_ratio: 0.0,
+                silence_ratio: None,
+                flicker_ratio: 0.0,
+                flicker_index: 0.0,
+                flicker_vbench: 1.0,
+                flashes: 0,
+                glitches: 0,
+                static_ratio: 0.0,
+                quiet_ratio: None,
+            },
+            rhythm: PacingFigures::default(),
+            beat: None,
+            style: None,
+            events: Default::default(),
+            diagnosis: vec![],
+            latency_s: 0.0,
+            transport: None,
+        }
+    }
+}
+
 /// How much of a window the network damaged. Scored apart from the generation dimensions:
 /// `score = 100 · (1 − the larger damaged share)`.
 #[derive(Clone, Copy, Debug, Default, Serialize)]

@@ -298,3 +298,33 @@ pub fn threads() -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// A child process killed (and reaped) when the test lets go of it, pass or panic.
+pub struct Killed(pub std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port free on loopback right now.
+pub fn free_tcp() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Poll `f` every 20 ms until it holds; fail naming `what` after `secs` seconds.
+pub fn wait_for(what: &str, secs: f64, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !f() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs_f64(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
