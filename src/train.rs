@@ -242,8 +242,6 @@ pub fn feed(
 ) -> Vec<crate::score::record::Record> {
     let mut out = vec![];
     let (w, h) = (video.width, video.height);
-    let luma = w * h;
-    let chroma = w.div_ceil(2) * h.div_ceil(2);
     let frame_s = 1.0 / video.fps as f64;
     let factor = (48_000 / a.audio_rate.max(1)) as usize;
     let chunk_out = (a.audio_rate as usize) / video.fps as usize;
@@ -253,18 +251,7 @@ pub fn feed(
         video.render(n, &mut buf);
         let pts = n as f64 * frame_s;
         ev.push_video(
-            VideoFrame {
-                index: n,
-                pts,
-                duration: Some(frame_s),
-                width: w,
-                height: h,
-                luma: buf[..luma].to_vec(),
-                cb: buf[luma..luma + chroma].to_vec(),
-                cr: buf[luma + chroma..].to_vec(),
-                arrival: Instant::now(),
-                damaged: false,
-            },
+            VideoFrame::from_i420(n, pts, frame_s, (w, h), &buf),
             &mut out,
         );
         let Some((_, spec)) = audio

@@ -38,6 +38,32 @@ pub struct VideoFrame {
 }
 
 impl VideoFrame {
+    /// A clean frame from a tightly packed I420 buffer (`width × height` luma, then Cb and
+    /// Cr at half size, rounded up), arriving now: what the in-process feeds (the trainer,
+    /// tests) push.
+    pub fn from_i420(
+        index: u64,
+        pts: f64,
+        duration: f64,
+        (width, height): (usize, usize),
+        i420: &[u8],
+    ) -> Self {
+        let luma = width * height;
+        let chroma = width.div_ceil(2) * height.div_ceil(2);
+        VideoFrame {
+            index,
+            pts,
+            duration: Some(duration),
+            width,
+            height,
+            luma: i420[..luma].to_vec(),
+            cb: i420[luma..luma + chroma].to_vec(),
+            cr: i420[luma + chroma..luma + 2 * chroma].to_vec(),
+            arrival: Instant::now(),
+            damaged: false,
+        }
+    }
+
     pub fn chroma_width(&self) -> usize {
         self.width.div_ceil(2)
     }

@@ -4,7 +4,6 @@ use evalverse::config::BackendChoice;
 use evalverse::model::Model;
 use evalverse::sender::synth::SceneSpec;
 use evalverse::types::VideoFrame;
-use std::time::Instant;
 
 fn frames() -> Vec<VideoFrame> {
     let spec = SceneSpec {
@@ -19,20 +18,7 @@ fn frames() -> Vec<VideoFrame> {
     (0..10u64)
         .map(|n| {
             spec.render(n, &mut buf);
-            let (y, c) = buf.split_at(160 * 90);
-            let (cb, cr) = c.split_at(80 * 45);
-            VideoFrame {
-                index: n,
-                pts: n as f64 * 0.04,
-                duration: Some(0.04),
-                width: 160,
-                height: 90,
-                luma: y.to_vec(),
-                cb: cb.to_vec(),
-                cr: cr.to_vec(),
-                arrival: Instant::now(),
-                damaged: false,
-            }
+            VideoFrame::from_i420(n, n as f64 * 0.04, 0.04, (160, 90), &buf)
         })
         .collect()
 }

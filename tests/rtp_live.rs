@@ -29,6 +29,17 @@ fn collect(
     }
 }
 
+fn assert_delay_within_a_frame(summary: &evalverse::score::record::SummaryRecord, truth_ms: f64) {
+    let d = summary
+        .sync
+        .audio_delay_ms
+        .unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
+    assert!(
+        (d - truth_ms).abs() <= 1000.0 / FPS,
+        "delay {d} ms, truth {truth_ms} ms"
+    );
+}
+
 fn settings() -> Settings {
     let mut s = Settings::default();
     s.analysis.batch_frames = 4;
@@ -126,20 +137,14 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
         summary.frames,
         spec.frames()
     );
-    let d = summary
-        .sync
-        .audio_delay_ms
-        .unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
-    assert!(
-        (d - 200.0).abs() <= 1000.0 / FPS,
-        "delay {d} ms, truth 200 ms"
-    );
+    assert_delay_within_a_frame(summary, 200.0);
     assert_eq!(
         summary.sync.timing, "sender_clock",
         "RTCP sender reports were used"
     );
     eprintln!(
-        "measured: audio delay {d:.1} ms (truth 200), {} frames of {}",
+        "measured: audio delay {:?} ms (truth 200), {} frames of {}",
+        summary.sync.audio_delay_ms,
         summary.frames,
         spec.frames()
     );
@@ -292,12 +297,5 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
         truth.len(),
         "cuts {cuts:?} truth {truth:?} worst {worst}"
     );
-    let d = summary
-        .sync
-        .audio_delay_ms
-        .unwrap_or_else(|| panic!("sync declined: {:?}", summary.sync));
-    assert!(
-        (d - 120.0).abs() <= 1000.0 / FPS,
-        "delay {d} ms, truth 120 ms"
-    );
+    assert_delay_within_a_frame(&summary, 120.0);
 }

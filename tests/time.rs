@@ -231,7 +231,6 @@ fn feed_with_clock(spec: &SceneSpec, pts: impl Fn(f64) -> f64) -> Vec<Value> {
     });
     let mut out = vec![];
     let (w, h) = (spec.width, spec.height);
-    let (luma, chroma) = (w * h, w.div_ceil(2) * h.div_ceil(2));
     let frame_s = 1.0 / spec.fps as f64;
     let mut buf = vec![];
     let mut hi = vec![];
@@ -239,18 +238,7 @@ fn feed_with_clock(spec: &SceneSpec, pts: impl Fn(f64) -> f64) -> Vec<Value> {
         spec.render(n, &mut buf);
         let t = n as f64 * frame_s;
         ev.push_video(
-            VideoFrame {
-                index: n,
-                pts: pts(t),
-                duration: Some(frame_s),
-                width: w,
-                height: h,
-                luma: buf[..luma].to_vec(),
-                cb: buf[luma..luma + chroma].to_vec(),
-                cr: buf[luma + chroma..].to_vec(),
-                arrival: Instant::now(),
-                damaged: false,
-            },
+            VideoFrame::from_i420(n, pts(t), frame_s, (w, h), &buf),
             &mut out,
         );
         // 40 ms of audio at 48 kHz, averaged down to 16 kHz.
