@@ -377,8 +377,13 @@ fn check(r: &Report, total_s: f64) {
         r.sizes_end
     );
     eprintln!("SOAK early {:?}\nSOAK late  {:?}", r.early, r.late);
+    // Cost must not grow with the stream's age. The two-sided bound holds for the hour-long
+    // parts of the long run; CI's 5-minute parts last half a second of wall time each on a
+    // shared machine, where a faster end (caches warm, a quieter neighbour) says nothing about
+    // growth.
+    let lower = if part_s(total_s) >= 3600.0 { 0.8 } else { 0.0 };
     assert!(
-        (0.8..=1.2).contains(&ratio),
+        (lower..=1.2).contains(&ratio),
         "cost per window: last part {last:.6} s vs first {first:.6} s"
     );
     // Flat state: nothing holds more entries than it did early on (plus the rich segment's
