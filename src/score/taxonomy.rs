@@ -61,7 +61,14 @@ pub fn event(d: &Detection) -> Diagnosis {
         dur,
         if d.ongoing { ", ongoing" } else { "" }
     );
-    let mut diagnosis = match d.kind {
+    let mut diagnosis = fault(d, &span).unwrap_or_else(|| informative(d, &span));
+    diagnosis.event = Some(d.kind);
+    diagnosis
+}
+
+/// The diagnosis of a fault event (`None` for an informative one).
+fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
+    Some(match d.kind {
         EventKind::Freeze => Diagnosis {
             event: None,
             stage: Stage::Production,
@@ -102,6 +109,15 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "exposure is inconsistent between frames, typical of frames generated without temporal consistency".into(),
             fix: "enable temporal attention / consistency in the generator, lower the guidance scale, or run a deflicker pass".into(),
         },
+        EventKind::Flash => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: "cinematography (lighting)",
+            dimension: Dimension::Continuity,
+            observed: format!("{:.0}-frame flash at {:.3} s (luma jump {:+.2})", value(d, "frames"), d.start, value(d, "luma_jump")),
+            problem: "a 1–3 frame change that returns to the same shot: an intended flash, or a glitch frame".into(),
+            fix: "if unintended, replace the frames by interpolating their neighbours".into(),
+        },
         EventKind::Glitch => Diagnosis {
             event: None,
             stage: Stage::Production,
@@ -127,6 +143,14 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "exposure or colour grade jumps within a shot: the generator lost its look between frames".into(),
             fix: "grade-match the segment (or regenerate it with the previous frames as context); lock the colour conditioning".into(),
         },
+        _ => return None,
+    })
+}
+
+/// The diagnosis of an informative event: something film-makers do on purpose, or the
+/// transport's doing (the timestamp discontinuity).
+fn informative(d: &Detection, span: &str) -> Diagnosis {
+    match d.kind {
         EventKind::StaticShot => Diagnosis {
             event: None,
             stage: Stage::Production,
@@ -175,7 +199,8 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "none by itself: a lamp, a stage light or lightning changes parts of the picture differently, unlike a generator's grade instability (not scored)".into(),
             fix: "nothing to fix unless no light changes in the scene".into(),
         },
-        EventKind::Discontinuity => Diagnosis {
+        // EventKind::Discontinuity (the faults are `fault`'s).
+        _ => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
             aspect: "editing (timeline)",
@@ -191,18 +216,7 @@ pub fn event(d: &Detection) -> Diagnosis {
             problem: "the source's clock restarted or was re-stamped (a generator or muxer restart, a concatenation of files): the timeline is folded back to continuous time, so scores go on; sync across the jump is only as good as the two media's shared stamps".into(),
             fix: "re-stamp the output continuously (e.g. ffmpeg -fflags +genpts, or setts) or restart the stream".into(),
         },
-        EventKind::Flash => Diagnosis {
-            event: None,
-            stage: Stage::Production,
-            aspect: "cinematography (lighting)",
-            dimension: Dimension::Continuity,
-            observed: format!("{:.0}-frame flash at {:.3} s (luma jump {:+.2})", value(d, "frames"), d.start, value(d, "luma_jump")),
-            problem: "a 1–3 frame change that returns to the same shot: an intended flash, or a glitch frame".into(),
-            fix: "if unintended, replace the frames by interpolating their neighbours".into(),
-        },
-    };
-    diagnosis.event = Some(d.kind);
-    diagnosis
+    }
 }
 
 /// Diagnosis of a committed audio delay outside the detectability window.
