@@ -4,12 +4,8 @@
 # Extra arguments go to `evalverse demo` (e.g. --duration 60 --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
-# shellcheck disable=SC1091
-[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/evalverse-target}"
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/evalverse-xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+# shellcheck source=scripts/env.sh
+. ./scripts/env.sh
 # The same build as scripts/test.sh (`cargo test` builds the binary for the integration tests):
 # `cargo build --bin` alone would resolve other features of the shared crates (the
 # dev-dependencies change them) and rebuild most of the tree a second time.
