@@ -75,8 +75,9 @@ impl DamageLog {
 /// keyframe on a scene change, so a real cut often *is* where the damage heals).
 #[derive(Default)]
 pub struct HealCheck {
-    /// The last frame decoded from clean input.
-    last_clean: Option<std::sync::Arc<FrameFeatures>>,
+    /// The last frame decoded from clean input (a cheap clone: the thumbnails are shared);
+    /// put behind an `Arc` only when damage starts.
+    last_clean: Option<FrameFeatures>,
     /// Frames in and just after damage: (index, damaged, features, the last clean frame before
     /// their damage run).
     recent: VecDeque<(
@@ -98,7 +99,7 @@ impl HealCheck {
     pub fn push(&mut self, f: &FrameFeatures, damaged: bool) {
         if damaged {
             if self.after_damage == 0 && self.recent.back().map(|r| !r.1).unwrap_or(true) {
-                self.pre_damage = self.last_clean.clone();
+                self.pre_damage = self.last_clean.clone().map(std::sync::Arc::new);
             }
             self.after_damage = AFTER_DAMAGE;
         }
@@ -113,7 +114,10 @@ impl HealCheck {
             }
         }
         if !damaged {
-            self.last_clean = Some(std::sync::Arc::new(f.clone()));
+            match &mut self.last_clean {
+                Some(last) => last.clone_from(f),
+                None => self.last_clean = Some(f.clone()),
+            }
         }
     }
 
