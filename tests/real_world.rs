@@ -277,53 +277,12 @@ fn three_percent_video_loss_is_transport_not_content() {
 #[test]
 fn a_resolution_change_mid_stream_is_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-loglevel", "error", "-y"])
-            .args(args)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ffmpeg {args:?}");
-    };
     let a = dir.path().join("a.ts");
     let b = dir.path().join("b.ts");
-    run(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "25",
-        "-f",
-        "mpegts",
-        a.to_str().unwrap(),
-    ]);
-    run(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25:duration=4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "25",
-        "-output_ts_offset",
-        "4",
-        "-f",
-        "mpegts",
-        b.to_str().unwrap(),
-    ]);
+    test_pattern(&a, (640, 360), 4, None, 25, 0);
+    test_pattern(&b, (320, 240), 4, None, 25, 4);
     let both = dir.path().join("change.ts");
-    let mut bytes = std::fs::read(&a).unwrap();
-    bytes.extend(std::fs::read(&b).unwrap());
-    std::fs::write(&both, bytes).unwrap();
+    concat(&a, &b, &both);
 
     let base = free_ports(4);
     let mut s = Settings::default();

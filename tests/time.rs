@@ -12,15 +12,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn ffmpeg(args: &[&str]) {
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(st.success(), "ffmpeg {args:?}");
-}
-
 /// Run `evalverse eval FILE --json` as a child; its JSON records and its peak RSS in MiB.
 fn eval_child(path: &Path) -> (Vec<Value>, f64) {
     let child = Command::new(env!("CARGO_BIN_EXE_evalverse"))
@@ -63,27 +54,7 @@ fn a_three_hour_jump_is_one_discontinuity_and_costs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.mkv");
     let jump = dir.path().join("jump3h.mkv");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=10",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=10:sample_rate=48000",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "50",
-        "-bf",
-        "0",
-        "-c:a",
-        "aac",
-        base.to_str().unwrap(),
-    ]);
+    test_pattern(&base, (640, 360), 10, Some((440, 48_000)), 50, 0);
     // The second half of both media stamped 3 hours later.
     let shift = "setts=ts=if(gte(TS\\,5/TB)\\,TS+10800/TB\\,TS)";
     ffmpeg(&[
@@ -138,54 +109,10 @@ fn resolution_and_audio_rate_changes_mid_file_are_followed_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.ts");
     let b = dir.path().join("b.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=5",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=5:sample_rate=48000",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "50",
-        "-c:a",
-        "aac",
-        "-f",
-        "mpegts",
-        a.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25:duration=5",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=660:duration=5:sample_rate=22050",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "50",
-        "-c:a",
-        "aac",
-        "-output_ts_offset",
-        "5",
-        "-f",
-        "mpegts",
-        b.to_str().unwrap(),
-    ]);
+    test_pattern(&a, (640, 360), 5, Some((440, 48_000)), 50, 0);
+    test_pattern(&b, (320, 240), 5, Some((660, 22_050)), 50, 5);
     let both = dir.path().join("change.ts");
-    let mut bytes = std::fs::read(&a).unwrap();
-    bytes.extend(std::fs::read(&b).unwrap());
-    std::fs::write(&both, bytes).unwrap();
+    concat(&a, &b, &both);
     let (records, rss) = eval_child(&both);
     let states: Vec<String> = of_type(&records, "state")
         .iter()

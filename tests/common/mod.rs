@@ -328,3 +328,59 @@ pub fn wait_for(what: &str, secs: f64, mut f: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Run ffmpeg quietly (overwriting); the test fails with its arguments when ffmpeg does.
+pub fn ffmpeg(args: &[&str]) {
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg runs")
+        .success();
+    assert!(ok, "ffmpeg {args:?}");
+}
+
+/// A test-pattern clip made by ffmpeg: H.264 (no B-frames, keyframe every `gop` frames) at
+/// `size` and 25 fps for `secs` seconds, with an AAC sine of (frequency, sample rate) when
+/// `audio` says so, its timestamps starting at `offset_s`. The container follows `out`'s
+/// extension (`.ts`: MPEG-TS, whose segments concatenate byte for byte: [`concat`]).
+pub fn test_pattern(
+    out: &Path,
+    (w, h): (u32, u32),
+    secs: u32,
+    audio: Option<(u32, u32)>,
+    gop: u32,
+    offset_s: u32,
+) {
+    let video = format!("testsrc2=size={w}x{h}:rate=25:duration={secs}");
+    let mut args: Vec<String> = ["-f", "lavfi", "-i", &video]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some((freq, rate)) = audio {
+        let sine = format!("sine=frequency={freq}:duration={secs}:sample_rate={rate}");
+        args.extend(["-f", "lavfi", "-i", &sine].map(String::from));
+    }
+    let gop = gop.to_string();
+    args.extend(
+        [
+            "-c:v", "libx264", "-preset", "veryfast", "-g", &gop, "-bf", "0",
+        ]
+        .map(String::from),
+    );
+    if audio.is_some() {
+        args.extend(["-c:a", "aac"].map(String::from));
+    }
+    if offset_s > 0 {
+        args.extend(["-output_ts_offset".to_string(), offset_s.to_string()]);
+    }
+    args.push(out.to_str().unwrap().to_string());
+    ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// `a` then `b`, byte for byte, into `out` (MPEG-TS segments play as one stream).
+pub fn concat(a: &Path, b: &Path, out: &Path) {
+    let mut bytes = std::fs::read(a).unwrap();
+    bytes.extend(std::fs::read(b).unwrap());
+    std::fs::write(out, bytes).unwrap();
+}
