@@ -128,6 +128,9 @@ pub struct AnalysisSettings {
     pub backend: BackendChoice,
     /// Sync commitment: `learned` (default) or `rules`.
     pub sync_head: SyncHead,
+    /// An expert calibration written by `evalverse calibrate`: windows and summaries gain
+    /// `calibrated` scores on the raters' scale.
+    pub calibration: Option<std::path::PathBuf>,
     pub detectors: DetectorSettings,
 }
 
@@ -145,6 +148,7 @@ impl Default for AnalysisSettings {
             batch_frames: DEFAULT_BATCH_FRAMES,
             backend: BackendChoice::Auto,
             sync_head: SyncHead::Learned,
+            calibration: None,
             detectors: DetectorSettings::default(),
         }
     }

@@ -18,6 +18,8 @@
 //! [`evaluator`] drives the stages for files ([`evaluator::evaluate_file`]) and for many live
 //! streams ([`evaluator::Evaluator`]); [`sender`] puts generated or recorded media on the wire.
 pub mod alert;
+pub mod batch;
+pub mod calibration;
 pub mod config;
 pub mod evaluator;
 pub mod ingest;

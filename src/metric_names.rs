@@ -16,6 +16,7 @@ pub const RTP_JITTER: &str = "evalverse_rtp_jitter_seconds";
 pub const RTP_LAST_PACKET_AGE: &str = "evalverse_rtp_last_packet_age_seconds";
 pub const STREAM_STATE: &str = "evalverse_stream_state";
 pub const SCORE: &str = "evalverse_score";
+pub const CALIBRATED_SCORE: &str = "evalverse_calibrated_score";
 pub const AUDIO_DELAY: &str = "evalverse_audio_delay_seconds";
 pub const AUDIO_DRIFT: &str = "evalverse_audio_drift_seconds";
 pub const SYNC_CONFIDENCE: &str = "evalverse_sync_confidence_ratio";
@@ -47,6 +48,7 @@ pub const ALL: &[&str] = &[
     RTP_LAST_PACKET_AGE,
     STREAM_STATE,
     SCORE,
+    CALIBRATED_SCORE,
     AUDIO_DELAY,
     AUDIO_DRIFT,
     SYNC_CONFIDENCE,

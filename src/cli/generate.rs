@@ -30,6 +30,10 @@ pub struct GenerateArgs {
     /// alone from B).
     #[arg(long, value_parser = parse_span)]
     dissolve: Vec<(f64, f64)>,
+    /// Seed of the content (shapes, colours, motion): one seed per scene when building a
+    /// rating study of many clips.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
     /// Print the ground truth as JSON.
     #[arg(long)]
     truth: bool,
@@ -63,7 +67,7 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         silence: f.silence,
         fades: a.fade,
         dissolves: a.dissolve,
-        seed: 7,
+        seed: a.seed,
         ..Default::default()
     };
     sender::write_synthetic(&spec, &a.output)?;

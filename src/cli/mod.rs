@@ -1,5 +1,6 @@
 //! The command line: one module per command, each with its arguments and its run function.
 //! `main.rs` only parses and dispatches; everything else lives in the library.
+mod calibrate;
 mod demo;
 mod eval;
 mod generate;
@@ -49,6 +50,10 @@ pub struct ModelArgs {
     /// Minimum duration of freeze/black/silence/flicker events in seconds (overrides the config).
     #[arg(long)]
     min_event: Option<f64>,
+    /// Expert calibration written by `evalverse calibrate` (overrides the config's
+    /// `analysis.calibration`): windows and the summary gain `calibrated` scores.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -71,6 +76,9 @@ impl ModelArgs {
         }
         if let Some(h) = self.sync_head {
             s.analysis.sync_head = h;
+        }
+        if let Some(c) = &self.calibration {
+            s.analysis.calibration = Some(c.clone());
         }
         s.validate()?;
         Ok(s)
@@ -95,6 +103,9 @@ enum Command {
     /// hand-set rules on held-out sequences, and write its weights (deterministic: the same
     /// options write the same file).
     Train(train::TrainArgs),
+    /// Fit the scores to a panel of raters (ratings and/or pairwise preferences) and report how
+    /// well they agree, with grouped validation and bootstrap intervals.
+    Calibrate(calibrate::CalibrateArgs),
     /// Write a generated test sequence with exactly known cuts and faults to an MP4 file.
     Generate(generate::GenerateArgs),
 }
@@ -109,6 +120,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inject(a) => inject::run(a),
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
     }
 }
 
@@ -155,7 +167,15 @@ fn parse_span(s: &str) -> Result<(f64, f64), String> {
 }
 
 fn model_for(s: &Settings) -> Result<Model> {
-    let model = Model::new(s.analysis.backend)?.with_sync_head(s.analysis.sync_head);
+    let calibration = match &s.analysis.calibration {
+        Some(p) => Some(Arc::new(evalverse::score::calibrated::Calibration::load(
+            p,
+        )?)),
+        None => None,
+    };
+    let model = Model::new(s.analysis.backend)?
+        .with_sync_head(s.analysis.sync_head)
+        .with_calibration(calibration);
     tracing::info!("model backend: {}", model.kind());
     Ok(model)
 }

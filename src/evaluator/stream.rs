@@ -116,6 +116,8 @@ pub struct StreamEvaluator {
     pub dropped_frames: u64,
     finished: bool,
     alerts: AlertEngine,
+    /// Applies `--calibration` to windows and the summary.
+    calibrated: Option<crate::score::calibrated::Tracker>,
     /// Frames per model call: the configured batch live, larger for files (no latency to keep).
     batch_frames: usize,
 }
@@ -137,6 +139,9 @@ impl StreamEvaluator {
     ) -> Self {
         Self {
             alerts: AlertEngine::new(&id, rules),
+            calibrated: model
+                .calibration()
+                .map(crate::score::calibrated::Tracker::new),
             batch_frames: if live {
                 a.batch_frames
             } else {
@@ -767,7 +772,7 @@ impl StreamEvaluator {
         }
         let events = self.window_events(s, e, continuity.flashes, &mut diagnosis);
         let scores = self.window_scores(media, sync.as_ref(), &inputs, &pacing);
-        let w = WindowRecord {
+        let mut w = WindowRecord {
             stream: self.id.to_string(),
             start: rounded(s),
             end: rounded(e),
@@ -784,7 +789,11 @@ impl StreamEvaluator {
                 .map(|t| rounded(t.elapsed().as_secs_f64()))
                 .unwrap_or(0.0),
             transport: self.transport_window(s, e, media),
+            calibrated: None,
         };
+        if let Some(t) = &mut self.calibrated {
+            w.calibrated = Some(t.on_window(&w));
+        }
         let alerts = self.alerts.on_window(&w);
         out.push(Record::Window(Box::new(w)));
         out.extend(alerts.into_iter().map(Record::Alert));
@@ -1094,6 +1103,7 @@ impl StreamEvaluator {
             elapsed_s: rounded(elapsed),
             speed_x: rounded(duration / elapsed.max(1e-6)),
             verdict: self.alerts.verdict(),
+            calibrated: self.calibrated.as_ref().and_then(|t| t.whole()),
         }))
     }
 }

@@ -258,6 +258,11 @@ pub fn describe() {
     );
     describe_gauge!(m::RTP_JITTER, Unit::Seconds, "RFC 3550 interarrival jitter");
     describe_gauge!(
+        m::CALIBRATED_SCORE,
+        Unit::Count,
+        "Score on the raters' scale from the mapping `--calibration` loaded (label dimension), over the trailing span the mapping was fitted on"
+    );
+    describe_gauge!(
         m::RTP_LAST_PACKET_AGE,
         Unit::Seconds,
         "Seconds since the last valid RTP packet"
@@ -360,6 +365,10 @@ pub fn observe(r: &Record) {
                 if let Some(v) = v {
                     metrics::gauge!(m::SCORE, "stream" => s.clone(), "dimension" => dim).set(v);
                 }
+            }
+            for (dim, v) in w.calibrated.iter().flatten() {
+                metrics::gauge!(m::CALIBRATED_SCORE, "stream" => s.clone(), "dimension" => dim.clone())
+                    .set(*v);
             }
             // A declined window clears the sync gauges (NaN: every comparison is false), so
             // no rule fires on the last committed value.

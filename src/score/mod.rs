@@ -20,6 +20,7 @@
 //! the window; clamped to 0–100. No cuts yet is 100: a long take is a style, not a fault.
 //!
 //! **overall**: the weighted mean of the scores present (sync 0.3, continuity 0.45, rhythm 0.25).
+pub mod calibrated;
 pub mod record;
 pub mod taxonomy;
 

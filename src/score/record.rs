@@ -14,6 +14,9 @@
 //!   `measurement`, `value`, `threshold`, `since`, `at`, `message`).
 //! - `summary` (last line of a file run): whole-input figures, including `sync`
 //!   {`audio_delay_ms` (null when there is no audio or no evidence), `confidence`}.
+//!
+//! With `--calibration FILE`, `window` and `summary` gain `calibrated` {dimension: score on the
+//! raters' scale} (see [`super::calibrated`]).
 use super::Scores;
 use super::taxonomy::Diagnosis;
 use crate::model::rhythm::PacingFigures;
@@ -209,6 +212,10 @@ pub struct WindowRecord {
     /// Transport health of a live RTP stream (absent for files).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<TransportWindow>,
+    /// Scores on the raters' scale per calibrated dimension (with `--calibration`), over the
+    /// trailing span the mapping was fitted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<BTreeMap<String, f64>>,
 }
 
 #[cfg(test)]
@@ -242,6 +249,7 @@ impl WindowRecord {
             diagnosis: vec![],
             latency_s: 0.0,
             transport: None,
+            calibrated: None,
         }
     }
 }
@@ -285,6 +293,10 @@ pub struct SummaryRecord {
     pub speed_x: f64,
     /// The early-stop verdict at the end.
     pub verdict: crate::vocab::Verdict,
+    /// Scores on the raters' scale per calibrated dimension over the whole input (with
+    /// `--calibration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<BTreeMap<String, f64>>,
 }
 
 /// An alert that fired or resolved.

@@ -1,0 +1,525 @@
+//! Expert-calibrated scores: a mapping fitted by `evalverse calibrate` from our measurements to
+//! the judgement of a studio's own raters, applied to every window and to the whole input.
+//!
+//! **The feature vector** (`EXTRACTOR_VERSION`): the window records of a span of input,
+//! aggregated per [`FEATURES`] — a JSON path of the `window` record and how it is pooled over
+//! the windows (mean, worst, share). A clip's vector pools all its windows; a live stream's
+//! pools the trailing windows that span as long as the clips the mapping was fitted on, so the
+//! rolling calibrated score answers "what would our raters give a clip like the last N
+//! seconds". A measurement a window lacks (sync without audio, no committed delay) takes the
+//! documented `missing` value. Changing this table (names, paths, pooling, missing values)
+//! changes the version, and a mapping fitted with another version is refused.
+//!
+//! **The mapping** (VQEG practice, monotone): features standardised with the training clips'
+//! mean and sd, a ridge-regularised linear predictor `s = b + w·z`, then the 4-parameter
+//! logistic `y = (β1 − β2) / (1 + exp(−(s − β3) / |β4|)) + β2` onto the raters' scale.
+use super::record::WindowRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+
+/// Version of the feature vector below; stored in every calibration file.
+pub const EXTRACTOR_VERSION: &str = "evalverse-features/1";
+
+/// Format of the calibration file.
+pub const FORMAT: &str = "evalverse-calibration/1";
+
+/// How a window measurement is pooled over the windows of a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// Mean over the windows that have it.
+    Mean,
+    /// The lowest value (the worst window of a score).
+    Min,
+    /// The highest value (the worst window of a fault ratio).
+    Max,
+    /// Mean of |value| over the windows that have it.
+    MeanAbs,
+    /// Share of the windows in which the value is present (not null).
+    Present,
+}
+
+/// One entry of the feature vector.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureDef {
+    pub name: &'static str,
+    /// JSON path in the `window` record.
+    pub path: &'static str,
+    pub pool: Pool,
+    /// Value when no window of the span has the measurement.
+    pub missing: f64,
+}
+
+const fn f(name: &'static str, path: &'static str, pool: Pool, missing: f64) -> FeatureDef {
+    FeatureDef {
+        name,
+        path,
+        pool,
+        missing,
+    }
+}
+
+/// The feature vector, version [`EXTRACTOR_VERSION`]. Scores are 0–100, ratios 0–1 of a
+/// window's time, delays in ms. A sync measure without evidence reads as "no known problem"
+/// (score 100, delay 0) with `sync_committed_share` saying how much evidence there was.
+pub const FEATURES: &[FeatureDef] = &[
+    f("overall_mean", "scores.overall", Pool::Mean, 100.0),
+    f("overall_worst", "scores.overall", Pool::Min, 100.0),
+    f("continuity_mean", "scores.continuity", Pool::Mean, 100.0),
+    f("continuity_worst", "scores.continuity", Pool::Min, 100.0),
+    f("rhythm_mean", "scores.rhythm", Pool::Mean, 100.0),
+    f("sync_mean", "scores.sync", Pool::Mean, 100.0),
+    f("sync_worst", "scores.sync", Pool::Min, 100.0),
+    f(
+        "sync_abs_delay_ms",
+        "sync.audio_delay_ms",
+        Pool::MeanAbs,
+        0.0,
+    ),
+    f(
+        "sync_committed_share",
+        "sync.audio_delay_ms",
+        Pool::Present,
+        0.0,
+    ),
+    f("freeze_ratio", "continuity.freeze_ratio", Pool::Mean, 0.0),
+    f(
+        "freeze_ratio_worst",
+        "continuity.freeze_ratio",
+        Pool::Max,
+        0.0,
+    ),
+    f("black_ratio", "continuity.black_ratio", Pool::Mean, 0.0),
+    f(
+        "black_ratio_worst",
+        "continuity.black_ratio",
+        Pool::Max,
+        0.0,
+    ),
+    f("silence_ratio", "continuity.silence_ratio", Pool::Mean, 0.0),
+    f(
+        "silence_ratio_worst",
+        "continuity.silence_ratio",
+        Pool::Max,
+        0.0,
+    ),
+    f("flicker_ratio", "continuity.flicker_ratio", Pool::Mean, 0.0),
+    f(
+        "flicker_index_worst",
+        "continuity.flicker_index",
+        Pool::Max,
+        0.0,
+    ),
+    f("flashes_per_window", "continuity.flashes", Pool::Mean, 0.0),
+    f(
+        "glitches_per_window",
+        "continuity.glitches",
+        Pool::Mean,
+        0.0,
+    ),
+    f("static_ratio", "continuity.static_ratio", Pool::Mean, 0.0),
+    f("cuts_per_minute", "rhythm.cuts_per_minute", Pool::Mean, 0.0),
+    f("short_shots", "rhythm.short_shots", Pool::Mean, 0.0),
+    f("style_drift", "style.drift_sequence", Pool::Mean, 0.0),
+];
+
+/// The names of [`FEATURES`], in order.
+pub fn feature_names() -> Vec<String> {
+    FEATURES.iter().map(|f| f.name.to_string()).collect()
+}
+
+fn lookup(v: &Value, path: &str) -> Option<f64> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part)?;
+    }
+    cur.as_f64().filter(|x| x.is_finite())
+}
+
+/// The feature vector of a span of input, from its window records (as JSON values).
+pub fn extract(windows: &[Value]) -> Vec<f64> {
+    FEATURES
+        .iter()
+        .map(|def| {
+            let vals: Vec<f64> = windows.iter().filter_map(|w| lookup(w, def.path)).collect();
+            if def.pool == Pool::Present {
+                return if windows.is_empty() {
+                    def.missing
+                } else {
+                    vals.len() as f64 / windows.len() as f64
+                };
+            }
+            if vals.is_empty() {
+                return def.missing;
+            }
+            let n = vals.len() as f64;
+            match def.pool {
+                Pool::Mean => vals.iter().sum::<f64>() / n,
+                Pool::MeanAbs => vals.iter().map(|x| x.abs()).sum::<f64>() / n,
+                Pool::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                Pool::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                Pool::Present => unreachable!("handled above"),
+            }
+        })
+        .collect()
+}
+
+/// Feature standardisation fitted on the training clips.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Normalisation {
+    pub mean: Vec<f64>,
+    pub sd: Vec<f64>,
+}
+
+impl Normalisation {
+    pub fn fit(x: &[Vec<f64>]) -> Self {
+        let d = x.first().map_or(0, Vec::len);
+        let n = x.len().max(1) as f64;
+        let mean: Vec<f64> = (0..d)
+            .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n)
+            .collect();
+        let sd = (0..d)
+            .map(|j| {
+                let v = x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n;
+                // A constant feature carries no information; sd 1 keeps it at z = 0.
+                if v.sqrt() > 1e-9 { v.sqrt() } else { 1.0 }
+            })
+            .collect();
+        Self { mean, sd }
+    }
+    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
+        x.iter()
+            .zip(self.mean.iter().zip(&self.sd))
+            .map(|(v, (m, s))| (v - m) / s)
+            .collect()
+    }
+}
+
+/// The VQEG 4-parameter logistic.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Logistic {
+    pub b1: f64,
+    pub b2: f64,
+    pub b3: f64,
+    pub b4: f64,
+}
+
+impl Logistic {
+    pub fn eval(&self, s: f64) -> f64 {
+        let t = ((s - self.b3) / self.b4.abs().max(1e-9)).clamp(-60.0, 60.0);
+        (self.b1 - self.b2) / (1.0 + (-t).exp()) + self.b2
+    }
+    /// The identity on [lo, hi]'s middle (a start value and the fallback when a fit fails).
+    pub fn linear_start(s: &[f64], y: &[f64]) -> Self {
+        let (ymin, ymax) = min_max(y);
+        let (smin, smax) = min_max(s);
+        let mid = s.iter().sum::<f64>() / s.len().max(1) as f64;
+        let spread = ((smax - smin) / 4.0).max(1e-3);
+        Self {
+            b1: ymax + 0.05 * (ymax - ymin).max(1e-3),
+            b2: ymin - 0.05 * (ymax - ymin).max(1e-3),
+            b3: mid,
+            b4: spread,
+        }
+    }
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        })
+}
+
+/// A fitted mapping from the feature vector to one dimension of the raters' judgement.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DimensionMapping {
+    /// Ridge weights on the standardised features (same order as `features`).
+    pub weights: Vec<f64>,
+    pub intercept: f64,
+    /// The ridge penalty chosen by grouped cross-validation inside the training clips.
+    pub lambda: f64,
+    pub logistic: Logistic,
+    /// Clips and groups it was fitted on.
+    pub n_clips: usize,
+    pub n_groups: usize,
+    /// Held-out agreement (median of the grouped splits) quoted from the report.
+    #[serde(default)]
+    pub validation: BTreeMap<String, f64>,
+}
+
+impl DimensionMapping {
+    pub fn linear(&self, z: &[f64]) -> f64 {
+        self.intercept + self.weights.iter().zip(z).map(|(w, x)| w * x).sum::<f64>()
+    }
+    pub fn predict(&self, z: &[f64]) -> f64 {
+        self.logistic.eval(self.linear(z))
+    }
+}
+
+/// A Bradley–Terry preference model on feature differences: P(a preferred to b) =
+/// σ(w·(z_a − z_b)); `w·z` is the clip's utility.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PreferenceModel {
+    pub weights: Vec<f64>,
+    pub lambda: f64,
+    pub n_pairs: usize,
+}
+
+/// The calibration file written by `evalverse calibrate` and read by `--calibration`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    pub format: String,
+    pub extractor_version: String,
+    pub features: Vec<String>,
+    pub normalisation: Normalisation,
+    /// The raters' scale (lowest and highest possible score), e.g. [1, 5].
+    pub scale: [f64; 2],
+    /// Per dimension (`overall` or one of ours) the fitted mapping.
+    pub dimensions: BTreeMap<String, DimensionMapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<PreferenceModel>,
+    /// Median duration of the training clips: live streams pool their trailing windows over
+    /// this span.
+    pub span_s: f64,
+    pub seed: u64,
+    /// SHA-256 of the label files, in the order given.
+    pub labels_sha256: Vec<String>,
+    pub created_by: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("cannot read calibration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("calibration file {path} is not valid: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "calibration file {path} was fitted on feature vector {found}, this evalverse extracts \
+         {expected}: refit it with `evalverse calibrate` (the cached features are re-extracted \
+         automatically)"
+    )]
+    Version {
+        path: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("calibration file {path} is inconsistent: {why}")]
+    Shape { path: String, why: String },
+}
+
+impl Calibration {
+    pub fn load(path: &Path) -> Result<Self, CalibrationError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| CalibrationError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let c: Calibration =
+            serde_json::from_str(&text).map_err(|source| CalibrationError::Parse {
+                path: p.clone(),
+                source,
+            })?;
+        if c.extractor_version != EXTRACTOR_VERSION || c.features != feature_names() {
+            return Err(CalibrationError::Version {
+                path: p,
+                found: c.extractor_version,
+                expected: EXTRACTOR_VERSION,
+            });
+        }
+        c.check_shape()
+            .map_err(|why| CalibrationError::Shape { path: p, why })?;
+        Ok(c)
+    }
+
+    fn check_shape(&self) -> Result<(), String> {
+        let d = self.features.len();
+        if self.format != FORMAT {
+            return Err(format!("format {:?}, expected {FORMAT:?}", self.format));
+        }
+        if self.normalisation.mean.len() != d || self.normalisation.sd.len() != d {
+            return Err("normalisation length differs from the feature list".into());
+        }
+        if self.dimensions.is_empty() {
+            return Err("no dimension mapping".into());
+        }
+        for (name, m) in &self.dimensions {
+            if m.weights.len() != d {
+                return Err(format!(
+                    "{name}: {} weights for {d} features",
+                    m.weights.len()
+                ));
+            }
+            let finite = m.weights.iter().all(|w| w.is_finite())
+                && [
+                    m.intercept,
+                    m.logistic.b1,
+                    m.logistic.b2,
+                    m.logistic.b3,
+                    m.logistic.b4,
+                ]
+                .iter()
+                .all(|x| x.is_finite());
+            if !finite {
+                return Err(format!("{name}: a parameter is not a finite number"));
+            }
+        }
+        if !(self.span_s.is_finite() && self.span_s > 0.0) {
+            return Err("span_s must be a positive number of seconds".into());
+        }
+        Ok(())
+    }
+
+    /// Calibrated scores per dimension for a feature vector, rounded to 3 decimals.
+    pub fn scores(&self, features: &[f64]) -> BTreeMap<String, f64> {
+        let z = self.normalisation.apply(features);
+        self.dimensions
+            .iter()
+            .map(|(k, m)| (k.clone(), (m.predict(&z) * 1000.0).round() / 1000.0))
+            .collect()
+    }
+}
+
+/// Applies a calibration to a stream as its windows are scored: the trailing windows spanning
+/// `span_s` for each window, all windows for the summary.
+pub struct Tracker {
+    cal: std::sync::Arc<Calibration>,
+    trailing: VecDeque<(f64, Value)>,
+    /// Running pooled state of the whole input (kept compact: one JSON value per window would
+    /// grow without bound on a week-long stream).
+    whole: Pooled,
+}
+
+impl Tracker {
+    pub fn new(cal: std::sync::Arc<Calibration>) -> Self {
+        Self {
+            cal,
+            trailing: VecDeque::new(),
+            whole: Pooled::default(),
+        }
+    }
+
+    /// The calibrated scores of the span ending with window `w`.
+    pub fn on_window(&mut self, w: &WindowRecord) -> BTreeMap<String, f64> {
+        let v = serde_json::to_value(w).unwrap_or(Value::Null);
+        self.whole.push(&v);
+        self.trailing.push_back((w.end, v));
+        while let Some((end, _)) = self.trailing.front() {
+            // Windows overlap: keep those whose end lies within the span.
+            if *end <= w.end - self.cal.span_s + 1e-9 && self.trailing.len() > 1 {
+                self.trailing.pop_front();
+            } else {
+                break;
+            }
+        }
+        let windows: Vec<Value> = self.trailing.iter().map(|(_, v)| v.clone()).collect();
+        self.cal.scores(&extract(&windows))
+    }
+
+    /// The calibrated scores of the whole input so far.
+    pub fn whole(&self) -> Option<BTreeMap<String, f64>> {
+        (self.whole.windows > 0).then(|| self.cal.scores(&self.whole.features()))
+    }
+}
+
+/// The pooling of [`FEATURES`] kept as running sums, so a whole-stream vector costs O(features)
+/// memory; `features()` equals `extract` over the same windows.
+#[derive(Default)]
+struct Pooled {
+    windows: usize,
+    /// Per feature: sum, count, min, max.
+    acc: Vec<(f64, usize, f64, f64)>,
+}
+
+impl Pooled {
+    fn push(&mut self, w: &Value) {
+        if self.acc.is_empty() {
+            self.acc = vec![(0.0, 0, f64::INFINITY, f64::NEG_INFINITY); FEATURES.len()];
+        }
+        self.windows += 1;
+        for (def, a) in FEATURES.iter().zip(self.acc.iter_mut()) {
+            if let Some(x) = lookup(w, def.path) {
+                a.0 += if def.pool == Pool::MeanAbs {
+                    x.abs()
+                } else {
+                    x
+                };
+                a.1 += 1;
+                a.2 = a.2.min(x);
+                a.3 = a.3.max(x);
+            }
+        }
+    }
+    fn features(&self) -> Vec<f64> {
+        FEATURES
+            .iter()
+            .zip(&self.acc)
+            .map(|(def, &(sum, n, min, max))| match def.pool {
+                Pool::Present => n as f64 / self.windows.max(1) as f64,
+                _ if n == 0 => def.missing,
+                Pool::Mean | Pool::MeanAbs => sum / n as f64,
+                Pool::Min => min,
+                Pool::Max => max,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(overall: f64, delay: Option<f64>, freeze: f64) -> Value {
+        serde_json::json!({
+            "scores": {"overall": overall, "continuity": overall, "rhythm": 90.0, "sync": null},
+            "sync": {"audio_delay_ms": delay},
+            "continuity": {"freeze_ratio": freeze, "black_ratio": 0.0, "silence_ratio": null},
+        })
+    }
+
+    fn idx(name: &str) -> usize {
+        FEATURES.iter().position(|f| f.name == name).unwrap()
+    }
+
+    #[test]
+    fn pooling_follows_the_table() {
+        let w = [
+            window(80.0, Some(-100.0), 0.5),
+            window(60.0, None, 0.0),
+            window(100.0, Some(50.0), 0.25),
+        ];
+        let x = extract(&w);
+        assert!((x[idx("overall_mean")] - 80.0).abs() < 1e-9);
+        assert_eq!(x[idx("overall_worst")], 60.0);
+        assert!((x[idx("sync_abs_delay_ms")] - 75.0).abs() < 1e-9);
+        assert!((x[idx("sync_committed_share")] - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(x[idx("freeze_ratio_worst")], 0.5);
+        // Absent everywhere: the documented missing value.
+        assert_eq!(x[idx("sync_mean")], 100.0);
+        assert_eq!(x[idx("silence_ratio")], 0.0);
+        // The running pool of the whole stream equals the batch extraction.
+        let mut p = Pooled::default();
+        w.iter().for_each(|v| p.push(v));
+        assert_eq!(p.features(), x);
+    }
+
+    #[test]
+    fn logistic_is_monotone_and_bounded() {
+        let l = Logistic {
+            b1: 5.0,
+            b2: 1.0,
+            b3: 0.0,
+            b4: 1.0,
+        };
+        assert!((l.eval(0.0) - 3.0).abs() < 1e-12);
+        assert!(l.eval(-1e9) >= 1.0 && l.eval(1e9) <= 5.0);
+        assert!(l.eval(0.5) > l.eval(0.4));
+    }
+}
