@@ -861,6 +861,17 @@ impl Settings {
         }
         for r in &self.alerts {
             r.validate().map_err(|why| invalid("alerts", why))?;
+            if r.measurement.starts_with("calibrated.") && self.analysis.calibration.is_none() {
+                return Err(invalid(
+                    "alerts",
+                    format!(
+                        "alert {}: {} exists only with an expert calibration; set \
+                         analysis.calibration (or --calibration) to the file `evalverse \
+                         calibrate` wrote",
+                        r.name, r.measurement
+                    ),
+                ));
+            }
         }
         for (k, url) in [
             ("alerting.webhook", &self.alerting.webhook),

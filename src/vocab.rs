@@ -246,6 +246,11 @@ pub const MEASUREMENTS: &[&str] = &[
     "transport.score",
     "transport.damaged_video_ratio",
     "transport.damaged_audio_ratio",
+    // Present with an expert calibration (`analysis.calibration`), on the raters' scale.
+    "calibrated.overall",
+    "calibrated.sync",
+    "calibrated.continuity",
+    "calibrated.rhythm",
 ];
 
 impl AlertRule {

@@ -277,6 +277,20 @@ fn calibrate_recovers_a_simulated_panel() {
     write_pairs(&clips, &pairs, &mut rng);
     let (rep, cal_path, log) = calibrate(dir.path(), &[&ratings, &pairs], &cache);
     eprintln!("{log}");
+    // `EVALVERSE_KEEP_REPORT=DIR` keeps the study's report (README's example comes from it).
+    if let Some(keep) = std::env::var_os("EVALVERSE_KEEP_REPORT") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        for f in [
+            "report.md",
+            "report.json",
+            "calibration.json",
+            "ratings.csv",
+            "pairs.csv",
+        ] {
+            std::fs::copy(dir.path().join(f), keep.join(f)).unwrap();
+        }
+    }
     let q: Vec<f64> = clips.iter().map(|c| c.quality).collect();
     let d = &rep["dimensions"][0];
     assert_eq!(d["dimension"], "overall");
@@ -435,19 +449,11 @@ fn a_calibration_from_another_extractor_is_refused() {
         ..Default::default()
     };
     let clip = common::clip(dir.path(), "c", &spec);
-    let names = evalverse::score::calibrated::feature_names();
-    let d = names.len();
-    let cal = serde_json::json!({
-        "format": evalverse::score::calibrated::FORMAT,
-        "extractor_version": "evalverse-features/0",
-        "features": names,
-        "normalisation": {"mean": vec![0.0; d], "sd": vec![1.0; d]},
-        "scale": [1.0, 5.0],
-        "dimensions": {"overall": {"weights": vec![0.0; d], "intercept": 3.0, "lambda": 1.0,
-            "logistic": {"b1": 5.0, "b2": 1.0, "b3": 3.0, "b4": 1.0}, "n_clips": 10, "n_groups": 10}},
-        "span_s": 5.0, "seed": 1, "labels_sha256": [], "created_by": "test"
-    });
     let p = dir.path().join("cal.json");
+    common::constant_calibration(&p, &["overall"], 3.0);
+    let mut cal: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let good = cal.clone();
+    cal["extractor_version"] = "evalverse-features/0".into();
     std::fs::write(&p, cal.to_string()).unwrap();
     let (ok, out) = run(&[
         "eval",
@@ -462,8 +468,6 @@ fn a_calibration_from_another_extractor_is_refused() {
         "{out}"
     );
     // The same file with this extractor's version is accepted and applied.
-    let mut good = cal.clone();
-    good["extractor_version"] = evalverse::score::calibrated::EXTRACTOR_VERSION.into();
     std::fs::write(&p, good.to_string()).unwrap();
     let (ok, out) = run(&[
         "eval",

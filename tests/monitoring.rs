@@ -83,12 +83,17 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             }
         });
     }
+    // A calibration that answers 3.0: windows gain `calibrated`, Prometheus the gauge, and a
+    // rule may name it.
+    let cal = dir.path().join("calibration.json");
+    common::constant_calibration(&cal, &["overall"], 3.0);
     let cfg = dir.path().join("evalverse.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{api}\"\n\
+            "[server]\nlisten = \"127.0.0.1:{api}\"\n[analysis]\ncalibration = {cal:?}\n\
              [alerting]\nwebhook = \"http://127.0.0.1:{hook_port}/alert\"\nstop_webhook = \"http://127.0.0.1:{hook_port}/stop\"\n\
+             [[alerts]]\nname = \"calibrated_low\"\nmeasurement = \"calibrated.overall\"\nop = \"<\"\nthreshold = 3.5\nfor_s = 1.0\nseverity = \"warning\"\naction = \"webhook\"\n\
              [[alerts]]\nname = \"always\"\nmeasurement = \"latency_s\"\nop = \">=\"\nthreshold = 0.0\nfor_s = 2.0\nseverity = \"critical\"\naction = \"stop\"\n\
              [[streams]]\nname = \"cam1\"\nvideo = {{ port = {udp} }}\naudio = {{ port = {} }}\n",
             udp + 2
@@ -190,6 +195,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
         String::from_utf8_lossy(&out.stderr)
     );
     for name in [
+        "evalverse_calibrated_score{stream=\"cam1\",dimension=\"overall\"} 3",
         "evalverse_frames_total",
         "evalverse_rtp_packets_total",
         "evalverse_stream_state",
@@ -264,6 +270,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
         p.iter()
             .any(|b| b.contains("\"rule\":\"always\"") && b.contains("\"state\":\"firing\""))
             && p.iter().any(|b| b.contains("\"verdict\":\"stop\""))
+            && p.iter().any(|b| b.contains("\"rule\":\"calibrated_low\""))
     });
     // Live records over server-sent events.
     let sse = Command::new("curl")

@@ -308,6 +308,17 @@ pub fn panel(
         })
         .filter(|(_, s)| !s.is_empty())
         .collect();
+    let mos = mos_of(&kept);
+    Panel {
+        dimension: dimension.into(),
+        raters: reports,
+        mos,
+        ceiling: ceiling(&kept, rng),
+    }
+}
+
+/// Per-clip MOS of the retained ratings, with moderated 95 % intervals.
+fn mos_of(kept: &BTreeMap<String, Vec<(String, f64)>>) -> Vec<Mos> {
     let (pooled_ss, pooled_df) = kept.values().fold((0.0, 0usize), |(ss, df), s| {
         let v: Vec<f64> = s.iter().map(|x| x.1).collect();
         let m = stats::mean(&v);
@@ -321,8 +332,7 @@ pub fn panel(
     } else {
         0.0
     };
-    let mos = kept
-        .iter()
+    kept.iter()
         .map(|(clip, s)| {
             let v: Vec<f64> = s.iter().map(|x| x.1).collect();
             let sd = stats::sd(&v);
@@ -335,13 +345,7 @@ pub fn panel(
                 ci95: moderated_ci95(sd, n, pooled_var, pooled_df),
             }
         })
-        .collect();
-    Panel {
-        dimension: dimension.into(),
-        raters: reports,
-        mos,
-        ceiling: ceiling(&kept, rng),
-    }
+        .collect()
 }
 
 /// Prior degrees of freedom of the moderated variance.

@@ -67,34 +67,7 @@ fn dimension(o: &mut String, d: &super::study::DimensionReport) {
         "{} clips in {} groups, MOS {:.2}–{:.2}.\n",
         d.n_clips, d.n_groups, d.mos_range[0], d.mos_range[1]
     );
-    let _ = writeln!(
-        o,
-        "### Raters\n\n| rater | ratings | r with others | bias | P.913 | BT.500 | excluded |\n|---|---|---|---|---|---|---|"
-    );
-    for r in &d.panel.raters {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            r.rater,
-            r.ratings,
-            r.corr_with_others.map_or("–".into(), |c| format!("{c:.3}")),
-            r.bias.map_or("–".into(), |b| format!("{b:+.2}")),
-            if r.p913_flag { "flag" } else { "ok" },
-            if r.bt500_flag { "reject" } else { "ok" },
-            if r.excluded { "**yes**" } else { "no" }
-        );
-    }
-    if let Some(c) = &d.panel.ceiling {
-        let _ = writeln!(
-            o,
-            "\nCeiling (the raters against themselves, {} raters): split-half SROCC {:.3}, Spearman–Brown {:.3}, Krippendorff's α {}.\n",
-            c.raters,
-            c.split_half_srocc,
-            c.spearman_brown,
-            c.krippendorff_alpha
-                .map_or("–".into(), |a| format!("{a:.3}"))
-        );
-    }
+    raters(o, d);
     let h = headline(d);
     let _ = writeln!(o, "### Agreement after mapping\n");
     let _ = writeln!(
@@ -115,11 +88,15 @@ fn dimension(o: &mut String, d: &super::study::DimensionReport) {
         o,
         "\n### Baselines (same out-of-fold clips; Δ = calibrated − baseline SROCC)\n\n| baseline | SROCC [95 % CI] | PLCC | RMSE | Δ SROCC [95 % CI] | p |\n|---|---|---|---|---|---|"
     );
-    for b in d.baselines.iter().take(8).chain(
-        d.baselines
-            .iter()
-            .filter(|b| b.name.starts_with("uncalibrated")),
-    ) {
+    // The eight strongest single features, and our uncalibrated score wherever it ranks.
+    let unc = |b: &&super::validate::Baseline| b.name.starts_with("uncalibrated");
+    let top: Vec<&super::validate::Baseline> = d.baselines.iter().take(8).collect();
+    let extra = d
+        .baselines
+        .iter()
+        .filter(unc)
+        .filter(|_| !top.iter().any(unc));
+    for b in top.iter().copied().chain(extra) {
         let _ = writeln!(
             o,
             "| {} | {} | {:.3} | {:.3} | {} | {:.4} |",
@@ -156,4 +133,35 @@ fn dimension(o: &mut String, d: &super::study::DimensionReport) {
         let _ = writeln!(o, "| {f} | {w:+.4} |");
     }
     let _ = writeln!(o);
+}
+
+fn raters(o: &mut String, d: &super::study::DimensionReport) {
+    let _ = writeln!(
+        o,
+        "### Raters\n\n| rater | ratings | r with others | bias | P.913 | BT.500 | excluded |\n|---|---|---|---|---|---|---|"
+    );
+    for r in &d.panel.raters {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.rater,
+            r.ratings,
+            r.corr_with_others.map_or("–".into(), |c| format!("{c:.3}")),
+            r.bias.map_or("–".into(), |b| format!("{b:+.2}")),
+            if r.p913_flag { "flag" } else { "ok" },
+            if r.bt500_flag { "reject" } else { "ok" },
+            if r.excluded { "**yes**" } else { "no" }
+        );
+    }
+    if let Some(c) = &d.panel.ceiling {
+        let _ = writeln!(
+            o,
+            "\nCeiling (the raters against themselves, {} raters): split-half SROCC {:.3}, Spearman–Brown {:.3}, Krippendorff's α {}.\n",
+            c.raters,
+            c.split_half_srocc,
+            c.spearman_brown,
+            c.krippendorff_alpha
+                .map_or("–".into(), |a| format!("{a:.3}"))
+        );
+    }
 }

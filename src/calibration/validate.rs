@@ -230,8 +230,8 @@ mod tests {
 
     /// Coverage of the cluster-bootstrap CI: on samples from a population whose SROCC between
     /// prediction and MOS is known (computed on 200 000 draws), the 95 % interval of the
-    /// out-of-fold-free agreement covers it in ≥ 90 % of seeds. (The full study's coverage,
-    /// refits included, is measured by `benches/calibration_coverage.rs`.)
+    /// agreement covers it in ≥ 90 % of seeds. (The MOS intervals' coverage is checked on the
+    /// simulated panel of `tests/calibration.rs`.)
     #[test]
     fn bootstrap_interval_covers_the_population_srocc() {
         use rand_distr::{Distribution, Normal};

@@ -70,49 +70,8 @@ pub fn run(a: CalibrateArgs) -> Result<i32> {
         labels.read(p)?;
         shas.push(batch::sha256_file(p).with_context(|| format!("hashing {}", p.display()))?);
     }
-    let clips: Vec<String> = labels.clips().into_iter().collect();
-    let paths: Vec<PathBuf> = clips.iter().map(|c| a.media.join(c)).collect();
     let settings = a.model.settings()?;
-    let model = model_for(&settings)?;
-    let cache = Cache::new(
-        match a.cache.as_deref() {
-            Some("none") => None,
-            Some(d) => Some(PathBuf::from(d)),
-            None => default_cache(),
-        },
-        &settings,
-    );
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = indicatif::ProgressBar::new(paths.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "features {pos}/{len} [{bar:30}] {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut features = BTreeMap::new();
-    let tally = batch::run(&paths, &settings, &model, &cache, jobs, |i, r| {
-        bar.inc(1);
-        match r {
-            Ok(e) => {
-                features.insert(
-                    clips[i].clone(),
-                    study::ClipFeatures {
-                        features: e.features.clone(),
-                        duration_s: e.duration_s,
-                    },
-                );
-            }
-            Err(e) => bar.println(format!("skipped: {e:#}")),
-        }
-    });
-    bar.finish_and_clear();
-    eprintln!(
-        "features: {} evaluated, {} from the cache, {} failed",
-        tally.evaluated, tally.cached, tally.failed
-    );
+    let features = features(&a, &labels, &settings)?;
     let options = study::Options {
         seed: a.seed,
         splits: a.splits,
@@ -132,6 +91,63 @@ pub fn run(a: CalibrateArgs) -> Result<i32> {
         std::fs::write(&j, serde_json::to_string_pretty(&rep)?)
             .with_context(|| format!("writing {}", j.display()))?;
     }
+    print_headlines(&rep);
+    eprintln!("wrote {}", a.out.display());
+    Ok(0)
+}
+
+/// Every labelled clip's feature vector: evaluated in parallel, or read from the cache.
+fn features(
+    a: &CalibrateArgs,
+    labels: &Labels,
+    settings: &evalverse::Settings,
+) -> Result<BTreeMap<String, study::ClipFeatures>> {
+    let clips: Vec<String> = labels.clips().into_iter().collect();
+    let paths: Vec<PathBuf> = clips.iter().map(|c| a.media.join(c)).collect();
+    let model = model_for(settings)?;
+    let cache = Cache::new(
+        match a.cache.as_deref() {
+            Some("none") => None,
+            Some(d) => Some(PathBuf::from(d)),
+            None => default_cache(),
+        },
+        settings,
+    );
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = indicatif::ProgressBar::new(paths.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "features {pos}/{len} [{bar:30}] {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut features = BTreeMap::new();
+    let tally = batch::run(&paths, settings, &model, &cache, jobs, |i, r| {
+        bar.inc(1);
+        match r {
+            Ok(e) => {
+                features.insert(
+                    clips[i].clone(),
+                    study::ClipFeatures {
+                        features: e.features.clone(),
+                        duration_s: e.duration_s,
+                    },
+                );
+            }
+            Err(e) => bar.println(format!("skipped: {e:#}")),
+        }
+    });
+    bar.finish_and_clear();
+    eprintln!(
+        "features: {} evaluated, {} from the cache, {} failed",
+        tally.evaluated, tally.cached, tally.failed
+    );
+    Ok(features)
+}
+
+fn print_headlines(rep: &study::StudyReport) {
     for d in &rep.dimensions {
         let h = study::headline(d);
         eprintln!(
@@ -150,6 +166,4 @@ pub fn run(a: CalibrateArgs) -> Result<i32> {
     for w in &rep.warnings {
         eprintln!("warning: {w}");
     }
-    eprintln!("wrote {}", a.out.display());
-    Ok(0)
 }

@@ -173,6 +173,20 @@ fn model_for(s: &Settings) -> Result<Model> {
         )?)),
         None => None,
     };
+    if let Some(c) = &calibration {
+        for r in &s.alerts {
+            if let Some(dim) = r.measurement.strip_prefix("calibrated.")
+                && !c.dimensions.contains_key(dim)
+            {
+                anyhow::bail!(
+                    "alert {}: the calibration has no `{dim}` mapping (it has {:?}); label that \
+                     dimension and rerun `evalverse calibrate`, or name another",
+                    r.name,
+                    c.dimensions.keys().collect::<Vec<_>>()
+                );
+            }
+        }
+    }
     let model = Model::new(s.analysis.backend)?
         .with_sync_head(s.analysis.sync_head)
         .with_calibration(calibration);

@@ -257,11 +257,7 @@ pub fn describe() {
         "RTP packets that arrived after a later sequence number"
     );
     describe_gauge!(m::RTP_JITTER, Unit::Seconds, "RFC 3550 interarrival jitter");
-    describe_gauge!(
-        m::CALIBRATED_SCORE,
-        Unit::Count,
-        "Score on the raters' scale from the mapping `--calibration` loaded (label dimension), over the trailing span the mapping was fitted on"
-    );
+    describe_calibration();
     describe_gauge!(
         m::RTP_LAST_PACKET_AGE,
         Unit::Seconds,
@@ -347,6 +343,15 @@ pub fn describe() {
         crate::output::webhook::DELIVERIES,
         Unit::Count,
         "Webhook deliveries (label outcome: delivered, rejected, failed, dropped)"
+    );
+}
+
+/// The metrics of an expert calibration (`--calibration`).
+fn describe_calibration() {
+    describe_gauge!(
+        m::CALIBRATED_SCORE,
+        Unit::Count,
+        "Score on the raters' scale from the mapping `--calibration` loaded (label dimension), over the trailing span the mapping was fitted on"
     );
 }
 

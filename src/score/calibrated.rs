@@ -291,12 +291,12 @@ pub struct Calibration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrationError {
-    #[error("cannot read calibration file {path}: {source}")]
+    #[error("cannot read calibration file {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("calibration file {path} is not valid: {source}")]
+    #[error("calibration file {path} is not valid")]
     Parse {
         path: String,
         source: serde_json::Error,

@@ -16,7 +16,7 @@
 //!   {`audio_delay_ms` (null when there is no audio or no evidence), `confidence`}.
 //!
 //! With `--calibration FILE`, `window` and `summary` gain `calibrated` {dimension: score on the
-//! raters' scale} (see [`super::calibrated`]).
+//! raters' scale} (see the `calibrated` module beside this one).
 use super::Scores;
 use super::taxonomy::Diagnosis;
 use crate::model::rhythm::PacingFigures;

@@ -384,3 +384,28 @@ pub fn concat(a: &Path, b: &Path, out: &Path) {
     bytes.extend(std::fs::read(b).unwrap());
     std::fs::write(out, bytes).unwrap();
 }
+
+/// A calibration file of this extractor whose mapping ignores the features and answers
+/// `value` on every dimension in `dims` (for checks of where calibrated scores go).
+pub fn constant_calibration(path: &Path, dims: &[&str], value: f64) {
+    use evalverse::score::calibrated::{EXTRACTOR_VERSION, FORMAT, feature_names};
+    let names = feature_names();
+    let d = names.len();
+    let mapping = serde_json::json!({"weights": vec![0.0; d], "intercept": 3.0, "lambda": 1.0,
+        "logistic": {"b1": 2.0 * value - 1.0, "b2": 1.0, "b3": 3.0, "b4": 1.0},
+        "n_clips": 10, "n_groups": 10});
+    let dims: serde_json::Map<String, Value> = dims
+        .iter()
+        .map(|k| (k.to_string(), mapping.clone()))
+        .collect();
+    let cal = serde_json::json!({
+        "format": FORMAT,
+        "extractor_version": EXTRACTOR_VERSION,
+        "features": names,
+        "normalisation": {"mean": vec![0.0; d], "sd": vec![1.0; d]},
+        "scale": [1.0, 5.0],
+        "dimensions": dims,
+        "span_s": 5.0, "seed": 1, "labels_sha256": [], "created_by": "test"
+    });
+    std::fs::write(path, cal.to_string()).unwrap();
+}
