@@ -455,13 +455,16 @@ fn a_calibration_from_another_extractor_is_refused() {
     let good = cal.clone();
     cal["extractor_version"] = "evalverse-features/0".into();
     std::fs::write(&p, cal.to_string()).unwrap();
-    let (ok, out) = run(&[
-        "eval",
-        clip.to_str().unwrap(),
-        "--json",
-        "--calibration",
-        p.to_str().unwrap(),
-    ]);
+    let eval = || {
+        run(&[
+            "eval",
+            clip.to_str().unwrap(),
+            "--json",
+            "--calibration",
+            p.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = eval();
     assert!(!ok);
     assert!(
         out.contains("evalverse-features/0") && out.contains("refit"),
@@ -469,13 +472,7 @@ fn a_calibration_from_another_extractor_is_refused() {
     );
     // The same file with this extractor's version is accepted and applied.
     std::fs::write(&p, good.to_string()).unwrap();
-    let (ok, out) = run(&[
-        "eval",
-        clip.to_str().unwrap(),
-        "--json",
-        "--calibration",
-        p.to_str().unwrap(),
-    ]);
+    let (ok, out) = eval();
     assert!(ok, "{out}");
     assert!(out.contains("\"calibrated\":{\"overall\":3.0}"), "{out}");
 }

@@ -63,6 +63,7 @@ const fn f(name: &'static str, path: &'static str, pool: Pool, missing: f64) -> 
 /// The feature vector, version [`EXTRACTOR_VERSION`]. Scores are 0–100, ratios 0–1 of a
 /// window's time, delays in ms. A sync measure without evidence reads as "no known problem"
 /// (score 100, delay 0) with `sync_committed_share` saying how much evidence there was.
+#[rustfmt::skip]
 pub const FEATURES: &[FeatureDef] = &[
     f("overall_mean", "scores.overall", Pool::Mean, 100.0),
     f("overall_worst", "scores.overall", Pool::Min, 100.0),
@@ -71,53 +72,18 @@ pub const FEATURES: &[FeatureDef] = &[
     f("rhythm_mean", "scores.rhythm", Pool::Mean, 100.0),
     f("sync_mean", "scores.sync", Pool::Mean, 100.0),
     f("sync_worst", "scores.sync", Pool::Min, 100.0),
-    f(
-        "sync_abs_delay_ms",
-        "sync.audio_delay_ms",
-        Pool::MeanAbs,
-        0.0,
-    ),
-    f(
-        "sync_committed_share",
-        "sync.audio_delay_ms",
-        Pool::Present,
-        0.0,
-    ),
+    f("sync_abs_delay_ms", "sync.audio_delay_ms", Pool::MeanAbs, 0.0),
+    f("sync_committed_share", "sync.audio_delay_ms", Pool::Present, 0.0),
     f("freeze_ratio", "continuity.freeze_ratio", Pool::Mean, 0.0),
-    f(
-        "freeze_ratio_worst",
-        "continuity.freeze_ratio",
-        Pool::Max,
-        0.0,
-    ),
+    f("freeze_ratio_worst", "continuity.freeze_ratio", Pool::Max, 0.0),
     f("black_ratio", "continuity.black_ratio", Pool::Mean, 0.0),
-    f(
-        "black_ratio_worst",
-        "continuity.black_ratio",
-        Pool::Max,
-        0.0,
-    ),
+    f("black_ratio_worst", "continuity.black_ratio", Pool::Max, 0.0),
     f("silence_ratio", "continuity.silence_ratio", Pool::Mean, 0.0),
-    f(
-        "silence_ratio_worst",
-        "continuity.silence_ratio",
-        Pool::Max,
-        0.0,
-    ),
+    f("silence_ratio_worst", "continuity.silence_ratio", Pool::Max, 0.0),
     f("flicker_ratio", "continuity.flicker_ratio", Pool::Mean, 0.0),
-    f(
-        "flicker_index_worst",
-        "continuity.flicker_index",
-        Pool::Max,
-        0.0,
-    ),
+    f("flicker_index_worst", "continuity.flicker_index", Pool::Max, 0.0),
     f("flashes_per_window", "continuity.flashes", Pool::Mean, 0.0),
-    f(
-        "glitches_per_window",
-        "continuity.glitches",
-        Pool::Mean,
-        0.0,
-    ),
+    f("glitches_per_window", "continuity.glitches", Pool::Mean, 0.0),
     f("static_ratio", "continuity.static_ratio", Pool::Mean, 0.0),
     f("cuts_per_minute", "rhythm.cuts_per_minute", Pool::Mean, 0.0),
     f("short_shots", "rhythm.short_shots", Pool::Mean, 0.0),
