@@ -25,6 +25,8 @@ PKGS=(
   # promtool + prometheus server for the monitoring tests
   prometheus
   ca-certificates curl python3
+  # a venv for kubernetes-validate (tests/kubernetes.rs)
+  python3-venv
 )
 
 missing=()

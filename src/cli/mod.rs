@@ -6,6 +6,7 @@ mod eval;
 mod generate;
 mod inject;
 mod live;
+mod score;
 mod send;
 mod serve;
 mod train;
@@ -103,6 +104,9 @@ enum Command {
     /// hand-set rules on held-out sequences, and write its weights (deterministic: the same
     /// options write the same file).
     Train(train::TrainArgs),
+    /// Score many finished clips in one process (a reward signal, a leaderboard): one JSON
+    /// line per clip, resumable, shardable across machines.
+    Score(score::ScoreArgs),
     /// Fit the scores to a panel of raters (ratings and/or pairwise preferences) and report how
     /// well they agree, with grouped validation and bootstrap intervals.
     Calibrate(calibrate::CalibrateArgs),
@@ -121,6 +125,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Train(a) => train::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Score(a) => score::run(a),
     }
 }
 
