@@ -27,6 +27,8 @@ PKGS=(
   ca-certificates curl python3
   # a venv for kubernetes-validate (tests/kubernetes.rs)
   python3-venv
+  # headless rendering of `evalverse report` pages (tests/report.rs)
+  chromium
 )
 
 missing=()

@@ -105,4 +105,23 @@ fn scores_a_folder_resumes_and_shards() {
     assert_eq!((seen.len(), unique.len()), (7, 7), "{seen:?}");
     let (code, log) = score(&[set.to_str().unwrap(), "--shard", "3/3"]);
     assert_eq!(code, 2, "{log}");
+
+    // With a calibration every clip line carries the calibrated scores.
+    let cal = dir.path().join("cal.json");
+    common::constant_calibration(&cal, &["overall"], 3.0);
+    let p = dir.path().join("calibrated.jsonl");
+    let frozen = set.join("frozen");
+    score(&[
+        frozen.to_str().unwrap(),
+        "--out",
+        p.to_str().unwrap(),
+        "--calibration",
+        cal.to_str().unwrap(),
+    ]);
+    let cal_lines = lines(&p);
+    assert_eq!(cal_lines.len(), 3);
+    assert!(
+        cal_lines.iter().all(|l| l["calibrated"]["overall"] == 3.0),
+        "{cal_lines:?}"
+    );
 }

@@ -6,6 +6,7 @@ mod eval;
 mod generate;
 mod inject;
 mod live;
+mod report;
 mod score;
 mod send;
 mod serve;
@@ -107,6 +108,9 @@ enum Command {
     /// Score many finished clips in one process (a reward signal, a leaderboard): one JSON
     /// line per clip, resumable, shardable across machines.
     Score(score::ScoreArgs),
+    /// Draw a run as one self-contained HTML page: a media file (evaluated first), the JSON
+    /// lines of `eval --json`, or the results of `score`.
+    Report(report::ReportArgs),
     /// Fit the scores to a panel of raters (ratings and/or pairwise preferences) and report how
     /// well they agree, with grouped validation and bootstrap intervals.
     Calibrate(calibrate::CalibrateArgs),
@@ -126,6 +130,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Generate(a) => generate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Score(a) => score::run(a),
+        Command::Report(a) => report::run(a),
     }
 }
 

@@ -1,0 +1,96 @@
+//! `evalverse report INPUT -o report.html`: a run as a picture. INPUT is a media file
+//! (evaluated first), the JSON lines of an earlier `eval --json`, or a `score` results file.
+use super::{ModelArgs, model_for};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use evalverse::output::html;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A media file, JSON lines of `eval --json`, or the results of `score`.
+    input: PathBuf,
+    /// Where to write the page.
+    #[arg(long, short)]
+    out: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// The records of a JSON-lines file, or None when it is not one (a media file).
+fn json_lines(p: &Path) -> Result<Option<Vec<Value>>> {
+    let f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+    let mut lines = BufReader::new(f).lines();
+    let first = match lines.next() {
+        Some(Ok(l)) => l,
+        _ => return Ok(None),
+    };
+    let Ok(v) = serde_json::from_str::<Value>(&first) else {
+        return Ok(None);
+    };
+    if !v["type"].is_string() {
+        return Ok(None);
+    }
+    let mut out = vec![v];
+    for (i, l) in lines.enumerate() {
+        let l = l?;
+        if l.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&l)
+                .with_context(|| format!("{}: line {} is not JSON", p.display(), i + 2))?,
+        );
+    }
+    Ok(Some(out))
+}
+
+fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Value>> {
+    let settings = model.settings()?;
+    let m = model_for(&settings)?;
+    let mut out = vec![];
+    evalverse::evaluate_file(
+        &p.to_string_lossy(),
+        &settings,
+        &m,
+        |r| out.push(serde_json::from_str(&r.to_json()).unwrap_or_default()),
+        |_, _| {},
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    Ok(out)
+}
+
+pub fn run(a: ReportArgs) -> Result<i32> {
+    let records = match json_lines(&a.input)? {
+        Some(r) => r,
+        None => evaluate(&a.input, &a.model)?,
+    };
+    let batch = records
+        .iter()
+        .any(|r| r["type"] == "clip" || r["type"] == "error");
+    let page = if batch {
+        let dir = a.out.parent().map(Path::to_path_buf).unwrap_or_default();
+        html::batch_report(&records, |clip| {
+            let href = format!("{clip}.html");
+            dir.join(&href).exists().then_some(href)
+        })
+    } else {
+        let streams: std::collections::BTreeSet<&str> = records
+            .iter()
+            .filter_map(|r| r["stream"].as_str())
+            .collect();
+        if streams.len() > 1 {
+            bail!(
+                "{} has records of {} streams ({streams:?}): filter one first, e.g. jq -c 'select(.stream==\"cam1\")'",
+                a.input.display(),
+                streams.len()
+            );
+        }
+        html::run_report(&records)
+    };
+    std::fs::write(&a.out, page).with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(0)
+}

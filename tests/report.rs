@@ -1,0 +1,203 @@
+//! `evalverse report`, looked at as a person would: rendered by headless Chromium (Debian's
+//! `chromium`), the page loads without console errors, and the DOM holds one marker per cut and
+//! per event at the times of the JSON records.
+mod common;
+
+use evalverse::sender::synth::SceneSpec;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_evalverse");
+
+fn evalverse(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("EVALVERSE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The DOM after load, the console messages, and a screenshot.
+fn chromium(page: &Path, png: &Path) -> (String, Vec<String>) {
+    let url = format!("file://{}", page.display());
+    let run = |extra: &[&str]| {
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium (scripts/install-deps.sh installs it)")
+    };
+    let dom = run(&["--dump-dom"]);
+    let shot = run(&[
+        &format!("--screenshot={}", png.display()),
+        "--window-size=1100,1000",
+    ]);
+    let console = [&dom.stderr, &shot.stderr]
+        .iter()
+        .flat_map(|e| {
+            String::from_utf8_lossy(e)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains(":CONSOLE"))
+        .collect();
+    (String::from_utf8_lossy(&dom.stdout).to_string(), console)
+}
+
+/// Values of `attr` on the elements whose class list starts with `class`.
+fn attrs(dom: &str, class: &str, attr: &str) -> Vec<f64> {
+    dom.split('<')
+        .filter(|tag| tag.contains(&format!("class=\"{class}")))
+        .filter_map(|tag| {
+            let key = format!("{attr}=\"");
+            let rest = &tag[tag.find(&key)? + key.len()..];
+            rest[..rest.find('"')?].parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_report_shows_every_cut_and_event_at_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SceneSpec {
+        duration_s: 10.0,
+        cuts: vec![2.1, 4.3, 7.2],
+        freeze: vec![(5.0, 6.2)],
+        audio_delay_ms: 150.0,
+        ..Default::default()
+    };
+    let clip = common::clip(dir.path(), "run", &spec);
+    let jsonl = dir.path().join("run.jsonl");
+    std::fs::write(
+        &jsonl,
+        evalverse(&["eval", clip.to_str().unwrap(), "--json", "--backend", "cpu"]),
+    )
+    .unwrap();
+    let records: Vec<Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let page = dir.path().join("run.html");
+    evalverse(&[
+        "report",
+        jsonl.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page fetches nothing"
+    );
+
+    let png = dir.path().join("run.png");
+    let (dom, console) = chromium(&page, &png);
+    assert!(console.is_empty(), "console messages: {console:?}");
+    assert!(
+        std::fs::metadata(&png).unwrap().len() > 20_000,
+        "screenshot too small to show anything"
+    );
+
+    let mut cut_t: Vec<f64> = records
+        .iter()
+        .filter(|r| r["type"] == "cut")
+        .map(|r| r["pts"].as_f64().unwrap())
+        .collect();
+    let mut drawn = attrs(&dom, "cut", "data-t");
+    cut_t.sort_by(f64::total_cmp);
+    drawn.sort_by(f64::total_cmp);
+    assert!(cut_t.len() >= 3);
+    assert_eq!(drawn, cut_t, "one marker per cut, at its time");
+    let ev: Vec<f64> = records
+        .iter()
+        .filter(|r| r["type"] == "event")
+        .map(|r| r["start"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        attrs(&dom, "event", "data-start"),
+        ev,
+        "one marker per event, at its start"
+    );
+    assert!(
+        ev.iter().any(|s| (s - 5.0).abs() < 0.05),
+        "the freeze is among the events: {ev:?}"
+    );
+    for d in ["overall", "continuity", "rhythm", "sync"] {
+        assert!(
+            dom.contains(&format!("data-dimension=\"{d}\"")),
+            "no {d} line"
+        );
+    }
+    assert!(dom.contains("Audio late by 150.0 ms"), "the sync figure");
+    // The same page from the media file itself (evaluated first).
+    let direct = dir.path().join("direct.html");
+    evalverse(&[
+        "report",
+        clip.to_str().unwrap(),
+        "-o",
+        direct.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert_eq!(
+        attrs(&std::fs::read_to_string(&direct).unwrap(), "cut", "data-t").len(),
+        cut_t.len()
+    );
+}
+
+#[test]
+fn a_batch_report_has_a_row_per_clip_and_links_their_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    std::fs::create_dir_all(&set).unwrap();
+    for k in 0..3 {
+        let spec = SceneSpec {
+            duration_s: 5.0,
+            cuts: vec![1.7, 3.2],
+            seed: k,
+            ..Default::default()
+        };
+        common::clip(&set, &format!("c{k}"), &spec);
+    }
+    let results = dir.path().join("results.jsonl");
+    evalverse(&[
+        "score",
+        set.to_str().unwrap(),
+        "--out",
+        results.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    std::fs::write(dir.path().join("c1.mp4.html"), "<p>c1</p>").unwrap();
+    let page = dir.path().join("batch.html");
+    evalverse(&[
+        "report",
+        results.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let (dom, console) = chromium(&page, &dir.path().join("batch.png"));
+    assert!(
+        console.is_empty(),
+        "console messages (the sorting script must parse): {console:?}"
+    );
+    assert_eq!(dom.matches("<tr class=\"clip\"").count(), 3, "{dom}");
+    assert_eq!(dom.matches("class=\"histogram\"").count(), 4);
+    assert!(dom.contains("href=\"c1.mp4.html\"") && !dom.contains("href=\"c0.mp4.html\""));
+}
