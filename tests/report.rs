@@ -145,20 +145,17 @@ fn a_run_report_shows_every_cut_and_event_at_its_time() {
         );
     }
     assert!(dom.contains("Audio late by 150.0 ms"), "the sync figure");
-    // The same page from the media file itself (evaluated first).
+    // The same page from the media file itself (evaluated first), with thumbnails: the first
+    // frame of every shot and the frame each event starts at, inline.
     let direct = dir.path().join("direct.html");
-    evalverse(&[
-        "report",
-        clip.to_str().unwrap(),
-        "-o",
-        direct.to_str().unwrap(),
-        "--backend",
-        "cpu",
-    ]);
-    assert_eq!(
-        attrs(&std::fs::read_to_string(&direct).unwrap(), "cut", "data-t").len(),
-        cut_t.len()
-    );
+    evalverse(&["report", clip.to_str().unwrap(), "-o", direct.to_str().unwrap(), "--backend", "cpu"]);
+    let (dom, console) = chromium(&direct, &dir.path().join("direct.png"));
+    assert!(console.is_empty(), "console messages: {console:?}");
+    assert_eq!(attrs(&dom, "cut", "data-t").len(), cut_t.len());
+    let shots = attrs(&dom, "shot-thumb", "data-t");
+    assert_eq!(shots.len(), cut_t.len() + 1, "one thumbnail per shot");
+    assert_eq!(attrs(&dom, "event-thumb", "data-t"), ev, "one thumbnail per event");
+    assert!(dom.contains("src=\"data:image/png;base64,iVBOR"), "inline PNG");
 }
 
 #[test]

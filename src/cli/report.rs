@@ -15,6 +15,12 @@ pub struct ReportArgs {
     /// Where to write the page.
     #[arg(long, short)]
     out: PathBuf,
+    /// The media file the JSON lines came from, for thumbnails (a media INPUT is used itself).
+    #[arg(long)]
+    media: Option<PathBuf>,
+    /// Thumbnail width in pixels (0: none).
+    #[arg(long, default_value_t = 160)]
+    thumb_width: u32,
     #[command(flatten)]
     model: ModelArgs,
 }
@@ -63,9 +69,9 @@ fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Value>> {
 }
 
 pub fn run(a: ReportArgs) -> Result<i32> {
-    let records = match json_lines(&a.input)? {
-        Some(r) => r,
-        None => evaluate(&a.input, &a.model)?,
+    let (records, media) = match json_lines(&a.input)? {
+        Some(r) => (r, a.media.clone()),
+        None => (evaluate(&a.input, &a.model)?, Some(a.input.clone())),
     };
     let batch = records
         .iter()
@@ -88,9 +94,34 @@ pub fn run(a: ReportArgs) -> Result<i32> {
                 streams.len()
             );
         }
-        html::run_report(&records)
+        html::run_report(
+            &records,
+            &thumbnails(media.as_deref(), &records, a.thumb_width),
+        )
     };
     std::fs::write(&a.out, page).with_context(|| format!("writing {}", a.out.display()))?;
     eprintln!("wrote {}", a.out.display());
     Ok(0)
+}
+
+/// The report's thumbnails as data URIs; none (with a note) when the media cannot be read.
+fn thumbnails(media: Option<&Path>, records: &[Value], width: u32) -> html::Thumbs {
+    use base64::Engine;
+    let Some(m) = media.filter(|_| width > 0) else {
+        return Default::default();
+    };
+    let times = html::thumbnail_times(records);
+    match evalverse::ingest::thumbs::grab(&m.to_string_lossy(), &times, width.min(640)) {
+        Ok(t) => t
+            .into_iter()
+            .map(|(k, png)| {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(png);
+                (k, format!("data:image/png;base64,{b64}"))
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("evalverse: no thumbnails: {e}");
+            Default::default()
+        }
+    }
 }

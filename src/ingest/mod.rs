@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod rtp_stats;
 pub mod senders;
 pub mod sink;
+pub mod thumbs;
 
 use crate::config::{AnalysisSettings, StreamSettings};
 use crate::metric_names as m;
@@ -307,7 +308,7 @@ fn describe(
 }
 
 /// Parse a launch description into a pipeline.
-fn launch(name: &str, description: &str) -> Result<gst::Pipeline, IngestError> {
+pub(crate) fn launch(name: &str, description: &str) -> Result<gst::Pipeline, IngestError> {
     let element = gst::parse::launch(description).map_err(|e| IngestError::Description {
         stream: name.to_string(),
         why: e.to_string(),

@@ -67,8 +67,37 @@ impl Axis {
     }
 }
 
-/// The report of one run (the records of `eval --json`, or of one stream of `serve --json`).
-pub fn run_report(records: &[Value]) -> String {
+/// Thumbnails by time in milliseconds, as `data:` URIs.
+pub type Thumbs = std::collections::BTreeMap<i64, String>;
+
+fn thumb(thumbs: &Thumbs, t: f64, class: &str) -> String {
+    thumbs
+        .get(&((t * 1000.0).round() as i64))
+        .map(|uri| {
+            format!(
+                "<img class=\"{class}\" data-t=\"{t}\" src=\"{uri}\" alt=\"frame at {t:.2} s\">"
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The times a run's report shows a frame of: each shot's start (0 and every content cut) and
+/// each event's start.
+pub fn thumbnail_times(records: &[Value]) -> Vec<f64> {
+    let mut t = vec![0.0];
+    for r in records {
+        match r["type"].as_str() {
+            Some("cut") if r["cause"] != "transport" => t.extend(num(&r["pts"])),
+            Some("event") => t.extend(num(&r["start"])),
+            _ => {}
+        }
+    }
+    t
+}
+
+/// The report of one run (the records of `eval --json`, or of one stream of `serve --json`),
+/// with thumbnails where `thumbs` has them.
+pub fn run_report(records: &[Value], thumbs: &Thumbs) -> String {
     let windows: Vec<&Value> = records.iter().filter(|r| r["type"] == "window").collect();
     let cuts: Vec<&Value> = records.iter().filter(|r| r["type"] == "cut").collect();
     let events: Vec<&Value> = records.iter().filter(|r| r["type"] == "event").collect();
@@ -98,7 +127,8 @@ pub fn run_report(records: &[Value]) -> String {
     header(&mut b, summary);
     let _ = write!(b, "<h2>Scores, cuts and events over time</h2>");
     timeline(&mut b, &ax, &windows, &cuts, &events);
-    event_table(&mut b, &events);
+    shot_strip(&mut b, &cuts, thumbs);
+    event_table(&mut b, &events, thumbs);
     sync_section(&mut b, summary);
     shots(&mut b, &cuts, end, summary);
     alert_list(&mut b, &alerts);
@@ -225,20 +255,44 @@ fn timeline(b: &mut String, ax: &Axis, windows: &[&Value], cuts: &[&Value], even
     );
 }
 
-fn event_table(b: &mut String, events: &[&Value]) {
+/// The first frame of every shot, in order.
+fn shot_strip(b: &mut String, cuts: &[&Value], thumbs: &Thumbs) {
+    if thumbs.is_empty() {
+        return;
+    }
+    let mut starts = vec![0.0];
+    starts.extend(
+        cuts.iter()
+            .filter(|c| c["cause"] != "transport")
+            .filter_map(|c| num(&c["pts"])),
+    );
+    let _ = write!(b, "<h2>Shots (first frames)</h2><div id=\"shots-strip\">");
+    for (i, t) in starts.iter().enumerate() {
+        let _ = write!(
+            b,
+            "<figure style=\"display:inline-block;margin:4px\">{}<figcaption>shot {} · {t:.2} s</figcaption></figure>",
+            thumb(thumbs, *t, "shot-thumb"),
+            i + 1
+        );
+    }
+    let _ = write!(b, "</div>");
+}
+
+fn event_table(b: &mut String, events: &[&Value], thumbs: &Thumbs) {
     if events.is_empty() {
         let _ = write!(b, "<p>No events.</p>");
         return;
     }
     let _ = write!(
         b,
-        "<h2>Events and what to do</h2><table id=\"events\"><tr><th>event</th><th>time</th><th>dimension</th><th>observed</th><th>problem</th><th>fix</th></tr>"
+        "<h2>Events and what to do</h2><table id=\"events\"><tr><th>frame</th><th>event</th><th>time</th><th>dimension</th><th>observed</th><th>problem</th><th>fix</th></tr>"
     );
     for e in events {
         let d = &e["diagnosis"];
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{:.2}–{:.2} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.2}–{:.2} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            thumb(thumbs, num(&e["start"]).unwrap_or(0.0), "event-thumb"),
             esc(e["kind"].as_str().unwrap_or("")),
             num(&e["start"]).unwrap_or(0.0),
             num(&e["end"]).unwrap_or(0.0),
