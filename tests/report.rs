@@ -148,14 +148,28 @@ fn a_run_report_shows_every_cut_and_event_at_its_time() {
     // The same page from the media file itself (evaluated first), with thumbnails: the first
     // frame of every shot and the frame each event starts at, inline.
     let direct = dir.path().join("direct.html");
-    evalverse(&["report", clip.to_str().unwrap(), "-o", direct.to_str().unwrap(), "--backend", "cpu"]);
+    evalverse(&[
+        "report",
+        clip.to_str().unwrap(),
+        "-o",
+        direct.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
     let (dom, console) = chromium(&direct, &dir.path().join("direct.png"));
     assert!(console.is_empty(), "console messages: {console:?}");
     assert_eq!(attrs(&dom, "cut", "data-t").len(), cut_t.len());
     let shots = attrs(&dom, "shot-thumb", "data-t");
     assert_eq!(shots.len(), cut_t.len() + 1, "one thumbnail per shot");
-    assert_eq!(attrs(&dom, "event-thumb", "data-t"), ev, "one thumbnail per event");
-    assert!(dom.contains("src=\"data:image/png;base64,iVBOR"), "inline PNG");
+    assert_eq!(
+        attrs(&dom, "event-thumb", "data-t"),
+        ev,
+        "one thumbnail per event"
+    );
+    assert!(
+        dom.contains("src=\"data:image/png;base64,iVBOR"),
+        "inline PNG"
+    );
 }
 
 #[test]

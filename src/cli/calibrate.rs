@@ -113,15 +113,10 @@ fn features(
         },
         settings,
     );
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = indicatif::ProgressBar::new(paths.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "features {pos}/{len} [{bar:30}] {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let jobs = super::jobs(a.jobs);
+    let bar = super::progress(
+        paths.len(),
+        "features {pos}/{len} [{bar:30}] {per_sec} eta {eta} {msg}",
     );
     let mut features = BTreeMap::new();
     let tally = batch::run(&paths, settings, &model, &cache, jobs, |i, r| {

@@ -176,6 +176,21 @@ fn parse_span(s: &str) -> Result<(f64, f64), String> {
     Ok((a, b))
 }
 
+/// Worker threads for a batch: as asked, or one per core.
+fn jobs(asked: Option<usize>) -> usize {
+    asked.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A progress bar over `len` items (drawn only on a terminal).
+fn progress(len: usize, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn model_for(s: &Settings) -> Result<Model> {
     let calibration = match &s.analysis.calibration {
         Some(p) => Some(Arc::new(evalverse::score::calibrated::Calibration::load(

@@ -194,15 +194,10 @@ pub fn run(a: ScoreArgs) -> Result<i32> {
                 ))
             })
     });
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = indicatif::ProgressBar::new(todo.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{pos}/{len} clips [{bar:30}] {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let jobs = super::jobs(a.jobs);
+    let bar = super::progress(
+        todo.len(),
+        "{pos}/{len} clips [{bar:30}] {per_sec} eta {eta} {msg}",
     );
     let paths: Vec<PathBuf> = todo.iter().map(|c| c.path.clone()).collect();
     let mut rows: Vec<Value> = vec![];

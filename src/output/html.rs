@@ -458,18 +458,11 @@ pub fn batch_report(rows: &[Value], linked: impl Fn(&str) -> Option<String>) -> 
                 num(&c["scores"][d]).map_or(String::new(), |v| format!("{v:.1}"))
             );
         }
-        let faults: u64 = [
-            "freeze",
-            "black",
-            "silence",
-            "flicker",
-            "flash",
-            "glitch",
-            "grade_jump",
-        ]
-        .iter()
-        .filter_map(|k| c["events"][k].as_u64())
-        .sum();
+        let faults: u64 = crate::vocab::EventKind::ALL
+            .iter()
+            .filter(|k| k.is_fault())
+            .filter_map(|k| c["events"][k.as_str()].as_u64())
+            .sum();
         let cuts: u64 = c["cuts"]
             .as_object()
             .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
