@@ -376,10 +376,11 @@ impl Tracker {
     pub fn on_window(&mut self, w: &WindowRecord) -> BTreeMap<String, f64> {
         let v = serde_json::to_value(w).unwrap_or(Value::Null);
         self.whole.push(&v);
-        self.trailing.push_back((w.end, v));
-        while let Some((end, _)) = self.trailing.front() {
-            // Windows overlap: keep those whose end lies within the span.
-            if *end <= w.end - self.cal.span_s + 1e-9 && self.trailing.len() > 1 {
+        self.trailing.push_back((w.start, v));
+        while let Some((start, _)) = self.trailing.front() {
+            // Windows overlap: keep those lying wholly within the span, as a training clip of
+            // that length has them (always the newest one).
+            if *start < w.end - self.cal.span_s - 1e-9 && self.trailing.len() > 1 {
                 self.trailing.pop_front();
             } else {
                 break;
@@ -474,6 +475,63 @@ mod tests {
         let mut p = Pooled::default();
         w.iter().for_each(|v| p.push(v));
         assert_eq!(p.features(), x);
+    }
+
+    #[test]
+    fn a_live_stream_pools_the_windows_a_clip_of_the_span_would_have() {
+        // span 10 s, 4 s windows every second: a 10 s clip has the windows ending at 4…10 s.
+        let names = feature_names();
+        let d = names.len();
+        let cal = Calibration {
+            format: FORMAT.into(),
+            extractor_version: EXTRACTOR_VERSION.into(),
+            features: names,
+            normalisation: Normalisation {
+                mean: vec![0.0; d],
+                sd: vec![1.0; d],
+            },
+            scale: [0.0, 100.0],
+            dimensions: BTreeMap::from([(
+                "overall".to_string(),
+                DimensionMapping {
+                    // The identity on overall_mean (feature 0), through a nearly linear logistic.
+                    weights: (0..d).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect(),
+                    intercept: 0.0,
+                    lambda: 1.0,
+                    logistic: Logistic {
+                        b1: 1e6,
+                        b2: -1e6,
+                        b3: 0.0,
+                        b4: 5e5,
+                    },
+                    n_clips: 1,
+                    n_groups: 1,
+                    validation: BTreeMap::new(),
+                },
+            )]),
+            preference: None,
+            span_s: 10.0,
+            seed: 1,
+            labels_sha256: vec![],
+            created_by: "test".into(),
+        };
+        let mut t = Tracker::new(std::sync::Arc::new(cal));
+        let mut last = BTreeMap::new();
+        for k in 0..17 {
+            let end = 4.0 + k as f64;
+            // overall = 10 × the window's end: the pooled mean tells which windows were kept.
+            let w = WindowRecord {
+                scores: crate::score::Scores {
+                    overall: Some(10.0 * end),
+                    ..Default::default()
+                },
+                ..WindowRecord::for_test("s", end - 4.0, end)
+            };
+            last = t.on_window(&w);
+        }
+        // Windows ending at 14…20 s (start ≥ 10 s): mean end 17 s → 170.
+        assert!((last["overall"] - 170.0).abs() < 0.1, "{last:?}");
+        assert_eq!(t.trailing.len(), 7);
     }
 
     #[test]
