@@ -126,14 +126,16 @@ pub fn logistic(s: &[f64], y: &[f64]) -> Logistic {
     }
 }
 
+/// The distinct group names, sorted (the independent units of every grouped split).
+pub fn distinct_groups(groups: &[String]) -> Vec<&String> {
+    let set: std::collections::BTreeSet<&String> = groups.iter().collect();
+    set.into_iter().collect()
+}
+
 /// Grouped k folds: each group's clips in one fold (groups shuffled by `rng`).
 pub fn group_folds(groups: &[String], k: usize, rng: &mut impl rand::Rng) -> Vec<usize> {
     use rand::seq::SliceRandom;
-    let mut names: Vec<&String> = groups
-        .iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut names = distinct_groups(groups);
     names.shuffle(rng);
     let fold: BTreeMap<&String, usize> = names
         .iter()
@@ -151,10 +153,7 @@ pub fn select_lambda(
     groups: &[String],
     rng: &mut impl rand::Rng,
 ) -> f64 {
-    let n_groups = groups
-        .iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    let n_groups = distinct_groups(groups).len();
     if n_groups < 3 {
         return 1.0;
     }
@@ -230,10 +229,7 @@ pub fn fit_on(
             lambda,
             logistic,
             n_clips: x.len(),
-            n_groups: groups
-                .iter()
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
+            n_groups: distinct_groups(groups).len(),
             validation: BTreeMap::new(),
         },
     }

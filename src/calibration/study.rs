@@ -251,10 +251,7 @@ fn dimension(
     let y: Vec<f64> = rows.iter().map(|m| m.mos).collect();
     let ci: Vec<f64> = rows.iter().map(|m| m.ci95).collect();
     let groups: Vec<String> = rows.iter().map(|m| labels.group_of(&m.clip)).collect();
-    let n_groups = groups
-        .iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    let n_groups = fit::distinct_groups(&groups).len();
     warn_about_data(dim, &y, scale, n_groups, warnings);
     let d = Data {
         x: &x,

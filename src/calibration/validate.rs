@@ -86,10 +86,7 @@ pub fn repeated_splits(
     test_share: f64,
     rng: &mut impl Rng,
 ) -> BTreeMap<&'static str, Spread> {
-    let names: Vec<String> = d
-        .groups
-        .iter()
-        .collect::<std::collections::BTreeSet<_>>()
+    let names: Vec<String> = fit::distinct_groups(d.groups)
         .into_iter()
         .cloned()
         .collect();
