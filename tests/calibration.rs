@@ -14,9 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_evalverse");
 const GROUPS: usize = 24;
 const PER_GROUP: usize = 5;
 const DURATION: f64 = 10.0;
@@ -226,11 +224,7 @@ fn write_pairs(clips: &[Clip], path: &Path, rng: &mut ChaCha8Rng) {
 }
 
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("EVALVERSE_LOG", "error")
-        .output()
-        .unwrap();
+    let out = common::evalverse_cli(args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout),

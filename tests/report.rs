@@ -8,14 +8,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_evalverse");
-
 fn evalverse(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .env("EVALVERSE_LOG", "error")
-        .output()
-        .unwrap();
+    let out = common::evalverse_cli(args);
     assert!(
         out.status.success(),
         "{args:?}: {}",

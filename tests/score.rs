@@ -6,18 +6,9 @@ use evalverse::sender::synth::SceneSpec;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_evalverse");
 
 fn score(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("score")
-        .args(args)
-        .args(["--backend", "cpu"])
-        .env("EVALVERSE_LOG", "error")
-        .output()
-        .unwrap();
+    let out = common::evalverse_cli(&[&["score"], args, &["--backend", "cpu"]].concat());
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).to_string(),

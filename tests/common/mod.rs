@@ -409,3 +409,12 @@ pub fn constant_calibration(path: &Path, dims: &[&str], value: f64) {
     });
     std::fs::write(path, cal.to_string()).unwrap();
 }
+
+/// Run the evalverse binary with `args` (quiet logs) and return its output.
+pub fn evalverse_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_evalverse"))
+        .args(args)
+        .env("EVALVERSE_LOG", "error")
+        .output()
+        .expect("running the evalverse binary")
+}
