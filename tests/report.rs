@@ -139,6 +139,29 @@ fn a_run_report_shows_every_cut_and_event_at_its_time() {
         );
     }
     assert!(dom.contains("Audio late by 150.0 ms"), "the sync figure");
+    // The evidence behind it: the correlation against lag, peaking at the committed delay.
+    let curve = &records.last().unwrap()["sync"]["correlation"];
+    let values: Vec<f64> = curve["values"]
+        .as_array()
+        .expect("the summary carries the correlation curve")
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let peak = values.iter().position(|v| *v == 1.0).unwrap();
+    let peak_ms =
+        curve["from_ms"].as_f64().unwrap() + peak as f64 * curve["step_ms"].as_f64().unwrap();
+    assert!(
+        (peak_ms - 150.0).abs() <= 10.0,
+        "correlation peaks at {peak_ms} ms"
+    );
+    assert!(
+        dom.contains("class=\"sync-correlation\""),
+        "the curve is drawn"
+    );
+    let committed = attrs(&dom, "committed", "data-ms");
+    assert_eq!(committed.len(), 1);
+    assert!((committed[0] - 150.0).abs() < 1.0, "{committed:?}");
+    assert_eq!(attrs(&dom, "best-lag", "data-ms").len(), 1);
     // The same page from the media file itself (evaluated first), with thumbnails: the first
     // frame of every shot and the frame each event starts at, inline.
     let direct = dir.path().join("direct.html");

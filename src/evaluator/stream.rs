@@ -15,8 +15,8 @@ use crate::model::rhythm::{
 use crate::model::sync::{Onset, OnsetDetector, SyncEstimate, SyncTally};
 use crate::model::{HEAD_COLUMNS, Model};
 use crate::score::record::{
-    ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncFigures,
-    TransportWindow, WindowRecord, rounded,
+    ContinuityWindow, CutRecord, EventRecord, Record, StateRecord, SummaryRecord, SyncCurve,
+    SyncFigures, TransportWindow, WindowRecord, rounded,
 };
 use crate::score::taxonomy::{self, Diagnosis};
 use crate::score::{self, ContinuityInputs, Scores};
@@ -1065,6 +1065,9 @@ impl StreamEvaluator {
             }
         };
         let mut sync = SyncFigures::new(&est, self.timing.as_str());
+        if media.video && media.audio {
+            sync.correlation = self.tally.curve().map(SyncCurve::new);
+        }
         if self.timing == Timing::Arrival {
             sync.confidence = rounded(sync.confidence * 0.5);
         }

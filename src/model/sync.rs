@@ -714,6 +714,20 @@ impl SyncTally {
         decide(nv, na, span, self.search, lag0, second_ratio, &offs)
     }
 
+    /// The whole-stream correlation against lag, scaled to its peak (1 = the best lag), for a
+    /// person to see how clearly one lag stands out: `(first lag ms, step ms, values)`. `None`
+    /// before any visual event met any onset.
+    pub fn curve(&self) -> Option<(f64, f64, Vec<f32>)> {
+        let peak = self.corr.iter().copied().fold(0.0f32, f32::max);
+        (peak > 0.0).then(|| {
+            (
+                -(self.s as f64) * GRID_S * 1000.0,
+                GRID_S * 1000.0,
+                self.corr.iter().map(|c| c / peak).collect(),
+            )
+        })
+    }
+
     /// Entries held: (pending visual events, onsets kept, lags with offset bins, recent matches).
     pub fn sizes(&self) -> [(&'static str, usize); 4] {
         [

@@ -20,7 +20,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{cursor:pointer;ba
 .cut.gradual{stroke-dasharray:3 2}.stop{color:#b00;font-weight:bold}.ok{color:#070}\
 svg text{font-size:11px;fill:#444}";
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -31,7 +31,7 @@ fn num(v: &Value) -> Option<f64> {
     v.as_f64()
 }
 
-fn page(title: &str, body: &str, script: &str) -> String {
+pub(crate) fn page(title: &str, body: &str, script: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
          <style>{STYLE}</style></head><body>{body}<script>{script}</script></body></html>\n",
@@ -336,6 +336,82 @@ fn sync_section(b: &mut String, summary: Option<&Value>) {
         s["matched_events"],
         s["best_lag_ms"],
         s["second_peak_ratio"]
+    );
+    sync_curve(b, s);
+}
+
+/// The correlation against lag, with the best lag, the committed delay and the level a second
+/// peak must stay under (0.75 of the best, more than 60 ms away) for a commitment.
+fn sync_curve(b: &mut String, s: &Value) {
+    let c = &s["correlation"];
+    let (Some(from), Some(step), Some(v)) = (
+        num(&c["from_ms"]),
+        num(&c["step_ms"]),
+        c["values"].as_array(),
+    ) else {
+        return;
+    };
+    if v.len() < 2 {
+        return;
+    }
+    let to = from + step * (v.len() - 1) as f64;
+    let (left, width, top, h) = (40.0, 900.0, 10.0, 120.0);
+    let x = |ms: f64| left + (ms - from) / (to - from) * width;
+    let y = |c: f64| top + h - c.clamp(0.0, 1.0) * h;
+    let pts: Vec<String> = v
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            Some(format!(
+                "{:.1},{:.1}",
+                x(from + step * i as f64),
+                y(num(c)?)
+            ))
+        })
+        .collect();
+    let _ = write!(
+        b,
+        "<svg id=\"sync-curve\" width=\"1000\" height=\"{}\" role=\"img\">\
+         <line x1=\"{left}\" x2=\"{}\" y1=\"{y75:.1}\" y2=\"{y75:.1}\" stroke=\"#f0b\" stroke-dasharray=\"4 3\"><title>a second peak at or above this (0.75 of the best) makes the lag ambiguous</title></line>\
+         <polyline class=\"sync-correlation\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\" points=\"{}\"/>",
+        top + h + 40.0,
+        left + width,
+        pts.join(" "),
+        y75 = y(0.75),
+    );
+    let marks = [
+        ("best-lag", num(&s["best_lag_ms"]), "#555", "best lag"),
+        (
+            "committed",
+            num(&s["audio_delay_ms"]),
+            "#070",
+            "committed delay",
+        ),
+    ];
+    for (class, ms, colour, what) in marks {
+        if let Some(ms) = ms.filter(|m| (from..=to).contains(m)) {
+            let _ = write!(
+                b,
+                "<line class=\"{class}\" data-ms=\"{ms}\" x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{top}\" y2=\"{}\" stroke=\"{colour}\"><title>{what} {ms:.1} ms</title></line>",
+                top + h,
+                px = x(ms)
+            );
+        }
+    }
+    let mut ms = (from / 100.0).ceil() * 100.0;
+    while ms <= to + 1e-9 {
+        let _ = write!(
+            b,
+            "<text x=\"{:.1}\" y=\"{}\">{ms}</text>",
+            x(ms) - 10.0,
+            top + h + 16.0
+        );
+        ms += if to - from > 1200.0 { 200.0 } else { 100.0 };
+    }
+    let _ = write!(
+        b,
+        "<text x=\"{left}\" y=\"{}\">correlation of picture events with sound onsets against audio lag (ms, positive = audio late); — best lag, — committed, - - ambiguity level</text></svg>",
+        top + h + 34.0
     );
 }
 

@@ -141,6 +141,29 @@ pub struct SyncFigures {
     /// The learned commitment head's probability that the best lag is right.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit_probability: Option<f64>,
+    /// The whole input's correlation against lag (summary only): what the best lag and the
+    /// second-peak ratio were read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<SyncCurve>,
+}
+
+/// Correlation of the visual events with the audio onsets against the audio's lag, scaled to the
+/// peak: `values[i]` is the lag `from_ms + i × step_ms`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncCurve {
+    pub from_ms: f64,
+    pub step_ms: f64,
+    pub values: Vec<f64>,
+}
+
+impl SyncCurve {
+    pub fn new((from_ms, step_ms, values): (f64, f64, Vec<f32>)) -> Self {
+        Self {
+            from_ms,
+            step_ms,
+            values: values.into_iter().map(|v| round(v as f64, 3)).collect(),
+        }
+    }
 }
 
 impl SyncFigures {
@@ -165,6 +188,7 @@ impl SyncFigures {
             drift_ms: None,
             drift_abs_ms: None,
             commit_probability: e.commit_probability.map(|p| round(p, 3)),
+            correlation: None,
         }
     }
 }
