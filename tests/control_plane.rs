@@ -4,10 +4,8 @@
 //! the `evalverse` binary for what the command line decides (token sources, refusing to expose
 //! itself).
 mod common;
-use common::{Killed, cpu_model, free_tcp, wait_for};
+use common::{Killed, Server, free_tcp, wait_for};
 use evalverse::config::Settings;
-use evalverse::evaluator::Evaluator;
-use evalverse::output::{http, telemetry};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -17,58 +15,14 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "correct-horse-battery-staple-42";
 const SECRET: &str = "SECRET-7f3c91-do-not-leak";
 
-/// `http::serve` on 127.0.0.1 (or `bind`) with `settings`, until dropped.
-struct Server {
-    addr: SocketAddr,
-    rt: Option<tokio::runtime::Runtime>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    evaluator: Arc<Evaluator>,
+/// `GET path` with the token.
+trait Get {
+    fn get(&self, path: &str) -> (u16, String);
 }
 
-impl Server {
-    fn start(settings: Settings, token: Option<&str>) -> Self {
-        settings.validate().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let evaluator = Evaluator::new(settings, cpu_model());
-        let state = http::AppState::new(
-            evaluator.clone(),
-            telemetry::install(),
-            token.map(String::from),
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        rt.spawn(http::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
-        Self {
-            addr,
-            rt: Some(rt),
-            stop: Some(tx),
-            evaluator,
-        }
-    }
-
+impl Get for Server {
     fn get(&self, path: &str) -> (u16, String) {
         request(self.addr, "GET", path, &[auth()], None)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.evaluator.shutdown();
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
     }
 }
 

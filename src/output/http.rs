@@ -10,6 +10,7 @@
 //! | GET | `/v1/streams/{id}` | one stream | yes |
 //! | GET | `/v1/streams/{id}/verdict` | early-stop verdict: `continue` or `stop`, with reasons | yes |
 //! | GET | `/v1/events` | server-sent events: every record as JSON (`?stream=ID` filters) | yes |
+//! | GET | `/streams/{id}` | live page of one stream (HTML; it fetches the two rows above with the token from its `#token=` fragment) | never (holds no data) |
 //!
 //! Safe to expose (README, "Reliability and security"), checked in this order:
 //! 1. on a loopback bind the `Host` header must name the loopback (DNS rebinding), and an
@@ -187,7 +188,9 @@ impl Guard {
             ));
         }
         let path = req.uri().path();
-        let open = path == "/healthz" || (path == "/metrics" && self.open_metrics);
+        let open = path == "/healthz"
+            || (path == "/metrics" && self.open_metrics)
+            || path.starts_with("/streams/");
         if !open && !self.authorised(headers) {
             let mut r = error(
                 StatusCode::UNAUTHORIZED,
@@ -358,6 +361,27 @@ async fn events(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
         .into_response()
 }
 
+/// The live page: no data in it, a policy that lets it talk to this origin only.
+async fn live_page(Path(id): Path<String>) -> Response {
+    static POLICY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(super::live::content_security_policy);
+    let mut r = super::live::live_page(&id).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
 /// The routes with their access rules, for a server bound to `local`.
 pub fn router(state: AppState, local: SocketAddr) -> Router {
     let server = &state.evaluator.settings().server;
@@ -378,6 +402,7 @@ pub fn router(state: AppState, local: SocketAddr) -> Router {
         .route("/v1/streams/{id}", get(one).delete(remove))
         .route("/v1/streams/{id}/verdict", get(verdict))
         .route("/v1/events", get(events))
+        .route("/streams/{id}", get(live_page))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard_state, guard))

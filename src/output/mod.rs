@@ -1,6 +1,7 @@
 //! Output: where records go — JSON lines, the terminal, Prometheus metrics, HTTP.
 pub mod html;
 pub mod http;
+pub mod live;
 pub mod telemetry;
 pub mod terminal;
 pub mod webhook;

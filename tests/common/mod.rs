@@ -418,3 +418,59 @@ pub fn evalverse_cli(args: &[&str]) -> std::process::Output {
         .output()
         .expect("running the evalverse binary")
 }
+
+/// `http::serve` (as `evalverse serve` runs it) in-process on 127.0.0.1 with `settings` and
+/// `token`, until dropped.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub rt: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub evaluator: std::sync::Arc<evalverse::evaluator::Evaluator>,
+}
+
+impl Server {
+    pub fn start(settings: Settings, token: Option<&str>) -> Self {
+        settings.validate().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let evaluator = evalverse::evaluator::Evaluator::new(settings, cpu_model());
+        let state = evalverse::output::http::AppState::new(
+            evaluator.clone(),
+            evalverse::output::telemetry::install(),
+            token.map(String::from),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(evalverse::output::http::serve(
+            listener,
+            state,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            addr,
+            rt: Some(rt),
+            stop: Some(tx),
+            evaluator,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.evaluator.shutdown();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+        }
+    }
+}
