@@ -31,10 +31,16 @@ pub enum EventKind {
     LightingChange,
     /// The timestamps of a medium jumped (folded out of the timeline; cause `transport`).
     Discontinuity,
+    /// Runs of full-scale samples in the sound (a flat top: the mix went into the rails).
+    Clipping,
+    /// A short hole of digital silence cut abruptly into continuing sound.
+    Dropout,
+    /// A step in the sound's level (≥ 12 dB within a second): informative, not a fault.
+    LoudnessJump,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Freeze,
         EventKind::Black,
         EventKind::Silence,
@@ -47,6 +53,9 @@ impl EventKind {
         EventKind::Quiet,
         EventKind::LightingChange,
         EventKind::Discontinuity,
+        EventKind::Clipping,
+        EventKind::Dropout,
+        EventKind::LoudnessJump,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +71,9 @@ impl EventKind {
             EventKind::Quiet => "quiet",
             EventKind::LightingChange => "lighting_change",
             EventKind::Discontinuity => "discontinuity",
+            EventKind::Clipping => "clipping",
+            EventKind::Dropout => "dropout",
+            EventKind::LoudnessJump => "loudness_jump",
         }
     }
 
@@ -84,6 +96,7 @@ impl EventKind {
                 | EventKind::Quiet
                 | EventKind::LightingChange
                 | EventKind::Discontinuity
+                | EventKind::LoudnessJump
         )
     }
 }

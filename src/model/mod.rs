@@ -17,6 +17,7 @@ pub mod continuity;
 pub mod features;
 pub mod rhythm;
 pub mod run;
+pub mod sound;
 pub mod style;
 pub mod sync;
 

@@ -16,6 +16,8 @@ pub enum Dimension {
     Sync,
     Continuity,
     Rhythm,
+    /// Post-production sound: level, loudness, clipping, dropouts.
+    Sound,
 }
 
 impl Dimension {
@@ -24,6 +26,7 @@ impl Dimension {
             Dimension::Sync => "sync",
             Dimension::Continuity => "continuity",
             Dimension::Rhythm => "rhythm",
+            Dimension::Sound => "sound",
         }
     }
 }
@@ -198,6 +201,49 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             ),
             problem: "none by itself: a lamp, a stage light or lightning changes parts of the picture differently, unlike a generator's grade instability (not scored)".into(),
             fix: "nothing to fix unless no light changes in the scene".into(),
+        },
+        EventKind::Clipping => Diagnosis {
+            event: None,
+            stage: Stage::PostProduction,
+            aspect: "sound design (mix level)",
+            dimension: Dimension::Sound,
+            observed: format!(
+                "sound clipped {span}: {:.0} runs of full-scale samples, true peak {:+.1} dBTP",
+                value(d, "clipped_runs"),
+                value(d, "true_peak_dbtp")
+            ),
+            problem: "the mix went over full scale: the waveform's tops are cut flat, heard as distortion".into(),
+            fix: "lower the gain before the output stage or add a true-peak limiter at −1 dBTP (EBU R 128), then re-render the audio of this span".into(),
+        },
+        EventKind::Dropout => Diagnosis {
+            event: None,
+            stage: Stage::PostProduction,
+            aspect: "sound design",
+            dimension: Dimension::Sound,
+            observed: format!(
+                "sound cut to digital silence for {:.0} ms at {:.3} s and came back ({:.0} dBFS before, {:.0} dBFS after)",
+                value(d, "hole_ms"),
+                d.start,
+                value(d, "before_db"),
+                value(d, "after_db")
+            ),
+            problem: "a dropout: samples lost between the audio generator and the mux (a buffer underrun, a dropped packet, a bad splice)".into(),
+            fix: "check the audio path for underruns and splices at this time; re-render or crossfade the span".into(),
+        },
+        EventKind::LoudnessJump => Diagnosis {
+            event: None,
+            stage: Stage::PostProduction,
+            aspect: "sound design (level)",
+            dimension: Dimension::Sound,
+            observed: format!(
+                "sound level stepped {:+.1} dB at {:.3} s ({:.0} → {:.0} dBFS)",
+                value(d, "step_db"),
+                d.start,
+                value(d, "before_db"),
+                value(d, "after_db")
+            ),
+            problem: "none by itself at a cut between scenes (not scored); inside a shot it is a gain step in the mix".into(),
+            fix: "if it falls inside a shot, ride the gain or crossfade the level change".into(),
         },
         // EventKind::Discontinuity (the faults are `fault`'s).
         _ => Diagnosis {
