@@ -166,6 +166,7 @@ mod tests {
                 sync: None,
                 continuity: Some(overall),
                 rhythm: Some(100.0),
+                sound: None,
                 overall: Some(overall),
             },
             ..WindowRecord::for_test("s", end - 4.0, end)

@@ -131,6 +131,9 @@ pub struct AnalysisSettings {
     /// An expert calibration written by `evalverse calibrate`: windows and summaries gain
     /// `calibrated` scores on the raters' scale.
     pub calibration: Option<std::path::PathBuf>,
+    /// Measure the sound at its own rate and layout (EBU R 128 loudness, true peak, clipping,
+    /// dropouts: the `sound` dimension). Off: the built-in pipelines leave that branch out.
+    pub sound: bool,
     pub detectors: DetectorSettings,
 }
 
@@ -148,6 +151,7 @@ impl Default for AnalysisSettings {
             batch_frames: DEFAULT_BATCH_FRAMES,
             backend: BackendChoice::Auto,
             sync_head: SyncHead::Learned,
+            sound: true,
             calibration: None,
             detectors: DetectorSettings::default(),
         }

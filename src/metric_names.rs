@@ -24,6 +24,8 @@ pub const FLICKER: &str = "evalverse_flicker_ratio";
 pub const FREEZE_RATIO: &str = "evalverse_freeze_ratio";
 pub const BLACK_RATIO: &str = "evalverse_black_ratio";
 pub const SILENCE_RATIO: &str = "evalverse_silence_ratio";
+pub const LOUDNESS: &str = "evalverse_loudness_lufs";
+pub const TRUE_PEAK: &str = "evalverse_true_peak_dbtp";
 pub const SHOT_LENGTH: &str = "evalverse_average_shot_length_seconds";
 pub const CUTS_PER_MINUTE: &str = "evalverse_cuts_per_minute";
 pub const CUTS: &str = "evalverse_cuts_total";
@@ -56,6 +58,8 @@ pub const ALL: &[&str] = &[
     FREEZE_RATIO,
     BLACK_RATIO,
     SILENCE_RATIO,
+    LOUDNESS,
+    TRUE_PEAK,
     SHOT_LENGTH,
     CUTS_PER_MINUTE,
     CUTS,

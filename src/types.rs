@@ -72,6 +72,17 @@ impl VideoFrame {
     }
 }
 
+/// A run of the sound as decoded: interleaved F32 at the input's own rate and channel layout
+/// (the pipelines' `sound` branch, for loudness, true peak, clipping and dropouts).
+#[derive(Clone, Debug)]
+pub struct SoundChunk {
+    /// Presentation time of the first frame, seconds of running time.
+    pub pts: f64,
+    pub rate: u32,
+    pub channels: u32,
+    pub samples: Vec<f32>,
+}
+
 /// A run of mono audio samples at the analysis rate.
 #[derive(Clone, Debug)]
 pub struct AudioChunk {

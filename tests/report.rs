@@ -226,6 +226,10 @@ fn a_batch_report_has_a_row_per_clip_and_links_their_reports() {
         "console messages (the sorting script must parse): {console:?}"
     );
     assert_eq!(dom.matches("<tr class=\"clip\"").count(), 3, "{dom}");
-    assert_eq!(dom.matches("class=\"histogram\"").count(), 4);
+    assert_eq!(
+        dom.matches("class=\"histogram\"").count(),
+        5,
+        "one per dimension"
+    );
     assert!(dom.contains("href=\"c1.mp4.html\"") && !dom.contains("href=\"c0.mp4.html\""));
 }

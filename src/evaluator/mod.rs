@@ -65,18 +65,16 @@ pub fn evaluate_file(
         Timing::File,
     );
     let mut out = Vec::with_capacity(64);
-    let mut run = FileRun {
-        media: None,
-        eos: Media::default(),
-        bus_eos: false,
-        failure: None,
-        last_data: Instant::now(),
-    };
+    let mut run = FileRun::new(ingest.has_sound);
     let mut last_progress = Instant::now();
     let mut duration = None;
     // A branch whose sender is gone (its thread ended) must leave the select, or the select
     // would return at once forever.
-    let (mut vrx, mut arx) = (ingest.video.clone(), ingest.audio.clone());
+    let (mut vrx, mut arx, mut srx) = (
+        ingest.video.clone(),
+        ingest.audio.clone(),
+        ingest.sound.clone(),
+    );
     while !run.done() && run.failure.is_none() {
         crossbeam::select! {
             recv(vrx) -> f => match f {
@@ -92,6 +90,10 @@ pub fn evaluate_file(
                     ev.push_audio(c, &mut out);
                 }
                 Err(_) => arx = crossbeam::channel::never(),
+            },
+            recv(srx) -> c => match c {
+                Ok(c) => ev.push_sound(c, &mut out),
+                Err(_) => srx = crossbeam::channel::never(),
             },
             recv(ingest.events) -> e => run.on_event(e.ok(), &mut ev, &mut out, input)?,
             default(Duration::from_millis(500)) => {
@@ -134,6 +136,9 @@ fn finish_file(
     while let Ok(c) = ingest.audio.try_recv() {
         ev.push_audio(c, out);
     }
+    while let Ok(c) = ingest.sound.try_recv() {
+        ev.push_sound(c, out);
+    }
     ingest.stop();
     match failure {
         Some(message) => {
@@ -163,17 +168,35 @@ fn finish_file(
 struct FileRun {
     media: Option<Media>,
     eos: Media,
+    /// The pipeline has a `sound` branch (it follows the audio) and it has ended.
+    sound_expected: bool,
+    sound_eos: bool,
     bus_eos: bool,
     failure: Option<String>,
     last_data: Instant,
 }
 
 impl FileRun {
+    fn new(sound_expected: bool) -> Self {
+        Self {
+            media: None,
+            eos: Media::default(),
+            sound_expected,
+            sound_eos: false,
+            bus_eos: false,
+            failure: None,
+            last_data: Instant::now(),
+        }
+    }
+
     /// Every branch the file has reached its end (or the pipeline did, before the media were
     /// known).
     fn done(&self) -> bool {
         match self.media {
-            Some(m) => (!m.video || self.eos.video) && (!m.audio || self.eos.audio),
+            Some(m) => {
+                (!m.video || self.eos.video)
+                    && (!m.audio || (self.eos.audio && (!self.sound_expected || self.sound_eos)))
+            }
             None => self.bus_eos,
         }
     }
@@ -189,13 +212,11 @@ impl FileRun {
         match e {
             Some(IngestEvent::Error { message }) => self.failure = Some(message),
             Some(IngestEvent::Eos) => self.bus_eos = true,
-            Some(IngestEvent::BranchEos { medium }) => {
-                if medium == "video" {
-                    self.eos.video = true
-                } else {
-                    self.eos.audio = true
-                }
-            }
+            Some(IngestEvent::BranchEos { medium }) => match medium.as_str() {
+                "video" => self.eos.video = true,
+                "sound" => self.sound_eos = true,
+                _ => self.eos.audio = true,
+            },
             Some(IngestEvent::Started { media: m }) => {
                 self.media = Some(m);
                 if !m.video && !m.audio {
@@ -621,12 +642,17 @@ impl Shared {
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
-        let (mut vrx, mut arx) = (ingest.video.clone(), ingest.audio.clone());
+        let (mut vrx, mut arx, mut srx) = (
+            ingest.video.clone(),
+            ingest.audio.clone(),
+            ingest.sound.clone(),
+        );
         while !stop.load(Ordering::Relaxed) && !ended {
             // A short select timeout keeps stop responsive; a disconnected branch leaves it.
             crossbeam::select! {
                 recv(vrx) -> f => match f { Ok(f) => ev.push_video(f, &mut out), Err(_) => vrx = crossbeam::channel::never() },
                 recv(arx) -> c => match c { Ok(c) => ev.push_audio(c, &mut out), Err(_) => arx = crossbeam::channel::never() },
+                recv(srx) -> c => match c { Ok(c) => ev.push_sound(c, &mut out), Err(_) => srx = crossbeam::channel::never() },
                 recv(ingest.events) -> e => ended = live_event(s, e.ok(), &mut ev, &mut out),
                 default(Duration::from_millis(50)) => {},
             }

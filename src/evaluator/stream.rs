@@ -20,7 +20,7 @@ use crate::score::record::{
 };
 use crate::score::taxonomy::{self, Diagnosis};
 use crate::score::{self, ContinuityInputs, Scores};
-use crate::types::{AudioChunk, IngestEvent, Media, StreamId, StreamState, VideoFrame};
+use crate::types::{AudioChunk, IngestEvent, Media, SoundChunk, StreamId, StreamState, VideoFrame};
 use crate::window::timeline::{Jump, Medium, Timeline};
 use crate::window::{AudioRing, Batch, HopScheduler, VideoBatcher};
 use std::collections::{BTreeMap, VecDeque};
@@ -53,6 +53,10 @@ struct Row {
     arrival: Instant,
 }
 
+/// How far the sound branch may fall behind the analysis audio before windows stop waiting
+/// for it, s.
+const SOUND_WAIT_S: f64 = 5.0;
+
 /// Evaluation state of one stream.
 pub struct StreamEvaluator {
     id: StreamId,
@@ -84,6 +88,15 @@ pub struct StreamEvaluator {
     style: crate::model::style::StyleTracker,
     video_cont: VideoContinuity,
     silence: Silence,
+    /// Loudness, true peak, clipping, dropouts of the sound at its own rate.
+    sound: crate::model::sound::SoundMeter,
+    /// Stream time minus raw time of the latest audio chunk: the sound branch carries the same
+    /// timestamps as the audio and is placed on the audio's timeline.
+    audio_offset: Option<f64>,
+    /// Sound that came before the first audio chunk placed its timeline (bounded).
+    sound_waiting: VecDeque<SoundChunk>,
+    /// End of the sound measured so far (stream time).
+    sound_to: Option<f64>,
     onset_det: OnsetDetector,
     pacing: Pacing,
     cuts: BTreeMap<&'static str, usize>,
@@ -96,7 +109,7 @@ pub struct StreamEvaluator {
     pub frames: u64,
     /// Running aggregates for the summary: windows scored, sums and counts of each score.
     windows: usize,
-    score_sums: [(f64, usize); 4],
+    score_sums: [(f64, usize); 5],
     /// Closed events of each kind (index in `EventKind::ALL`) over the whole stream.
     event_counts: [usize; EventKind::ALL.len()],
     /// Visual events and onsets over the whole stream.
@@ -173,6 +186,10 @@ impl StreamEvaluator {
             style: Default::default(),
             video_cont: VideoContinuity::new(a),
             silence: Silence::new(a),
+            sound: crate::model::sound::SoundMeter::new(a.min_event_s),
+            audio_offset: None,
+            sound_waiting: VecDeque::new(),
+            sound_to: None,
             onset_det: OnsetDetector::default(),
             pacing: Pacing::default(),
             cuts: BTreeMap::new(),
@@ -184,7 +201,7 @@ impl StreamEvaluator {
             batches: 0,
             frames: 0,
             windows: 0,
-            score_sums: [(0.0, 0); 4],
+            score_sums: [(0.0, 0); 5],
             event_counts: [0; EventKind::ALL.len()],
             visual_total: 0,
             onsets_total: 0,
@@ -389,8 +406,16 @@ impl StreamEvaluator {
             return;
         }
         let dur = c.samples.len() as f64 / c.rate as f64;
+        let raw = c.pts;
         let (t, jump) = self.timeline.map(Medium::Audio, c.pts, dur);
         c.pts = t;
+        if self.audio_offset.is_none() {
+            self.audio_offset = Some(t - raw);
+            while let Some(s) = self.sound_waiting.pop_front() {
+                self.push_sound(s, out);
+            }
+        }
+        self.audio_offset = Some(t - raw);
         if let Some(j) = jump {
             self.on_discontinuity(j, out);
         }
@@ -405,6 +430,31 @@ impl StreamEvaluator {
             self.process_audio(out);
             self.schedule(out);
         }
+    }
+
+    /// The sound at its own rate and layout: loudness, true peak, clipping, dropouts.
+    pub fn push_sound(&mut self, mut c: SoundChunk, out: &mut Vec<Record>) {
+        if !c.pts.is_finite() {
+            return;
+        }
+        let Some(offset) = self.audio_offset else {
+            // Before the first analysis chunk: wait for it (at most ~2 s of 20 ms chunks).
+            if self.sound_waiting.len() >= 128 {
+                self.sound_waiting.pop_front();
+            }
+            self.sound_waiting.push_back(c);
+            return;
+        };
+        c.pts += offset;
+        let mut dets = vec![];
+        self.sound
+            .push(c.pts, c.rate, c.channels, &c.samples, &mut dets);
+        for d in dets {
+            self.emit_detection(d, out);
+        }
+        let frames = c.samples.len() / c.channels.max(1) as usize;
+        self.sound_to = Some(c.pts + frames as f64 / c.rate.max(1) as f64);
+        self.schedule(out);
     }
 
     /// A medium's timestamps jumped: the timeline has folded the jump away; report it, and
@@ -487,7 +537,14 @@ impl StreamEvaluator {
 
     fn emit_detection(&mut self, mut d: Detection, out: &mut Vec<Record>) {
         if d.kind != EventKind::Discontinuity && !d.transport {
-            let audio = matches!(d.kind, EventKind::Silence | EventKind::Quiet);
+            let audio = matches!(
+                d.kind,
+                EventKind::Silence
+                    | EventKind::Quiet
+                    | EventKind::Clipping
+                    | EventKind::Dropout
+                    | EventKind::LoudnessJump
+            );
             d.transport = self.damaged_near(audio, d.start, d.end);
         }
         if d.ongoing {
@@ -671,6 +728,8 @@ impl StreamEvaluator {
             .forget_before(first - self.a.sync_horizon_s.max(60.0) - 1.0);
     }
 
+    /// Watermark of stream time every medium has delivered up to: windows ending before it
+    /// are complete.
     fn watermark(&self) -> Option<f64> {
         let media = self.media?;
         let mut wm = f64::INFINITY;
@@ -680,8 +739,15 @@ impl StreamEvaluator {
             any = true;
         }
         if media.audio && !(self.live && self.stalled.audio) {
-            wm = wm.min(self.audio_to?);
+            let audio_to = self.audio_to?;
+            wm = wm.min(audio_to);
             any = true;
+            // The sound branch (loudness) runs beside the analysis audio: a window waits for
+            // it too, unless it has fallen behind by more than SOUND_WAIT_S (a branch that
+            // stalled or failed must not hold the other dimensions back).
+            if let Some(st) = self.sound_to.filter(|st| audio_to - st < SOUND_WAIT_S) {
+                wm = wm.min(st);
+            }
         }
         any.then_some(wm)
     }
@@ -771,7 +837,16 @@ impl StreamEvaluator {
             }
         }
         let events = self.window_events(s, e, continuity.flashes, &mut diagnosis);
-        let scores = self.window_scores(media, sync.as_ref(), &inputs, &pacing);
+        let sound = media.audio.then(|| self.sound.window(s, e)).flatten();
+        let dropouts = self
+            .detections
+            .iter()
+            .filter(|d| d.kind == EventKind::Dropout && !d.transport && d.start < e && d.end > s)
+            .count();
+        let sound_score = sound
+            .as_ref()
+            .map(|w| crate::model::sound::score(w.clipped_ms, dropouts));
+        let scores = self.window_scores(media, sync.as_ref(), &inputs, &pacing, sound_score);
         let mut w = WindowRecord {
             stream: self.id.to_string(),
             start: rounded(s),
@@ -783,6 +858,7 @@ impl StreamEvaluator {
             rhythm: pacing,
             beat,
             style,
+            sound,
             events,
             diagnosis,
             latency_s: newest_arrival
@@ -950,6 +1026,7 @@ impl StreamEvaluator {
         sync: Option<&SyncFigures>,
         inputs: &ContinuityInputs,
         pacing: &PacingFigures,
+        sound: Option<f64>,
     ) -> Scores {
         let sync_score = sync.and_then(|f| score::sync_score(f.audio_delay_ms));
         let continuity_score =
@@ -961,6 +1038,7 @@ impl StreamEvaluator {
             sync: sync_score.map(rounded),
             continuity: continuity_score.map(rounded),
             rhythm: rhythm_score.map(rounded),
+            sound: sound.map(rounded),
             overall: score::overall(sync_score, continuity_score, rhythm_score).map(rounded),
         };
         self.windows += 1;
@@ -969,6 +1047,7 @@ impl StreamEvaluator {
             scores.continuity,
             scores.rhythm,
             scores.overall,
+            scores.sound,
         ]) {
             if let Some(v) = v {
                 acc.0 += v;
@@ -1018,6 +1097,7 @@ impl StreamEvaluator {
         let mut dets = vec![];
         self.video_cont.finish(&mut dets);
         self.silence.finish(&mut dets);
+        self.sound.finish(&mut dets);
         for d in dets {
             self.emit_detection(d, out);
         }
@@ -1100,6 +1180,7 @@ impl StreamEvaluator {
                 sync: mean(0),
                 continuity: mean(1),
                 rhythm: mean(2),
+                sound: mean(4),
                 overall: mean(3),
             },
             backend: self.model.kind().to_string(),
@@ -1107,6 +1188,7 @@ impl StreamEvaluator {
             speed_x: rounded(duration / elapsed.max(1e-6)),
             verdict: self.alerts.verdict(),
             calibrated: self.calibrated.as_ref().and_then(|t| t.whole()),
+            sound: media.audio.then(|| self.sound.summary()).flatten(),
         }))
     }
 }

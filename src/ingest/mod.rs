@@ -19,7 +19,7 @@ pub mod thumbs;
 
 use crate::config::{AnalysisSettings, StreamSettings};
 use crate::metric_names as m;
-use crate::types::{AudioChunk, IngestEvent, Media, StreamId, VideoFrame};
+use crate::types::{AudioChunk, IngestEvent, Media, SoundChunk, StreamId, VideoFrame};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -109,6 +109,7 @@ fn read_pipeline_file(path: &Path) -> std::io::Result<String> {
 pub struct IngestStats {
     pub video: Arc<BranchCounters>,
     pub audio: Arc<BranchCounters>,
+    pub sound: Arc<BranchCounters>,
     /// RTP statistics per medium (`video`, `audio`), when the source is RTP.
     pub rtp: Mutex<Vec<(Medium, RtpStats)>>,
     /// RTCP sender reports received from the SSRC whose RTP we receive (they make lip sync
@@ -124,6 +125,9 @@ pub struct Ingest {
     pipeline: gst::Pipeline,
     pub video: Receiver<VideoFrame>,
     pub audio: Receiver<AudioChunk>,
+    /// The sound at its own rate and layout, when the pipeline has an appsink named `sound`.
+    pub sound: Receiver<SoundChunk>,
+    pub has_sound: bool,
     pub events: Receiver<IngestEvent>,
     pub stats: Arc<IngestStats>,
     /// Media declared up front (RTP) — for files this arrives as `IngestEvent::Started`.
@@ -152,6 +156,13 @@ fn branch_linked(sink: &gst::Element) -> bool {
     true
 }
 
+/// The appsink named `name`, if the pipeline has one.
+fn appsink(pipeline: &gst::Pipeline, name: &str) -> Option<gst_app::AppSink> {
+    pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+}
+
 impl Ingest {
     /// Build and start the pipeline for `source`.
     pub fn start(
@@ -164,12 +175,8 @@ impl Ingest {
         let name = stream.to_string();
         let (description, live) = describe(&name, source, analysis)?;
         let pipeline = launch(&name, &description)?;
-        let video_sink = pipeline
-            .by_name("video")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok());
-        let audio_sink = pipeline
-            .by_name("audio")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+        let sink = |n: &str| appsink(&pipeline, n);
+        let (video_sink, audio_sink, sound_sink) = (sink("video"), sink("audio"), sink("sound"));
         if video_sink.is_none() && audio_sink.is_none() {
             return Err(IngestError::NoSinks { stream: name });
         }
@@ -186,10 +193,11 @@ impl Ingest {
         });
         // Audio arrives in ~10–20 ms chunks: give it a few seconds of room.
         let (atx, arx) = bounded(queue_frames * 4);
+        let (stx, srx) = bounded(queue_frames * 4);
         let stats = Arc::new(IngestStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![];
-        for sink in video_sink.iter().chain(audio_sink.iter()) {
+        for sink in video_sink.iter().chain(&audio_sink).chain(&sound_sink) {
             configure_sink(sink, live);
         }
         let branch = |medium, counters: &Arc<BranchCounters>| BranchOf {
@@ -208,17 +216,16 @@ impl Ingest {
             let b = branch(Medium::Audio, &stats.audio).sending(atx);
             threads.extend(attach::<AudioChunk>(sink, b, live, &stop));
         }
-        let stall_media = match source {
-            Source::Live(s) => probe_rtp(&pipeline, s, &stats, &stream),
-            Source::Uri(_) => vec![],
+        if let Some(sink) = &sound_sink {
+            let b = branch(Medium::Sound, &stats.sound).sending(stx);
+            threads.extend(attach::<SoundChunk>(sink, b, live, &stop));
+        }
+        let (stall_media, timeout) = match source {
+            Source::Live(s) => (probe_rtp(&pipeline, s, &stats, &stream), s.stall_timeout_s),
+            Source::Uri(_) => (vec![], f64::INFINITY),
         };
         probe_rtcp(&pipeline, &stats);
         let declared = announce_media(&pipeline, source, &video_sink, &audio_sink, &etx);
-
-        let timeout = match source {
-            Source::Live(s) => s.stall_timeout_s,
-            Source::Uri(_) => f64::INFINITY,
-        };
         let watch = (etx, stall_media, timeout);
         threads.push(spawn_bus_watch(&pipeline, &stream, &stop, &stats, watch)?);
         play(&pipeline, &name, &stop)?;
@@ -227,6 +234,8 @@ impl Ingest {
             pipeline,
             video: vrx,
             audio: arx,
+            sound: srx,
+            has_sound: sound_sink.is_some(),
             events: erx,
             stats,
             declared,

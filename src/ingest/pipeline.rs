@@ -52,6 +52,19 @@ pub fn fill(text: &str, values: &BTreeMap<&str, String>) -> Result<String, Strin
     Ok(out)
 }
 
+/// A built-in description for `analysis`: comments dropped, and the `sound` branch (one line
+/// ending in `appsink name=sound`) too when `analysis.sound` is off.
+fn builtin(text: &str, analysis: &AnalysisSettings) -> String {
+    if analysis.sound {
+        return strip_comments(text);
+    }
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("appsink name=sound"))
+        .collect();
+    strip_comments(&kept.join("\n"))
+}
+
 fn common(analysis: &AnalysisSettings) -> BTreeMap<&'static str, String> {
     let mut v = BTreeMap::new();
     v.insert("width", analysis.width.to_string());
@@ -64,7 +77,7 @@ pub fn file_description(uri: &str, analysis: &AnalysisSettings) -> Result<String
     let mut v = common(analysis);
     // Quotes would end the property value in the launch syntax.
     v.insert("uri", uri.replace('"', "%22"));
-    fill(&strip_comments(FILE), &v)
+    fill(&builtin(FILE, analysis), &v)
 }
 
 /// The description for an RTP stream: the shared rtpbin plus one branch per configured medium.
@@ -100,7 +113,7 @@ pub fn rtp_description(s: &StreamSettings, analysis: &AnalysisSettings) -> Resul
             AudioCodec::Opus => RTP_OPUS,
             AudioCodec::L16 => RTP_L16,
         };
-        parts.push(fill(&strip_comments(text), &v)?);
+        parts.push(fill(&builtin(text, analysis), &v)?);
     }
     Ok(parts.join(" "))
 }

@@ -2,7 +2,7 @@
 //! `try_send` it (full channel → drop and count); file branches are pulled from a thread of
 //! our own, so the decoder is paced by the evaluator and nothing is lost.
 use crate::metric_names as m;
-use crate::types::{AudioChunk, IngestEvent, StreamId, VideoFrame};
+use crate::types::{AudioChunk, IngestEvent, SoundChunk, StreamId, VideoFrame};
 use crossbeam::channel::{Sender, TrySendError};
 use gstreamer as gst;
 use gstreamer_app as gst_app;
@@ -141,24 +141,53 @@ pub fn audio_chunk(
     let buffer = sample.buffer()?;
     let pts = running_time_s(sample, buffer.pts())?;
     let map = buffer.map_readable().ok()?;
-    let samples = map
-        .as_slice()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .map(|s| {
-            if s.is_finite() {
-                s.clamp(-1.0, 1.0)
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let samples = f32_samples(map.as_slice(), 1.0);
     Some(AudioChunk {
         pts,
         rate,
         samples,
         arrival: Instant::now(),
         damaged: false,
+    })
+}
+
+/// F32LE bytes as samples; non-finite ones become 0, the rest are held within ±`limit`.
+fn f32_samples(bytes: &[u8], limit: f32) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .map(|s| {
+            if s.is_finite() {
+                s.clamp(-limit, limit)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Copy one interleaved F32 sample at its own rate and layout into a [`SoundChunk`]. Values
+/// over full scale are kept (up to ±4): a decoder's overshoot is what clipping looks like.
+pub fn sound_chunk(sample: &gst::Sample) -> Option<SoundChunk> {
+    let caps = sample.caps()?.structure(0)?;
+    let rate = caps
+        .get::<i32>("rate")
+        .ok()
+        .filter(|r| (1000..=768_000).contains(r))?;
+    let channels = caps
+        .get::<i32>("channels")
+        .ok()
+        .filter(|c| (1..=64).contains(c))?;
+    let buffer = sample.buffer()?;
+    let pts = running_time_s(sample, buffer.pts())?;
+    let map = buffer.map_readable().ok()?;
+    let mut samples = f32_samples(map.as_slice(), 4.0);
+    samples.truncate(samples.len() / channels as usize * channels as usize);
+    Some(SoundChunk {
+        pts,
+        rate: rate as u32,
+        channels: channels as u32,
+        samples,
     })
 }
 
@@ -183,6 +212,8 @@ fn send_blocking<T>(tx: &Sender<T>, mut item: T, stop: &AtomicBool) -> bool {
 pub enum Medium {
     Video,
     Audio,
+    /// The sound at its own rate and layout (loudness); counted with the audio.
+    Sound,
 }
 
 impl Medium {
@@ -190,6 +221,7 @@ impl Medium {
         match self {
             Medium::Video => "video",
             Medium::Audio => "audio",
+            Medium::Sound => "sound",
         }
     }
 }
@@ -247,10 +279,23 @@ impl Convert for AudioChunk {
     }
 }
 
+impl Convert for SoundChunk {
+    fn convert(
+        sample: &gst::Sample,
+        _index: u64,
+        _rate: u32,
+        _caps: &mut CapsTracker,
+        _ev: &Sender<IngestEvent>,
+    ) -> Option<Self> {
+        sound_chunk(sample)
+    }
+    fn mark(&mut self, _t: &super::senders::Transport) {}
+}
+
 fn dropped_metric(stream: &StreamId, medium: Medium) {
     let name = match medium {
         Medium::Video => m::DROPPED_FRAMES,
-        Medium::Audio => m::DROPPED_AUDIO_CHUNKS,
+        Medium::Audio | Medium::Sound => m::DROPPED_AUDIO_CHUNKS,
     };
     metrics::counter!(name, "stream" => stream.to_string()).increment(1);
 }

@@ -269,7 +269,7 @@ pub fn describe() {
     );
     describe_gauge!(
         m::SCORE,
-        "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, overall)"
+        "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, sound, overall; sound is not part of overall)"
     );
     describe_gauge!(
         m::AUDIO_DELAY,
@@ -300,6 +300,14 @@ pub fn describe() {
     describe_gauge!(
         m::SILENCE_RATIO,
         "Share of the latest window inside silence events, 0-1"
+    );
+    describe_gauge!(
+        m::LOUDNESS,
+        "EBU R 128 loudness of the sound, LUFS (label kind: short_term at the latest window's end, momentary_max over it)"
+    );
+    describe_gauge!(
+        m::TRUE_PEAK,
+        "Highest true peak of the sound in the latest window, dBTP (over -1 breaks EBU R 128)"
     );
     describe_gauge!(
         m::SHOT_LENGTH,
@@ -365,6 +373,7 @@ pub fn observe(r: &Record) {
                 ("sync", w.scores.sync),
                 ("continuity", w.scores.continuity),
                 ("rhythm", w.scores.rhythm),
+                ("sound", w.scores.sound),
                 ("overall", w.scores.overall),
             ] {
                 if let Some(v) = v {
@@ -394,6 +403,14 @@ pub fn observe(r: &Record) {
             metrics::gauge!(m::BLACK_RATIO, "stream" => s.clone()).set(w.continuity.black_ratio);
             if let Some(x) = w.continuity.silence_ratio {
                 metrics::gauge!(m::SILENCE_RATIO, "stream" => s.clone()).set(x);
+            }
+            if let Some(snd) = &w.sound {
+                let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+                metrics::gauge!(m::LOUDNESS, "stream" => s.clone(), "kind" => "short_term")
+                    .set(nan(snd.short_term_lufs));
+                metrics::gauge!(m::LOUDNESS, "stream" => s.clone(), "kind" => "momentary_max")
+                    .set(nan(snd.momentary_max_lufs));
+                metrics::gauge!(m::TRUE_PEAK, "stream" => s.clone()).set(nan(snd.true_peak_dbtp));
             }
             if let Some(asl) = w.rhythm.average_shot_length_s {
                 metrics::gauge!(m::SHOT_LENGTH, "stream" => s.clone()).set(asl);

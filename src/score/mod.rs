@@ -32,6 +32,9 @@ pub struct Scores {
     pub sync: Option<f64>,
     pub continuity: Option<f64>,
     pub rhythm: Option<f64>,
+    /// Post-production sound (clipping, dropouts; `model::sound`). Not part of `overall`
+    /// (which keeps its calibrated meaning): rules and dashboards read it on its own.
+    pub sound: Option<f64>,
     pub overall: Option<f64>,
 }
 

@@ -229,6 +229,10 @@ pub struct WindowRecord {
     /// Colour/grade signature of the current shot and its drift.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub style: Option<crate::model::style::StyleFigures>,
+    /// Loudness, true peak and clipping of the sound at its own rate (inputs with a `sound`
+    /// branch and audio).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sound: Option<crate::model::sound::SoundWindow>,
     pub events: BTreeMap<&'static str, usize>,
     pub diagnosis: Vec<Diagnosis>,
     /// Seconds from the newest frame's arrival to this window's score (live latency).
@@ -274,6 +278,7 @@ impl WindowRecord {
             latency_s: 0.0,
             transport: None,
             calibrated: None,
+            sound: None,
         }
     }
 }
@@ -321,6 +326,9 @@ pub struct SummaryRecord {
     /// `--calibration`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibrated: Option<BTreeMap<String, f64>>,
+    /// Integrated loudness, loudness range, true peak and clipped time of the whole sound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sound: Option<crate::model::sound::SoundSummary>,
 }
 
 /// An alert that fired or resolved.
