@@ -138,6 +138,23 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
         spec.frames()
     );
     assert_delay_within_a_frame(summary, 200.0);
+    // The sound branch runs live too (Opus decoded at 48 kHz), and the clean tone stays clean.
+    let sound = summary
+        .sound
+        .as_ref()
+        .expect("sound figures from the live Opus branch");
+    assert_eq!(sound.rate, 48000, "{sound:?}");
+    assert!(
+        sound.integrated_lufs.is_some_and(|l| l > -40.0),
+        "{sound:?}"
+    );
+    assert_eq!(sound.clipped_ms, 0.0, "{sound:?}");
+    assert_eq!(
+        summary.events.get("dropout"),
+        Some(&0),
+        "{:?}",
+        summary.events
+    );
     assert_eq!(
         summary.sync.timing, "sender_clock",
         "RTCP sender reports were used"
