@@ -11,8 +11,8 @@
 //!   and exit status 0.
 mod common;
 use common::*;
+use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
-use evalverse::sender::{RtpTarget, send_synthetic};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -143,12 +143,7 @@ fn sender(video_port: u16, seconds: f64, stop: Arc<AtomicBool>) -> std::thread::
             cuts: irregular_cuts(1.5, seconds),
             ..Default::default()
         };
-        let target = RtpTarget {
-            host: "127.0.0.1".into(),
-            video_port,
-            audio_port: video_port + 2,
-            bitrate_kbps: 600,
-        };
+        let target = common::loopback(video_port, 600);
         send_synthetic(&spec, &target, stop).unwrap();
     })
 }

@@ -8,8 +8,8 @@ use common::*;
 use evalverse::config::{Settings, StreamSettings};
 use evalverse::evaluator::Evaluator;
 use evalverse::ingest::{Ingest, Source};
+use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
-use evalverse::sender::{RtpTarget, send_synthetic};
 use evalverse::{Record, StreamState};
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -156,12 +156,7 @@ fn junk_on_the_rtcp_ports_does_not_put_a_stream_on_the_sender_clock() {
         duration_s: 7.0,
         ..Default::default()
     };
-    let target = RtpTarget {
-        host: "127.0.0.1".into(),
-        video_port: base,
-        audio_port: base + 2,
-        bitrate_kbps: 300,
-    };
+    let target = common::loopback(base, 300);
     send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false))).unwrap();
     assert!(ingest.rtcp_seen(), "a real sender's reports are accepted");
 }
@@ -200,12 +195,7 @@ fn a_spray_of_hostile_datagrams_hurts_no_other_stream() {
                 cuts: irregular_cuts(1.5, 14.0),
                 ..Default::default()
             };
-            let target = RtpTarget {
-                host: "127.0.0.1".into(),
-                video_port: base,
-                audio_port: base + 2,
-                bitrate_kbps: 600,
-            };
+            let target = common::loopback(base, 600);
             let r = send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)));
             sending.store(false, Ordering::Relaxed);
             r

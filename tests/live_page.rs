@@ -8,8 +8,8 @@
 mod common;
 use common::{Server, free_ports, wait_for};
 use evalverse::config::{Settings, StreamSettings};
+use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::SceneSpec;
-use evalverse::sender::{RtpTarget, send_synthetic};
 use evalverse::{Record, StreamState};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -203,12 +203,7 @@ fn the_live_page_follows_a_stream_as_it_plays() {
         ..Default::default()
     };
     let sender = std::thread::spawn(move || {
-        let target = RtpTarget {
-            host: "127.0.0.1".into(),
-            video_port: base,
-            audio_port: base + 2,
-            bitrate_kbps: 800,
-        };
+        let target = common::loopback(base, 800);
         send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)))
     });
     let mut records: Vec<Arc<Record>> = vec![];

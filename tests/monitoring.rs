@@ -7,8 +7,8 @@
 //! EVALVERSE_SKIP_PROMETHEUS=1.
 mod common;
 use common::{Killed, free_ports, free_tcp, wait_for};
+use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
-use evalverse::sender::{RtpTarget, send_synthetic};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -145,12 +145,7 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
             audio_delay_ms: 200.0,
             ..Default::default()
         };
-        let target = RtpTarget {
-            host: "127.0.0.1".into(),
-            video_port: udp,
-            audio_port: udp + 2,
-            bitrate_kbps: 600,
-        };
+        let target = common::loopback(udp, 600);
         send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)))
     });
 

@@ -59,15 +59,6 @@ fn spec(seed: u64, duration: f64) -> SceneSpec {
     }
 }
 
-fn target(base: u16) -> RtpTarget {
-    RtpTarget {
-        host: "127.0.0.1".into(),
-        video_port: base,
-        audio_port: base + 2,
-        bitrate_kbps: 600,
-    }
-}
-
 fn truth(spec: &SceneSpec) -> Vec<f64> {
     spec.cut_frames().iter().map(|f| *f as f64 / FPS).collect()
 }
@@ -100,7 +91,12 @@ fn a_sender_that_restarts_is_followed_and_its_cuts_are_found() {
     let (ev, mut rx) = evaluator("cam", base);
     let mut records = vec![];
     let first = spec(1, 6.0);
-    send_synthetic(&first, &target(base), Arc::new(AtomicBool::new(false))).unwrap();
+    send_synthetic(
+        &first,
+        &common::loopback(base, 600),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
     drain(&mut rx, &mut records);
     // The encoder restarts a second later: a new pipeline, a new SSRC, new sequence numbers
     // and timestamps.
@@ -112,7 +108,11 @@ fn a_sender_that_restarts_is_followed_and_its_cuts_are_found() {
     let sender = {
         let second = second.clone();
         std::thread::spawn(move || {
-            send_synthetic(&second, &target(base), Arc::new(AtomicBool::new(false)))
+            send_synthetic(
+                &second,
+                &common::loopback(base, 600),
+                Arc::new(AtomicBool::new(false)),
+            )
         })
     };
     let mut took_over = None;
@@ -161,20 +161,25 @@ fn rtp_timestamps_that_wrap_are_continuous() {
     let (ev, mut rx) = evaluator("wrap", base);
     let s = spec(3, 10.0);
     // Video wraps 3 s in (90 kHz clock), audio 4 s in (48 kHz).
-    send_synthetic_with(&s, &target(base), Arc::new(AtomicBool::new(false)), |p| {
-        let mut it = p.iterate_recurse();
-        while let Ok(Some(e)) = it.next() {
-            let name = e
-                .factory()
-                .map(|f| f.name().to_string())
-                .unwrap_or_default();
-            if name == "rtph264pay" {
-                e.set_property("timestamp-offset", u32::MAX - 3 * 90_000);
-            } else if name == "rtpopuspay" {
-                e.set_property("timestamp-offset", u32::MAX - 4 * 48_000);
+    send_synthetic_with(
+        &s,
+        &common::loopback(base, 600),
+        Arc::new(AtomicBool::new(false)),
+        |p| {
+            let mut it = p.iterate_recurse();
+            while let Ok(Some(e)) = it.next() {
+                let name = e
+                    .factory()
+                    .map(|f| f.name().to_string())
+                    .unwrap_or_default();
+                if name == "rtph264pay" {
+                    e.set_property("timestamp-offset", u32::MAX - 3 * 90_000);
+                } else if name == "rtpopuspay" {
+                    e.set_property("timestamp-offset", u32::MAX - 4 * 48_000);
+                }
             }
-        }
-    })
+        },
+    )
     .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let mut records = vec![];
@@ -299,7 +304,7 @@ fn a_resolution_change_mid_stream_is_followed() {
     }
     send_file(
         both.to_str().unwrap(),
-        &target(base),
+        &common::loopback(base, 600),
         Arc::new(AtomicBool::new(false)),
     )
     .unwrap();

@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use evalverse::config::{Settings, StreamSettings};
 use evalverse::evaluator::Evaluator;
+use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
-use evalverse::sender::{RtpTarget, send_synthetic};
 use evalverse::{Record, StreamState};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -82,12 +82,7 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
     let sender = {
         let spec = spec.clone();
         std::thread::spawn(move || {
-            let target = RtpTarget {
-                host: "127.0.0.1".into(),
-                video_port: base,
-                audio_port: base + 2,
-                bitrate_kbps: 800,
-            };
+            let target = common::loopback(base, 800);
             send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false)))
         })
     };
@@ -268,12 +263,7 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
         audio_delay_ms: 120.0,
         ..Default::default()
     };
-    let target = RtpTarget {
-        host: "127.0.0.1".into(),
-        video_port: base,
-        audio_port: base + 2,
-        bitrate_kbps: 800,
-    };
+    let target = common::loopback(base, 800);
     let mut records = vec![];
     let sender = {
         let spec = spec.clone();

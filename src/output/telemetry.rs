@@ -227,46 +227,8 @@ pub fn forget_stream(name: &str) {
     }
 }
 
-/// Register descriptions and units of every metric (the README table lists the same set).
-pub fn describe() {
-    describe_counter!(m::FRAMES, Unit::Count, "Video frames evaluated");
-    describe_counter!(
-        m::DROPPED_FRAMES,
-        Unit::Count,
-        "Video frames dropped because the evaluator fell behind (bounded queue full)"
-    );
-    describe_counter!(
-        m::DROPPED_AUDIO_CHUNKS,
-        Unit::Count,
-        "Audio chunks dropped because the evaluator fell behind"
-    );
-    describe_counter!(m::RTP_PACKETS, Unit::Count, "Valid RTP packets received");
-    describe_counter!(
-        m::RTP_PACKETS_LOST,
-        Unit::Count,
-        "RTP packets lost (sequence gaps, RFC 3550)"
-    );
-    describe_counter!(
-        m::RTP_PACKETS_MALFORMED,
-        Unit::Count,
-        "UDP datagrams on an RTP port that were not valid RTP of the expected payload type"
-    );
-    describe_counter!(
-        m::RTP_PACKETS_REORDERED,
-        Unit::Count,
-        "RTP packets that arrived after a later sequence number"
-    );
-    describe_gauge!(m::RTP_JITTER, Unit::Seconds, "RFC 3550 interarrival jitter");
-    describe_calibration();
-    describe_gauge!(
-        m::RTP_LAST_PACKET_AGE,
-        Unit::Seconds,
-        "Seconds since the last valid RTP packet"
-    );
-    describe_gauge!(
-        m::STREAM_STATE,
-        "1 for the stream's current state (label state), 0 otherwise"
-    );
+/// The gauges each window sets (scores and the figures behind them).
+fn describe_window_gauges() {
     describe_gauge!(
         m::SCORE,
         "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, sound, overall; sound is not part of overall)"
@@ -318,6 +280,49 @@ pub fn describe() {
         m::CUTS_PER_MINUTE,
         "Cuts per minute over the last 60 s of stream time"
     );
+}
+
+/// Register descriptions and units of every metric (the README table lists the same set).
+pub fn describe() {
+    describe_counter!(m::FRAMES, Unit::Count, "Video frames evaluated");
+    describe_counter!(
+        m::DROPPED_FRAMES,
+        Unit::Count,
+        "Video frames dropped because the evaluator fell behind (bounded queue full)"
+    );
+    describe_counter!(
+        m::DROPPED_AUDIO_CHUNKS,
+        Unit::Count,
+        "Audio chunks dropped because the evaluator fell behind"
+    );
+    describe_counter!(m::RTP_PACKETS, Unit::Count, "Valid RTP packets received");
+    describe_counter!(
+        m::RTP_PACKETS_LOST,
+        Unit::Count,
+        "RTP packets lost (sequence gaps, RFC 3550)"
+    );
+    describe_counter!(
+        m::RTP_PACKETS_MALFORMED,
+        Unit::Count,
+        "UDP datagrams on an RTP port that were not valid RTP of the expected payload type"
+    );
+    describe_counter!(
+        m::RTP_PACKETS_REORDERED,
+        Unit::Count,
+        "RTP packets that arrived after a later sequence number"
+    );
+    describe_gauge!(m::RTP_JITTER, Unit::Seconds, "RFC 3550 interarrival jitter");
+    describe_calibration();
+    describe_gauge!(
+        m::RTP_LAST_PACKET_AGE,
+        Unit::Seconds,
+        "Seconds since the last valid RTP packet"
+    );
+    describe_gauge!(
+        m::STREAM_STATE,
+        "1 for the stream's current state (label state), 0 otherwise"
+    );
+    describe_window_gauges();
     describe_counter!(
         m::CUTS,
         Unit::Count,

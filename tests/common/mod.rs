@@ -474,3 +474,13 @@ impl Drop for Server {
         }
     }
 }
+
+/// An RTP target on loopback: video on `video_port`, audio two ports up (RTCP on each +1).
+pub fn loopback(video_port: u16, bitrate_kbps: u32) -> evalverse::sender::RtpTarget {
+    evalverse::sender::RtpTarget {
+        host: "127.0.0.1".into(),
+        video_port,
+        audio_port: video_port + 2,
+        bitrate_kbps,
+    }
+}
