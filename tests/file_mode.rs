@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use evalverse::config::Settings;
 use evalverse::sender::synth::SceneSpec;
+use serde_json::Value;
 
 const FPS: f64 = 25.0;
 
@@ -24,6 +25,35 @@ fn finds_freeze_black_cuts_and_delay_in_a_generated_clip() {
     let path = clip(dir.path(), "faults", &spec);
     let (records, result) = eval_json(&path, &Settings::default());
     result.unwrap();
+
+    // Picture figures in every window; the darkest window is the one over the black span.
+    let ws = of_type(&records, "window");
+    let crushed = |w: &&Value| w["picture"]["shadows_crushed"].as_f64().unwrap();
+    for w in &ws {
+        let p = &w["picture"];
+        for k in [
+            "mean_luma",
+            "highlights_clipped",
+            "shadows_crushed",
+            "contrast_rms",
+        ] {
+            let v = p[k].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&v), "{k} = {v} in {w}");
+        }
+        assert!(
+            p["colourfulness"].as_f64().unwrap() > 5.0,
+            "the pattern is colourful: {p}"
+        );
+    }
+    let darkest = ws
+        .iter()
+        .max_by(|a, b| crushed(a).total_cmp(&crushed(b)))
+        .unwrap();
+    assert!(
+        darkest["start"].as_f64().unwrap() < 10.4 && darkest["end"].as_f64().unwrap() > 9.2,
+        "{darkest}"
+    );
+    assert!(crushed(darkest) > 0.2, "{darkest}");
 
     // Freeze: held frame 100 (4.0 s) … first moving frame 140 (5.6 s), within one frame.
     let f = events(&records, "freeze");

@@ -90,6 +90,8 @@ pub struct StreamEvaluator {
     silence: Silence,
     /// Loudness, true peak, clipping, dropouts of the sound at its own rate.
     sound: crate::model::sound::SoundMeter,
+    /// Exposure, contrast, colourfulness of the recent frames.
+    picture: crate::model::picture::PictureTracker,
     /// Stream time minus raw time of the latest audio chunk: the sound branch carries the same
     /// timestamps as the audio and is placed on the audio's timeline.
     audio_offset: Option<f64>,
@@ -187,6 +189,7 @@ impl StreamEvaluator {
             video_cont: VideoContinuity::new(a),
             silence: Silence::new(a),
             sound: crate::model::sound::SoundMeter::new(a.min_event_s),
+            picture: Default::default(),
             audio_offset: None,
             sound_waiting: VecDeque::new(),
             sound_to: None,
@@ -380,6 +383,7 @@ impl StreamEvaluator {
         }
         self.last_pts = Some(f.pts);
         self.first_video.get_or_insert(f.pts);
+        self.picture.push(f.pts, &f);
         // Live: the frame that completes the next window flushes the batch (and the audio
         // waiting for its 64 ms chunk), so the window is scored now, not when a batch fills.
         let completes = self.live
@@ -838,6 +842,7 @@ impl StreamEvaluator {
         }
         let events = self.window_events(s, e, continuity.flashes, &mut diagnosis);
         let sound = media.audio.then(|| self.sound.window(s, e)).flatten();
+        let picture = media.video.then(|| self.picture.window(s, e)).flatten();
         let dropouts = self
             .detections
             .iter()
@@ -858,6 +863,7 @@ impl StreamEvaluator {
             rhythm: pacing,
             beat,
             style,
+            picture,
             sound,
             events,
             diagnosis,

@@ -229,6 +229,9 @@ pub struct WindowRecord {
     /// Colour/grade signature of the current shot and its drift.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub style: Option<crate::model::style::StyleFigures>,
+    /// Exposure, contrast, colourfulness and colour cast of the window's frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<crate::model::picture::PictureWindow>,
     /// Loudness, true peak and clipping of the sound at its own rate (inputs with a `sound`
     /// branch and audio).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -278,6 +281,7 @@ impl WindowRecord {
             latency_s: 0.0,
             transport: None,
             calibrated: None,
+            picture: None,
             sound: None,
         }
     }

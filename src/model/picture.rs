@@ -1,0 +1,208 @@
+//! Picture measurements a cinematographer and a colourist read first (production /
+//! cinematography; post-production / colour), per analysis frame and per window — figures
+//! only, not yet events or a score (issue 14's exposure events need a definition that a
+//! low-key night scene or a fade does not meet, and that is not built):
+//!
+//! - exposure: mean level (luma, 0–1 of the video range 16–235), the share of clipped
+//!   highlights (luma ≥ 235) and of crushed shadows (luma ≤ 18);
+//! - contrast: RMS contrast, the standard deviation of the normalised luma;
+//! - colourfulness: Hasler & Süsstrunk (2003), `M = σ_rgyb + 0.3 μ_rgyb` over the opponent
+//!   channels `rg = R − G`, `yb = (R + G)/2 − B` on 0–255 RGB (BT.709 limited range); about 0
+//!   for grey, 15 "slightly", 33 "moderately", 45 "averagely", 59 "quite", 82+ "highly"
+//!   colourful in the paper's scale;
+//! - colour cast: the mean chroma offset from neutral (`√(Cb'² + Cr'²)`, Cb' and Cr' in ±0.5).
+//!
+//! One pass over the 160-px analysis frame (chroma at its own half resolution, each sample
+//! with the luma at its top-left): ~15 k pixels, microseconds a frame.
+use crate::types::VideoFrame;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Luma at or above this is a clipped highlight (video range white).
+pub const HIGHLIGHT: u8 = 235;
+/// Luma at or below this is a crushed shadow (2 codes above video range black).
+pub const SHADOW: u8 = 18;
+/// Frames kept for window figures, s.
+const KEEP_S: f64 = 120.0;
+
+/// One frame's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameLook {
+    pub mean_luma: f64,
+    pub highlights: f64,
+    pub shadows: f64,
+    pub contrast: f64,
+    pub colourfulness: f64,
+    pub cast: f64,
+}
+
+/// Window figures: the frame figures averaged over the window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PictureWindow {
+    pub mean_luma: f64,
+    /// Share of the picture at video-range white (clipped highlights), 0–1.
+    pub highlights_clipped: f64,
+    /// Share of the picture at video-range black (crushed shadows), 0–1.
+    pub shadows_crushed: f64,
+    pub contrast_rms: f64,
+    pub colourfulness: f64,
+    pub colour_cast: f64,
+}
+
+/// The figures of one frame.
+pub fn look(f: &VideoFrame) -> FrameLook {
+    let n = f.luma.len().max(1) as f64;
+    let (mut sum, mut sq, mut hi, mut lo) = (0.0f64, 0.0f64, 0usize, 0usize);
+    for &y in &f.luma {
+        let v = ((y as f64 - 16.0) / 219.0).clamp(0.0, 1.0);
+        sum += v;
+        sq += v * v;
+        hi += (y >= HIGHLIGHT) as usize;
+        lo += (y <= SHADOW) as usize;
+    }
+    let mean = sum / n;
+    let (cw, ch) = (f.chroma_width(), f.chroma_height());
+    let (mut rg, mut yb, mut cast) = ([0.0f64; 2], [0.0f64; 2], 0.0f64);
+    let mut m = 0usize;
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let i = cy * cw + cx;
+            let (Some(&cb), Some(&cr)) = (f.cb.get(i), f.cr.get(i)) else {
+                continue;
+            };
+            let y = f
+                .luma
+                .get(
+                    (2 * cy).min(f.height.saturating_sub(1)) * f.width
+                        + (2 * cx).min(f.width.saturating_sub(1)),
+                )
+                .copied()
+                .unwrap_or(16);
+            let yn = ((y as f64 - 16.0) / 219.0).clamp(0.0, 1.0);
+            let (u, v) = ((cb as f64 - 128.0) / 224.0, (cr as f64 - 128.0) / 224.0);
+            let r = (yn + 1.5748 * v).clamp(0.0, 1.0) * 255.0;
+            let g = (yn - 0.1873 * u - 0.4681 * v).clamp(0.0, 1.0) * 255.0;
+            let b = (yn + 1.8556 * u).clamp(0.0, 1.0) * 255.0;
+            let (a, c) = (r - g, 0.5 * (r + g) - b);
+            rg[0] += a;
+            rg[1] += a * a;
+            yb[0] += c;
+            yb[1] += c * c;
+            cast += (u * u + v * v).sqrt();
+            m += 1;
+        }
+    }
+    let m = m.max(1) as f64;
+    let var = |s: [f64; 2]| (s[1] / m - (s[0] / m).powi(2)).max(0.0);
+    let sigma = (var(rg) + var(yb)).sqrt();
+    let mu = ((rg[0] / m).powi(2) + (yb[0] / m).powi(2)).sqrt();
+    FrameLook {
+        mean_luma: mean,
+        highlights: hi as f64 / n,
+        shadows: lo as f64 / n,
+        contrast: (sq / n - mean * mean).max(0.0).sqrt(),
+        colourfulness: sigma + 0.3 * mu,
+        cast: cast / m,
+    }
+}
+
+/// The recent frames' figures of one stream.
+#[derive(Default)]
+pub struct PictureTracker {
+    frames: VecDeque<(f64, FrameLook)>,
+}
+
+impl PictureTracker {
+    pub fn push(&mut self, pts: f64, f: &VideoFrame) {
+        self.frames.push_back((pts, look(f)));
+        while self.frames.front().is_some_and(|x| x.0 < pts - KEEP_S) {
+            self.frames.pop_front();
+        }
+    }
+
+    /// The mean figures of the frames in `[s, e)`; `None` without frames there.
+    pub fn window(&self, s: f64, e: f64) -> Option<PictureWindow> {
+        let inside: Vec<&FrameLook> = self
+            .frames
+            .iter()
+            .filter(|x| x.0 >= s && x.0 < e)
+            .map(|x| &x.1)
+            .collect();
+        if inside.is_empty() {
+            return None;
+        }
+        let n = inside.len() as f64;
+        let mean = |g: fn(&FrameLook) -> f64| {
+            let v = inside.iter().map(|l| g(l)).sum::<f64>() / n;
+            (v * 1e4).round() / 1e4
+        };
+        Some(PictureWindow {
+            mean_luma: mean(|l| l.mean_luma),
+            highlights_clipped: mean(|l| l.highlights),
+            shadows_crushed: mean(|l| l.shadows),
+            contrast_rms: mean(|l| l.contrast),
+            colourfulness: mean(|l| l.colourfulness),
+            colour_cast: mean(|l| l.cast),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 160×90 frame with luma `y(x, yy)` and constant chroma.
+    fn frame(y: impl Fn(usize, usize) -> u8, cb: u8, cr: u8) -> VideoFrame {
+        let (w, h) = (160, 90);
+        let mut i420: Vec<u8> = (0..h)
+            .flat_map(|r| (0..w).map(move |c| (r, c)))
+            .map(|(r, c)| y(c, r))
+            .collect();
+        i420.extend(std::iter::repeat_n(cb, 80 * 45));
+        i420.extend(std::iter::repeat_n(cr, 80 * 45));
+        VideoFrame::from_i420(0, 0.0, 1.0 / 30.0, (w, h), &i420)
+    }
+
+    #[test]
+    fn grey_is_colourless_and_flat() {
+        let l = look(&frame(|_, _| 126, 128, 128));
+        assert!((l.mean_luma - 110.0 / 219.0).abs() < 1e-9, "{l:?}");
+        assert!(
+            l.colourfulness < 0.5 && l.contrast < 1e-5 && l.cast < 1e-9,
+            "{l:?}"
+        );
+        assert_eq!((l.highlights, l.shadows), (0.0, 0.0));
+    }
+
+    #[test]
+    fn half_white_half_black_has_contrast_one_half_and_both_clips() {
+        let l = look(&frame(|x, _| if x < 80 { 16 } else { 235 }, 128, 128));
+        assert!((l.contrast - 0.5).abs() < 1e-9, "{l:?}");
+        assert!((l.highlights - 0.5).abs() < 1e-9 && (l.shadows - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn colourfulness_ranks_saturation_and_measures_a_cast() {
+        // Pure red in BT.709 limited range: Y 63, Cb 102, Cr 240.
+        let red = look(&frame(|_, _| 63, 102, 240));
+        // A uniformly red picture has no spread, only a mean: M = 0.3 μ, μ ≈ 255·√(1² + 0.5²).
+        assert!(
+            (red.colourfulness - 0.3 * 255.0 * 1.25f64.sqrt()).abs() < 6.0,
+            "{red:?}"
+        );
+        assert!(red.cast > 0.4, "{red:?}");
+        // Red and cyan stripes: opponent spread on top → more colourful than plain red.
+        let stripes = {
+            let mut f = frame(|x, _| if (x / 8) % 2 == 0 { 63 } else { 188 }, 0, 0);
+            for (i, (cb, cr)) in f.cb.iter_mut().zip(f.cr.iter_mut()).enumerate() {
+                let red = ((i % 80) / 4) % 2 == 0;
+                (*cb, *cr) = if red { (102, 240) } else { (154, 16) };
+            }
+            look(&f)
+        };
+        assert!(
+            stripes.colourfulness > red.colourfulness + 20.0,
+            "{stripes:?} vs {red:?}"
+        );
+    }
+}
