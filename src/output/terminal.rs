@@ -75,11 +75,12 @@ pub fn summary_text(s: &SummaryRecord) -> String {
         s.stream, s.duration_s, s.frames, s.windows, s.backend, s.speed_x
     );
     t += &format!(
-        "  scores   overall {}  sync {}  continuity {}  rhythm {}\n",
+        "  scores   overall {}  sync {}  continuity {}  rhythm {}  sound {}\n",
         opt(s.scores.overall),
         opt(s.scores.sync),
         opt(s.scores.continuity),
-        opt(s.scores.rhythm)
+        opt(s.scores.rhythm),
+        opt(s.scores.sound)
     );
     t += &match s.sync.audio_delay_ms {
         Some(d) => format!(
@@ -104,6 +105,17 @@ pub fn summary_text(s: &SummaryRecord) -> String {
             .map(|a| format!("{a:.2} s"))
             .unwrap_or_else(|| "n/a (no cuts)".into())
     );
+    if let Some(snd) = &s.sound {
+        let db = |v: Option<f64>, unit: &str| v.map_or("n/a".into(), |v| format!("{v:.1} {unit}"));
+        t += &format!(
+            "  sound    {} integrated, true peak {}, {:.1} ms clipped ({} ch, {} Hz)\n",
+            db(snd.integrated_lufs, "LUFS"),
+            db(snd.true_peak_dbtp, "dBTP"),
+            snd.clipped_ms,
+            snd.channels,
+            snd.rate
+        );
+    }
     let ev: Vec<String> = s
         .events
         .iter()
