@@ -92,7 +92,10 @@ pub fn evaluate_file(
                 Err(_) => arx = crossbeam::channel::never(),
             },
             recv(srx) -> c => match c {
-                Ok(c) => ev.push_sound(c, &mut out),
+                Ok(c) => {
+                    run.last_data = Instant::now();
+                    ev.push_sound(c, &mut out);
+                }
                 Err(_) => srx = crossbeam::channel::never(),
             },
             recv(ingest.events) -> e => run.on_event(e.ok(), &mut ev, &mut out, input)?,
@@ -171,6 +174,9 @@ struct FileRun {
     /// The pipeline has a `sound` branch (it follows the audio) and it has ended.
     sound_expected: bool,
     sound_eos: bool,
+    /// When the analysis audio ended: the sound branch gets a grace to end too (a user's
+    /// unlinked `sound` sink never does).
+    audio_eos_at: Option<Instant>,
     bus_eos: bool,
     failure: Option<String>,
     last_data: Instant,
@@ -183,6 +189,7 @@ impl FileRun {
             eos: Media::default(),
             sound_expected,
             sound_eos: false,
+            audio_eos_at: None,
             bus_eos: false,
             failure: None,
             last_data: Instant::now(),
@@ -194,11 +201,19 @@ impl FileRun {
     fn done(&self) -> bool {
         match self.media {
             Some(m) => {
-                (!m.video || self.eos.video)
-                    && (!m.audio || (self.eos.audio && (!self.sound_expected || self.sound_eos)))
+                (!m.video || self.eos.video) && (!m.audio || (self.eos.audio && self.sound_done()))
             }
             None => self.bus_eos,
         }
+    }
+
+    /// The sound branch has ended, is absent, or has had its grace after the audio ended.
+    fn sound_done(&self) -> bool {
+        !self.sound_expected
+            || self.sound_eos
+            || self
+                .audio_eos_at
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
     }
 
     /// An event from the pipeline (`None`: the pipeline went away).
@@ -215,7 +230,10 @@ impl FileRun {
             Some(IngestEvent::BranchEos { medium }) => match medium.as_str() {
                 "video" => self.eos.video = true,
                 "sound" => self.sound_eos = true,
-                _ => self.eos.audio = true,
+                _ => {
+                    self.eos.audio = true;
+                    self.audio_eos_at.get_or_insert_with(Instant::now);
+                }
             },
             Some(IngestEvent::Started { media: m }) => {
                 self.media = Some(m);

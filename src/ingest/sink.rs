@@ -178,6 +178,10 @@ pub fn sound_chunk(sample: &gst::Sample) -> Option<SoundChunk> {
         .get::<i32>("channels")
         .ok()
         .filter(|c| (1..=64).contains(c))?;
+    // The loudness meter keeps 3 s of every channel: refuse layouts beyond 192 kHz × 16.
+    if rate as i64 * channels as i64 > 192_000 * 16 {
+        return None;
+    }
     let buffer = sample.buffer()?;
     let pts = running_time_s(sample, buffer.pts())?;
     let map = buffer.map_readable().ok()?;

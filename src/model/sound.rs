@@ -133,6 +133,9 @@ pub struct SoundMeter {
     /// Samples (frames) into the current 100 ms block, its true peak so far and clipped samples.
     in_block: usize,
     block_clipped: u32,
+    /// True peak of the current block so far (the crate's `prev_true_peak` covers only the
+    /// last `add_frames` call, so it is folded in after every call).
+    block_peak: f64,
     blocks: VecDeque<Block>,
     true_peak: f64,
     clipped_total: u64,
@@ -163,6 +166,7 @@ impl SoundMeter {
             t: None,
             in_block: 0,
             block_clipped: 0,
+            block_peak: 0.0,
             blocks: VecDeque::new(),
             true_peak: 0.0,
             clipped_total: 0,
@@ -212,6 +216,8 @@ impl SoundMeter {
             }
         }
         if self.t.is_none_or(|n| (n - t).abs() > 0.02) {
+            // Re-anchored (a gap, or time went back): blocks after the new time are not kept.
+            self.blocks.retain(|b| b.t <= t);
             self.t = Some(t);
         }
         let ch = channels as usize;
@@ -229,10 +235,16 @@ impl SoundMeter {
                 self.sample(t0 + i as f64 / rate as f64, f, out);
             }
             let flat: Vec<f32> = part.concat();
-            if let Some(e) = self.ebu.as_mut()
-                && let Err(err) = e.add_frames_f32(&flat)
-            {
-                self.failed = Some(format!("loudness meter: {err:?}"));
+            if let Some(e) = self.ebu.as_mut() {
+                match e.add_frames_f32(&flat) {
+                    Ok(()) => {
+                        for c in 0..self.channels {
+                            self.block_peak =
+                                self.block_peak.max(e.prev_true_peak(c).unwrap_or(0.0));
+                        }
+                    }
+                    Err(err) => self.failed = Some(format!("loudness meter: {err:?}")),
+                }
             }
             self.t = Some(t0 + n as f64 / rate as f64);
             self.in_block += n;
@@ -245,9 +257,7 @@ impl SoundMeter {
 
     fn close_block(&mut self) {
         let Some(e) = self.ebu.as_ref() else { return };
-        let peak = (0..self.channels)
-            .filter_map(|c| e.prev_true_peak(c).ok())
-            .fold(0.0f64, f64::max);
+        let peak = std::mem::take(&mut self.block_peak);
         self.true_peak = self.true_peak.max(peak);
         let t = self.t.unwrap_or(0.0);
         self.blocks.push_back(Block {
@@ -396,6 +406,17 @@ impl SoundMeter {
             Some(c) if start - c.1 <= MERGE_S => {
                 c.1 = t;
                 c.2 += 1;
+                if c.2 == CLIP_MIN_RUNS {
+                    // Reported as soon as it is one (live: alerts need not wait for its end).
+                    out.push(Detection {
+                        kind: EventKind::Clipping,
+                        start: c.0,
+                        end: t,
+                        ongoing: true,
+                        values: vec![("clipped_runs", c.2 as f64)],
+                        transport: false,
+                    });
+                }
             }
             _ => {
                 self.close_clipping(out);
@@ -575,11 +596,19 @@ mod tests {
             (gain * 0.5 * (2.0 * std::f64::consts::PI * 200.0 * t).sin()).clamp(-1.0, 1.0) as f32
         };
         let (m, out) = run(&stereo(5.0, f));
+        // Reported once it is clipping (ongoing, 5 ms in), then whole when it ends.
+        let ongoing: Vec<&Detection> = out
+            .iter()
+            .filter(|d| d.kind == EventKind::Clipping && d.ongoing)
+            .collect();
+        assert_eq!(ongoing.len(), 1, "{out:?}");
+        assert!(ongoing[0].end < 2.05, "{:?}", ongoing[0]);
         let clips: Vec<&Detection> = out
             .iter()
-            .filter(|d| d.kind == EventKind::Clipping)
+            .filter(|d| d.kind == EventKind::Clipping && !d.ongoing)
             .collect();
         assert_eq!(clips.len(), 1, "{out:?}");
+        assert_eq!(clips[0].start, ongoing[0].start);
         assert!((clips[0].start - 2.0).abs() < 0.003, "{:?}", clips[0]);
         assert!((clips[0].end - 3.0).abs() < 0.01, "{:?}", clips[0]);
         assert!(m.summary().unwrap().clipped_ms > 300.0);

@@ -7,6 +7,8 @@
   const root = document.getElementById("live");
   const id = root.dataset.stream;
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  // Out of the address bar and the history once read (it stays in this page's memory).
+  if (token) history.replaceState(null, "", location.pathname + location.search);
   const headers = token ? { Authorization: "Bearer " + token } : {};
   const span = Math.max(10, Number(new URLSearchParams(location.search).get("span")) || 300);
   const DIMS = [["overall", "#222"], ["continuity", "#1f77b4"], ["sync", "#d62728"], ["rhythm", "#2ca02c"], ["sound", "#9467bd"]];
@@ -38,7 +40,7 @@
       case "window": if (num(r.end) !== null) st.windows.push(r); break;
       case "cut": if (num(r.pts) !== null) st.cuts.push(r); break;
       case "event":
-        if (num(r.start) === null) break;
+        if (num(r.start) === null || num(r.end) === null) break;
         // An event is reported when it starts (ongoing) and again when it ends: the later
         // report of a kind replaces that kind's ongoing one.
         for (const [k, e] of st.events) if (e.ongoing && e.kind === r.kind) st.events.delete(k);
@@ -65,7 +67,8 @@
 
   function timeline() {
     const end = Math.max(latest(), 1);
-    const start = Math.max(0, Math.min(...st.windows.map((w) => w.start).concat([end])), end - span);
+    const first = st.windows.reduce((m, w) => Math.min(m, num(w.start) ?? m), end);
+    const start = Math.max(0, first, end - span);
     const left = 40, width = 940, top = 10, h = 200, lanes = top + h + 20;
     const x = (t) => left + Math.min(Math.max((t - start) / Math.max(end - start, 1e-6), 0), 1) * width;
     const y = (v) => top + h - (v / 100) * h;
@@ -138,7 +141,7 @@
       : "<p>No events.</p>";
     const s = st.summary;
     $("summary").innerHTML = s
-      ? `<h2>Ended</h2><p id="ended">${fixed(s.duration_s, 1)} s, ${s.frames} frames; verdict ${esc(s.verdict && s.verdict.verdict)}; overall ${fixed(s.scores && s.scores.overall, 1)}.</p>`
+      ? `<h2>Ended</h2><p id="ended">${fixed(s.duration_s, 1)} s, ${fixed(s.frames, 0)} frames; verdict ${esc(s.verdict && s.verdict.verdict)}; overall ${fixed(s.scores && s.scores.overall, 1)}.</p>`
       : "";
     root.dataset.records = String(st.records);
   }
