@@ -23,6 +23,7 @@
 //! Window figures: short-term loudness at the window's end, the highest momentary loudness, the
 //! true peak, clipped milliseconds. The `sound` score (0–100):
 //! `100 − min(60, 3 × clipped_ms) − 25 × dropouts`, floored at 0, over the window ([`score`]).
+use crate::score::record::round;
 use crate::vocab::{Detection, EventKind};
 use ebur128::{EbuR128, Mode};
 use serde::Serialize;
@@ -222,21 +223,20 @@ impl SoundMeter {
         }
         let ch = channels as usize;
         let block = (rate / 10) as usize;
-        let mut frames = samples.chunks_exact(ch);
-        loop {
-            let take = block - self.in_block;
-            let part: Vec<&[f32]> = frames.by_ref().take(take).collect();
-            if part.is_empty() {
-                break;
-            }
-            let n = part.len();
+        // Whole frames only; the chunk is cut at block ends and each part goes to the meter
+        // as the slice it already is.
+        let whole = &samples[..samples.len() / ch * ch];
+        let mut at = 0;
+        while at < whole.len() {
+            let n = (block - self.in_block).min((whole.len() - at) / ch);
+            let flat = &whole[at..at + n * ch];
+            at += n * ch;
             let t0 = self.t.unwrap_or(t);
-            for (i, f) in part.iter().enumerate() {
+            for (i, f) in flat.chunks_exact(ch).enumerate() {
                 self.sample(t0 + i as f64 / rate as f64, f, out);
             }
-            let flat: Vec<f32> = part.concat();
             if let Some(e) = self.ebu.as_mut() {
-                match e.add_frames_f32(&flat) {
+                match e.add_frames_f32(flat) {
                     Ok(()) => {
                         for c in 0..self.channels {
                             self.block_peak =
@@ -535,11 +535,6 @@ impl SoundMeter {
             rate: self.rate,
         })
     }
-}
-
-fn round(v: f64, d: i32) -> f64 {
-    let p = 10f64.powi(d);
-    (v * p).round() / p
 }
 
 #[cfg(test)]
