@@ -696,10 +696,12 @@ impl Shared {
                 message: message.into(),
             }));
         }
+        // The pipeline is down before the stream says it ended: a client that sees `ended`
+        // (and the slot count) finds nothing of it still running.
+        ingest.stop();
         for r in out.drain(..) {
             self.publish(r, info);
         }
-        ingest.stop();
     }
 }
 
