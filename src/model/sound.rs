@@ -23,7 +23,6 @@
 //! Window figures: short-term loudness at the window's end, the highest momentary loudness, the
 //! true peak, clipped milliseconds. The `sound` score (0–100):
 //! `100 − min(60, 3 × clipped_ms) − 25 × dropouts`, floored at 0, over the window ([`score`]).
-use crate::score::record::round;
 use crate::vocab::{Detection, EventKind};
 use ebur128::{EbuR128, Mode};
 use serde::Serialize;
@@ -535,6 +534,12 @@ impl SoundMeter {
             rate: self.rate,
         })
     }
+}
+
+/// Rounded to `d` decimals (a copy of `score::record`'s: record depends on this module).
+fn round(v: f64, d: i32) -> f64 {
+    let p = 10f64.powi(d);
+    (v * p).round() / p
 }
 
 #[cfg(test)]
