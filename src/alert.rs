@@ -167,6 +167,7 @@ mod tests {
                 continuity: Some(overall),
                 rhythm: Some(100.0),
                 sound: None,
+                picture: None,
                 overall: Some(overall),
             },
             ..WindowRecord::for_test("s", end - 4.0, end)

@@ -26,6 +26,8 @@ pub const BLACK_RATIO: &str = "evalverse_black_ratio";
 pub const SILENCE_RATIO: &str = "evalverse_silence_ratio";
 pub const LOUDNESS: &str = "evalverse_loudness_lufs";
 pub const TRUE_PEAK: &str = "evalverse_true_peak_dbtp";
+pub const EXPOSURE_CLIPPED: &str = "evalverse_exposure_clipped_ratio";
+pub const CAMERA_SHAKE: &str = "evalverse_camera_shake_ratio";
 pub const SHOT_LENGTH: &str = "evalverse_average_shot_length_seconds";
 pub const CUTS_PER_MINUTE: &str = "evalverse_cuts_per_minute";
 pub const CUTS: &str = "evalverse_cuts_total";
@@ -60,6 +62,8 @@ pub const ALL: &[&str] = &[
     SILENCE_RATIO,
     LOUDNESS,
     TRUE_PEAK,
+    EXPOSURE_CLIPPED,
+    CAMERA_SHAKE,
     SHOT_LENGTH,
     CUTS_PER_MINUTE,
     CUTS,

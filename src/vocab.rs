@@ -37,10 +37,23 @@ pub enum EventKind {
     Dropout,
     /// A step in the sound's level (≥ 12 dB within a second): informative, not a fault.
     LoudnessJump,
+    /// A large share of the picture burnt to video-range white, held (lost highlight detail).
+    Overexposed,
+    /// Most of the picture crushed to video-range black while the picture is not black, held
+    /// steady (lost shadow detail; a fade passes through, it does not hold).
+    Underexposed,
+    /// Focus lost inside a shot: fine detail fell well below the shot's own level.
+    Blur,
+    /// Noise rose inside a shot well above the shot's own level.
+    Noise,
+    /// High-frequency jitter of the camera path (a shaking camera).
+    Shake,
+    /// The whole picture jumped sideways between two frames inside a shot.
+    CameraJump,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::Freeze,
         EventKind::Black,
         EventKind::Silence,
@@ -56,6 +69,12 @@ impl EventKind {
         EventKind::Clipping,
         EventKind::Dropout,
         EventKind::LoudnessJump,
+        EventKind::Overexposed,
+        EventKind::Underexposed,
+        EventKind::Blur,
+        EventKind::Noise,
+        EventKind::Shake,
+        EventKind::CameraJump,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +93,12 @@ impl EventKind {
             EventKind::Clipping => "clipping",
             EventKind::Dropout => "dropout",
             EventKind::LoudnessJump => "loudness_jump",
+            EventKind::Overexposed => "overexposed",
+            EventKind::Underexposed => "underexposed",
+            EventKind::Blur => "blur",
+            EventKind::Noise => "noise",
+            EventKind::Shake => "shake",
+            EventKind::CameraJump => "camera_jump",
         }
     }
 

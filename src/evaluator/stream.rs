@@ -53,6 +53,9 @@ struct Row {
     arrival: Instant,
 }
 
+/// How long a camera jump waits for the cut detector to decide on its frames, s.
+const JUMP_WAIT_S: f64 = 1.0;
+
 /// How far the sound branch may fall behind the analysis audio before windows stop waiting
 /// for it, s.
 const SOUND_WAIT_S: f64 = 5.0;
@@ -92,6 +95,8 @@ pub struct StreamEvaluator {
     sound: crate::model::sound::SoundMeter,
     /// Exposure, contrast, colourfulness of the recent frames.
     picture: crate::model::picture::PictureTracker,
+    /// Camera jumps wait until the cut detector has seen past them: a jump at a cut is the cut.
+    pending_jumps: Vec<Detection>,
     /// Stream time minus raw time of the latest audio chunk: the sound branch carries the same
     /// timestamps as the audio and is placed on the audio's timeline.
     audio_offset: Option<f64>,
@@ -111,7 +116,7 @@ pub struct StreamEvaluator {
     pub frames: u64,
     /// Running aggregates for the summary: windows scored, sums and counts of each score.
     windows: usize,
-    score_sums: [(f64, usize); 5],
+    score_sums: [(f64, usize); 6],
     /// Closed events of each kind (index in `EventKind::ALL`) over the whole stream.
     event_counts: [usize; EventKind::ALL.len()],
     /// Visual events and onsets over the whole stream.
@@ -189,7 +194,8 @@ impl StreamEvaluator {
             video_cont: VideoContinuity::new(a),
             silence: Silence::new(a),
             sound: crate::model::sound::SoundMeter::new(a.min_event_s),
-            picture: Default::default(),
+            picture: crate::model::picture::PictureTracker::new(a.min_event_s),
+            pending_jumps: vec![],
             audio_offset: None,
             sound_waiting: VecDeque::new(),
             sound_to: None,
@@ -204,7 +210,7 @@ impl StreamEvaluator {
             batches: 0,
             frames: 0,
             windows: 0,
-            score_sums: [(0.0, 0); 5],
+            score_sums: [(0.0, 0); 6],
             event_counts: [0; EventKind::ALL.len()],
             visual_total: 0,
             onsets_total: 0,
@@ -383,7 +389,15 @@ impl StreamEvaluator {
         }
         self.last_pts = Some(f.pts);
         self.first_video.get_or_insert(f.pts);
-        self.picture.push(f.pts, &f);
+        let mut dets = vec![];
+        self.picture.push(f.pts, dur, &f, &mut dets);
+        for d in dets {
+            if d.kind == EventKind::CameraJump {
+                self.pending_jumps.push(d);
+            } else {
+                self.emit_detection(d, out);
+            }
+        }
         // Live: the frame that completes the next window flushes the batch (and the audio
         // waiting for its 64 ms chunk), so the window is scored now, not when a batch fills.
         let completes = self.live
@@ -472,6 +486,7 @@ impl StreamEvaluator {
             let mut co = CutOutput::default();
             self.cut_det.reset(&mut co);
             self.handle_cuts(co, out);
+            self.release_jumps(f64::INFINITY, out);
             let mut dets = vec![];
             self.video_cont.reset(&mut dets);
             for d in dets {
@@ -479,6 +494,11 @@ impl StreamEvaluator {
             }
             self.fades = FadeDetector::default();
             self.dissolves = DissolveDetector::default();
+            let mut dets = vec![];
+            self.picture.reset(&mut dets);
+            for d in dets {
+                self.emit_detection(d, out);
+            }
         } else {
             self.process_audio(out);
         }
@@ -621,9 +641,31 @@ impl StreamEvaluator {
             self.emit_detection(d, out);
         }
         self.handle_cuts(co, out);
+        if let Some(v) = self.video_to {
+            self.release_jumps(v - JUMP_WAIT_S, out);
+        }
         self.prune();
         metrics::histogram!(crate::metric_names::LATENCY, "stream" => self.id.to_string(), "stage" => "features")
             .record(t0.elapsed().as_secs_f64());
+    }
+
+    /// Camera jumps before `upto`: reported unless a shot boundary is within two frames.
+    fn release_jumps(&mut self, upto: f64, out: &mut Vec<Record>) {
+        let (ready, wait): (Vec<Detection>, Vec<Detection>) =
+            std::mem::take(&mut self.pending_jumps)
+                .into_iter()
+                .partition(|d| d.start < upto);
+        self.pending_jumps = wait;
+        let margin = 2.0 * self.frame_s();
+        for d in ready {
+            if self
+                .pacing
+                .cuts_between(d.start - margin, d.end + margin)
+                .is_empty()
+            {
+                self.emit_detection(d, out);
+            }
+        }
     }
 
     fn handle_cuts(&mut self, co: CutOutput, out: &mut Vec<Record>) {
@@ -774,6 +816,25 @@ impl StreamEvaluator {
         }
     }
 
+    /// The picture score of `[s, e)` from the picture events in it.
+    fn picture_score(&self, s: f64, e: f64) -> f64 {
+        let jumps = self
+            .detections
+            .iter()
+            .filter(|d| {
+                d.kind == EventKind::CameraJump && !d.transport && d.start >= s && d.start < e
+            })
+            .count();
+        crate::model::picture::score(&crate::model::picture::PictureInputs {
+            exposure: self.coverage(EventKind::Overexposed, s, e)
+                + self.coverage(EventKind::Underexposed, s, e),
+            blur: self.coverage(EventKind::Blur, s, e),
+            noise: self.coverage(EventKind::Noise, s, e),
+            shake: self.coverage(EventKind::Shake, s, e),
+            camera_jumps: jumps,
+        })
+    }
+
     fn coverage(&self, kind: EventKind, s: f64, e: f64) -> f64 {
         let len = (e - s).max(1e-9);
         let overlap = |a: f64, b: f64| (b.min(e) - a.max(s)).max(0.0);
@@ -851,7 +912,14 @@ impl StreamEvaluator {
         let sound_score = sound
             .as_ref()
             .map(|w| crate::model::sound::score(w.clipped_ms, dropouts));
-        let scores = self.window_scores(media, sync.as_ref(), &inputs, &pacing, sound_score);
+        let picture_score = picture.as_ref().map(|_| self.picture_score(s, e));
+        let scores = self.window_scores(
+            media,
+            sync.as_ref(),
+            &inputs,
+            &pacing,
+            (sound_score, picture_score),
+        );
         let mut w = WindowRecord {
             stream: self.id.to_string(),
             start: rounded(s),
@@ -1032,7 +1100,7 @@ impl StreamEvaluator {
         sync: Option<&SyncFigures>,
         inputs: &ContinuityInputs,
         pacing: &PacingFigures,
-        sound: Option<f64>,
+        (sound, picture): (Option<f64>, Option<f64>),
     ) -> Scores {
         let sync_score = sync.and_then(|f| score::sync_score(f.audio_delay_ms));
         let continuity_score =
@@ -1045,6 +1113,7 @@ impl StreamEvaluator {
             continuity: continuity_score.map(rounded),
             rhythm: rhythm_score.map(rounded),
             sound: sound.map(rounded),
+            picture: picture.map(rounded),
             overall: score::overall(sync_score, continuity_score, rhythm_score).map(rounded),
         };
         self.windows += 1;
@@ -1054,6 +1123,7 @@ impl StreamEvaluator {
             scores.rhythm,
             scores.overall,
             scores.sound,
+            scores.picture,
         ]) {
             if let Some(v) = v {
                 acc.0 += v;
@@ -1100,10 +1170,12 @@ impl StreamEvaluator {
         let mut co = CutOutput::default();
         self.cut_det.finish(&mut co);
         self.handle_cuts(co, out);
+        self.release_jumps(f64::INFINITY, out);
         let mut dets = vec![];
         self.video_cont.finish(&mut dets);
         self.silence.finish(&mut dets);
         self.sound.finish(&mut dets);
+        self.picture.finish(&mut dets);
         for d in dets {
             self.emit_detection(d, out);
         }
@@ -1187,6 +1259,7 @@ impl StreamEvaluator {
                 continuity: mean(1),
                 rhythm: mean(2),
                 sound: mean(4),
+                picture: mean(5),
                 overall: mean(3),
             },
             backend: self.model.kind().to_string(),

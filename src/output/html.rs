@@ -6,12 +6,13 @@
 use serde_json::Value;
 use std::fmt::Write;
 
-const DIMS: [(&str, &str); 5] = [
+const DIMS: [(&str, &str); 6] = [
     ("overall", "#222"),
     ("continuity", "#1f77b4"),
     ("sync", "#d62728"),
     ("rhythm", "#2ca02c"),
     ("sound", "#9467bd"),
+    ("picture", "#ff7f0e"),
 ];
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}\

@@ -11,7 +11,7 @@
   if (token) history.replaceState(null, "", location.pathname + location.search);
   const headers = token ? { Authorization: "Bearer " + token } : {};
   const span = Math.max(10, Number(new URLSearchParams(location.search).get("span")) || 300);
-  const DIMS = [["overall", "#222"], ["continuity", "#1f77b4"], ["sync", "#d62728"], ["rhythm", "#2ca02c"], ["sound", "#9467bd"]];
+  const DIMS = [["overall", "#222"], ["continuity", "#1f77b4"], ["sync", "#d62728"], ["rhythm", "#2ca02c"], ["sound", "#9467bd"], ["picture", "#ff7f0e"]];
   const st = { windows: [], cuts: [], events: new Map(), alerts: [], summary: null, state: "", verdict: null, records: 0 };
   const $ = (q) => document.getElementById(q);
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);

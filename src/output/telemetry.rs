@@ -231,7 +231,7 @@ pub fn forget_stream(name: &str) {
 fn describe_window_gauges() {
     describe_gauge!(
         m::SCORE,
-        "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, sound, overall; sound is not part of overall)"
+        "Rolling score 0-100, higher is better (label dimension: sync, continuity, rhythm, sound, picture, overall; sound and picture are not part of overall)"
     );
     describe_gauge!(
         m::AUDIO_DELAY,
@@ -270,6 +270,14 @@ fn describe_window_gauges() {
     describe_gauge!(
         m::TRUE_PEAK,
         "Highest true peak of the sound in the latest window, dBTP (over -1 breaks EBU R 128)"
+    );
+    describe_gauge!(
+        m::EXPOSURE_CLIPPED,
+        "Share of the picture lost to clipping in the latest window, 0-1 (label side: highlights at video white, shadows at video black)"
+    );
+    describe_gauge!(
+        m::CAMERA_SHAKE,
+        "Highest trailing-second RMS jitter of the camera path in the latest window, as a fraction of the picture width (shake events from 0.005)"
     );
     describe_gauge!(
         m::SHOT_LENGTH,
@@ -379,6 +387,7 @@ pub fn observe(r: &Record) {
                 ("continuity", w.scores.continuity),
                 ("rhythm", w.scores.rhythm),
                 ("sound", w.scores.sound),
+                ("picture", w.scores.picture),
                 ("overall", w.scores.overall),
             ] {
                 if let Some(v) = v {
@@ -416,6 +425,13 @@ pub fn observe(r: &Record) {
                 metrics::gauge!(m::LOUDNESS, "stream" => s.clone(), "kind" => "momentary_max")
                     .set(nan(snd.momentary_max_lufs));
                 metrics::gauge!(m::TRUE_PEAK, "stream" => s.clone()).set(nan(snd.true_peak_dbtp));
+            }
+            if let Some(p) = &w.picture {
+                metrics::gauge!(m::EXPOSURE_CLIPPED, "stream" => s.clone(), "side" => "highlights")
+                    .set(p.highlights_clipped);
+                metrics::gauge!(m::EXPOSURE_CLIPPED, "stream" => s.clone(), "side" => "shadows")
+                    .set(p.shadows_crushed);
+                metrics::gauge!(m::CAMERA_SHAKE, "stream" => s.clone()).set(p.shake_pct / 100.0);
             }
             if let Some(asl) = w.rhythm.average_shot_length_s {
                 metrics::gauge!(m::SHOT_LENGTH, "stream" => s.clone()).set(asl);

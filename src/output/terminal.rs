@@ -75,12 +75,13 @@ pub fn summary_text(s: &SummaryRecord) -> String {
         s.stream, s.duration_s, s.frames, s.windows, s.backend, s.speed_x
     );
     t += &format!(
-        "  scores   overall {}  sync {}  continuity {}  rhythm {}  sound {}\n",
+        "  scores   overall {}  sync {}  continuity {}  rhythm {}  sound {}  picture {}\n",
         opt(s.scores.overall),
         opt(s.scores.sync),
         opt(s.scores.continuity),
         opt(s.scores.rhythm),
-        opt(s.scores.sound)
+        opt(s.scores.sound),
+        opt(s.scores.picture)
     );
     t += &match s.sync.audio_delay_ms {
         Some(d) => format!(

@@ -35,6 +35,9 @@ pub struct Scores {
     /// Post-production sound (clipping, dropouts; `model::sound`). Not part of `overall`
     /// (which keeps its calibrated meaning): rules and dashboards read it on its own.
     pub sound: Option<f64>,
+    /// Production picture (exposure, focus, noise, camera steadiness; `model::picture`). Not
+    /// part of `overall` either.
+    pub picture: Option<f64>,
     pub overall: Option<f64>,
 }
 

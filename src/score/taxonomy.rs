@@ -18,6 +18,8 @@ pub enum Dimension {
     Rhythm,
     /// Post-production sound: level, loudness, clipping, dropouts.
     Sound,
+    /// Production picture: exposure, focus, noise, camera steadiness.
+    Picture,
 }
 
 impl Dimension {
@@ -27,6 +29,7 @@ impl Dimension {
             Dimension::Continuity => "continuity",
             Dimension::Rhythm => "rhythm",
             Dimension::Sound => "sound",
+            Dimension::Picture => "picture",
         }
     }
 }
@@ -64,7 +67,9 @@ pub fn event(d: &Detection) -> Diagnosis {
         dur,
         if d.ongoing { ", ongoing" } else { "" }
     );
-    let mut diagnosis = fault(d, &span).unwrap_or_else(|| informative(d, &span));
+    let mut diagnosis = fault(d, &span)
+        .or_else(|| picture_fault(d, &span))
+        .unwrap_or_else(|| informative(d, &span));
     diagnosis.event = Some(d.kind);
     diagnosis
 }
@@ -147,6 +152,85 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
             fix: "grade-match the segment (or regenerate it with the previous frames as context); lock the colour conditioning".into(),
         },
         _ => return None,
+    })
+}
+
+/// The diagnosis of a picture fault (production / cinematography; `model::picture`).
+fn picture_fault(d: &Detection, span: &str) -> Option<Diagnosis> {
+    let (aspect, observed, problem, fix) = match d.kind {
+        EventKind::Overexposed => (
+            "cinematography (exposure)",
+            format!(
+                "overexposed {span}: {:.0} % of the picture at video white (clipped), mean level {:.2}",
+                100.0 * value(d, "highlights"),
+                value(d, "mean_luma")
+            ),
+            "highlights are burnt out: detail there is lost and no grade brings it back",
+            "regenerate with lower exposure or brightness conditioning; keep skies and lights below white",
+        ),
+        EventKind::Underexposed => (
+            "cinematography (exposure)",
+            format!(
+                "underexposed {span}: mean level {:.2}, and 95 % of the picture at or below {:.2} of the range (nothing reaches a mid-tone)",
+                value(d, "mean_luma"),
+                value(d, "p95")
+            ),
+            "the picture is too dark: the shadows hold most of it and quantisation eats their detail, though it is neither a black frame nor a fade",
+            "regenerate brighter, or lift the shadows in the grade before they are quantised away",
+        ),
+        EventKind::Blur => (
+            "cinematography (focus)",
+            format!(
+                "focus lost {span}: fine detail at {:.0} % of the shot's own level (sharpness {:.3} vs {:.3})",
+                100.0 * value(d, "ratio"),
+                value(d, "sharpness"),
+                value(d, "shot_sharpness")
+            ),
+            "the picture went soft inside a shot: a focus pull the shot plan does not have, or the generator lost detail",
+            "regenerate the span; if a rack focus was intended, check the shot plan",
+        ),
+        EventKind::Noise => (
+            "cinematography (noise)",
+            format!(
+                "noise rose {span}: σ {:.1} code values against the shot's {:.1}",
+                value(d, "noise"),
+                value(d, "shot_noise")
+            ),
+            "the picture grew noisy inside a shot: an unconverged sampler, too few denoising steps, or an encoder starved of bits",
+            "raise the sampler's steps for the span, or check the encoder's bitrate",
+        ),
+        EventKind::Shake => (
+            "cinematography (camera movement)",
+            format!(
+                "camera shaking {span}: path jitter {:.2} % of the picture width (RMS), up to {:.2} %",
+                value(d, "jitter_pct"),
+                value(d, "peak_pct")
+            ),
+            "the camera path jitters frame to frame around its smooth course: unstable camera conditioning or an unsmoothed trajectory",
+            "smooth the camera path (conditioning or stabilisation) and regenerate; a stabilising pass can save the take",
+        ),
+        EventKind::CameraJump => (
+            "cinematography (camera movement)",
+            format!(
+                "picture jumped {:.1} % of its width at {:.3} s inside a shot (dx {:+.1} %, dy {:+.1} %)",
+                value(d, "jump_pct"),
+                d.start,
+                value(d, "dx_pct"),
+                value(d, "dy_pct")
+            ),
+            "the camera teleported between two frames without a cut: lost temporal coherence",
+            "regenerate the span with the previous frames as context, or cut there on purpose",
+        ),
+        _ => return None,
+    };
+    Some(Diagnosis {
+        event: None,
+        stage: Stage::Production,
+        aspect,
+        dimension: Dimension::Picture,
+        observed,
+        problem: problem.into(),
+        fix: fix.into(),
     })
 }
 

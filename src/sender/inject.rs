@@ -39,6 +39,9 @@ pub struct Faults {
     pub grade_shift: Vec<(f64, f64)>,
     pub flash: Vec<f64>,
     pub swap_frame: Vec<f64>,
+    /// Exposure, shake, blur and noise over spans (see [`super::picture_faults`]).
+    #[serde(default)]
+    pub picture: super::picture_faults::PictureFaults,
 }
 
 /// One injected fault as it landed in the output.
@@ -52,6 +55,9 @@ pub struct Applied {
     pub first_frame: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_frame: Option<u64>,
+    /// The fault's amount where it has one (stops, % of the width, pixels, code values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<f64>,
 }
 
 /// Ground truth of an injected copy.
@@ -92,6 +98,7 @@ impl Faults {
                 return Err(format!("span {}:{} needs 0 <= A < B", s.0, s.1));
             }
         }
+        self.picture.validate()?;
         if !(self.audio_delay_ms.is_finite() && self.audio_delay_ms.abs() <= 10_000.0) {
             return Err("audio delay must be within ±10000 ms".into());
         }
@@ -116,6 +123,7 @@ impl Faults {
                 end: f1 as f64 / fps,
                 first_frame: Some(f0),
                 last_frame: Some(f1.saturating_sub(1)),
+                amount: None,
             }
         };
         v.extend(self.freeze.iter().map(|s| span("freeze", *s)));
@@ -130,6 +138,7 @@ impl Faults {
                 end: (f0 + n) as f64 / fps,
                 first_frame: Some(f0),
                 last_frame: Some(f0 + n - 1),
+                amount: None,
             }
         };
         v.extend(self.flash.iter().map(|t| frames_from("flash", *t, 2)));
@@ -144,7 +153,14 @@ impl Faults {
             end: *b,
             first_frame: None,
             last_frame: None,
+            amount: None,
         }));
+        for (kind, (a, b, x)) in self.picture.all() {
+            v.push(Applied {
+                amount: Some(x),
+                ..span(kind, (a, b))
+            });
+        }
         v
     }
 }
@@ -162,6 +178,7 @@ fn read_frame(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Option<Frame
 
 fn apply(
     frame: &mut Frame,
+    size: (usize, usize),
     n: u64,
     f: &Faults,
     fps: f64,
@@ -232,6 +249,10 @@ fn apply(
         frame.u.fill(128);
         frame.v.fill(128);
     }
+    f.picture
+        .apply([&mut frame.y, &mut frame.u, &mut frame.v], size, n, |s| {
+            in_spans(n, std::slice::from_ref(s), fps).is_some()
+        });
 }
 
 /// Copy `input` to `output` (MP4) with `faults`; returns the ground truth.
@@ -484,7 +505,8 @@ fn copy_video(
             u: frame.u.clone(),
             v: frame.v.clone(),
         };
-        apply(&mut frame, n, faults, fps, &history, &mut held);
+        let size = (info.width() as usize, info.height() as usize);
+        apply(&mut frame, size, n, faults, fps, &history, &mut held);
         history.push_back((n, original));
         while history.len() > fps.ceil() as usize + 2 {
             history.pop_front();

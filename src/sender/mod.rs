@@ -1,6 +1,7 @@
 //! Senders: put media on the wire (RTP over UDP, with RTCP) or into a file, for the demo, the
 //! tests, and generators that want to hook in with one command (`evalverse send`).
 pub mod inject;
+pub mod picture_faults;
 pub mod synth;
 
 use crate::ingest::pipeline::{fill, strip_comments};

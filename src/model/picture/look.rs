@@ -1,7 +1,5 @@
-//! Picture measurements a cinematographer and a colourist read first (production /
-//! cinematography; post-production / colour), per analysis frame and per window — figures
-//! only, not yet events or a score (issue 14's exposure events need a definition that a
-//! low-key night scene or a fade does not meet, and that is not built):
+//! The look of one analysis frame, the figures a cinematographer and a colourist read first
+//! (production / cinematography, exposure; post-production / colour):
 //!
 //! - exposure: mean level (luma, 0–1 of the video range 16–235), the share of clipped
 //!   highlights (luma ≥ 235) and of crushed shadows (luma ≤ 18);
@@ -15,15 +13,11 @@
 //! One pass over the 160-px analysis frame (chroma at its own half resolution, each sample
 //! with the luma at its top-left): ~15 k pixels, microseconds a frame.
 use crate::types::VideoFrame;
-use serde::Serialize;
-use std::collections::VecDeque;
 
 /// Luma at or above this is a clipped highlight (video range white).
 pub const HIGHLIGHT: u8 = 235;
 /// Luma at or below this is a crushed shadow (2 codes above video range black).
 pub const SHADOW: u8 = 18;
-/// Frames kept for window figures, s.
-const KEEP_S: f64 = 120.0;
 
 /// One frame's figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -31,29 +25,22 @@ pub struct FrameLook {
     pub mean_luma: f64,
     pub highlights: f64,
     pub shadows: f64,
+    /// The level 95 % of the picture is at or below (0–1 of the video range).
+    pub p95: f64,
+    /// Share of the picture at or below code 32 (the black detector's default black level).
+    pub dark: f64,
     pub contrast: f64,
     pub colourfulness: f64,
     pub cast: f64,
-}
-
-/// Window figures: the frame figures averaged over the window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct PictureWindow {
-    pub mean_luma: f64,
-    /// Share of the picture at video-range white (clipped highlights), 0–1.
-    pub highlights_clipped: f64,
-    /// Share of the picture at video-range black (crushed shadows), 0–1.
-    pub shadows_crushed: f64,
-    pub contrast_rms: f64,
-    pub colourfulness: f64,
-    pub colour_cast: f64,
 }
 
 /// The figures of one frame.
 pub fn look(f: &VideoFrame) -> FrameLook {
     let n = f.luma.len().max(1) as f64;
     let (mut sum, mut sq, mut hi, mut lo) = (0.0f64, 0.0f64, 0usize, 0usize);
+    let mut hist = [0u32; 256];
     for &y in &f.luma {
+        hist[y as usize] += 1;
         let v = ((y as f64 - 16.0) / 219.0).clamp(0.0, 1.0);
         sum += v;
         sq += v * v;
@@ -61,6 +48,15 @@ pub fn look(f: &VideoFrame) -> FrameLook {
         lo += (y <= SHADOW) as usize;
     }
     let mean = sum / n;
+    let (mut below, mut p95) = (0u32, 255usize);
+    for (code, c) in hist.iter().enumerate() {
+        below += c;
+        if below as f64 >= 0.95 * n {
+            p95 = code;
+            break;
+        }
+    }
+    let dark = hist[..=32].iter().sum::<u32>() as f64 / n;
     let (cw, ch) = (f.chroma_width(), f.chroma_height());
     let (mut rg, mut yb, mut cast) = ([0.0f64; 2], [0.0f64; 2], 0.0f64);
     let mut m = 0usize;
@@ -100,50 +96,11 @@ pub fn look(f: &VideoFrame) -> FrameLook {
         mean_luma: mean,
         highlights: hi as f64 / n,
         shadows: lo as f64 / n,
+        p95: ((p95 as f64 - 16.0) / 219.0).clamp(0.0, 1.0),
+        dark,
         contrast: (sq / n - mean * mean).max(0.0).sqrt(),
         colourfulness: sigma + 0.3 * mu,
         cast: cast / m,
-    }
-}
-
-/// The recent frames' figures of one stream.
-#[derive(Default)]
-pub struct PictureTracker {
-    frames: VecDeque<(f64, FrameLook)>,
-}
-
-impl PictureTracker {
-    pub fn push(&mut self, pts: f64, f: &VideoFrame) {
-        self.frames.push_back((pts, look(f)));
-        while self.frames.front().is_some_and(|x| x.0 < pts - KEEP_S) {
-            self.frames.pop_front();
-        }
-    }
-
-    /// The mean figures of the frames in `[s, e)`; `None` without frames there.
-    pub fn window(&self, s: f64, e: f64) -> Option<PictureWindow> {
-        let inside: Vec<&FrameLook> = self
-            .frames
-            .iter()
-            .filter(|x| x.0 >= s && x.0 < e)
-            .map(|x| &x.1)
-            .collect();
-        if inside.is_empty() {
-            return None;
-        }
-        let n = inside.len() as f64;
-        let mean = |g: fn(&FrameLook) -> f64| {
-            let v = inside.iter().map(|l| g(l)).sum::<f64>() / n;
-            (v * 1e4).round() / 1e4
-        };
-        Some(PictureWindow {
-            mean_luma: mean(|l| l.mean_luma),
-            highlights_clipped: mean(|l| l.highlights),
-            shadows_crushed: mean(|l| l.shadows),
-            contrast_rms: mean(|l| l.contrast),
-            colourfulness: mean(|l| l.colourfulness),
-            colour_cast: mean(|l| l.cast),
-        })
     }
 }
 

@@ -1,0 +1,653 @@
+//! Camera motion (production / cinematography, camera movement): the global translation of
+//! the picture from frame to frame, the camera path it adds up to within a shot, its
+//! high-frequency jitter (**shake**) and single-frame **camera jumps**.
+//!
+//! - **Global motion**: phase correlation of consecutive analysis frames, luma averaged 2×2
+//!   (80 px wide for the 160-px analysis frame), mean removed, Hann-windowed, zero-padded to
+//!   powers of two; the normalised cross-power spectrum's inverse peaks at the displacement,
+//!   refined to sub-pixel by a parabola through the peak and its neighbours. The peak's height
+//!   (0–1) says whether one translation explains the change: below 0.12 (a cut, a flat
+//!   or black frame, content that changes as a whole) the frame's motion is *unknown*, and the
+//!   path restarts. Two FFTs of 128×64 a frame (`rustfft`): tens of microseconds.
+//! - **Camera path**: the displacements summed within a run of known motion, in fractions of
+//!   the picture width (dy too, so both axes share a unit).
+//! - **Shake**: a frame's jitter is its distance from the straight line through its two
+//!   neighbours on the path (a pan or a dolly, even an accelerating one, is nearly straight
+//!   from frame to frame; a shaking camera zigzags); `shake` = the median jitter over the
+//!   trailing second, in % of the picture width (the median: one large step that a cut left
+//!   moves two frames, not the second). A step over 10 % of the width breaks the path. An
+//!   event when `shake` stays at or above [`SHAKE_PCT`] for [`HOLD_S`] (or `min_event_s`, if
+//!   longer); its onset is the first frame at the threshold from which on at least half are.
+//! - **Camera jump**: one frame displaced by ≥ [`JUMP_PCT`] of the width with a strong
+//!   correlation peak (the same picture, moved), while the frames on either side moved less
+//!   than a quarter of that (not a whip pan), and no shake around it.
+//! - **Dynamic degree**: camera speed, the mean |displacement| in picture widths per second.
+use crate::vocab::{Detection, EventKind};
+use rustfft::{Fft, FftPlanner, num_complex::Complex32};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Correlation peak below which the frame's motion is unknown.
+pub const MIN_PEAK: f32 = 0.12;
+/// Shake threshold: RMS jitter of the camera path over a second, % of the picture width.
+pub const SHAKE_PCT: f64 = 0.3;
+/// A camera jump displaces one frame by at least this, % of the picture width.
+pub const JUMP_PCT: f64 = 4.0;
+/// Shortest shake event, s.
+pub const HOLD_S: f64 = 1.0;
+/// A frame displaced by more than this (% of the width) breaks the camera path.
+const BREAK_PCT: f64 = 10.0;
+
+/// Phase correlation of consecutive frames.
+pub struct PhaseCorrelator {
+    w: usize,
+    h: usize,
+    fwd_row: Arc<dyn Fft<f32>>,
+    fwd_col: Arc<dyn Fft<f32>>,
+    inv_row: Arc<dyn Fft<f32>>,
+    inv_col: Arc<dyn Fft<f32>>,
+    window: Vec<f32>,
+    /// Gaussian low-pass over the spectrum: fine detail and coding noise carry no motion.
+    weights: Vec<f32>,
+    prev: Option<(usize, usize, Vec<Complex32>)>,
+    buf: Vec<Complex32>,
+    col: Vec<Complex32>,
+    scratch: Vec<Complex32>,
+}
+
+/// One frame's displacement against the one before.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shift {
+    /// Fractions of the picture width (both axes).
+    pub dx: f64,
+    pub dy: f64,
+    pub peak: f32,
+}
+
+impl Default for PhaseCorrelator {
+    fn default() -> Self {
+        Self::new(128, 64)
+    }
+}
+
+impl PhaseCorrelator {
+    /// For half-size frames up to `w × h` (powers of two).
+    pub fn new(w: usize, h: usize) -> Self {
+        let mut p = FftPlanner::<f32>::new();
+        Self {
+            w,
+            h,
+            fwd_row: p.plan_fft_forward(w),
+            fwd_col: p.plan_fft_forward(h),
+            inv_row: p.plan_fft_inverse(w),
+            inv_col: p.plan_fft_inverse(h),
+            window: vec![],
+            weights: vec![],
+            prev: None,
+            buf: vec![Complex32::default(); w * h],
+            col: vec![Complex32::default(); h],
+            scratch: vec![Complex32::default(); w.max(h) * 2],
+        }
+    }
+
+    /// Forget the previous frame (a discontinuity).
+    pub fn reset(&mut self) {
+        self.prev = None;
+    }
+
+    fn fft2(&mut self, inverse: bool) {
+        let (w, h) = (self.w, self.h);
+        let (row, col) = if inverse {
+            (&self.inv_row, &self.inv_col)
+        } else {
+            (&self.fwd_row, &self.fwd_col)
+        };
+        let need = row
+            .get_inplace_scratch_len()
+            .max(col.get_inplace_scratch_len());
+        if self.scratch.len() < need {
+            self.scratch.resize(need, Complex32::default());
+        }
+        for r in self.buf.chunks_exact_mut(w) {
+            row.process_with_scratch(r, &mut self.scratch);
+        }
+        for x in 0..w {
+            for y in 0..h {
+                self.col[y] = self.buf[y * w + x];
+            }
+            col.process_with_scratch(&mut self.col, &mut self.scratch);
+            for y in 0..h {
+                self.buf[y * w + x] = self.col[y];
+            }
+        }
+    }
+
+    /// The frame averaged 2×2, mean removed, Hann-windowed, into the zero-padded buffer.
+    fn load(&mut self, luma: &[u8], width: usize, (sw, sh): (usize, usize)) {
+        if self.window.len() != sw * sh {
+            let hann = |i: usize, n: usize| {
+                0.5 - 0.5 * (2.0 * std::f32::consts::PI * (i as f32 + 0.5) / n as f32).cos()
+            };
+            self.window = (0..sh)
+                .flat_map(|y| (0..sw).map(move |x| hann(x, sw) * hann(y, sh)))
+                .collect();
+        }
+        let mut small = vec![0f32; sw * sh];
+        for y in 0..sh {
+            let (r0, r1) = (&luma[2 * y * width..], &luma[(2 * y + 1) * width..]);
+            for x in 0..sw {
+                let s = r0[2 * x] as u32
+                    + r0[2 * x + 1] as u32
+                    + r1[2 * x] as u32
+                    + r1[2 * x + 1] as u32;
+                small[y * sw + x] = s as f32 * 0.25;
+            }
+        }
+        let mean = small.iter().sum::<f32>() / small.len() as f32;
+        self.buf.fill(Complex32::default());
+        for y in 0..sh {
+            for x in 0..sw {
+                let i = y * sw + x;
+                self.buf[y * self.w + x] = Complex32::new((small[i] - mean) * self.window[i], 0.0);
+            }
+        }
+    }
+
+    /// The inverse cross-power spectrum's peak, refined to sub-pixel (frames `sw` wide).
+    fn peak(&self, sw: usize) -> Shift {
+        // A perfect circular shift peaks at Σ weights (the inverse FFT is unnormalised).
+        let n = self.weights.iter().sum::<f32>();
+        let (mut best, mut at) = (f32::MIN, 0usize);
+        for (i, v) in self.buf.iter().enumerate() {
+            if v.re > best {
+                best = v.re;
+                at = i;
+            }
+        }
+        let (px, py) = (at % self.w, at / self.w);
+        let v = |x: usize, y: usize| self.buf[(y % self.h) * self.w + (x % self.w)].re;
+        let refine = |m: f32, c: f32, p: f32| {
+            let d = m - 2.0 * c + p;
+            if d.abs() > 1e-9 {
+                (0.5 * (m - p) / d).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        };
+        let fx = refine(v(px + self.w - 1, py), best, v(px + 1, py));
+        let fy = refine(v(px, py + self.h - 1), best, v(px, py + 1));
+        let wrap = |p: usize, n: usize| {
+            if p > n / 2 {
+                p as f32 - n as f32
+            } else {
+                p as f32
+            }
+        };
+        // Half-size pixels → fractions of the picture width.
+        let scale = 1.0 / sw as f64;
+        Shift {
+            dx: (wrap(px, self.w) + fx) as f64 * scale,
+            dy: (wrap(py, self.h) + fy) as f64 * scale,
+            peak: best / n,
+        }
+    }
+
+    /// The displacement of `luma` (`width × height`) against the previous frame; `None` for
+    /// the first frame or after a size change.
+    pub fn push(&mut self, luma: &[u8], width: usize, height: usize) -> Option<Shift> {
+        let (sw, sh) = ((width / 2).min(self.w), (height / 2).min(self.h));
+        if sw < 8 || sh < 8 || luma.len() < width * height {
+            self.prev = None;
+            return None;
+        }
+        self.load(luma, width, (sw, sh));
+        self.fft2(false);
+        let spectrum = self.buf.clone();
+        let prev = self.prev.replace((sw, sh, spectrum));
+        let (pw, ph, prev) = prev?;
+        if (pw, ph) != (sw, sh) {
+            return None;
+        }
+        // Normalised cross-power spectrum; bins far below the typical magnitude are noise.
+        let cur = &self.prev.as_ref()?.2;
+        let mut mags = 0f32;
+        for (b, (c, p)) in self.buf.iter_mut().zip(cur.iter().zip(&prev)) {
+            *b = c * p.conj();
+            mags += b.norm();
+        }
+        let floor = 1e-6 * mags / self.buf.len() as f32 + 1e-12;
+        if self.weights.len() != self.buf.len() {
+            self.weights = low_pass(self.w, self.h);
+        }
+        for (b, g) in self.buf.iter_mut().zip(&self.weights) {
+            *b *= g / (b.norm() + floor);
+        }
+        self.fft2(true);
+        Some(self.peak(sw))
+    }
+}
+
+/// Spectral weights of a `w × h` FFT: `exp(−(f / 0.35)²)` with `f` the radial frequency in
+/// cycles per sample (0.5 at Nyquist).
+fn low_pass(w: usize, h: usize) -> Vec<f32> {
+    let f = |k: usize, n: usize| {
+        let k = if k > n / 2 {
+            k as f32 - n as f32
+        } else {
+            k as f32
+        };
+        k / n as f32
+    };
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (f(x, w), f(y, h))))
+        .map(|(fx, fy)| (-(fx * fx + fy * fy) / (0.35f32 * 0.35)).exp())
+        .collect()
+}
+
+/// One frame on the camera path.
+#[derive(Clone, Copy, Debug)]
+struct PathPoint {
+    pts: f64,
+    dur: f64,
+    x: f64,
+    y: f64,
+}
+
+/// Camera path, shake and jumps of one stream.
+pub struct CameraTracker {
+    corr: PhaseCorrelator,
+    min_s: f64,
+    /// The current run of known motion (a path); cleared where motion is unknown.
+    path: VecDeque<PathPoint>,
+    /// Jitter over the trailing second: (pts, dur, |jitter| in % of width).
+    jitter: VecDeque<(f64, f64, f64)>,
+    shake: Option<ShakeRun>,
+    /// Where the last shake run ended: the next one starts after it.
+    last_shake_end: f64,
+    /// The last three displacements (pts, dur, Shift), for jumps.
+    recent: VecDeque<(f64, f64, Option<Shift>)>,
+    /// Per frame: (pts, |displacement| in widths, known), for window figures.
+    speeds: VecDeque<(f64, f64, bool)>,
+    /// Trailing shake measure per frame (pts, % of width), for window figures.
+    shake_series: VecDeque<(f64, f64)>,
+}
+
+struct ShakeRun {
+    start: f64,
+    end: f64,
+    sum_sq: f64,
+    n: usize,
+    peak: f64,
+    reported: bool,
+}
+
+/// Window figures of camera motion.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MotionFigures {
+    /// Mean camera speed, picture widths per second (dynamic degree of the camera).
+    pub camera_speed: f64,
+    /// Highest trailing-second path jitter in the window, % of the picture width.
+    pub shake_pct: f64,
+    /// Share of frames whose global motion was known (one translation explains them).
+    pub tracked: f64,
+}
+
+const KEEP_S: f64 = 120.0;
+
+impl CameraTracker {
+    pub fn new(min_event_s: f64) -> Self {
+        Self {
+            corr: PhaseCorrelator::default(),
+            min_s: HOLD_S.max(min_event_s),
+            path: VecDeque::new(),
+            jitter: VecDeque::new(),
+            shake: None,
+            last_shake_end: f64::NEG_INFINITY,
+            recent: VecDeque::new(),
+            speeds: VecDeque::new(),
+            shake_series: VecDeque::new(),
+        }
+    }
+
+    /// Feed the next frame (analysis luma).
+    pub fn push(
+        &mut self,
+        pts: f64,
+        dur: f64,
+        luma: &[u8],
+        (w, h): (usize, usize),
+        out: &mut Vec<Detection>,
+    ) {
+        let shift = self.corr.push(luma, w, h);
+        let known = shift.filter(|s| s.peak >= MIN_PEAK);
+        self.speeds.push_back((
+            pts,
+            known.map(|s| s.dx.hypot(s.dy)).unwrap_or(0.0),
+            known.is_some(),
+        ));
+        while self.speeds.front().is_some_and(|x| x.0 < pts - KEEP_S) {
+            self.speeds.pop_front();
+        }
+        self.jump(pts, dur, shift, out);
+        // A step this large is a jump or a cut the correlation half-explained: the path breaks.
+        match known.filter(|s| 100.0 * s.dx.hypot(s.dy) < BREAK_PCT) {
+            Some(s) => {
+                let (x, y) = self
+                    .path
+                    .back()
+                    .map(|p| (p.x + s.dx, p.y + s.dy))
+                    .unwrap_or((s.dx, s.dy));
+                self.path.push_back(PathPoint { pts, dur, x, y });
+            }
+            None => {
+                // Motion unknown: the path restarts (its tail has no centred average).
+                self.path.clear();
+            }
+        }
+        // Jitter of the frame before the newest: its distance from the straight line through
+        // its neighbours on the path (a pan, even an accelerating one, is nearly straight
+        // frame to frame; a shaking camera zigzags).
+        while self.path.len() > 3 {
+            self.path.pop_front();
+        }
+        if let (Some(a), Some(b), Some(c)) = (self.path.front(), self.path.get(1), self.path.get(2))
+        {
+            let j = 100.0 * (b.x - 0.5 * (a.x + c.x)).hypot(b.y - 0.5 * (a.y + c.y));
+            self.jitter.push_back((b.pts, b.dur, j));
+        }
+        while self
+            .jitter
+            .front()
+            .is_some_and(|x| x.0 < self.jitter.back().map_or(0.0, |b| b.0) - 1.0 + 1e-6)
+        {
+            self.jitter.pop_front();
+        }
+        self.shake_state(pts, out);
+    }
+
+    fn shake_state(&mut self, pts: f64, out: &mut Vec<Detection>) {
+        let Some(&(jt, jd, _)) = self.jitter.back() else {
+            self.close_shake(out);
+            return;
+        };
+        // The trailing second must be (mostly) tracked to say anything.
+        let n = self.jitter.len();
+        let expect = (1.0 / jd.max(1e-3)).round() as usize;
+        if n * 4 < expect * 3 || jt < pts - 1.0 {
+            self.close_shake(out);
+            return;
+        }
+        // The median: a cut or a jump that slipped through as one large step moves two
+        // frames, not the trailing second.
+        let mut js: Vec<f64> = self.jitter.iter().map(|j| j.2).collect();
+        js.sort_by(f64::total_cmp);
+        let shake = js[n / 2];
+        self.shake_series.push_back((jt, shake));
+        while self
+            .shake_series
+            .front()
+            .is_some_and(|x| x.0 < pts - KEEP_S)
+        {
+            self.shake_series.pop_front();
+        }
+        // Hysteresis: a run ends below 0.7 of the threshold, so that a median hovering at it
+        // does not split one shake into several.
+        if shake < SHAKE_PCT * if self.shake.is_some() { 0.7 } else { 1.0 } {
+            self.close_shake(out);
+            return;
+        }
+        let j = self.jitter.back().map_or(0.0, |x| x.2);
+        let run = self.shake.get_or_insert_with(|| {
+            // Onset: the first frame of the trailing second that reached the threshold and
+            // from which on at least half the frames did.
+            let start = onset(&self.jitter).unwrap_or(jt).max(self.last_shake_end);
+            ShakeRun {
+                start,
+                end: jt + jd,
+                sum_sq: 0.0,
+                n: 0,
+                peak: 0.0,
+                reported: false,
+            }
+        });
+        // The run ends with the last frame that still shook (the trailing median lags).
+        if j >= SHAKE_PCT {
+            run.end = jt + jd;
+        }
+        run.sum_sq += shake * shake;
+        run.n += 1;
+        run.peak = run.peak.max(j);
+        if !run.reported && run.end - run.start >= self.min_s {
+            run.reported = true;
+            out.push(shake_detection(run, true));
+        }
+    }
+
+    fn close_shake(&mut self, out: &mut Vec<Detection>) {
+        if let Some(run) = self.shake.take() {
+            self.last_shake_end = run.end;
+            if run.end - run.start >= self.min_s {
+                out.push(shake_detection(&run, false));
+            }
+        }
+    }
+
+    /// Decide on the frame before the newest: a lone large displacement of the same picture.
+    fn jump(&mut self, pts: f64, dur: f64, shift: Option<Shift>, out: &mut Vec<Detection>) {
+        self.recent.push_back((pts, dur, shift));
+        if self.recent.len() > 3 {
+            self.recent.pop_front();
+        }
+        let [a, b, c] = match (self.recent.front(), self.recent.get(1), self.recent.get(2)) {
+            (Some(a), Some(b), Some(c)) => [a, b, c],
+            _ => return,
+        };
+        let Some(s) = b.2.filter(|s| s.peak >= 2.0 * MIN_PEAK) else {
+            return;
+        };
+        let size = 100.0 * s.dx.hypot(s.dy);
+        let small = |x: &(f64, f64, Option<Shift>)| {
+            x.2.is_some_and(|o| o.peak >= MIN_PEAK && 100.0 * o.dx.hypot(o.dy) < 0.25 * size)
+        };
+        let shaking = self.shake.is_some()
+            || self
+                .shake_series
+                .back()
+                .is_some_and(|x| x.1 >= 0.5 * SHAKE_PCT && x.0 > b.0 - 1.5);
+        if size >= JUMP_PCT && small(a) && small(c) && !shaking {
+            out.push(Detection {
+                kind: EventKind::CameraJump,
+                start: b.0,
+                end: b.0 + b.1,
+                ongoing: false,
+                values: vec![
+                    ("jump_pct", size),
+                    ("dx_pct", 100.0 * s.dx),
+                    ("dy_pct", 100.0 * s.dy),
+                    ("peak", s.peak as f64),
+                ],
+                transport: false,
+            });
+        }
+    }
+
+    /// A shot starts (or the timeline jumped): the path restarts.
+    pub fn restart(&mut self, out: &mut Vec<Detection>) {
+        self.path.clear();
+        self.jitter.clear();
+        self.close_shake(out);
+    }
+
+    /// A discontinuity: also forget the previous frame.
+    pub fn reset(&mut self, out: &mut Vec<Detection>) {
+        self.corr.reset();
+        self.recent.clear();
+        self.restart(out);
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<Detection>) {
+        self.close_shake(out);
+    }
+
+    pub fn window(&self, s: f64, e: f64) -> MotionFigures {
+        let (mut sum, mut n, mut known) = (0.0, 0usize, 0usize);
+        for x in self.speeds.iter().filter(|x| x.0 >= s && x.0 < e) {
+            n += 1;
+            if x.2 {
+                known += 1;
+                sum += x.1;
+            }
+        }
+        let span = (e - s).max(1e-6);
+        let shake = self
+            .shake_series
+            .iter()
+            .filter(|x| x.0 >= s && x.0 < e)
+            .map(|x| x.1)
+            .fold(0.0, f64::max);
+        MotionFigures {
+            camera_speed: sum / span,
+            shake_pct: shake,
+            tracked: if n > 0 { known as f64 / n as f64 } else { 0.0 },
+        }
+    }
+}
+
+/// The first jitter at or over [`SHAKE_PCT`] from which on at least half the frames are.
+fn onset(jitter: &VecDeque<(f64, f64, f64)>) -> Option<f64> {
+    let n = jitter.len();
+    let mut over_after = vec![0usize; n + 1];
+    for i in (0..n).rev() {
+        over_after[i] = over_after[i + 1] + (jitter[i].2 >= SHAKE_PCT) as usize;
+    }
+    (0..n)
+        .find(|&i| jitter[i].2 >= SHAKE_PCT && 2 * over_after[i] >= n - i)
+        .map(|i| jitter[i].0)
+}
+
+fn shake_detection(run: &ShakeRun, ongoing: bool) -> Detection {
+    Detection {
+        kind: EventKind::Shake,
+        start: run.start,
+        end: run.end,
+        ongoing,
+        values: vec![
+            ("jitter_pct", (run.sum_sq / run.n.max(1) as f64).sqrt()),
+            ("peak_pct", run.peak),
+        ],
+        transport: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A textured 160×90 luma plane, shifted by (sx, sy) analysis pixels (integer).
+    fn texture(sx: i64, sy: i64) -> Vec<u8> {
+        let (w, h) = (160i64, 90i64);
+        let mut v = Vec::with_capacity((w * h) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let (u, t) = ((x - sx) as f64, (y - sy) as f64);
+                let g = 128.0
+                    + 50.0 * (u * 0.21).sin() * (t * 0.17).cos()
+                    + 30.0 * ((u * 0.05 + t * 0.09).sin())
+                    + 20.0 * ((u * u * 0.003 + t * 0.4).sin());
+                v.push(g.clamp(16.0, 235.0) as u8);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn phase_correlation_finds_the_translation() {
+        let mut c = PhaseCorrelator::default();
+        assert!(c.push(&texture(0, 0), 160, 90).is_none());
+        let s = c.push(&texture(6, -4), 160, 90).unwrap();
+        // 6 analysis px = 3 half-size px = 3/80 of the width.
+        assert!((s.dx - 6.0 / 160.0).abs() < 0.003, "{s:?}");
+        assert!((s.dy + 4.0 / 160.0).abs() < 0.003, "{s:?}");
+        assert!(s.peak > 0.2, "{s:?}");
+        // Unrelated content (independent noise; another texture): a weak peak.
+        let mut seed = 1u64;
+        let mut noise = || -> Vec<u8> {
+            (0..160 * 90)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    (seed >> 56) as u8
+                })
+                .collect()
+        };
+        let s = c.push(&noise(), 160, 90).unwrap();
+        assert!(s.peak < MIN_PEAK, "{s:?}");
+        let s = c.push(&noise(), 160, 90).unwrap();
+        assert!(s.peak < MIN_PEAK, "{s:?}");
+        let other: Vec<u8> = (0..160 * 90)
+            .map(|i| {
+                let (x, y) = ((i % 160) as f64, (i / 160) as f64);
+                (128.0 + 60.0 * (x * 0.13 + y * 0.31).sin() * (y * 0.07).cos()) as u8
+            })
+            .collect();
+        c.push(&texture(0, 0), 160, 90);
+        let s = c.push(&other, 160, 90).unwrap();
+        assert!(s.peak < MIN_PEAK, "{s:?}");
+    }
+
+    #[test]
+    fn steady_pan_is_not_shake_but_jitter_is() {
+        let run = |offsets: &dyn Fn(i64) -> (i64, i64)| {
+            let mut t = CameraTracker::new(0.5);
+            let mut out = vec![];
+            for i in 0..90i64 {
+                let (x, y) = offsets(i);
+                t.push(
+                    i as f64 / 30.0,
+                    1.0 / 30.0,
+                    &texture(x, y),
+                    (160, 90),
+                    &mut out,
+                );
+            }
+            t.finish(&mut out);
+            (out, t.window(0.0, 3.0))
+        };
+        let (pan, fig) = run(&|i| (i, 0));
+        assert!(pan.is_empty(), "{pan:?}");
+        assert!(fig.camera_speed > 0.15 && fig.shake_pct < 0.1, "{fig:?}");
+        // ±3 px (≈1.9 % of the width) random offsets from frame 30 on.
+        let (shake, fig) = run(&|i| {
+            if i < 30 {
+                (0, 0)
+            } else {
+                let r = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                ((r % 7) as i64 - 3, ((r >> 8) % 7) as i64 - 3)
+            }
+        });
+        let s: Vec<_> = shake.iter().filter(|d| !d.ongoing).collect();
+        assert_eq!(s.len(), 1, "{shake:?}");
+        assert_eq!(s[0].kind, EventKind::Shake);
+        assert!((s[0].start - 1.0).abs() <= 1.5 / 30.0, "{:?}", s[0]);
+        assert!(fig.shake_pct > SHAKE_PCT, "{fig:?}");
+    }
+
+    #[test]
+    fn a_lone_displacement_is_a_camera_jump() {
+        let mut t = CameraTracker::new(0.5);
+        let mut out = vec![];
+        for i in 0..40i64 {
+            let x = if i < 20 { 0 } else { 12 };
+            t.push(
+                i as f64 / 30.0,
+                1.0 / 30.0,
+                &texture(x, 0),
+                (160, 90),
+                &mut out,
+            );
+        }
+        t.finish(&mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].kind, EventKind::CameraJump);
+        assert!((out[0].start - 20.0 / 30.0).abs() < 1e-9, "{:?}", out[0]);
+    }
+}

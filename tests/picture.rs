@@ -1,0 +1,143 @@
+//! The picture dimension end to end: faults of known amount injected by `evalverse inject`
+//! into a generated multi-shot sequence, found on their frames, none on the clean sequence,
+//! and severity that grows with the amount.
+mod common;
+use common::*;
+use evalverse::config::Settings;
+use evalverse::sender::inject::{Faults, inject};
+use evalverse::sender::picture_faults::PictureFaults;
+use evalverse::sender::synth::SceneSpec;
+use serde_json::Value;
+use std::path::Path;
+
+const FPS: f64 = 25.0;
+
+fn spec() -> SceneSpec {
+    SceneSpec {
+        width: 640,
+        height: 360,
+        fps: 25,
+        duration_s: 18.0,
+        cuts: vec![5.0, 12.0],
+        seed: 5,
+        ..Default::default()
+    }
+}
+
+const PICTURE_KINDS: [&str; 6] = [
+    "overexposed",
+    "underexposed",
+    "blur",
+    "noise",
+    "shake",
+    "camera_jump",
+];
+
+fn picture_events(records: &[Value]) -> Vec<(String, f64, f64, &Value)> {
+    of_type(records, "event")
+        .into_iter()
+        .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
+        .filter_map(|e| {
+            let k = e["kind"].as_str()?;
+            PICTURE_KINDS.contains(&k).then(|| {
+                (
+                    k.to_string(),
+                    e["start"].as_f64().unwrap_or(f64::NAN),
+                    e["end"].as_f64().unwrap_or(f64::NAN),
+                    e,
+                )
+            })
+        })
+        .collect()
+}
+
+fn injected(dir: &Path, src: &Path, name: &str, picture: PictureFaults) -> Vec<Value> {
+    let out = dir.join(format!("{name}.mp4"));
+    inject(
+        src.to_str().unwrap(),
+        &out,
+        &Faults {
+            picture,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (records, r) = eval_json(&out, &Settings::default());
+    r.unwrap();
+    records
+}
+
+#[test]
+fn injected_picture_faults_are_found_on_their_frames_and_none_on_the_clean_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "clean", &spec());
+    let (clean, r) = eval_json(&src, &Settings::default());
+    r.unwrap();
+    let found = picture_events(&clean);
+    assert!(found.is_empty(), "clean sequence: {found:?}");
+    let records = injected(
+        dir.path(),
+        &src,
+        "faults",
+        PictureFaults {
+            shake: vec![(1.5, 3.5, 1.0)],
+            exposure: vec![(6.0, 8.0, 3.0), (13.0, 15.5, -2.5)],
+            ..Default::default()
+        },
+    );
+    let found = picture_events(&records);
+    eprintln!(
+        "measured: {:?}",
+        found.iter().map(|f| (&f.0, f.1, f.2)).collect::<Vec<_>>()
+    );
+    let one = |kind: &str, start: f64, end: f64, tol_end: f64| {
+        let hits: Vec<_> = found.iter().filter(|f| f.0 == kind).collect();
+        assert_eq!(hits.len(), 1, "{kind}: {found:?}");
+        let (_, s, e, _) = hits[0];
+        assert!(
+            (s - start).abs() <= 1.0 / FPS + 1e-6,
+            "{kind} onset {s} (truth {start})"
+        );
+        assert!((e - end).abs() <= tol_end, "{kind} end {e} (truth {end})");
+    };
+    one("shake", 1.52, 3.52, 2.0 / FPS + 1e-6);
+    one("overexposed", 6.0, 8.0, 1.0 / FPS + 1e-6);
+    one("underexposed", 13.0, 15.52, 1.0 / FPS + 1e-6);
+    assert_eq!(found.len(), 3, "{found:?}");
+    // Windows over the shake score the picture down; windows clear of every fault do not.
+    let windows = of_type(&records, "window");
+    let picture = |s: f64| {
+        windows
+            .iter()
+            .find(|w| w["start"].as_f64() == Some(s))
+            .and_then(|w| w["scores"]["picture"].as_f64())
+            .unwrap()
+    };
+    assert!(picture(0.0) < 60.0, "window 0–4 s: {}", picture(0.0));
+    assert_eq!(picture(8.0), 100.0);
+}
+
+#[test]
+fn shake_severity_grows_with_its_amplitude() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "clean", &spec());
+    let mut last = 0.0;
+    for pct in [0.5, 1.0, 2.0] {
+        let records = injected(
+            dir.path(),
+            &src,
+            &format!("shake{pct}"),
+            PictureFaults {
+                shake: vec![(6.0, 10.0, pct)],
+                ..Default::default()
+            },
+        );
+        let found = picture_events(&records);
+        let shakes: Vec<_> = found.iter().filter(|f| f.0 == "shake").collect();
+        assert_eq!(shakes.len(), 1, "{pct} %: {found:?}");
+        let jitter = shakes[0].3["jitter_pct"].as_f64().unwrap();
+        eprintln!("measured: shake {pct} % → jitter {jitter:.3} % of the width");
+        assert!(jitter > last * 1.5, "{pct} %: jitter {jitter} after {last}");
+        last = jitter;
+    }
+}
