@@ -37,16 +37,19 @@ pub struct FrameLook {
 /// The figures of one frame.
 pub fn look(f: &VideoFrame) -> FrameLook {
     let n = f.luma.len().max(1) as f64;
-    let (mut sum, mut sq, mut hi, mut lo) = (0.0f64, 0.0f64, 0usize, 0usize);
+    // One pass builds the histogram; every luma figure is read from it.
     let mut hist = [0u32; 256];
     for &y in &f.luma {
         hist[y as usize] += 1;
-        let v = ((y as f64 - 16.0) / 219.0).clamp(0.0, 1.0);
-        sum += v;
-        sq += v * v;
-        hi += (y >= HIGHLIGHT) as usize;
-        lo += (y <= SHADOW) as usize;
     }
+    let (mut sum, mut sq) = (0.0f64, 0.0f64);
+    for (code, &c) in hist.iter().enumerate() {
+        let v = ((code as f64 - 16.0) / 219.0).clamp(0.0, 1.0);
+        sum += v * c as f64;
+        sq += v * v * c as f64;
+    }
+    let hi: u32 = hist[HIGHLIGHT as usize..].iter().sum();
+    let lo: u32 = hist[..=SHADOW as usize].iter().sum();
     let mean = sum / n;
     let (mut below, mut p95) = (0u32, 255usize);
     for (code, c) in hist.iter().enumerate() {

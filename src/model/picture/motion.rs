@@ -213,14 +213,14 @@ impl PhaseCorrelator {
         let mut mags = 0f32;
         for (b, (c, p)) in self.buf.iter_mut().zip(cur.iter().zip(&prev)) {
             *b = c * p.conj();
-            mags += b.norm();
+            mags += (b.re * b.re + b.im * b.im).sqrt();
         }
         let floor = 1e-6 * mags / self.buf.len() as f32 + 1e-12;
         if self.weights.len() != self.buf.len() {
             self.weights = low_pass(self.w, self.h);
         }
         for (b, g) in self.buf.iter_mut().zip(&self.weights) {
-            *b *= g / (b.norm() + floor);
+            *b *= g / ((b.re * b.re + b.im * b.im).sqrt() + floor);
         }
         self.fft2(true);
         Some(self.peak(sw))
