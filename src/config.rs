@@ -14,6 +14,8 @@ pub const DEFAULT_HOP_S: f64 = 1.0;
 pub const DEFAULT_SYNC_HORIZON_S: f64 = 12.0;
 pub const DEFAULT_SYNC_SEARCH_MS: f64 = 2000.0;
 pub const DEFAULT_MIN_EVENT_S: f64 = 0.5;
+pub const DEFAULT_DETAIL_WIDTH: u32 = 480;
+pub const DEFAULT_DETAIL_FPS: u32 = 10;
 /// A forward timestamp jump larger than this is a discontinuity (folded away and reported).
 pub const DEFAULT_DISCONTINUITY_S: f64 = 5.0;
 pub const DEFAULT_BATCH_FRAMES: usize = 8;
@@ -134,6 +136,11 @@ pub struct AnalysisSettings {
     /// Measure the sound at its own rate and layout (EBU R 128 loudness, true peak, clipping,
     /// dropouts: the `sound` dimension). Off: the built-in pipelines leave that branch out.
     pub sound: bool,
+    /// Width of the detail plane (luma, for focus and noise: the `blur` and `noise` events);
+    /// 0 leaves that branch out of the built-in pipelines.
+    pub detail_width: u32,
+    /// Detail frames per second at most (focus does not change 30 times a second).
+    pub detail_fps: u32,
     pub detectors: DetectorSettings,
 }
 
@@ -152,6 +159,8 @@ impl Default for AnalysisSettings {
             backend: BackendChoice::Auto,
             sync_head: SyncHead::Learned,
             sound: true,
+            detail_width: DEFAULT_DETAIL_WIDTH,
+            detail_fps: DEFAULT_DETAIL_FPS,
             calibration: None,
             detectors: DetectorSettings::default(),
         }
@@ -435,6 +444,20 @@ impl StreamSettings {
 }
 
 impl AnalysisSettings {
+    fn validate_detail(&self) -> Result<(), ConfigError> {
+        let a = |f: &str| format!("analysis.{f}");
+        if self.detail_width != 0 && !(64..=1920).contains(&self.detail_width) {
+            return Err(invalid(
+                a("detail_width"),
+                "must be 0 (off) or 64–1920 pixels",
+            ));
+        }
+        if !(1..=120).contains(&self.detail_fps) {
+            return Err(invalid(a("detail_fps"), "must be 1–120"));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let a = |k: &str| format!("analysis.{k}");
         if !(32..=1920).contains(&self.width) || !self.width.is_multiple_of(2) {
@@ -470,6 +493,7 @@ impl AnalysisSettings {
         if !(1..=256).contains(&self.batch_frames) {
             return Err(invalid(a("batch_frames"), "must be 1–256"));
         }
+        self.validate_detail()?;
         let d = &self.detectors;
         let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
         if !unit(d.freeze_mad)

@@ -72,6 +72,18 @@ impl VideoFrame {
     }
 }
 
+/// A larger luma plane for fine detail (focus, noise): the pipelines' `detail` branch, wider
+/// than the analysis frame and decimated in time.
+#[derive(Clone, Debug)]
+pub struct DetailFrame {
+    /// Presentation time, seconds of running time.
+    pub pts: f64,
+    pub width: usize,
+    pub height: usize,
+    /// `width × height` bytes, tightly packed.
+    pub luma: Vec<u8>,
+}
+
 /// A run of the sound as decoded: interleaved F32 at the input's own rate and channel layout
 /// (the pipelines' `sound` branch, for loudness, true peak, clipping and dropouts).
 #[derive(Clone, Debug)]

@@ -81,8 +81,9 @@ fn injected_picture_faults_are_found_on_their_frames_and_none_on_the_clean_clip(
         "faults",
         PictureFaults {
             shake: vec![(1.5, 3.5, 1.0)],
-            exposure: vec![(6.0, 8.0, 3.0), (13.0, 15.5, -2.5)],
-            ..Default::default()
+            exposure: vec![(6.0, 8.0, 3.0), (13.0, 15.5, -3.0)],
+            blur: vec![(9.0, 10.6, 3.0)],
+            noise: vec![(15.8, 17.5, 8.0)],
         },
     );
     let found = picture_events(&records);
@@ -103,8 +104,23 @@ fn injected_picture_faults_are_found_on_their_frames_and_none_on_the_clean_clip(
     one("shake", 1.52, 3.52, 2.0 / FPS + 1e-6);
     one("overexposed", 6.0, 8.0, 1.0 / FPS + 1e-6);
     one("underexposed", 13.0, 15.52, 1.0 / FPS + 1e-6);
-    assert_eq!(found.len(), 3, "{found:?}");
-    // Windows over the shake score the picture down; windows clear of every fault do not.
+    // Blur and noise are measured on the detail plane, 10 frames a second by default: their
+    // onsets are within one detail frame.
+    let detail = 0.1 + 1e-6;
+    let near = |kind: &str, start: f64, end: f64| {
+        let hits: Vec<_> = found.iter().filter(|f| f.0 == kind).collect();
+        assert_eq!(hits.len(), 1, "{kind}: {found:?}");
+        let (_, s, e, _) = hits[0];
+        assert!(
+            (s - start).abs() <= detail,
+            "{kind} onset {s} (truth {start})"
+        );
+        assert!((e - end).abs() <= detail, "{kind} end {e} (truth {end})");
+    };
+    near("blur", 9.0, 10.6);
+    near("noise", 15.8, 17.52);
+    assert_eq!(found.len(), 5, "{found:?}");
+    // Windows over the faults score the picture down.
     let windows = of_type(&records, "window");
     let picture = |s: f64| {
         windows
@@ -114,7 +130,20 @@ fn injected_picture_faults_are_found_on_their_frames_and_none_on_the_clean_clip(
             .unwrap()
     };
     assert!(picture(0.0) < 60.0, "window 0–4 s: {}", picture(0.0));
-    assert_eq!(picture(8.0), 100.0);
+    assert!(
+        picture(8.0) < 70.0,
+        "window 8–12 s (blur): {}",
+        picture(8.0)
+    );
+    // The clean sequence's windows are all 100.
+    for w in of_type(&clean, "window") {
+        assert_eq!(
+            w["scores"]["picture"].as_f64(),
+            Some(100.0),
+            "{}",
+            w["start"]
+        );
+    }
 }
 
 #[test]
@@ -139,5 +168,30 @@ fn shake_severity_grows_with_its_amplitude() {
         eprintln!("measured: shake {pct} % → jitter {jitter:.3} % of the width");
         assert!(jitter > last * 1.5, "{pct} %: jitter {jitter} after {last}");
         last = jitter;
+    }
+}
+
+#[test]
+fn blur_severity_grows_with_its_radius() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "clean", &spec());
+    let mut last = f64::INFINITY;
+    for px in [1.0, 2.0, 4.0] {
+        let records = injected(
+            dir.path(),
+            &src,
+            &format!("blur{px}"),
+            PictureFaults {
+                blur: vec![(7.0, 10.0, px)],
+                ..Default::default()
+            },
+        );
+        let found = picture_events(&records);
+        let blurs: Vec<_> = found.iter().filter(|f| f.0 == "blur").collect();
+        assert_eq!(blurs.len(), 1, "radius {px}: {found:?}");
+        let ratio = blurs[0].3["ratio"].as_f64().unwrap();
+        eprintln!("measured: blur radius {px} px → sharpness {ratio:.3} of the shot's");
+        assert!(ratio < last, "radius {px}: ratio {ratio} after {last}");
+        last = ratio;
     }
 }

@@ -159,3 +159,76 @@ pub(crate) fn frame_summary(stats: CubeTensor) -> CubeTensor {
     );
     out
 }
+
+/// One unit per (frame, interior row): the row's [`crate::DETAIL`] sums.
+#[cube(launch)]
+fn frame_detail_kernel<F: Float>(
+    frames: &Tensor<F>,
+    out: &mut Tensor<F>,
+    #[comptime] detail: u32,
+    #[define(F)] _dtype: ElemType,
+) {
+    let pos = ABSOLUTE_POS;
+    let n = frames.shape(0);
+    let h = frames.shape(1);
+    let w = frames.shape(2);
+    let rows = h - 2;
+    if pos >= n * rows {
+        terminate!();
+    }
+    let frame = pos / rows;
+    let y = pos % rows + 1;
+    let base = frame * h * w;
+    let mut lap = F::new(0.0);
+    let mut lap2 = F::new(0.0);
+    let mut noise = F::new(0.0);
+    let mut sum = F::new(0.0);
+    let mut sq = F::new(0.0);
+    for x in 1..w - 1 {
+        let up = base + (y - 1) * w + x;
+        let mid = base + y * w + x;
+        let down = base + (y + 1) * w + x;
+        let c = frames[mid];
+        let edges = frames[up] + frames[down] + frames[mid - 1] + frames[mid + 1];
+        let l = edges - F::new(4.0) * c;
+        let corners = frames[up - 1] + frames[up + 1] + frames[down - 1] + frames[down + 1];
+        let k = corners - F::new(2.0) * edges + F::new(4.0) * c;
+        lap += l;
+        lap2 += l * l;
+        noise += F::abs(k);
+        sum += c;
+        sq += c * c;
+    }
+    let o = pos * (detail as usize);
+    out[o] = lap;
+    out[o + 1] = lap2;
+    out[o + 2] = noise;
+    out[o + 3] = sum;
+    out[o + 4] = sq;
+    out[o + 5] = F::cast_from(w - 2);
+}
+
+/// `[N, H, W]` frames → `[N, H − 2, DETAIL]` row sums.
+pub(crate) fn frame_detail_rows(frames: CubeTensor) -> CubeTensor {
+    let frames = into_contiguous(frames);
+    let shape = frames.meta.shape();
+    let (n, rows) = (shape[0], shape[1].saturating_sub(2));
+    let dtype = frames.dtype;
+    let out = empty_device_dtype(
+        frames.client.clone(),
+        frames.device.clone(),
+        burn::tensor::Shape::from(vec![n, rows, crate::DETAIL]),
+        dtype,
+    );
+    let units = (n * rows) as u32;
+    frame_detail_kernel::launch(
+        &frames.client.clone(),
+        CubeCount::Static(units.div_ceil(BLOCK).max(1), 1, 1),
+        CubeDim::new_1d(BLOCK),
+        frames.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        crate::DETAIL as u32,
+        dtype_to_storage_type(dtype),
+    );
+    out
+}

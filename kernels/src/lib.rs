@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | [`frame_stats`] | one pass over each frame: per-block sums for differences to the previous frame, moments, black pixels, a 16-bin histogram and the thumbnail (the first pass of `frame_summary`; public so its block statistics are tested against the references) | `[N+1, H, W] -> [N, 576, 21]` |
 //! | [`frame_summary`] | what the model reads back: `frame_stats` summed over blocks (per-frame totals) and the block means (thumbnail) | `[N+1, H, W] -> [N, 21 + 576]` |
+//! | [`frame_detail`] | fine detail of a larger luma plane: sums of the 3×3 Laplacian and its square (focus), of Immerkær's noise mask (noise), of the pixels and their squares (contrast), over the interior pixels | `[N, H, W] -> [N, 6]` |
 //!
 //! On the CPU backend (NdArray) both are a single native loop over the pixels, not the
 //! tensor-op references: those need ~15 passes and a `[N, P, 16]` comparison tensor for the
@@ -37,6 +38,10 @@ pub trait FrameKernels: Backend {
     /// Per-frame totals and block means of `frames[1..]`; see [`frame_summary`].
     #[fusion(dtype = frames, shape = Shape::from(vec![frames[0] - 1, SUMMARY]))]
     fn frame_summary(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self>;
+
+    /// Per interior row of every frame, the [`DETAIL`] sums of [`frame_detail`].
+    #[fusion(dtype = frames, shape = Shape::from(vec![frames[0], frames[1] - 2, DETAIL]))]
+    fn frame_detail_rows(frames: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// Thumbnail grid of [`frame_stats`]: `BLOCK_ROWS × BLOCK_COLS` blocks.
@@ -56,6 +61,18 @@ pub const S_COUNT: usize = 4 + BINS;
 /// Columns of [`frame_summary`]: `STATS` per-frame totals, then `BLOCKS` block means.
 pub const SUMMARY: usize = STATS + BLOCKS;
 
+/// Columns of [`frame_detail`]: `Σ lap, Σ lap², Σ |noise mask|, Σ v, Σ v², pixels` over the
+/// interior pixels (1 … H−2, 1 … W−2), where `lap` is the 4-neighbour Laplacian
+/// `[[0,1,0],[1,−4,1],[0,1,0]]` and the noise mask is Immerkær's (1996)
+/// `[[1,−2,1],[−2,4,−2],[1,−2,1]]`.
+pub const DETAIL: usize = 6;
+pub const D_LAP: usize = 0;
+pub const D_LAP2: usize = 1;
+pub const D_NOISE: usize = 2;
+pub const D_SUM: usize = 3;
+pub const D_SUMSQ: usize = 4;
+pub const D_COUNT: usize = 5;
+
 /// Which block a pixel belongs to along one axis: `floor(i · blocks / len)`. Block `b` covers
 /// `[ceil(b·len/blocks), ceil((b+1)·len/blocks))`.
 pub fn block_range(b: usize, blocks: usize, len: usize) -> std::ops::Range<usize> {
@@ -69,6 +86,9 @@ impl FrameKernels for burn_cubecl::CubeBackend {
     fn frame_summary(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
         gpu::frame_summary(gpu::frame_stats(frames, black_level))
     }
+    fn frame_detail_rows(frames: FloatTensor<Self>) -> FloatTensor<Self> {
+        gpu::frame_detail_rows(frames)
+    }
 }
 
 impl FrameKernels for NdArray {
@@ -77,6 +97,9 @@ impl FrameKernels for NdArray {
     }
     fn frame_summary(frames: FloatTensor<Self>, black_level: u32) -> FloatTensor<Self> {
         cpu::frame_summary(frames, black_level)
+    }
+    fn frame_detail_rows(frames: FloatTensor<Self>) -> FloatTensor<Self> {
+        cpu::frame_detail_rows(frames)
     }
 }
 
@@ -221,6 +244,47 @@ mod cpu {
         }
         NdArrayTensor::from_data(TensorData::new(out, [n, SUMMARY]))
     }
+
+    /// One native pass per frame: the [`DETAIL`] sums of each interior row.
+    pub(super) fn frame_detail_rows(frames: NdArrayTensor) -> NdArrayTensor {
+        let shape = frames.shape();
+        let (n, h, w) = (shape[0], shape[1], shape[2]);
+        let rows = h.saturating_sub(2);
+        let v = values(&frames);
+        let mut out = vec![0f32; n * rows * DETAIL];
+        for f in 0..n {
+            let p = &v[f * h * w..(f + 1) * h * w];
+            for y in 1..h.saturating_sub(1) {
+                let (up, mid, down) = (
+                    &p[(y - 1) * w..y * w],
+                    &p[y * w..(y + 1) * w],
+                    &p[(y + 1) * w..(y + 2) * w],
+                );
+                let (mut lap, mut lap2, mut noise, mut sum, mut sq) =
+                    (0f64, 0f64, 0f64, 0f64, 0f64);
+                for x in 1..w.saturating_sub(1) {
+                    let c = mid[x];
+                    let l = up[x] + down[x] + mid[x - 1] + mid[x + 1] - 4.0 * c;
+                    let k = (up[x - 1] + up[x + 1] + down[x - 1] + down[x + 1])
+                        - 2.0 * (up[x] + down[x] + mid[x - 1] + mid[x + 1])
+                        + 4.0 * c;
+                    lap += l as f64;
+                    lap2 += (l * l) as f64;
+                    noise += k.abs() as f64;
+                    sum += c as f64;
+                    sq += (c * c) as f64;
+                }
+                let o = &mut out[(f * rows + y - 1) * DETAIL..(f * rows + y) * DETAIL];
+                o[D_LAP] = lap as f32;
+                o[D_LAP2] = lap2 as f32;
+                o[D_NOISE] = noise as f32;
+                o[D_SUM] = sum as f32;
+                o[D_SUMSQ] = sq as f32;
+                o[D_COUNT] = w.saturating_sub(2) as f32;
+            }
+        }
+        NdArrayTensor::from_data(TensorData::new(out, [n, rows, DETAIL]))
+    }
 }
 
 /// One pass per frame: statistics of each block of an `BLOCK_ROWS × BLOCK_COLS` grid, for
@@ -299,4 +363,67 @@ pub fn thumbnail_reference(cur: Tensor<3>) -> Tensor<2> {
     let n = cur.dims()[0];
     burn::tensor::module::adaptive_avg_pool2d(cur.unsqueeze_dim::<4>(1), [BLOCK_ROWS, BLOCK_COLS])
         .reshape([n, BLOCKS])
+}
+
+/// Fine detail of each frame of a larger luma plane, for focus and noise: the [`DETAIL`] sums
+/// (`Σ lap, Σ lap², Σ |noise mask|, Σ v, Σ v², pixels`) over the interior pixels. From them:
+/// focus as the Laplacian's standard deviation, noise σ by Immerkær's estimator
+/// `√(π/2) · Σ|mask| / (6 · pixels)`.
+///
+/// # Shapes
+/// - `frames`: `[N, H, W]`, values in 0–1 (frames smaller than 3×3 give zeros)
+/// - output: `[N, DETAIL]`
+pub fn frame_detail(frames: Tensor<3>) -> Tensor<2> {
+    let [n, h, w] = frames.dims();
+    if h < 3 || w < 3 {
+        return Tensor::zeros([n, DETAIL], &frames.device());
+    }
+    let rows: Tensor<3> = Tensor::from_dispatch(<Dispatch as FrameKernels>::frame_detail_rows(
+        frames.into_dispatch(),
+    ));
+    rows.sum_dim(1).reshape([n, DETAIL])
+}
+
+/// Reference twin of [`frame_detail`] from plain tensor ops: the two masks as `conv2d`
+/// weights, then whole-frame reductions.
+///
+/// # Shapes
+/// - `frames`: `[N, H, W]` (H, W ≥ 3) → `[N, DETAIL]`
+pub fn frame_detail_reference(frames: Tensor<3>) -> Tensor<2> {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let [n, h, w] = frames.dims();
+    let device = frames.device();
+    let x = frames.clone().unsqueeze_dim::<4>(1);
+    let mask = |k: [f32; 9]| Tensor::<1>::from_floats(k.as_slice(), &device).reshape([1, 1, 3, 3]);
+    let opts = || ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let lap = conv2d(
+        x.clone(),
+        mask([0., 1., 0., 1., -4., 1., 0., 1., 0.]),
+        None,
+        opts(),
+    )
+    .reshape([n, (h - 2) * (w - 2)]);
+    let noise = conv2d(
+        x,
+        mask([1., -2., 1., -2., 4., -2., 1., -2., 1.]),
+        None,
+        opts(),
+    )
+    .reshape([n, (h - 2) * (w - 2)]);
+    let inner = frames
+        .slice([0..n, 1..h - 1, 1..w - 1])
+        .reshape([n, (h - 2) * (w - 2)]);
+    let count = Tensor::<2>::full([n, 1], ((h - 2) * (w - 2)) as f32, &device);
+    Tensor::cat(
+        vec![
+            lap.clone().sum_dim(1),
+            (lap.clone() * lap).sum_dim(1),
+            noise.abs().sum_dim(1),
+            inner.clone().sum_dim(1),
+            (inner.clone() * inner).sum_dim(1),
+            count,
+        ],
+        1,
+    )
 }

@@ -5,8 +5,8 @@
 //! unless EVALVERSE_SKIP_WGPU=1 says the machine has none on purpose.
 use burn::tensor::{Device, Distribution, Tensor};
 use evalverse_kernels::{
-    BLOCKS, S_COUNT, S_SUM, STATS, SUMMARY, frame_stats, frame_summary, frame_totals_reference,
-    thumbnail_reference,
+    BLOCKS, D_COUNT, DETAIL, S_COUNT, S_SUM, STATS, SUMMARY, frame_detail, frame_detail_reference,
+    frame_stats, frame_summary, frame_totals_reference, thumbnail_reference,
 };
 
 /// `frame_stats` summed over blocks against whole-frame tensor reductions, and its block means
@@ -111,6 +111,58 @@ fn check_summary(device: &Device, n: usize, h: usize, w: usize) {
                 );
             }
         }
+    }
+}
+
+/// `frame_detail` against its `conv2d` reference on random frames, and the noise estimator
+/// against a known σ: Immerkær's estimate of pure Gaussian noise of σ 0.02 on a flat frame.
+fn check_detail(device: &Device, n: usize, h: usize, w: usize) {
+    let frames = Tensor::<3>::random([n, h, w], Distribution::Uniform(0.0, 1.0), device);
+    let d = frame_detail(frames.clone());
+    assert_eq!(d.dims(), [n, DETAIL]);
+    let got: Vec<f32> = d.into_data().try_into_vec().unwrap();
+    let reference: Vec<f32> = frame_detail_reference(frames)
+        .into_data()
+        .try_into_vec()
+        .unwrap();
+    // Sums of ~10⁵ f32 terms, some cancelling (Σ lap telescopes to the border): relative
+    // 1e-4 plus 2e-6 per pixel of absolute slack.
+    let slack = 2e-6 * ((h - 2) * (w - 2)) as f32;
+    for (k, (a, b)) in got.iter().zip(&reference).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0) + slack,
+            "detail {} of frame {}: kernel {a} vs reference {b}",
+            k % DETAIL,
+            k / DETAIL
+        );
+    }
+    assert_eq!(got[D_COUNT], ((h - 2) * (w - 2)) as f32);
+    if h * w < 10_000 {
+        return;
+    }
+    let flat = Tensor::<3>::random([1, h, w], Distribution::Normal(0.5, 0.02), device);
+    let v: Vec<f32> = frame_detail(flat).into_data().try_into_vec().unwrap();
+    let sigma = (std::f32::consts::PI / 2.0).sqrt() * v[2] / (6.0 * v[D_COUNT]);
+    assert!((sigma - 0.02).abs() < 0.002, "Immerkær σ {sigma} for 0.02");
+}
+
+#[test]
+#[allow(deprecated)]
+fn frame_detail_matches_reference_on_cpu() {
+    let d = Device::ndarray();
+    for (n, h, w) in [(2, 270, 480), (1, 37, 61), (1, 3, 3)] {
+        check_detail(&d, n, h, w);
+    }
+}
+
+#[test]
+fn frame_detail_kernel_matches_reference_on_wgpu() {
+    let device = match wgpu() {
+        Some(d) => d,
+        None => return,
+    };
+    for (n, h, w) in [(2, 270, 480), (1, 37, 61), (1, 3, 3)] {
+        check_detail(&device, n, h, w);
     }
 }
 

@@ -65,15 +65,16 @@ pub fn evaluate_file(
         Timing::File,
     );
     let mut out = Vec::with_capacity(64);
-    let mut run = FileRun::new(ingest.has_sound);
+    let mut run = FileRun::new(ingest.has_sound, ingest.has_detail);
     let mut last_progress = Instant::now();
     let mut duration = None;
     // A branch whose sender is gone (its thread ended) must leave the select, or the select
     // would return at once forever.
-    let (mut vrx, mut arx, mut srx) = (
+    let (mut vrx, mut arx, mut srx, mut drx) = (
         ingest.video.clone(),
         ingest.audio.clone(),
         ingest.sound.clone(),
+        ingest.detail.clone(),
     );
     while !run.done() && run.failure.is_none() {
         crossbeam::select! {
@@ -97,6 +98,13 @@ pub fn evaluate_file(
                     ev.push_sound(c, &mut out);
                 }
                 Err(_) => srx = crossbeam::channel::never(),
+            },
+            recv(drx) -> d => match d {
+                Ok(d) => {
+                    run.last_data = Instant::now();
+                    ev.push_detail(d, &mut out);
+                }
+                Err(_) => drx = crossbeam::channel::never(),
             },
             recv(ingest.events) -> e => run.on_event(e.ok(), &mut ev, &mut out, input)?,
             default(Duration::from_millis(500)) => {
@@ -142,6 +150,9 @@ fn finish_file(
     while let Ok(c) = ingest.sound.try_recv() {
         ev.push_sound(c, out);
     }
+    while let Ok(d) = ingest.detail.try_recv() {
+        ev.push_detail(d, out);
+    }
     ingest.stop();
     match failure {
         Some(message) => {
@@ -177,18 +188,25 @@ struct FileRun {
     /// When the analysis audio ended: the sound branch gets a grace to end too (a user's
     /// unlinked `sound` sink never does).
     audio_eos_at: Option<Instant>,
+    /// The pipeline has a `detail` branch (it follows the video) and it has ended.
+    detail_expected: bool,
+    detail_eos: bool,
+    video_eos_at: Option<Instant>,
     bus_eos: bool,
     failure: Option<String>,
     last_data: Instant,
 }
 
 impl FileRun {
-    fn new(sound_expected: bool) -> Self {
+    fn new(sound_expected: bool, detail_expected: bool) -> Self {
         Self {
             media: None,
             eos: Media::default(),
             sound_expected,
             sound_eos: false,
+            detail_expected,
+            detail_eos: false,
+            video_eos_at: None,
             audio_eos_at: None,
             bus_eos: false,
             failure: None,
@@ -201,7 +219,8 @@ impl FileRun {
     fn done(&self) -> bool {
         match self.media {
             Some(m) => {
-                (!m.video || self.eos.video) && (!m.audio || (self.eos.audio && self.sound_done()))
+                (!m.video || (self.eos.video && self.detail_done()))
+                    && (!m.audio || (self.eos.audio && self.sound_done()))
             }
             None => self.bus_eos,
         }
@@ -213,6 +232,15 @@ impl FileRun {
             || self.sound_eos
             || self
                 .audio_eos_at
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
+    }
+
+    /// The detail branch has ended, is absent, or has had its grace after the video ended.
+    fn detail_done(&self) -> bool {
+        !self.detail_expected
+            || self.detail_eos
+            || self
+                .video_eos_at
                 .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
     }
 
@@ -228,8 +256,12 @@ impl FileRun {
             Some(IngestEvent::Error { message }) => self.failure = Some(message),
             Some(IngestEvent::Eos) => self.bus_eos = true,
             Some(IngestEvent::BranchEos { medium }) => match medium.as_str() {
-                "video" => self.eos.video = true,
+                "video" => {
+                    self.eos.video = true;
+                    self.video_eos_at.get_or_insert_with(Instant::now);
+                }
                 "sound" => self.sound_eos = true,
+                "detail" => self.detail_eos = true,
                 _ => {
                     self.eos.audio = true;
                     self.audio_eos_at.get_or_insert_with(Instant::now);
@@ -660,10 +692,11 @@ impl Shared {
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
-        let (mut vrx, mut arx, mut srx) = (
+        let (mut vrx, mut arx, mut srx, mut drx) = (
             ingest.video.clone(),
             ingest.audio.clone(),
             ingest.sound.clone(),
+            ingest.detail.clone(),
         );
         while !stop.load(Ordering::Relaxed) && !ended {
             // A short select timeout keeps stop responsive; a disconnected branch leaves it.
@@ -671,6 +704,7 @@ impl Shared {
                 recv(vrx) -> f => match f { Ok(f) => ev.push_video(f, &mut out), Err(_) => vrx = crossbeam::channel::never() },
                 recv(arx) -> c => match c { Ok(c) => ev.push_audio(c, &mut out), Err(_) => arx = crossbeam::channel::never() },
                 recv(srx) -> c => match c { Ok(c) => ev.push_sound(c, &mut out), Err(_) => srx = crossbeam::channel::never() },
+                recv(drx) -> d => match d { Ok(d) => ev.push_detail(d, &mut out), Err(_) => drx = crossbeam::channel::never() },
                 recv(ingest.events) -> e => ended = live_event(s, e.ok(), &mut ev, &mut out),
                 default(Duration::from_millis(50)) => {},
             }

@@ -20,7 +20,9 @@ use crate::score::record::{
 };
 use crate::score::taxonomy::{self, Diagnosis};
 use crate::score::{self, ContinuityInputs, Scores};
-use crate::types::{AudioChunk, IngestEvent, Media, SoundChunk, StreamId, StreamState, VideoFrame};
+use crate::types::{
+    AudioChunk, DetailFrame, IngestEvent, Media, SoundChunk, StreamId, StreamState, VideoFrame,
+};
 use crate::window::timeline::{Jump, Medium, Timeline};
 use crate::window::{AudioRing, Batch, HopScheduler, VideoBatcher};
 use std::collections::{BTreeMap, VecDeque};
@@ -52,6 +54,9 @@ struct Row {
     cols: [f32; HEAD_COLUMNS],
     arrival: Instant,
 }
+
+/// Detail frames held for the cut detector at most (then placed without waiting).
+const MAX_PENDING_DETAIL: usize = 64;
 
 /// How long a camera jump waits for the cut detector to decide on its frames, s.
 const JUMP_WAIT_S: f64 = 1.0;
@@ -97,6 +102,10 @@ pub struct StreamEvaluator {
     picture: crate::model::picture::PictureTracker,
     /// Camera jumps wait until the cut detector has seen past them: a jump at a cut is the cut.
     pending_jumps: Vec<Detection>,
+    /// Detail frames' figures (stream time), waiting likewise to be placed in their shot.
+    pending_detail: VecDeque<(f64, crate::model::picture::detail::DetailFigures)>,
+    /// Stream time minus raw time of the latest video frame (detail frames share the clock).
+    video_offset: Option<f64>,
     /// Stream time minus raw time of the latest audio chunk: the sound branch carries the same
     /// timestamps as the audio and is placed on the audio's timeline.
     audio_offset: Option<f64>,
@@ -196,6 +205,8 @@ impl StreamEvaluator {
             sound: crate::model::sound::SoundMeter::new(a.min_event_s),
             picture: crate::model::picture::PictureTracker::new(a.min_event_s),
             pending_jumps: vec![],
+            pending_detail: VecDeque::new(),
+            video_offset: None,
             audio_offset: None,
             sound_waiting: VecDeque::new(),
             sound_to: None,
@@ -372,6 +383,7 @@ impl StreamEvaluator {
         }
         let dur = f.duration.unwrap_or_else(|| self.frame_s());
         let (t, jump) = self.timeline.map(Medium::Video, f.pts, dur);
+        self.video_offset = Some(t - f.pts);
         f.pts = t;
         if let Some(j) = jump {
             self.on_discontinuity(j, out);
@@ -488,6 +500,7 @@ impl StreamEvaluator {
             self.handle_cuts(co, out);
             self.release_jumps(f64::INFINITY, out);
             let mut dets = vec![];
+            self.release_detail(f64::INFINITY, &mut dets);
             self.video_cont.reset(&mut dets);
             for d in dets {
                 self.emit_detection(d, out);
@@ -617,8 +630,11 @@ impl StreamEvaluator {
             // Shot boundaries reach the still-picture detector as soon as they are decided
             // (a freeze is only a freeze inside a shot that was moving).
             for c in &co.cuts[known..] {
-                self.video_cont
-                    .on_shot_start(c.span.map(|s| s.1.max(c.pts)).unwrap_or(c.pts));
+                let start = c.span.map(|s| s.1.max(c.pts)).unwrap_or(c.pts);
+                self.video_cont.on_shot_start(start);
+                // Focus and noise levels are per shot: frames before the cut go first.
+                self.release_detail(c.pts, &mut dets);
+                self.picture.on_shot_start(start, &mut dets);
             }
             self.style.push(f);
             self.rows.push_back(Row {
@@ -643,10 +659,53 @@ impl StreamEvaluator {
         self.handle_cuts(co, out);
         if let Some(v) = self.video_to {
             self.release_jumps(v - JUMP_WAIT_S, out);
+            let mut dets = vec![];
+            self.release_detail(v - JUMP_WAIT_S, &mut dets);
+            for d in dets {
+                self.emit_detection(d, out);
+            }
         }
         self.prune();
         metrics::histogram!(crate::metric_names::LATENCY, "stream" => self.id.to_string(), "stage" => "features")
             .record(t0.elapsed().as_secs_f64());
+    }
+
+    /// A detail frame (the larger luma plane): its figures now, its events once the cut
+    /// detector has seen past it.
+    pub fn push_detail(&mut self, d: DetailFrame, out: &mut Vec<Record>) {
+        // Detail frames share the video's clock; before the first video frame there is no
+        // mapping yet (at most the first frame or two are skipped).
+        let Some(offset) = self.video_offset.filter(|_| d.pts.is_finite()) else {
+            return;
+        };
+        let figures = self.model.detail_figures(&d);
+        if self.pending_detail.len() >= MAX_PENDING_DETAIL {
+            // The video stopped moving forward: place the oldest without waiting.
+            if let Some((t, f)) = self.pending_detail.pop_front() {
+                let mut dets = vec![];
+                self.picture.push_detail(t, self.detail_s(), f, &mut dets);
+                for d in dets {
+                    self.emit_detection(d, out);
+                }
+            }
+        }
+        self.pending_detail.push_back((d.pts + offset, figures));
+    }
+
+    fn detail_s(&self) -> f64 {
+        1.0 / self.a.detail_fps.max(1) as f64
+    }
+
+    /// Detail frames before `upto`, into the picture tracker in time order.
+    fn release_detail(&mut self, upto: f64, dets: &mut Vec<Detection>) {
+        let dur = self.detail_s();
+        while let Some(&(t, f)) = self.pending_detail.front() {
+            if t >= upto {
+                break;
+            }
+            self.pending_detail.pop_front();
+            self.picture.push_detail(t, dur, f, dets);
+        }
     }
 
     /// Camera jumps before `upto`: reported unless a shot boundary is within two frames.
@@ -1172,6 +1231,7 @@ impl StreamEvaluator {
         self.handle_cuts(co, out);
         self.release_jumps(f64::INFINITY, out);
         let mut dets = vec![];
+        self.release_detail(f64::INFINITY, &mut dets);
         self.video_cont.finish(&mut dets);
         self.silence.finish(&mut dets);
         self.sound.finish(&mut dets);

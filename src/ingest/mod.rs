@@ -19,7 +19,7 @@ pub mod thumbs;
 
 use crate::config::{AnalysisSettings, StreamSettings};
 use crate::metric_names as m;
-use crate::types::{AudioChunk, IngestEvent, Media, SoundChunk, StreamId, VideoFrame};
+use crate::types::{AudioChunk, DetailFrame, IngestEvent, Media, SoundChunk, StreamId, VideoFrame};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -110,6 +110,7 @@ pub struct IngestStats {
     pub video: Arc<BranchCounters>,
     pub audio: Arc<BranchCounters>,
     pub sound: Arc<BranchCounters>,
+    pub detail: Arc<BranchCounters>,
     /// RTP statistics per medium (`video`, `audio`), when the source is RTP.
     pub rtp: Mutex<Vec<(Medium, RtpStats)>>,
     /// RTCP sender reports received from the SSRC whose RTP we receive (they make lip sync
@@ -128,6 +129,9 @@ pub struct Ingest {
     /// The sound at its own rate and layout, when the pipeline has an appsink named `sound`.
     pub sound: Receiver<SoundChunk>,
     pub has_sound: bool,
+    /// The larger luma plane for focus and noise, when the pipeline has an appsink `detail`.
+    pub detail: Receiver<DetailFrame>,
+    pub has_detail: bool,
     pub events: Receiver<IngestEvent>,
     pub stats: Arc<IngestStats>,
     /// Media declared up front (RTP) — for files this arrives as `IngestEvent::Started`.
@@ -177,6 +181,7 @@ impl Ingest {
         let pipeline = launch(&name, &description)?;
         let sink = |n: &str| appsink(&pipeline, n);
         let (video_sink, audio_sink, sound_sink) = (sink("video"), sink("audio"), sink("sound"));
+        let detail_sink = sink("detail");
         if video_sink.is_none() && audio_sink.is_none() {
             return Err(IngestError::NoSinks { stream: name });
         }
@@ -194,10 +199,16 @@ impl Ingest {
         // Audio arrives in ~10–20 ms chunks: give it a few seconds of room.
         let (atx, arx) = bounded(queue_frames * 4);
         let (stx, srx) = bounded(queue_frames * 4);
+        let (dtx, drx) = bounded(queue_frames);
         let stats = Arc::new(IngestStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![];
-        for sink in video_sink.iter().chain(&audio_sink).chain(&sound_sink) {
+        for sink in video_sink
+            .iter()
+            .chain(&audio_sink)
+            .chain(&sound_sink)
+            .chain(&detail_sink)
+        {
             configure_sink(sink, live);
         }
         let branch = |medium, counters: &Arc<BranchCounters>| BranchOf {
@@ -220,6 +231,10 @@ impl Ingest {
             let b = branch(Medium::Sound, &stats.sound).sending(stx);
             threads.extend(attach::<SoundChunk>(sink, b, live, &stop));
         }
+        if let Some(sink) = &detail_sink {
+            let b = branch(Medium::Detail, &stats.detail).sending(dtx);
+            threads.extend(attach::<DetailFrame>(sink, b, live, &stop));
+        }
         let (stall_media, timeout) = match source {
             Source::Live(s) => (probe_rtp(&pipeline, s, &stats, &stream), s.stall_timeout_s),
             Source::Uri(_) => (vec![], f64::INFINITY),
@@ -236,6 +251,8 @@ impl Ingest {
             audio: arx,
             sound: srx,
             has_sound: sound_sink.is_some(),
+            detail: drx,
+            has_detail: detail_sink.is_some(),
             events: erx,
             stats,
             declared,

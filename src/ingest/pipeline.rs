@@ -53,14 +53,13 @@ pub fn fill(text: &str, values: &BTreeMap<&str, String>) -> Result<String, Strin
 }
 
 /// A built-in description for `analysis`: comments dropped, and the `sound` branch (one line
-/// ending in `appsink name=sound`) too when `analysis.sound` is off.
+/// ending in `appsink name=sound`) too when `analysis.sound` is off, the `detail` branch when
+/// `analysis.detail_width` is 0.
 fn builtin(text: &str, analysis: &AnalysisSettings) -> String {
-    if analysis.sound {
-        return strip_comments(text);
-    }
     let kept: Vec<&str> = text
         .lines()
-        .filter(|l| !l.contains("appsink name=sound"))
+        .filter(|l| analysis.sound || !l.contains("appsink name=sound"))
+        .filter(|l| analysis.detail_width > 0 || !l.contains("appsink name=detail"))
         .collect();
     strip_comments(&kept.join("\n"))
 }
@@ -69,6 +68,8 @@ fn common(analysis: &AnalysisSettings) -> BTreeMap<&'static str, String> {
     let mut v = BTreeMap::new();
     v.insert("width", analysis.width.to_string());
     v.insert("audio_rate", analysis.audio_rate.to_string());
+    v.insert("detail_width", analysis.detail_width.to_string());
+    v.insert("detail_fps", analysis.detail_fps.to_string());
     v
 }
 
@@ -99,7 +100,7 @@ pub fn rtp_description(s: &StreamSettings, analysis: &AnalysisSettings) -> Resul
             VideoCodec::H264 => RTP_H264,
             VideoCodec::Raw => RTP_RAW,
         };
-        parts.push(fill(&strip_comments(text), &v)?);
+        parts.push(fill(&builtin(text, analysis), &v)?);
     }
     if let Some(acfg) = &s.audio {
         let mut v = base.clone();

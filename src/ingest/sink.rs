@@ -2,7 +2,7 @@
 //! `try_send` it (full channel → drop and count); file branches are pulled from a thread of
 //! our own, so the decoder is paced by the evaluator and nothing is lost.
 use crate::metric_names as m;
-use crate::types::{AudioChunk, IngestEvent, SoundChunk, StreamId, VideoFrame};
+use crate::types::{AudioChunk, DetailFrame, IngestEvent, SoundChunk, StreamId, VideoFrame};
 use crossbeam::channel::{Sender, TrySendError};
 use gstreamer as gst;
 use gstreamer_app as gst_app;
@@ -195,6 +195,34 @@ pub fn sound_chunk(sample: &gst::Sample) -> Option<SoundChunk> {
     })
 }
 
+/// Copy one GRAY8 sample into a [`DetailFrame`] (strides removed). `None` for another format.
+pub fn detail_frame(sample: &gst::Sample, caps: &mut CapsTracker) -> Option<DetailFrame> {
+    caps.update(sample.caps());
+    let info = caps.video_info.as_ref()?;
+    if info.format() != gst_video::VideoFormat::Gray8 {
+        return None;
+    }
+    let buffer = sample.buffer()?;
+    let pts = running_time_s(sample, buffer.pts())?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).ok()?;
+    if h == 0 || stride < w || data.len() < stride * (h - 1) + w {
+        return None;
+    }
+    let mut luma = Vec::with_capacity(w * h);
+    for row in 0..h {
+        luma.extend_from_slice(&data[row * stride..row * stride + w]);
+    }
+    Some(DetailFrame {
+        pts,
+        width: w,
+        height: h,
+        luma,
+    })
+}
+
 /// Send from a thread of ours, waiting while the evaluator catches up, giving up on stop.
 fn send_blocking<T>(tx: &Sender<T>, mut item: T, stop: &AtomicBool) -> bool {
     loop {
@@ -218,6 +246,8 @@ pub enum Medium {
     Audio,
     /// The sound at its own rate and layout (loudness); counted with the audio.
     Sound,
+    /// The larger luma plane for focus and noise; counted with the video.
+    Detail,
 }
 
 impl Medium {
@@ -226,6 +256,7 @@ impl Medium {
             Medium::Video => "video",
             Medium::Audio => "audio",
             Medium::Sound => "sound",
+            Medium::Detail => "detail",
         }
     }
 }
@@ -296,9 +327,22 @@ impl Convert for SoundChunk {
     fn mark(&mut self, _t: &super::senders::Transport) {}
 }
 
+impl Convert for DetailFrame {
+    fn convert(
+        sample: &gst::Sample,
+        _index: u64,
+        _rate: u32,
+        caps: &mut CapsTracker,
+        _ev: &Sender<IngestEvent>,
+    ) -> Option<Self> {
+        detail_frame(sample, caps)
+    }
+    fn mark(&mut self, _t: &super::senders::Transport) {}
+}
+
 fn dropped_metric(stream: &StreamId, medium: Medium) {
     let name = match medium {
-        Medium::Video => m::DROPPED_FRAMES,
+        Medium::Video | Medium::Detail => m::DROPPED_FRAMES,
         Medium::Audio | Medium::Sound => m::DROPPED_AUDIO_CHUNKS,
     };
     metrics::counter!(name, "stream" => stream.to_string()).increment(1);

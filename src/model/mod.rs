@@ -167,6 +167,24 @@ impl Model {
         }
     }
 
+    /// Sharpness and noise of one detail frame (the [`evalverse_kernels::frame_detail`]
+    /// kernel on this model's device).
+    pub fn detail_figures(&self, f: &crate::types::DetailFrame) -> picture::detail::DetailFigures {
+        if f.width < 3 || f.height < 3 || f.luma.len() < f.width * f.height {
+            return Default::default();
+        }
+        let data: Vec<f32> = f.luma[..f.width * f.height]
+            .iter()
+            .map(|&v| v as f32 * (1.0 / 255.0))
+            .collect();
+        let x = Tensor::<3>::from_data(TensorData::new(data, [1, f.height, f.width]), &self.device);
+        let sums: Vec<f32> = evalverse_kernels::frame_detail(x)
+            .into_data()
+            .try_into_vec()
+            .unwrap_or_default();
+        picture::detail::figures(&sums)
+    }
+
     /// Mean-square energy of consecutive `block`-sample blocks.
     pub fn audio_energy(&self, samples: &[f32], block: usize) -> Vec<f32> {
         features::audio_block_energy(&self.device, samples, block)

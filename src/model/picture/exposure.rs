@@ -16,8 +16,8 @@ use super::look::FrameLook;
 use crate::vocab::{Detection, EventKind};
 
 pub const OVER_SHARE: f64 = 0.2;
-pub const UNDER_MEAN: f64 = 0.1;
-pub const UNDER_P95: f64 = 0.3;
+pub const UNDER_MEAN: f64 = 0.07;
+pub const UNDER_P95: f64 = 0.2;
 /// Largest change of the mean level over an underexposed run (0–1 of the video range).
 pub const STEADY: f64 = 0.04;
 pub const HOLD_S: f64 = 1.0;

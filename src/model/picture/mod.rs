@@ -4,7 +4,7 @@
 //! ```text
 //!  analysis frame (160 px) ─┬─▶ look: exposure, contrast, colourfulness, cast ─▶ exposure events
 //!                           └─▶ motion: phase correlation ─▶ camera path ─▶ shake, camera jumps
-//!  detail plane (larger luma, decimated) ─▶ sharpness, noise (kernel) ─▶ blur, noise events
+//!  detail plane (480 px, 10 fps) ─▶ detail: sharpness, noise (kernel) ─▶ blur, noise events
 //! ```
 //!
 //! **picture score** (0–100, higher is better; not part of `overall`, which keeps its
@@ -12,6 +12,7 @@
 //! `100 · (1 − exposure) · (1 − blur) · (1 − 0.5·noise) · (1 − shake) − 10 · camera jumps`,
 //! clamped to 0–100, where exposure, blur, noise and shake are the shares of the window inside
 //! such events (over- and underexposed together) and camera jumps are counted in the window.
+pub mod detail;
 pub mod exposure;
 pub mod look;
 pub mod motion;
@@ -42,6 +43,13 @@ pub struct PictureWindow {
     pub shake_pct: f64,
     /// Share of frames whose global motion one translation explains.
     pub motion_tracked: f64,
+    /// Mean sharpness of the detail frames (Laplacian over picture standard deviation); `None`
+    /// without a detail plane.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharpness: Option<f64>,
+    /// Mean noise σ of the detail frames, code values (Immerkær).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
 }
 
 /// Inputs of the picture score: shares of the window inside events, and jumps counted.
@@ -70,6 +78,7 @@ pub struct PictureTracker {
     frames: VecDeque<(f64, FrameLook)>,
     exposure: exposure::ExposureDetector,
     camera: motion::CameraTracker,
+    detail: detail::DetailTracker,
 }
 
 impl PictureTracker {
@@ -78,6 +87,7 @@ impl PictureTracker {
             frames: VecDeque::new(),
             exposure: exposure::ExposureDetector::new(min_event_s),
             camera: motion::CameraTracker::new(min_event_s),
+            detail: detail::DetailTracker::new(min_event_s),
         }
     }
 
@@ -93,15 +103,34 @@ impl PictureTracker {
         }
     }
 
+    /// A detail frame's figures (stream time `t`, lasting `dur`), fed in time order once the
+    /// cut detector has seen past it.
+    pub fn push_detail(
+        &mut self,
+        t: f64,
+        dur: f64,
+        f: detail::DetailFigures,
+        out: &mut Vec<Detection>,
+    ) {
+        self.detail.push(t, dur, f, out);
+    }
+
+    /// A shot starts at `t`: focus and noise get the new shot's own level.
+    pub fn on_shot_start(&mut self, t: f64, out: &mut Vec<Detection>) {
+        self.detail.on_shot_start(t, out);
+    }
+
     /// The timeline jumped: frames on either side are not compared.
     pub fn reset(&mut self, out: &mut Vec<Detection>) {
         self.camera.reset(out);
+        self.detail.on_shot_start(f64::NEG_INFINITY, out);
     }
 
     /// End of input: close open events.
     pub fn finish(&mut self, out: &mut Vec<Detection>) {
         self.exposure.finish(out);
         self.camera.finish(out);
+        self.detail.finish(out);
     }
 
     /// The figures of the frames in `[s, e)`; `None` without frames there.
@@ -119,6 +148,7 @@ impl PictureTracker {
         let r = |v: f64| (v * 1e4).round() / 1e4;
         let mean = |g: fn(&FrameLook) -> f64| r(inside.iter().map(|l| g(l)).sum::<f64>() / n);
         let m = self.camera.window(s, e);
+        let d = self.detail.window(s, e);
         Some(PictureWindow {
             mean_luma: mean(|l| l.mean_luma),
             highlights_clipped: mean(|l| l.highlights),
@@ -129,6 +159,8 @@ impl PictureTracker {
             camera_speed: r(m.camera_speed),
             shake_pct: r(m.shake_pct),
             motion_tracked: r(m.tracked),
+            sharpness: d.map(|d| r(d.sharpness)),
+            noise: d.map(|d| r(d.noise)),
         })
     }
 }

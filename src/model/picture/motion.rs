@@ -29,6 +29,8 @@ use std::sync::Arc;
 
 /// Correlation peak below which the frame's motion is unknown.
 pub const MIN_PEAK: f32 = 0.12;
+/// Frames flatter than this (standard deviation, code values) have no motion to measure.
+pub const MIN_STD: f32 = 4.0;
 /// Shake threshold: RMS jitter of the camera path over a second, % of the picture width.
 pub const SHAKE_PCT: f64 = 0.3;
 /// A camera jump displaces one frame by at least this, % of the picture width.
@@ -123,7 +125,8 @@ impl PhaseCorrelator {
     }
 
     /// The frame averaged 2×2, mean removed, Hann-windowed, into the zero-padded buffer.
-    fn load(&mut self, luma: &[u8], width: usize, (sw, sh): (usize, usize)) {
+    /// Returns the frame's standard deviation (code values).
+    fn load(&mut self, luma: &[u8], width: usize, (sw, sh): (usize, usize)) -> f32 {
         if self.window.len() != sw * sh {
             let hann = |i: usize, n: usize| {
                 0.5 - 0.5 * (2.0 * std::f32::consts::PI * (i as f32 + 0.5) / n as f32).cos()
@@ -144,6 +147,7 @@ impl PhaseCorrelator {
             }
         }
         let mean = small.iter().sum::<f32>() / small.len() as f32;
+        let var = small.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / small.len() as f32;
         self.buf.fill(Complex32::default());
         for y in 0..sh {
             for x in 0..sw {
@@ -151,6 +155,7 @@ impl PhaseCorrelator {
                 self.buf[y * self.w + x] = Complex32::new((small[i] - mean) * self.window[i], 0.0);
             }
         }
+        var.sqrt()
     }
 
     /// The inverse cross-power spectrum's peak, refined to sub-pixel (frames `sw` wide).
@@ -200,7 +205,11 @@ impl PhaseCorrelator {
             self.prev = None;
             return None;
         }
-        self.load(luma, width, (sw, sh));
+        if self.load(luma, width, (sw, sh)) < MIN_STD {
+            // A flat or near-black frame: coding noise, not the picture, would be tracked.
+            self.prev = None;
+            return None;
+        }
         self.fft2(false);
         let spectrum = self.buf.clone();
         let prev = self.prev.replace((sw, sh, spectrum));
