@@ -22,6 +22,8 @@ pub struct GenerateArgs {
     cuts: Option<Vec<f64>>,
     #[command(flatten)]
     faults: FaultArgs,
+    #[command(flatten)]
+    picture: super::PictureFaultArgs,
     /// Fade through black over A:B seconds (repeatable; put a cut at its middle for a
     /// gradual transition).
     #[arg(long, value_parser = parse_span)]
@@ -68,8 +70,12 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         fades: a.fade,
         dissolves: a.dissolve,
         seed: a.seed,
+        picture: a.picture.into_faults(),
         ..Default::default()
     };
+    spec.picture
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     sender::write_synthetic(&spec, &a.output)?;
     if a.truth {
         println!(

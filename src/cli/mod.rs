@@ -158,6 +158,47 @@ struct FaultArgs {
     flash: Vec<f64>,
 }
 
+/// Picture faults over spans with an amount (`inject` and `generate`).
+#[derive(Args, Clone, Debug, Default)]
+struct PictureFaultArgs {
+    /// Exposure changed by STOPS (+ brighter, − darker) over A:B seconds: A:B:STOPS (repeatable).
+    #[arg(long, value_parser = parse_amount, allow_hyphen_values = true)]
+    exposure: Vec<(f64, f64, f64)>,
+    /// Camera shake over A:B: each frame moved at random by up to PCT % of the width: A:B:PCT.
+    #[arg(long, value_parser = parse_amount)]
+    shake: Vec<(f64, f64, f64)>,
+    /// Focus lost over A:B: a blur of radius PX pixels (≈ Gaussian σ): A:B:PX.
+    #[arg(long, value_parser = parse_amount)]
+    blur: Vec<(f64, f64, f64)>,
+    /// Luma noise of σ SIGMA code values over A:B: A:B:SIGMA.
+    #[arg(long, value_parser = parse_amount)]
+    noise: Vec<(f64, f64, f64)>,
+}
+
+impl PictureFaultArgs {
+    fn into_faults(self) -> evalverse::sender::picture_faults::PictureFaults {
+        evalverse::sender::picture_faults::PictureFaults {
+            exposure: self.exposure,
+            shake: self.shake,
+            blur: self.blur,
+            noise: self.noise,
+        }
+    }
+}
+
+/// `A:B:X`: a span with an amount.
+fn parse_amount(s: &str) -> Result<(f64, f64, f64), String> {
+    let (span, x) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: expected A:B:AMOUNT"))?;
+    let (a, b) = parse_span(span)?;
+    let x: f64 = x
+        .trim()
+        .parse()
+        .map_err(|_| format!("{x:?} is not a number"))?;
+    Ok((a, b, x))
+}
+
 fn parse_span(s: &str) -> Result<(f64, f64), String> {
     let (a, b) = s
         .split_once(':')

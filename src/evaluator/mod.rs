@@ -131,16 +131,8 @@ pub fn evaluate_file(
     result
 }
 
-/// The end of a file: drain what the branches delivered before their EOS, stop the pipeline,
-/// and close the evaluation (with the failure, if there was one, after what could be
-/// evaluated).
-fn finish_file(
-    ingest: &mut Ingest,
-    ev: &mut StreamEvaluator,
-    failure: Option<String>,
-    input: &str,
-    out: &mut Vec<Record>,
-) -> Result<(), EvalError> {
+/// Evaluate whatever the branches have queued.
+fn drain(ingest: &Ingest, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
     while let Ok(f) = ingest.video.try_recv() {
         ev.push_video(f, out);
     }
@@ -153,6 +145,19 @@ fn finish_file(
     while let Ok(d) = ingest.detail.try_recv() {
         ev.push_detail(d, out);
     }
+}
+
+/// The end of a file: drain what the branches delivered before their EOS, stop the pipeline,
+/// and close the evaluation (with the failure, if there was one, after what could be
+/// evaluated).
+fn finish_file(
+    ingest: &mut Ingest,
+    ev: &mut StreamEvaluator,
+    failure: Option<String>,
+    input: &str,
+    out: &mut Vec<Record>,
+) -> Result<(), EvalError> {
+    drain(ingest, ev, out);
     ingest.stop();
     match failure {
         Some(message) => {
@@ -721,6 +726,11 @@ impl Shared {
             }
         }
         let failed = info.lock().state == StreamState::Failed;
+        if ended {
+            // The input ended (a file played as a live stream, a sender's EOS): what the
+            // branches delivered before their EOS is still queued; evaluate it, do not lose it.
+            drain(&ingest, &mut ev, &mut out);
+        }
         ev.finish(&mut out);
         if !failed {
             let message = if ended { "input ended" } else { "stopped" };
@@ -733,8 +743,13 @@ impl Shared {
         // The pipeline is down before the stream says it ended: a client that sees `ended`
         // (and the slot count) finds nothing of it still running.
         ingest.stop();
+        let had_windows = out.iter().any(|r| matches!(r, Record::Window(_)));
         for r in out.drain(..) {
             self.publish(r, info);
+        }
+        // Windows scored from the drained tail count for the verdict like any other.
+        if had_windows {
+            self.update_verdict(&id, ev.verdict(), info);
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct SceneSpec {
     #[serde(default)]
     pub fade_out_at: Option<f64>,
     pub seed: u64,
+    /// Exposure, shake, blur and noise faults (as `inject` makes them).
+    #[serde(default)]
+    pub picture: super::picture_faults::PictureFaults,
 }
 
 fn one() -> f64 {
@@ -90,6 +93,7 @@ impl Default for SceneSpec {
             quiet: vec![],
             fade_out_at: None,
             seed: 1,
+            picture: Default::default(),
         }
     }
 }
@@ -282,8 +286,27 @@ impl SceneSpec {
         }
     }
 
-    /// Render frame `n` as I420 (Y plane, then Cb, then Cr).
+    /// Render frame `n` as I420 (Y plane, then Cb, then Cr), with the picture faults.
     pub fn render(&self, n: u64, out: &mut Vec<u8>) {
+        self.render_content(n, out);
+        if self.picture != Default::default() {
+            let (w, h) = (self.width, self.height);
+            let c = w.div_ceil(2) * h.div_ceil(2);
+            let mut y = out[..w * h].to_vec();
+            let mut u = out[w * h..w * h + c].to_vec();
+            let mut v = out[w * h + c..w * h + 2 * c].to_vec();
+            self.picture
+                .apply([&mut y, &mut u, &mut v], (w, h), n, |&(a, b)| {
+                    n >= self.frame_at(a) && n < self.frame_at(b)
+                });
+            out.clear();
+            out.extend_from_slice(&y);
+            out.extend_from_slice(&u);
+            out.extend_from_slice(&v);
+        }
+    }
+
+    fn render_content(&self, n: u64, out: &mut Vec<u8>) {
         let (w, h) = (self.width, self.height);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         out.clear();
