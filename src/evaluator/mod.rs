@@ -13,6 +13,7 @@ use crate::model::Model;
 use crate::output::webhook::Webhook;
 use crate::score::record::{Record, StateRecord};
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
+use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -68,50 +69,18 @@ pub fn evaluate_file(
     let mut run = FileRun::new(ingest.has_sound, ingest.has_detail);
     let mut last_progress = Instant::now();
     let mut duration = None;
-    // A branch whose sender is gone (its thread ended) must leave the select, or the select
-    // would return at once forever.
-    let (mut vrx, mut arx, mut srx, mut drx) = (
-        ingest.video.clone(),
-        ingest.audio.clone(),
-        ingest.sound.clone(),
-        ingest.detail.clone(),
-    );
+    let mut rx = MediaRx::new(&ingest);
     while !run.done() && run.failure.is_none() {
-        crossbeam::select! {
-            recv(vrx) -> f => match f {
-                Ok(f) => {
-                    run.last_data = Instant::now();
-                    ev.push_video(f, &mut out);
-                }
-                Err(_) => vrx = crossbeam::channel::never(),
-            },
-            recv(arx) -> c => match c {
-                Ok(c) => {
-                    run.last_data = Instant::now();
-                    ev.push_audio(c, &mut out);
-                }
-                Err(_) => arx = crossbeam::channel::never(),
-            },
-            recv(srx) -> c => match c {
-                Ok(c) => {
-                    run.last_data = Instant::now();
-                    ev.push_sound(c, &mut out);
-                }
-                Err(_) => srx = crossbeam::channel::never(),
-            },
-            recv(drx) -> d => match d {
-                Ok(d) => {
-                    run.last_data = Instant::now();
-                    ev.push_detail(d, &mut out);
-                }
-                Err(_) => drx = crossbeam::channel::never(),
-            },
-            recv(ingest.events) -> e => run.on_event(e.ok(), &mut ev, &mut out, input)?,
-            default(Duration::from_millis(500)) => {
-                if run.last_data.elapsed() > FILE_IDLE_TIMEOUT {
-                    return Err(EvalError::Timeout { input: input.to_string(), secs: FILE_IDLE_TIMEOUT.as_secs() });
-                }
-            },
+        match rx.next(&mut ev, &mut out, Duration::from_millis(500)) {
+            Step::Data => run.last_data = Instant::now(),
+            Step::Event(e) => run.on_event(e, &mut ev, &mut out, input)?,
+            Step::Idle if run.last_data.elapsed() > FILE_IDLE_TIMEOUT => {
+                return Err(EvalError::Timeout {
+                    input: input.to_string(),
+                    secs: FILE_IDLE_TIMEOUT.as_secs(),
+                });
+            }
+            Step::Idle => {}
         }
         for r in out.drain(..) {
             on_record(&r);
@@ -129,6 +98,52 @@ pub fn evaluate_file(
         on_record(&r);
     }
     result
+}
+
+/// The receivers of a stream's branches and events, for one select.
+struct MediaRx {
+    video: Receiver<crate::types::VideoFrame>,
+    audio: Receiver<crate::types::AudioChunk>,
+    sound: Receiver<crate::types::SoundChunk>,
+    detail: Receiver<crate::types::DetailFrame>,
+    events: Receiver<IngestEvent>,
+}
+
+/// What one wait brought.
+enum Step {
+    /// Media, handed to the evaluator.
+    Data,
+    /// An event from the pipeline (`None`: the pipeline went away).
+    Event(Option<IngestEvent>),
+    /// Nothing within the timeout.
+    Idle,
+}
+
+impl MediaRx {
+    fn new(ingest: &Ingest) -> Self {
+        Self {
+            video: ingest.video.clone(),
+            audio: ingest.audio.clone(),
+            sound: ingest.sound.clone(),
+            detail: ingest.detail.clone(),
+            events: ingest.events.clone(),
+        }
+    }
+
+    /// Wait up to `timeout` for media (given to `ev`) or an event. A branch whose sender is
+    /// gone (its thread ended) leaves the select, or the select would return at once forever.
+    fn next(&mut self, ev: &mut StreamEvaluator, out: &mut Vec<Record>, timeout: Duration) -> Step {
+        use crossbeam::channel::never;
+        crossbeam::select! {
+            recv(self.video) -> f => match f { Ok(f) => ev.push_video(f, out), Err(_) => self.video = never() },
+            recv(self.audio) -> c => match c { Ok(c) => ev.push_audio(c, out), Err(_) => self.audio = never() },
+            recv(self.sound) -> c => match c { Ok(c) => ev.push_sound(c, out), Err(_) => self.sound = never() },
+            recv(self.detail) -> d => match d { Ok(d) => ev.push_detail(d, out), Err(_) => self.detail = never() },
+            recv(self.events) -> e => return Step::Event(e.ok()),
+            default(timeout) => return Step::Idle,
+        }
+        Step::Data
+    }
 }
 
 /// Evaluate whatever the branches have queued.
@@ -697,21 +712,11 @@ impl Shared {
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
-        let (mut vrx, mut arx, mut srx, mut drx) = (
-            ingest.video.clone(),
-            ingest.audio.clone(),
-            ingest.sound.clone(),
-            ingest.detail.clone(),
-        );
+        let mut rx = MediaRx::new(&ingest);
         while !stop.load(Ordering::Relaxed) && !ended {
-            // A short select timeout keeps stop responsive; a disconnected branch leaves it.
-            crossbeam::select! {
-                recv(vrx) -> f => match f { Ok(f) => ev.push_video(f, &mut out), Err(_) => vrx = crossbeam::channel::never() },
-                recv(arx) -> c => match c { Ok(c) => ev.push_audio(c, &mut out), Err(_) => arx = crossbeam::channel::never() },
-                recv(srx) -> c => match c { Ok(c) => ev.push_sound(c, &mut out), Err(_) => srx = crossbeam::channel::never() },
-                recv(drx) -> d => match d { Ok(d) => ev.push_detail(d, &mut out), Err(_) => drx = crossbeam::channel::never() },
-                recv(ingest.events) -> e => ended = live_event(s, e.ok(), &mut ev, &mut out),
-                default(Duration::from_millis(50)) => {},
+            // A short timeout keeps stop responsive.
+            if let Step::Event(e) = rx.next(&mut ev, &mut out, Duration::from_millis(50)) {
+                ended = live_event(s, e, &mut ev, &mut out);
             }
             if last_tick.elapsed() > Duration::from_millis(100) {
                 last_tick = Instant::now();

@@ -186,7 +186,6 @@ impl Ingest {
             return Err(IngestError::NoSinks { stream: name });
         }
 
-        let (vtx, vrx) = bounded(queue_frames);
         let (etx, erx) = bounded(1024);
         watch_source_caps(&pipeline, &etx);
         // Transport damage is tracked where we know the bitstream: the built-in RTP branches
@@ -196,45 +195,25 @@ impl Ingest {
             senders::watch(&pipeline, &t, &etx);
             t
         });
-        // Audio arrives in ~10–20 ms chunks: give it a few seconds of room.
-        let (atx, arx) = bounded(queue_frames * 4);
-        let (stx, srx) = bounded(queue_frames * 4);
-        let (dtx, drx) = bounded(queue_frames);
         let stats = Arc::new(IngestStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = vec![];
-        for sink in video_sink
-            .iter()
-            .chain(&audio_sink)
-            .chain(&sound_sink)
-            .chain(&detail_sink)
-        {
-            configure_sink(sink, live);
-        }
-        let branch = |medium, counters: &Arc<BranchCounters>| BranchOf {
-            stream: stream.clone(),
-            medium,
-            events: etx.clone(),
-            counters: counters.clone(),
-            audio_rate: analysis.audio_rate,
-            transport: transport.clone(),
+        let mut at = Attach {
+            stream: &stream,
+            events: &etx,
+            transport: &transport,
+            live,
+            stop: &stop,
+            threads: &mut threads,
         };
-        if let Some(sink) = &video_sink {
-            let b = branch(Medium::Video, &stats.video).sending(vtx);
-            threads.extend(attach::<VideoFrame>(sink, b, live, &stop));
-        }
-        if let Some(sink) = &audio_sink {
-            let b = branch(Medium::Audio, &stats.audio).sending(atx);
-            threads.extend(attach::<AudioChunk>(sink, b, live, &stop));
-        }
-        if let Some(sink) = &sound_sink {
-            let b = branch(Medium::Sound, &stats.sound).sending(stx);
-            threads.extend(attach::<SoundChunk>(sink, b, live, &stop));
-        }
-        if let Some(sink) = &detail_sink {
-            let b = branch(Medium::Detail, &stats.detail).sending(dtx);
-            threads.extend(attach::<DetailFrame>(sink, b, live, &stop));
-        }
+        // Audio arrives in ~10–20 ms chunks: give it a few seconds of room. The detail
+        // branch's `rate` is the width to decimate its luma to.
+        let (rate, q) = (analysis.audio_rate, queue_frames);
+        let vrx = at.branch(&video_sink, Medium::Video, rate, &stats.video, q);
+        let arx = at.branch(&audio_sink, Medium::Audio, rate, &stats.audio, q * 4);
+        let srx = at.branch(&sound_sink, Medium::Sound, rate, &stats.sound, q * 4);
+        let width = analysis.detail_width;
+        let drx = at.branch(&detail_sink, Medium::Detail, width, &stats.detail, q);
         let (stall_media, timeout) = match source {
             Source::Live(s) => (probe_rtp(&pipeline, s, &stats, &stream), s.stall_timeout_s),
             Source::Uri(_) => (vec![], f64::INFINITY),
@@ -381,6 +360,45 @@ fn configure_sink(sink: &gst_app::AppSink, live: bool) {
     sink.set_drop(live);
     sink.set_property("emit-signals", false);
     sink.set_enable_last_sample(false);
+}
+
+/// How a stream's branches are connected, and where their threads go.
+struct Attach<'a> {
+    stream: &'a StreamId,
+    events: &'a Sender<IngestEvent>,
+    transport: &'a Option<Arc<senders::Transport>>,
+    live: bool,
+    stop: &'a Arc<AtomicBool>,
+    threads: &'a mut Vec<JoinHandle<()>>,
+}
+
+impl Attach<'_> {
+    /// Configure and connect the sink, when the pipeline has it; the branch's receiver
+    /// (disconnected without a sink, so a select leaves it).
+    fn branch<T: sink::Convert>(
+        &mut self,
+        sink: &Option<gst_app::AppSink>,
+        medium: Medium,
+        rate: u32,
+        counters: &Arc<BranchCounters>,
+        capacity: usize,
+    ) -> Receiver<T> {
+        let (tx, rx) = bounded(capacity);
+        if let Some(sink) = sink {
+            configure_sink(sink, self.live);
+            let of = BranchOf {
+                stream: self.stream.clone(),
+                medium,
+                events: self.events.clone(),
+                counters: Arc::clone(counters),
+                audio_rate: rate,
+                transport: self.transport.clone(),
+            };
+            let t = attach::<T>(sink, of.sending(tx), self.live, self.stop);
+            self.threads.extend(t);
+        }
+        rx
+    }
 }
 
 /// Connect a branch: callbacks on the streaming thread when live, a pulling thread for files.
