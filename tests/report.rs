@@ -228,8 +228,8 @@ fn a_batch_report_has_a_row_per_clip_and_links_their_reports() {
     assert_eq!(dom.matches("<tr class=\"clip\"").count(), 3, "{dom}");
     assert_eq!(
         dom.matches("class=\"histogram\"").count(),
-        5,
-        "one per dimension"
+        6,
+        "one per dimension (overall, sync, continuity, rhythm, sound, picture)"
     );
     assert!(dom.contains("href=\"c1.mp4.html\"") && !dom.contains("href=\"c0.mp4.html\""));
 }

@@ -93,16 +93,18 @@ impl PictureFaults {
             box_blur(v, cw, ch, r / 2);
         }
         if let Some(sigma) = active(&self.noise) {
-            let mut rng = SplitMix(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);
+            let mut r = rng(n ^ 0x5EED_0000);
             for p in y.iter_mut() {
-                *p = (*p as f64 + sigma * rng.normal()).round().clamp(0.0, 255.0) as u8;
+                *p = (*p as f64 + sigma * normal(&mut r))
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
             }
         }
         if let Some(pct) = active(&self.shake) {
-            let mut rng = SplitMix(n.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5AE);
+            let mut r = rng(n ^ 0x5AE0_0000);
             let a = pct / 100.0 * w as f64;
-            let ox = ((2.0 * rng.uniform() - 1.0) * a).round() as isize;
-            let oy = ((2.0 * rng.uniform() - 1.0) * a).round() as isize;
+            let ox = ((2.0 * rand::Rng::random::<f64>(&mut r) - 1.0) * a).round() as isize;
+            let oy = ((2.0 * rand::Rng::random::<f64>(&mut r) - 1.0) * a).round() as isize;
             translate(y, w, h, ox, oy);
             translate(u, cw, ch, ox / 2, oy / 2);
             translate(v, cw, ch, ox / 2, oy / 2);
@@ -155,24 +157,16 @@ fn translate(p: &mut [u8], w: usize, h: usize, ox: isize, oy: isize) {
     }
 }
 
-/// A small deterministic generator (SplitMix64).
-struct SplitMix(u64);
+/// A seeded generator (`rand_chacha`, already used for calibration splits): the same frame
+/// gets the same draws.
+fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
+    rand::SeedableRng::seed_from_u64(seed)
+}
 
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (a, b) = (self.uniform().max(1e-12), self.uniform());
-        (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
-    }
+/// A standard normal draw (Box–Muller).
+fn normal(r: &mut impl rand::Rng) -> f64 {
+    let (a, b): (f64, f64) = (r.random::<f64>().max(1e-12), r.random());
+    (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
 }
 
 #[cfg(test)]
