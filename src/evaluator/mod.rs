@@ -737,14 +737,6 @@ impl Shared {
             drain(&ingest, &mut ev, &mut out);
         }
         ev.finish(&mut out);
-        if !failed {
-            let message = if ended { "input ended" } else { "stopped" };
-            out.push(Record::State(StateRecord {
-                stream: id.to_string(),
-                state: StreamState::Ended,
-                message: message.into(),
-            }));
-        }
         // The pipeline is down before the stream says it ended: a client that sees `ended`
         // (and the slot count) finds nothing of it still running.
         ingest.stop();
@@ -752,9 +744,19 @@ impl Shared {
         for r in out.drain(..) {
             self.publish(r, info);
         }
-        // Windows scored from the drained tail count for the verdict like any other.
+        // Windows scored from the drained tail count for the verdict like any other, and the
+        // verdict is settled before the stream says it ended.
         if had_windows {
             self.update_verdict(&id, ev.verdict(), info);
+        }
+        if !failed {
+            let message = if ended { "input ended" } else { "stopped" };
+            let r = Record::State(StateRecord {
+                stream: id.to_string(),
+                state: StreamState::Ended,
+                message: message.into(),
+            });
+            self.publish(r, info);
         }
     }
 }

@@ -508,7 +508,7 @@ impl StreamEvaluator {
             self.fades = FadeDetector::default();
             self.dissolves = DissolveDetector::default();
             let mut dets = vec![];
-            self.picture.reset(&mut dets);
+            self.picture.reset(j.at, &mut dets);
             for d in dets {
                 self.emit_detection(d, out);
             }
@@ -678,6 +678,14 @@ impl StreamEvaluator {
         let Some(offset) = self.video_offset.filter(|_| d.pts.is_finite()) else {
             return;
         };
+        // Across a timestamp jump the branches can be on either side of it: a detail frame
+        // far from the latest video frame has no mapping it can trust, and is skipped.
+        if self
+            .last_pts
+            .is_some_and(|v| (d.pts + offset - v).abs() > 1.0)
+        {
+            return;
+        }
         let figures = self.model.detail_figures(&d);
         if self.pending_detail.len() >= MAX_PENDING_DETAIL {
             // The video stopped moving forward: place the oldest without waiting.

@@ -181,7 +181,8 @@ impl Ingest {
         let pipeline = launch(&name, &description)?;
         let sink = |n: &str| appsink(&pipeline, n);
         let (video_sink, audio_sink, sound_sink) = (sink("video"), sink("audio"), sink("sound"));
-        let detail_sink = sink("detail");
+        // `analysis.detail_width = 0` turns the detail plane off, a user pipeline's sink too.
+        let detail_sink = sink("detail").filter(|_| analysis.detail_width > 0);
         if video_sink.is_none() && audio_sink.is_none() {
             return Err(IngestError::NoSinks { stream: name });
         }

@@ -226,18 +226,18 @@ pub fn detail_frame(
     }
     let mut luma = vec![0u8; ow * oh];
     // Column sums over the k rows first (one add a pixel, vectorised), then groups of k.
-    let mut cols = vec![0u16; ow * k];
+    let mut cols = vec![0u32; ow * k];
     let n = (k * k) as u32;
     for (oy, out) in luma.chunks_exact_mut(ow).enumerate() {
         cols.fill(0);
         for row in oy * k..(oy + 1) * k {
             let line = &data[row * stride..row * stride + ow * k];
             for (c, &v) in cols.iter_mut().zip(line) {
-                *c += v as u16;
+                *c += v as u32;
             }
         }
         for (o, g) in out.iter_mut().zip(cols.chunks_exact(k)) {
-            let sum: u32 = g.iter().map(|&v| v as u32).sum();
+            let sum: u32 = g.iter().sum();
             *o = ((sum + n / 2) / n) as u8;
         }
     }
@@ -369,7 +369,10 @@ impl Convert for DetailFrame {
 
 fn dropped_metric(stream: &StreamId, medium: Medium) {
     let name = match medium {
-        Medium::Video | Medium::Detail => m::DROPPED_FRAMES,
+        Medium::Video => m::DROPPED_FRAMES,
+        // Detail frames are a sample by design (counted in the branch's own counters): a
+        // dropped one is not a dropped video frame.
+        Medium::Detail => return,
         Medium::Audio | Medium::Sound => m::DROPPED_AUDIO_CHUNKS,
     };
     metrics::counter!(name, "stream" => stream.to_string()).increment(1);

@@ -277,7 +277,7 @@ fn describe_window_gauges() {
     );
     describe_gauge!(
         m::CAMERA_SHAKE,
-        "Highest trailing-second RMS jitter of the camera path in the latest window, as a fraction of the picture width (shake events from 0.005)"
+        "Highest trailing-second median jitter of the camera path in the latest window, as a fraction of the picture width (shake events from 0.003)"
     );
     describe_gauge!(
         m::SHOT_LENGTH,

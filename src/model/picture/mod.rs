@@ -120,10 +120,11 @@ impl PictureTracker {
         self.detail.on_shot_start(t, out);
     }
 
-    /// The timeline jumped: frames on either side are not compared.
-    pub fn reset(&mut self, out: &mut Vec<Detection>) {
+    /// The timeline jumped at `at`: frames on either side are not compared, and focus and
+    /// noise levels start afresh (new content may follow).
+    pub fn reset(&mut self, at: f64, out: &mut Vec<Detection>) {
         self.camera.reset(out);
-        self.detail.on_shot_start(f64::NEG_INFINITY, out);
+        self.detail.on_shot_start(at, out);
     }
 
     /// End of input: close open events.

@@ -31,7 +31,7 @@ use std::sync::Arc;
 pub const MIN_PEAK: f32 = 0.12;
 /// Frames flatter than this (standard deviation, code values) have no motion to measure.
 pub const MIN_STD: f32 = 4.0;
-/// Shake threshold: RMS jitter of the camera path over a second, % of the picture width.
+/// Shake threshold: median jitter of the camera path over a second, % of the picture width.
 pub const SHAKE_PCT: f64 = 0.3;
 /// A camera jump displaces one frame by at least this, % of the picture width.
 pub const JUMP_PCT: f64 = 4.0;
@@ -126,7 +126,7 @@ impl PhaseCorrelator {
 
     /// The frame averaged 2×2, mean removed, Hann-windowed, into the zero-padded buffer.
     /// Returns the frame's standard deviation (code values).
-    fn load(&mut self, luma: &[u8], width: usize, (sw, sh): (usize, usize)) -> f32 {
+    fn load(&mut self, luma: &[u8], width: usize, step: usize, (sw, sh): (usize, usize)) -> f32 {
         if self.window.len() != sw * sh {
             let hann = |i: usize, n: usize| {
                 0.5 - 0.5 * (2.0 * std::f32::consts::PI * (i as f32 + 0.5) / n as f32).cos()
@@ -136,16 +136,17 @@ impl PhaseCorrelator {
                 .collect();
         }
         let mut small = vec![0f32; sw * sh];
+        let norm = 1.0 / (step * step) as f32;
         for y in 0..sh {
-            let (r0, r1) = (&luma[2 * y * width..], &luma[(2 * y + 1) * width..]);
-            for x in 0..sw {
-                let s = r0[2 * x] as u32
-                    + r0[2 * x + 1] as u32
-                    + r1[2 * x] as u32
-                    + r1[2 * x + 1] as u32;
-                small[y * sw + x] = s as f32 * 0.25;
+            for r in 0..step {
+                let row = &luma[(step * y + r) * width..];
+                for (x, v) in small[y * sw..(y + 1) * sw].iter_mut().enumerate() {
+                    let px = &row[step * x..step * (x + 1)];
+                    *v += px.iter().map(|&p| p as u32).sum::<u32>() as f32;
+                }
             }
         }
+        small.iter_mut().for_each(|v| *v *= norm);
         let mean = small.iter().sum::<f32>() / small.len() as f32;
         let var = small.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / small.len() as f32;
         self.buf.fill(Complex32::default());
@@ -200,12 +201,16 @@ impl PhaseCorrelator {
     /// The displacement of `luma` (`width × height`) against the previous frame; `None` for
     /// the first frame or after a size change.
     pub fn push(&mut self, luma: &[u8], width: usize, height: usize) -> Option<Shift> {
-        let (sw, sh) = ((width / 2).min(self.w), (height / 2).min(self.h));
+        // Box-average by `step` (2 for the 160-px analysis frame) so the whole picture fits.
+        let step = 2usize
+            .max(width.div_ceil(self.w))
+            .max(height.div_ceil(self.h));
+        let (sw, sh) = (width / step, height / step);
         if sw < 8 || sh < 8 || luma.len() < width * height {
             self.prev = None;
             return None;
         }
-        if self.load(luma, width, (sw, sh)) < MIN_STD {
+        if self.load(luma, width, step, (sw, sh)) < MIN_STD {
             // A flat or near-black frame: coding noise, not the picture, would be tracked.
             self.prev = None;
             return None;
