@@ -12,6 +12,13 @@ use std::path::Path;
 
 const FPS: f64 = 25.0;
 
+/// The defaults with the detail plane on (off by default: it is what `blur` and `noise` read).
+fn settings() -> Settings {
+    let mut s = Settings::default();
+    s.analysis.detail_width = 480;
+    s
+}
+
 fn spec() -> SceneSpec {
     SceneSpec {
         width: 640,
@@ -62,7 +69,7 @@ fn injected(dir: &Path, src: &Path, name: &str, picture: PictureFaults) -> Vec<V
         },
     )
     .unwrap();
-    let (records, r) = eval_json(&out, &Settings::default());
+    let (records, r) = eval_json(&out, &settings());
     r.unwrap();
     records
 }
@@ -71,7 +78,7 @@ fn injected(dir: &Path, src: &Path, name: &str, picture: PictureFaults) -> Vec<V
 fn injected_picture_faults_are_found_on_their_frames_and_none_on_the_clean_clip() {
     let dir = tempfile::tempdir().unwrap();
     let src = clip(dir.path(), "clean", &spec());
-    let (clean, r) = eval_json(&src, &Settings::default());
+    let (clean, r) = eval_json(&src, &settings());
     r.unwrap();
     let found = picture_events(&clean);
     assert!(found.is_empty(), "clean sequence: {found:?}");
