@@ -197,21 +197,45 @@ fn finish_file(
     }
 }
 
+/// A branch that follows another from the same source (sound after the audio, detail after
+/// the video): done when it ended, when the pipeline has none, or 2 s after its lead ended (a
+/// user's unlinked sink never ends).
+struct Follower {
+    expected: bool,
+    eos: bool,
+    lead_eos_at: Option<Instant>,
+}
+
+impl Follower {
+    fn new(expected: bool) -> Self {
+        Self {
+            expected,
+            eos: false,
+            lead_eos_at: None,
+        }
+    }
+
+    fn lead_ended(&mut self) {
+        self.lead_eos_at.get_or_insert_with(Instant::now);
+    }
+
+    fn done(&self) -> bool {
+        !self.expected
+            || self.eos
+            || self
+                .lead_eos_at
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
+    }
+}
+
 /// Where a file evaluation stands: which media the file has, which have ended, and why it
 /// failed.
 struct FileRun {
     media: Option<Media>,
     eos: Media,
-    /// The pipeline has a `sound` branch (it follows the audio) and it has ended.
-    sound_expected: bool,
-    sound_eos: bool,
-    /// When the analysis audio ended: the sound branch gets a grace to end too (a user's
-    /// unlinked `sound` sink never does).
-    audio_eos_at: Option<Instant>,
-    /// The pipeline has a `detail` branch (it follows the video) and it has ended.
-    detail_expected: bool,
-    detail_eos: bool,
-    video_eos_at: Option<Instant>,
+    /// The `sound` branch follows the audio, the `detail` branch the video.
+    sound: Follower,
+    detail: Follower,
     bus_eos: bool,
     failure: Option<String>,
     last_data: Instant,
@@ -222,12 +246,8 @@ impl FileRun {
         Self {
             media: None,
             eos: Media::default(),
-            sound_expected,
-            sound_eos: false,
-            detail_expected,
-            detail_eos: false,
-            video_eos_at: None,
-            audio_eos_at: None,
+            sound: Follower::new(sound_expected),
+            detail: Follower::new(detail_expected),
             bus_eos: false,
             failure: None,
             last_data: Instant::now(),
@@ -239,29 +259,11 @@ impl FileRun {
     fn done(&self) -> bool {
         match self.media {
             Some(m) => {
-                (!m.video || (self.eos.video && self.detail_done()))
-                    && (!m.audio || (self.eos.audio && self.sound_done()))
+                (!m.video || (self.eos.video && self.detail.done()))
+                    && (!m.audio || (self.eos.audio && self.sound.done()))
             }
             None => self.bus_eos,
         }
-    }
-
-    /// The sound branch has ended, is absent, or has had its grace after the audio ended.
-    fn sound_done(&self) -> bool {
-        !self.sound_expected
-            || self.sound_eos
-            || self
-                .audio_eos_at
-                .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
-    }
-
-    /// The detail branch has ended, is absent, or has had its grace after the video ended.
-    fn detail_done(&self) -> bool {
-        !self.detail_expected
-            || self.detail_eos
-            || self
-                .video_eos_at
-                .is_some_and(|t| t.elapsed() > Duration::from_secs(2))
     }
 
     /// An event from the pipeline (`None`: the pipeline went away).
@@ -278,13 +280,13 @@ impl FileRun {
             Some(IngestEvent::BranchEos { medium }) => match medium.as_str() {
                 "video" => {
                     self.eos.video = true;
-                    self.video_eos_at.get_or_insert_with(Instant::now);
+                    self.detail.lead_ended();
                 }
-                "sound" => self.sound_eos = true,
-                "detail" => self.detail_eos = true,
+                "sound" => self.sound.eos = true,
+                "detail" => self.detail.eos = true,
                 _ => {
                     self.eos.audio = true;
-                    self.audio_eos_at.get_or_insert_with(Instant::now);
+                    self.sound.lead_ended();
                 }
             },
             Some(IngestEvent::Started { media: m }) => {

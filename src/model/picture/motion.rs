@@ -49,6 +49,8 @@ pub struct PhaseCorrelator {
     inv_row: Arc<dyn Fft<f32>>,
     inv_col: Arc<dyn Fft<f32>>,
     window: Vec<f32>,
+    /// The frame size `window` was made for.
+    window_size: (usize, usize),
     /// Gaussian low-pass over the spectrum: fine detail and coding noise carry no motion.
     weights: Vec<f32>,
     prev: Option<(usize, usize, Vec<Complex32>)>,
@@ -84,6 +86,7 @@ impl PhaseCorrelator {
             inv_row: p.plan_fft_inverse(w),
             inv_col: p.plan_fft_inverse(h),
             window: vec![],
+            window_size: (0, 0),
             weights: vec![],
             prev: None,
             buf: vec![Complex32::default(); w * h],
@@ -127,7 +130,8 @@ impl PhaseCorrelator {
     /// The frame averaged 2×2, mean removed, Hann-windowed, into the zero-padded buffer.
     /// Returns the frame's standard deviation (code values).
     fn load(&mut self, luma: &[u8], width: usize, step: usize, (sw, sh): (usize, usize)) -> f32 {
-        if self.window.len() != sw * sh {
+        if self.window_size != (sw, sh) {
+            self.window_size = (sw, sh);
             let hann = |i: usize, n: usize| {
                 0.5 - 0.5 * (2.0 * std::f32::consts::PI * (i as f32 + 0.5) / n as f32).cos()
             };
