@@ -35,7 +35,8 @@ pub enum EventKind {
     Clipping,
     /// A short hole of digital silence cut abruptly into continuing sound.
     Dropout,
-    /// A step in the sound's level (≥ 12 dB within a second): informative, not a fault.
+    /// A step in the sound's level (≥ 12 dB within a second), at a cut or inside a shot
+    /// (`at_cut`): informative, not a fault.
     LoudnessJump,
     /// A large share of the picture burnt to video-range white, held (lost highlight detail).
     Overexposed,

@@ -205,3 +205,62 @@ fn blur_severity_grows_with_its_radius() {
     assert!(ratios[1] < ratios[0] - 0.01, "{ratios:?}");
     assert!(ratios[2] <= ratios[1] + 0.005, "{ratios:?}");
 }
+
+#[test]
+fn a_shot_that_loses_the_sequences_texture_is_named_in_the_style_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "clean", &spec());
+    let style_notes = |records: &[Value]| -> Vec<String> {
+        of_type(records, "window")
+            .iter()
+            .flat_map(|w| w["diagnosis"].as_array().cloned().unwrap_or_default())
+            .filter(|d| {
+                d["observed"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("look signature")
+            })
+            .map(|d| d["aspect"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let (clean, r) = eval_json(&src, &settings());
+    r.unwrap();
+    assert!(
+        style_notes(&clean).is_empty(),
+        "clean: {:?}",
+        style_notes(&clean)
+    );
+    let last_parts = |records: &[Value]| {
+        of_type(records, "window")
+            .iter()
+            .filter_map(|w| w["style"]["parts"].as_object().cloned())
+            .last()
+            .unwrap()
+    };
+    let p = last_parts(&clean);
+    eprintln!("measured: clean sequence, last shot's drift parts {p:?}");
+    assert!(p["texture"].as_f64().unwrap() < 3.0, "{p:?}");
+    // The whole last shot (12–18 s) grainy: inside the shot nothing changes (no `noise` event,
+    // which is relative to the shot's own level), but its texture is not the sequence's.
+    let records = injected(
+        dir.path(),
+        &src,
+        "grainy",
+        PictureFaults {
+            noise: vec![(12.0, 18.0, 12.0)],
+            ..Default::default()
+        },
+    );
+    let p = last_parts(&records);
+    eprintln!("measured: grainy last shot, drift parts {p:?}");
+    let texture = p["texture"].as_f64().unwrap();
+    for g in ["grade", "exposure", "camera"] {
+        assert!(p[g].as_f64().unwrap() < texture, "{g}: {p:?}");
+    }
+    let notes = style_notes(&records);
+    assert!(!notes.is_empty(), "no style note: {p:?}");
+    assert!(
+        notes.iter().all(|a| a == "cinematography (focus, grain)"),
+        "{notes:?}"
+    );
+}

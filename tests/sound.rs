@@ -264,3 +264,119 @@ fn clipping_and_dropouts_are_found_where_they_were_made() {
         "severity grows with the overdrive: {clipped_ms:?}"
     );
 }
+
+/// A 12 s clip with a hard cut at 6.0 s (test pattern → fractal) under one continuous 440 Hz
+/// tone at −6 dBFS peak (−9 dBFS RMS: 15 dB down stays above the jump detector's floor).
+fn cut_under_a_tone(out: &Path) {
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x180:r=25:d=6",
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=s=320x180:r=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:sample_rate=48000:d=12",
+        "-filter_complex",
+        "[1:v]trim=duration=6,setpts=PTS-STARTPTS[m];[0:v][m]concat=n=2:v=1:a=0[v];[2:a]volume=4[a]",
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        out.to_str().unwrap(),
+    ]);
+}
+
+fn inject(src: &Path, out: &Path, faults: &[&str]) -> Value {
+    let mut args = vec!["inject", src.to_str().unwrap(), out.to_str().unwrap()];
+    args.extend_from_slice(faults);
+    let o = common::evalverse_cli(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn injected_gain_steps_are_placed_at_a_cut_or_inside_a_shot_and_clips_and_dropouts_land_on_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.mp4");
+    cut_under_a_tone(&src);
+    let clean = eval(&src);
+    let cuts: Vec<f64> = clean
+        .iter()
+        .filter(|r| r["type"] == "cut")
+        .filter_map(|r| r["pts"].as_f64())
+        .collect();
+    assert!(cuts.iter().any(|c| (c - 6.0).abs() < 0.05), "cuts {cuts:?}");
+    for k in ["clipping", "dropout", "loudness_jump"] {
+        assert!(
+            events(&clean, k).is_empty(),
+            "clean: {k}: {:?}",
+            events(&clean, k)
+        );
+    }
+    // Down 15 dB at 2 s and back at 4 s inside the first shot; down 13 dB at the cut.
+    let gains = dir.path().join("gains.mp4");
+    let truth = inject(&src, &gains, &["--gain", "2:4:-15", "--gain", "6:12:-13"]);
+    assert_eq!(truth["faults"][0]["kind"], "gain_step");
+    let r = eval(&gains);
+    let jumps: Vec<(f64, f64, f64)> = events(&r, "loudness_jump")
+        .iter()
+        .map(|e| {
+            (
+                e["start"].as_f64().unwrap(),
+                e["step_db"].as_f64().unwrap(),
+                e["at_cut"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    eprintln!("measured: loudness jumps (time, step dB, at cut) {jumps:?}");
+    assert_eq!(jumps.len(), 3, "{jumps:?}");
+    for ((t, step, at_cut), (tt, ts, tc)) in
+        jumps
+            .iter()
+            .zip([(2.0, -15.0, 0.0), (4.0, 15.0, 0.0), (6.0, -13.0, 1.0)])
+    {
+        assert!((t - tt).abs() <= 0.020, "jump at {t}, truth {tt}");
+        assert!((step - ts).abs() <= 1.5, "step {step} dB, truth {ts}");
+        assert_eq!(*at_cut, tc, "jump at {t}");
+    }
+    let inside = events(&r, "loudness_jump")[0]["diagnosis"]["observed"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(inside.contains("inside a shot"), "{inside}");
+    // Hard clipping over 1–2 s and a 40 ms dropout at 9.5 s.
+    let hurt = dir.path().join("hurt.mp4");
+    inject(&src, &hurt, &["--clip", "1:2:24", "--dropout", "9.5:40"]);
+    let r = eval(&hurt);
+    let clips = events(&r, "clipping");
+    assert_eq!(clips.len(), 1, "{clips:?}");
+    let (s, e) = (
+        clips[0]["start"].as_f64().unwrap(),
+        clips[0]["end"].as_f64().unwrap(),
+    );
+    eprintln!("measured: clipping {s:.3}–{e:.3} (truth 1.000–2.000)");
+    assert!(
+        (s - 1.0).abs() <= 0.020 && (e - 2.0).abs() <= 0.050,
+        "{s}–{e}"
+    );
+    let drops = events(&r, "dropout");
+    assert_eq!(drops.len(), 1, "{drops:?}");
+    let d = drops[0]["start"].as_f64().unwrap();
+    eprintln!("measured: dropout at {d:.4} (truth 9.5)");
+    assert!((d - 9.5).abs() <= 0.020, "{d}");
+}

@@ -24,6 +24,8 @@ pub struct GenerateArgs {
     faults: FaultArgs,
     #[command(flatten)]
     picture: super::PictureFaultArgs,
+    #[command(flatten)]
+    sound: super::SoundFaultArgs,
     /// Fade through black over A:B seconds (repeatable; put a cut at its middle for a
     /// gradual transition).
     #[arg(long, value_parser = parse_span)]
@@ -71,10 +73,12 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         dissolves: a.dissolve,
         seed: a.seed,
         picture: a.picture.into_faults(),
+        sound: a.sound.into_faults(),
         ..Default::default()
     };
     spec.picture
         .validate()
+        .and_then(|_| spec.sound.validate())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     sender::write_synthetic(&spec, &a.output)?;
     if a.truth {

@@ -20,6 +20,8 @@ pub struct InjectArgs {
     grade_shift: Vec<(f64, f64)>,
     #[command(flatten)]
     picture: super::PictureFaultArgs,
+    #[command(flatten)]
+    sound: super::SoundFaultArgs,
 }
 
 pub fn run(a: InjectArgs) -> Result<i32> {
@@ -34,6 +36,7 @@ pub fn run(a: InjectArgs) -> Result<i32> {
         flash: f.flash,
         swap_frame: a.swap_frame,
         picture: a.picture.into_faults(),
+        sound: a.sound.into_faults(),
     };
     let truth = inject(&a.input, &a.output, &faults)?;
     println!("{}", serde_json::to_string(&truth)?);

@@ -186,6 +186,43 @@ impl PictureFaultArgs {
     }
 }
 
+/// Sound faults (`inject` and `generate`).
+#[derive(Args, Clone, Debug, Default)]
+struct SoundFaultArgs {
+    /// Level changed by DB decibels over A:B (a gain step at A, back at B): A:B:DB (repeatable).
+    #[arg(long, value_parser = parse_amount, allow_hyphen_values = true)]
+    gain: Vec<(f64, f64, f64)>,
+    /// Sound driven DB decibels hotter and hard-clipped at full scale over A:B: A:B:DB.
+    #[arg(long, value_parser = parse_amount)]
+    clip: Vec<(f64, f64, f64)>,
+    /// MS milliseconds of digital silence from T seconds: T:MS (repeatable).
+    #[arg(long, value_parser = parse_dropout)]
+    dropout: Vec<(f64, f64)>,
+}
+
+impl SoundFaultArgs {
+    fn into_faults(self) -> evalverse::sender::sound_faults::SoundFaults {
+        evalverse::sender::sound_faults::SoundFaults {
+            gain: self.gain,
+            clip: self.clip,
+            dropout: self.dropout,
+        }
+    }
+}
+
+/// `T:MS`: a time with a length in milliseconds.
+fn parse_dropout(s: &str) -> Result<(f64, f64), String> {
+    let (t, ms) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected T:MS"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{x:?} is not a number"))
+    };
+    Ok((num(t)?, num(ms)?))
+}
+
 /// `A:B:X`: a span with an amount.
 fn parse_amount(s: &str) -> Result<(f64, f64, f64), String> {
     let (span, x) = s

@@ -9,6 +9,7 @@ use super::damage::{DamageLog, HealCheck};
 use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
+use crate::model::picture::detail::DetailFigures;
 use crate::model::rhythm::{
     CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing, PacingFigures,
 };
@@ -55,11 +56,14 @@ struct Row {
     arrival: Instant,
 }
 
-/// Detail frames held for the cut detector at most (then placed without waiting).
+/// Detail frames (and jumps) held for the cut detector at most (then placed without waiting).
 const MAX_PENDING_DETAIL: usize = 64;
 
-/// How long a camera jump waits for the cut detector to decide on its frames, s.
+/// How long a camera or loudness jump waits for the cut detector to decide on its frames, s.
 const JUMP_WAIT_S: f64 = 1.0;
+/// A loudness jump this close to a cut is the new scene's level, s (sound edits lead or trail
+/// the picture cut by a few frames; J- and L-cuts by more, and read as inside the shot).
+const LEVEL_CUT_S: f64 = 0.25;
 
 /// How far the sound branch may fall behind the analysis audio before windows stop waiting
 /// for it, s.
@@ -103,7 +107,7 @@ pub struct StreamEvaluator {
     /// Camera jumps wait until the cut detector has seen past them: a jump at a cut is the cut.
     pending_jumps: Vec<Detection>,
     /// Detail frames' figures (stream time), waiting likewise to be placed in their shot.
-    pending_detail: VecDeque<(f64, crate::model::picture::detail::DetailFigures)>,
+    pending_detail: VecDeque<(f64, DetailFigures)>,
     /// Stream time minus raw time of the latest video frame (detail frames share the clock).
     video_offset: Option<f64>,
     /// Stream time minus raw time of the latest audio chunk: the sound branch carries the same
@@ -480,7 +484,22 @@ impl StreamEvaluator {
         self.sound
             .push(c.pts, c.rate, c.channels, &c.samples, &mut dets);
         for d in dets {
-            self.emit_detection(d, out);
+            // A level step is told at a cut or inside a shot once the cut detector has seen
+            // past it (without pictures there are no shots: it goes out now).
+            if d.kind == EventKind::LoudnessJump && !self.media.is_some_and(|m| !m.video) {
+                self.pending_jumps.push(d);
+                if self.pending_jumps.len() > MAX_PENDING_DETAIL {
+                    // The picture stopped moving forward: place the oldest without waiting.
+                    let oldest = self
+                        .pending_jumps
+                        .iter()
+                        .map(|d| d.start)
+                        .fold(f64::INFINITY, f64::min);
+                    self.release_jumps(oldest + 1e-9, out);
+                }
+            } else {
+                self.emit_detection(d, out);
+            }
         }
         let frames = c.samples.len() / c.channels.max(1) as usize;
         self.sound_to = Some(c.pts + frames as f64 / c.rate.max(1) as f64);
@@ -636,7 +655,8 @@ impl StreamEvaluator {
                 self.release_detail(c.pts, &mut dets);
                 self.picture.on_shot_start(start, &mut dets);
             }
-            self.style.push(f);
+            self.style
+                .push(f, self.picture.style_figures(f.pts).as_ref());
             self.rows.push_back(Row {
                 pts: f.pts,
                 cols: [
@@ -691,7 +711,7 @@ impl StreamEvaluator {
             // The video stopped moving forward: place the oldest without waiting.
             if let Some((t, f)) = self.pending_detail.pop_front() {
                 let mut dets = vec![];
-                self.picture.push_detail(t, self.detail_s(), f, &mut dets);
+                self.place_detail(t, f, &mut dets);
                 for d in dets {
                     self.emit_detection(d, out);
                 }
@@ -706,17 +726,27 @@ impl StreamEvaluator {
 
     /// Detail frames before `upto`, into the picture tracker in time order.
     fn release_detail(&mut self, upto: f64, dets: &mut Vec<Detection>) {
-        let dur = self.detail_s();
         while let Some(&(t, f)) = self.pending_detail.front() {
             if t >= upto {
                 break;
             }
             self.pending_detail.pop_front();
-            self.picture.push_detail(t, dur, f, dets);
+            self.place_detail(t, f, dets);
         }
     }
 
-    /// Camera jumps before `upto`: reported unless a shot boundary is within two frames.
+    /// A detail frame whose shot is known: into focus/noise tracking and the shot's signature.
+    fn place_detail(&mut self, t: f64, f: DetailFigures, dets: &mut Vec<Detection>) {
+        if f.contrast >= crate::model::picture::detail::FLAT {
+            self.style.push_detail(t, f.sharpness, f.noise);
+        }
+        self.picture.push_detail(t, self.detail_s(), f, dets);
+    }
+
+    /// Jumps placed against the shots once the cut detector has seen past them (`upto`): a
+    /// camera jump is reported unless a shot boundary is within two frames (then it was the
+    /// cut); a loudness jump says whether a cut is within [`LEVEL_CUT_S`] of it (a scene's new
+    /// level) or none is (a gain step inside a shot).
     fn release_jumps(&mut self, upto: f64, out: &mut Vec<Record>) {
         let (ready, wait): (Vec<Detection>, Vec<Detection>) =
             std::mem::take(&mut self.pending_jumps)
@@ -724,8 +754,14 @@ impl StreamEvaluator {
                 .partition(|d| d.start < upto);
         self.pending_jumps = wait;
         let margin = 2.0 * self.frame_s();
-        for d in ready {
-            if self
+        for mut d in ready {
+            if d.kind == EventKind::LoudnessJump {
+                let near = self
+                    .pacing
+                    .cuts_between(d.start - LEVEL_CUT_S, d.end + LEVEL_CUT_S);
+                d.values.push(("at_cut", (!near.is_empty()) as u8 as f64));
+                self.emit_detection(d, out);
+            } else if self
                 .pacing
                 .cuts_between(d.start - margin, d.end + margin)
                 .is_empty()
@@ -750,7 +786,7 @@ impl StreamEvaluator {
                 continue;
             }
             self.pacing.on_cut(c.pts);
-            self.style.on_cut(c.frame);
+            self.style.on_cut(c.frame, c.pts);
             *self
                 .cuts
                 .entry(match c.kind {
@@ -965,7 +1001,8 @@ impl StreamEvaluator {
         if let Some(d) = style.as_ref().and_then(|st| st.drift_sequence) {
             // Scenes differ in look on purpose; only a shot far off the sequence is worth a note.
             if d > 8.0 {
-                diagnosis.push(taxonomy::style_drift(d));
+                let parts = style.as_ref().and_then(|st| st.parts).unwrap_or_default();
+                diagnosis.push(taxonomy::style_drift(d, &parts));
             }
         }
         let events = self.window_events(s, e, continuity.flashes, &mut diagnosis);

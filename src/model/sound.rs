@@ -17,8 +17,10 @@
 //! - **`loudness_jump`**: the level (RMS over every channel, in 10 ms blocks) of the
 //!   [`JUMP_SIDE_S`] after a point differs from that before it by ≥ [`JUMP_LU`] dB, both sides
 //!   above [`JUMP_FLOOR_DB`] (sound to silence is `silence`'s), at the point of the largest
-//!   difference. Informative, not scored: scenes differ in level on purpose, and a step inside
-//!   a shot cannot yet be told from one at a cut here.
+//!   difference. The evaluator places it against the shots once the cut detector has seen past
+//!   it (value `at_cut`: a cut within 0.25 s — the new scene's level — or none: a step inside a
+//!   shot, which is how a gain step in the mix shows). Informative, not scored: scenes differ in
+//!   level on purpose, and inside a shot a loud sound effect reads the same as a gain step.
 //!
 //! Window figures: short-term loudness at the window's end, the highest momentary loudness, the
 //! true peak, clipped milliseconds. The `sound` score (0–100):
@@ -455,18 +457,20 @@ impl SoundMeter {
         }
         let lv: Vec<f64> = self.level.iter().map(|l| l.1).collect();
         let mean_db = |a: usize, b: usize| db(lv[a..b].iter().sum::<f64>() / (b - a) as f64);
+        // The step is where the difference is largest; it is a jump if it is large enough with
+        // both sides above the floor (choosing among the points that pass would move a step
+        // that ends under the floor to a point beside it, with a smaller step).
         let mut best: Option<(usize, f64, f64, f64)> = None;
         for i in side..=2 * side {
             let (before, after) = (mean_db(i - side, i), mean_db(i, (i + side).min(lv.len())));
             let d = after - before;
-            if before.min(after) >= JUMP_FLOOR_DB
-                && d.abs() >= JUMP_LU
-                && best.is_none_or(|b| d.abs() > b.1.abs())
-            {
+            if best.is_none_or(|b| d.abs() > b.1.abs()) {
                 best = Some((i, d, before, after));
             }
         }
-        let Some((i, d, before, after)) = best else {
+        let Some((i, d, before, after)) =
+            best.filter(|b| b.2.min(b.3) >= JUMP_FLOOR_DB && b.1.abs() >= JUMP_LU)
+        else {
             return;
         };
         let at = self.level[i].0;

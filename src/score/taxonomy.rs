@@ -314,21 +314,45 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             problem: "a dropout: samples lost between the audio generator and the mux (a buffer underrun, a dropped packet, a bad splice)".into(),
             fix: "check the audio path for underruns and splices at this time; re-render or crossfade the span".into(),
         },
-        EventKind::LoudnessJump => Diagnosis {
-            event: None,
-            stage: Stage::PostProduction,
-            aspect: "sound design (level)",
-            dimension: Dimension::Sound,
-            observed: format!(
-                "sound level stepped {:+.1} dB at {:.3} s ({:.0} → {:.0} dBFS)",
+        EventKind::LoudnessJump => {
+            // `at_cut` is absent where the stream has no pictures (no shots to place it in).
+            let at_cut = d.values.iter().find(|v| v.0 == "at_cut").map(|v| v.1 > 0.5);
+            let observed = format!(
+                "sound level stepped {:+.1} dB at {:.3} s ({:.0} → {:.0} dBFS){}",
                 value(d, "step_db"),
                 d.start,
                 value(d, "before_db"),
-                value(d, "after_db")
-            ),
-            problem: "none by itself at a cut between scenes (not scored); inside a shot it is a gain step in the mix".into(),
-            fix: "if it falls inside a shot, ride the gain or crossfade the level change".into(),
-        },
+                value(d, "after_db"),
+                match at_cut {
+                    Some(true) => ", at a cut",
+                    Some(false) => ", inside a shot",
+                    None => "",
+                }
+            );
+            let (problem, fix) = match at_cut {
+                Some(true) => (
+                    "none by itself: the new scene has its own level (not scored)",
+                    "if the change is too abrupt for the edit, crossfade the sound across the cut",
+                ),
+                Some(false) => (
+                    "a gain step in the mix inside a shot: the level changed with no picture change to motivate it (not scored: a loud sound effect reads the same)",
+                    "ride the gain back to the shot's level or crossfade the change; check the audio generator's normalisation between segments",
+                ),
+                None => (
+                    "a step in the sound's level: a scene change, a sound effect, or a gain step in the mix (not scored)",
+                    "if unintended, ride the gain or crossfade the level change",
+                ),
+            };
+            Diagnosis {
+                event: None,
+                stage: Stage::PostProduction,
+                aspect: "sound design (level)",
+                dimension: Dimension::Sound,
+                observed,
+                problem: problem.into(),
+                fix: fix.into(),
+            }
+        }
         // EventKind::Discontinuity (the faults are `fault`'s).
         _ => Diagnosis {
             event: None,
@@ -426,19 +450,54 @@ pub fn pacing(asl_s: f64) -> Diagnosis {
     }
 }
 
-/// Diagnosis of a shot whose grade departs from the sequence.
-pub fn style_drift(drift: f32) -> Diagnosis {
+/// Diagnosis of a shot whose look departs from the sequence, named by the group that drifted
+/// most (grade, exposure, camera or texture).
+pub fn style_drift(drift: f32, parts: &crate::model::style::DriftParts) -> Diagnosis {
+    use crate::model::style::Group;
+    let (group, part) = parts.largest();
+    let (stage, aspect, problem, fix) = match group {
+        Group::Grade => (
+            Stage::PostProduction,
+            "colour",
+            "the grade drifts between shots: the generator lost the sequence's colour",
+            "grade-match the shot to the sequence, or condition the generator on a reference frame",
+        ),
+        Group::Exposure => (
+            Stage::Production,
+            "cinematography (exposure)",
+            "the exposure drifts between shots: highlights or shadows are clipped unlike the rest of the sequence",
+            "match the shot's exposure to the sequence (lower or lift it before the clipping), or regenerate it with the sequence's lighting",
+        ),
+        Group::Camera => (
+            Stage::Production,
+            "cinematography (camera movement)",
+            "the camera moves unlike the rest of the sequence: a locked-off sequence gained a moving camera, or the reverse",
+            "if unplanned, regenerate the shot with the sequence's camera motion (or stabilise it)",
+        ),
+        Group::Texture => (
+            Stage::Production,
+            "cinematography (focus, grain)",
+            "the texture drifts between shots: the shot is softer or grainier than the sequence",
+            "regenerate the shot at the sequence's detail level, or match grain and sharpness in the finish",
+        ),
+    };
     Diagnosis {
         event: None,
-        stage: Stage::PostProduction,
-        aspect: "colour",
+        stage,
+        aspect,
         dimension: Dimension::Continuity,
         observed: format!(
-            "the current shot's colour signature is {drift:.1} just-noticeable steps from the sequence's"
+            "the current shot's look signature is {drift:.1} just-noticeable steps from the sequence's, {part:.1} of them in {} (grade {:.1}, exposure {:.1}, camera {:.1}{})",
+            group.as_str(),
+            parts.grade,
+            parts.exposure,
+            parts.camera,
+            parts
+                .texture
+                .map(|t| format!(", texture {t:.1}"))
+                .unwrap_or_default()
         ),
-        problem: "the grade drifts between shots: the generator lost the sequence's look".into(),
-        fix:
-            "grade-match the shot to the sequence, or condition the generator on a reference frame"
-                .into(),
+        problem: problem.into(),
+        fix: fix.into(),
     }
 }

@@ -11,6 +11,8 @@
 //! - `silence A:B`: zero audio. `audio_delay_ms N`: audio later by N ms (earlier if negative);
 //!   the audio is re-timed sample-exactly (silence padded or the head trimmed).
 //!
+//! - sound: `gain`, `clip`, `dropout` (see [`super::sound_faults`]).
+//!
 //! Audio is written mono (the analysis is mono).
 use super::SendError;
 use crate::ingest::pipeline::{fill, strip_comments};
@@ -42,6 +44,9 @@ pub struct Faults {
     /// Exposure, shake, blur and noise over spans (see [`super::picture_faults`]).
     #[serde(default)]
     pub picture: super::picture_faults::PictureFaults,
+    /// Gain steps, clipping and dropouts (see [`super::sound_faults`]).
+    #[serde(default)]
+    pub sound: super::sound_faults::SoundFaults,
 }
 
 /// One injected fault as it landed in the output.
@@ -99,6 +104,7 @@ impl Faults {
             }
         }
         self.picture.validate()?;
+        self.sound.validate()?;
         if !(self.audio_delay_ms.is_finite() && self.audio_delay_ms.abs() <= 10_000.0) {
             return Err("audio delay must be within ±10000 ms".into());
         }
@@ -161,6 +167,14 @@ impl Faults {
                 ..span(kind, (a, b))
             });
         }
+        v.extend(self.sound.all().map(|(kind, a, b, x)| Applied {
+            kind: kind.into(),
+            start: a,
+            end: b,
+            first_frame: None,
+            last_frame: None,
+            amount: Some(x),
+        }));
         v
     }
 }
@@ -280,6 +294,12 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
         let _ = reader.set_state(gst::State::Null);
         return Err(SendError::Runtime(format!(
             "{input}: no video to inject faults into"
+        )));
+    }
+    if !has_audio && !(faults.sound.is_empty() && faults.silence.is_empty()) {
+        let _ = reader.set_state(gst::State::Null);
+        return Err(SendError::Runtime(format!(
+            "{input}: no audio to inject sound faults into"
         )));
     }
     // The first frame tells the size and rate the writer needs.
@@ -445,7 +465,7 @@ fn spawn_audio(
                 let s = if f.silence.iter().any(|(a, b)| t >= *a && t < *b) {
                     0.0
                 } else {
-                    *s
+                    f.sound.apply(t, *s)
                 };
                 bytes.extend_from_slice(&s.to_le_bytes());
             }

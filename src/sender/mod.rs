@@ -2,6 +2,7 @@
 //! tests, and generators that want to hook in with one command (`evalverse send`).
 pub mod inject;
 pub mod picture_faults;
+pub mod sound_faults;
 pub mod synth;
 
 use crate::ingest::pipeline::{fill, strip_comments};

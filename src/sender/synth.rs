@@ -61,6 +61,9 @@ pub struct SceneSpec {
     /// Exposure, shake, blur and noise faults (as `inject` makes them).
     #[serde(default)]
     pub picture: super::picture_faults::PictureFaults,
+    /// Gain steps, clipping and dropouts on the sound.
+    #[serde(default)]
+    pub sound: super::sound_faults::SoundFaults,
 }
 
 fn one() -> f64 {
@@ -94,6 +97,7 @@ impl Default for SceneSpec {
             fade_out_at: None,
             seed: 1,
             picture: Default::default(),
+            sound: Default::default(),
         }
     }
 }
@@ -465,7 +469,7 @@ impl SceneSpec {
                     v += 0.5 * env * (std::f64::consts::TAU * 1200.0 * dt).sin();
                 }
             }
-            out.push((v * quiet) as f32);
+            out.push(self.sound.apply(t, (v * quiet) as f32));
         }
     }
 }

@@ -75,7 +75,8 @@ pub fn score(i: &PictureInputs) -> f64 {
 
 /// The picture measurements of one stream.
 pub struct PictureTracker {
-    frames: VecDeque<(f64, FrameLook)>,
+    /// Per analysis frame: (pts, look, camera speed in widths/s where known).
+    frames: VecDeque<(f64, FrameLook, Option<f64>)>,
     exposure: exposure::ExposureDetector,
     camera: motion::CameraTracker,
     detail: detail::DetailTracker,
@@ -97,10 +98,27 @@ impl PictureTracker {
         self.exposure.push(pts, dur, &l, out);
         self.camera
             .push(pts, dur, &f.luma, (f.width, f.height), out);
-        self.frames.push_back((pts, l));
+        let speed = self
+            .camera
+            .last_displacement()
+            .filter(|_| dur > 0.0)
+            .map(|d| d / dur);
+        self.frames.push_back((pts, l, speed));
         while self.frames.front().is_some_and(|x| x.0 < pts - KEEP_S) {
             self.frames.pop_front();
         }
+    }
+
+    /// The figures of the frame at `pts` a shot's style signature takes.
+    pub fn style_figures(&self, pts: f64) -> Option<crate::model::style::FrameLookFigures> {
+        let i = self.frames.partition_point(|x| x.0 < pts - 1e-6);
+        let (t, l, speed) = self.frames.get(i)?;
+        ((t - pts).abs() <= 1e-6).then_some(crate::model::style::FrameLookFigures {
+            colourfulness: l.colourfulness,
+            highlights: l.highlights,
+            shadows: l.shadows,
+            camera_speed: *speed,
+        })
     }
 
     /// A detail frame's figures (stream time `t`, lasting `dur`), fed in time order once the

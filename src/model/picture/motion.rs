@@ -507,6 +507,11 @@ impl CameraTracker {
         self.close_shake(out);
     }
 
+    /// The newest frame's displacement, picture widths; `None` where its motion is unknown.
+    pub fn last_displacement(&self) -> Option<f64> {
+        self.speeds.back().filter(|x| x.2).map(|x| x.1)
+    }
+
     pub fn window(&self, s: f64, e: f64) -> MotionFigures {
         let (mut sum, mut n, mut known) = (0.0, 0usize, 0usize);
         for x in self.speeds.iter().filter(|x| x.0 >= s && x.0 < e) {
