@@ -104,6 +104,13 @@ impl Example {
             self.rules_commit
         }
     }
+
+    /// Whether the head's gate alone commits (the MLP left out: every candidate in the head's
+    /// domain with at least two matched pairs), the rules outside the domain — the ablation
+    /// that says what the MLP adds.
+    pub fn gate_commits(&self) -> bool {
+        self.committed(1.0, 0.0)
+    }
 }
 
 /// A tiny deterministic generator (SplitMix64).
@@ -394,30 +401,44 @@ pub fn outcome<'a>(
     o
 }
 
-/// The rules and a head on the same examples, as at run time (the head decides in its domain,
-/// the rules outside it): (rules, head).
-pub fn compare(examples: &[Example], head: &CommitHead) -> (Outcome, Outcome) {
+/// The rules, the head's gate alone and the head (gate + MLP) on the same examples, as at run
+/// time (the head decides in its domain, the rules outside it).
+pub struct Comparison {
+    pub rules: Outcome,
+    pub gate: Outcome,
+    pub learned: Outcome,
+}
+
+/// See [`Comparison`].
+pub fn compare(examples: &[Example], head: &CommitHead) -> Comparison {
     let rows: Vec<[f32; EVIDENCE]> = examples.iter().filter_map(|e| e.evidence).collect();
     let mut p = head.probabilities(&rows).into_iter();
-    let (mut r, mut l) = (Outcome::default(), Outcome::default());
+    let mut c = Comparison {
+        rules: Outcome::default(),
+        gate: Outcome::default(),
+        learned: Outcome::default(),
+    };
     for e in examples {
         let prob = if e.evidence.is_some() {
             p.next().unwrap_or(0.0)
         } else {
             0.0
         };
-        r.add(e, e.rules_commit);
-        l.add(e, e.committed(prob, head.threshold));
+        c.rules.add(e, e.rules_commit);
+        c.gate.add(e, e.gate_commits());
+        c.learned.add(e, e.committed(prob, head.threshold));
     }
-    (r, l)
+    c
 }
 
 /// A trained head and how it was made.
 pub struct Trained {
     pub weights: CommitWeights,
     pub test_rules: Outcome,
+    pub test_gate: Outcome,
     pub test_learned: Outcome,
-    pub per_family: Vec<(&'static str, Outcome, Outcome)>,
+    /// (family, rules, gate alone, gate + MLP).
+    pub per_family: Vec<(&'static str, Outcome, Outcome, Outcome)>,
 }
 
 fn init(rng: &mut Rng, n: usize, fan_in: usize) -> Vec<f32> {
@@ -466,19 +487,21 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
     let test = probabilities(&head, examples, 2);
     let learned = |p: f32, e: &Example| e.committed(p, threshold);
     let mut per_family = vec![];
-    let (mut tr, mut tl) = (Outcome::default(), Outcome::default());
+    let (mut tr, mut tg, mut tl) = (Outcome::default(), Outcome::default(), Outcome::default());
     for (f, name) in FAMILIES.iter().enumerate() {
-        let (mut r, mut l) = (Outcome::default(), Outcome::default());
+        let (mut r, mut g, mut l) = (Outcome::default(), Outcome::default(), Outcome::default());
         for (p, e) in test.iter().filter(|(_, e)| e.family == f) {
             if learned(*p, e) && !e.right() {
                 tracing::info!(family = name, p, matched = e.matched, error_ms = ?e.error_ms(), evidence = ?e.evidence, "learned head commits wrongly");
             }
             r.add(e, e.rules_commit);
+            g.add(e, e.gate_commits());
             l.add(e, learned(*p, e));
             tr.add(e, e.rules_commit);
+            tg.add(e, e.gate_commits());
             tl.add(e, learned(*p, e));
         }
-        per_family.push((*name, r, l));
+        per_family.push((*name, r, g, l));
     }
     let val_rules = outcome(val.iter().map(|(_, e)| *e), |e| e.rules_commit);
     let val_learned = {
@@ -496,11 +519,12 @@ pub fn train(examples: &[Example], opts: &TrainOptions) -> Trained {
         "train_examples_with_evidence": rows.len(),
         "label": "candidate delay within one frame (40 ms) of the truth",
         "validation": { "rules": val_rules, "learned": val_learned },
-        "test": { "rules": tr, "learned": tl },
+        "test": { "rules": tr, "gate": tg, "learned": tl },
     });
     Trained {
         weights,
         test_rules: tr,
+        test_gate: tg,
         test_learned: tl,
         per_family,
     }
@@ -610,24 +634,29 @@ pub fn report(t: &Trained) -> String {
             .unwrap_or_else(|| "n/a".into())
     };
     let mut s = String::from(
-        "| test split | rules: coverage | rules: precision | rules: wrong > 2 frames | learned: coverage | learned: precision | learned: wrong > 2 frames |\n|---|---|---|---|---|---|---|\n",
+        "| test split | rules: coverage / precision / wrong > 2 frames | gate alone: coverage / precision / wrong | gate + MLP: coverage / precision / wrong |\n|---|---|---|---|\n",
     );
-    let mut row = |name: &str, r: &Outcome, l: &Outcome| {
+    let cell = |o: &Outcome| {
+        format!(
+            "{} / {} / {}",
+            pct(Some(o.coverage())),
+            pct(o.precision()),
+            o.confident_wrong
+        )
+    };
+    let mut row = |name: &str, r: &Outcome, g: &Outcome, l: &Outcome| {
         s.push_str(&format!(
-            "| {name} ({} horizons) | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} ({} horizons) | {} | {} | {} |\n",
             r.horizons,
-            pct(Some(r.coverage())),
-            pct(r.precision()),
-            r.confident_wrong,
-            pct(Some(l.coverage())),
-            pct(l.precision()),
-            l.confident_wrong
+            cell(r),
+            cell(g),
+            cell(l)
         ));
     };
-    for (name, r, l) in &t.per_family {
-        row(name, r, l);
+    for (name, r, g, l) in &t.per_family {
+        row(name, r, g, l);
     }
-    row("**all**", &t.test_rules, &t.test_learned);
+    row("**all**", &t.test_rules, &t.test_gate, &t.test_learned);
     s.push_str(&format!("\nthreshold {:.3}\n", t.weights.threshold));
     s
 }

@@ -206,9 +206,10 @@ fn cross_dissolves_are_gradual_cuts_with_their_span() {
     );
 }
 
-/// The shipped learned sync commitment head against the hand-set rules on fresh generated
-/// sequences (another seed than training): it commits at least as often, and its commitments
-/// stay right (≥ 97 % within one frame, at most one more than 2 frames off).
+/// The shipped learned sync commitment head against the hand-set rules and against its own
+/// gate without the MLP, on fresh generated sequences (another seed than training): it commits
+/// at least as often as the rules, its commitments stay right (≥ 97 % within one frame, at most
+/// one more than 2 frames off), and the ablation says what the MLP adds over its gate.
 #[test]
 fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
     use evalverse::model::commit::CommitHead;
@@ -221,10 +222,12 @@ fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
     let examples = generate(&opts, &mut |_, _| {});
     #[allow(deprecated)]
     let head = CommitHead::shipped(&burn::tensor::Device::ndarray()).unwrap();
-    let (rules, learned) = compare(&examples, &head);
+    let c = compare(&examples, &head);
+    let (rules, gate, learned) = (c.rules, c.gate, c.learned);
     eprintln!(
-        "measured: rules {rules:?} coverage {:.3}; learned {learned:?} coverage {:.3}",
+        "measured: rules {rules:?} coverage {:.3}; gate alone {gate:?} coverage {:.3}; gate + MLP {learned:?} coverage {:.3}",
         rules.coverage(),
+        gate.coverage(),
         learned.coverage()
     );
     assert!(
@@ -234,6 +237,16 @@ fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
     assert!(learned.precision().unwrap_or(0.0) >= 0.97, "{learned:?}");
     assert!(learned.confident_wrong <= 1, "{learned:?}");
     assert!(rules.precision().unwrap_or(1.0) >= 0.97, "{rules:?}");
+    // The MLP only ever vetoes inside its gate: never more coverage than the gate alone, and
+    // never more confident wrong answers.
+    assert!(
+        learned.committed <= gate.committed,
+        "{learned:?} vs {gate:?}"
+    );
+    assert!(
+        learned.confident_wrong <= gate.confident_wrong,
+        "{learned:?} vs {gate:?}"
+    );
 }
 
 /// Live drift: the audio delay jumps from 0 to +200 ms half way; windows after it report the
