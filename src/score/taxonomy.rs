@@ -234,6 +234,47 @@ fn picture_fault(d: &Detection, span: &str) -> Option<Diagnosis> {
     })
 }
 
+/// The diagnosis of a loudness jump, placed at a cut or inside a shot (`at_cut`).
+fn loudness_jump(d: &Detection) -> Diagnosis {
+    // `at_cut` is absent where the stream has no pictures (no shots to place it in).
+    let at_cut = d.values.iter().find(|v| v.0 == "at_cut").map(|v| v.1 > 0.5);
+    let observed = format!(
+        "sound level stepped {:+.1} dB at {:.3} s ({:.0} → {:.0} dBFS){}",
+        value(d, "step_db"),
+        d.start,
+        value(d, "before_db"),
+        value(d, "after_db"),
+        match at_cut {
+            Some(true) => ", at a cut",
+            Some(false) => ", inside a shot",
+            None => "",
+        }
+    );
+    let (problem, fix) = match at_cut {
+        Some(true) => (
+            "none by itself: the new scene has its own level (not scored)",
+            "if the change is too abrupt for the edit, crossfade the sound across the cut",
+        ),
+        Some(false) => (
+            "a gain step in the mix inside a shot: the level changed with no picture change to motivate it (not scored: a loud sound effect reads the same)",
+            "ride the gain back to the shot's level or crossfade the change; check the audio generator's normalisation between segments",
+        ),
+        None => (
+            "a step in the sound's level: a scene change, a sound effect, or a gain step in the mix (not scored)",
+            "if unintended, ride the gain or crossfade the level change",
+        ),
+    };
+    Diagnosis {
+        event: None,
+        stage: Stage::PostProduction,
+        aspect: "sound design (level)",
+        dimension: Dimension::Sound,
+        observed,
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
 /// The diagnosis of an informative event: something film-makers do on purpose, or the
 /// transport's doing (the timestamp discontinuity).
 fn informative(d: &Detection, span: &str) -> Diagnosis {
@@ -314,45 +355,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             problem: "a dropout: samples lost between the audio generator and the mux (a buffer underrun, a dropped packet, a bad splice)".into(),
             fix: "check the audio path for underruns and splices at this time; re-render or crossfade the span".into(),
         },
-        EventKind::LoudnessJump => {
-            // `at_cut` is absent where the stream has no pictures (no shots to place it in).
-            let at_cut = d.values.iter().find(|v| v.0 == "at_cut").map(|v| v.1 > 0.5);
-            let observed = format!(
-                "sound level stepped {:+.1} dB at {:.3} s ({:.0} → {:.0} dBFS){}",
-                value(d, "step_db"),
-                d.start,
-                value(d, "before_db"),
-                value(d, "after_db"),
-                match at_cut {
-                    Some(true) => ", at a cut",
-                    Some(false) => ", inside a shot",
-                    None => "",
-                }
-            );
-            let (problem, fix) = match at_cut {
-                Some(true) => (
-                    "none by itself: the new scene has its own level (not scored)",
-                    "if the change is too abrupt for the edit, crossfade the sound across the cut",
-                ),
-                Some(false) => (
-                    "a gain step in the mix inside a shot: the level changed with no picture change to motivate it (not scored: a loud sound effect reads the same)",
-                    "ride the gain back to the shot's level or crossfade the change; check the audio generator's normalisation between segments",
-                ),
-                None => (
-                    "a step in the sound's level: a scene change, a sound effect, or a gain step in the mix (not scored)",
-                    "if unintended, ride the gain or crossfade the level change",
-                ),
-            };
-            Diagnosis {
-                event: None,
-                stage: Stage::PostProduction,
-                aspect: "sound design (level)",
-                dimension: Dimension::Sound,
-                observed,
-                problem: problem.into(),
-                fix: fix.into(),
-            }
-        }
+        EventKind::LoudnessJump => loudness_jump(d),
         // EventKind::Discontinuity (the faults are `fault`'s).
         _ => Diagnosis {
             event: None,
