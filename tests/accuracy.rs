@@ -237,15 +237,15 @@ fn learned_sync_head_beats_the_rules_on_fresh_sequences() {
     assert!(learned.precision().unwrap_or(0.0) >= 0.97, "{learned:?}");
     assert!(learned.confident_wrong <= 1, "{learned:?}");
     assert!(rules.precision().unwrap_or(1.0) >= 0.97, "{rules:?}");
-    // The MLP only ever vetoes inside its gate: never more coverage than the gate alone, and
-    // never more confident wrong answers.
+    // What the MLP adds over its gate (it can only veto inside it): it removes confident wrong
+    // answers the gate alone makes, at a small cost in coverage.
     assert!(
-        learned.committed <= gate.committed,
-        "{learned:?} vs {gate:?}"
+        learned.confident_wrong < gate.confident_wrong,
+        "the MLP vetoed none of the gate's wrong answers: {learned:?} vs {gate:?}"
     );
     assert!(
-        learned.confident_wrong <= gate.confident_wrong,
-        "{learned:?} vs {gate:?}"
+        learned.coverage() >= gate.coverage() - 0.02,
+        "the MLP costs more than 2 points of coverage: {learned:?} vs {gate:?}"
     );
 }
 

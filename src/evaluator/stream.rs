@@ -64,6 +64,8 @@ const JUMP_WAIT_S: f64 = 1.0;
 /// A loudness jump this close to a cut is the new scene's level, s (sound edits lead or trail
 /// the picture cut by a few frames; J- and L-cuts by more, and read as inside the shot).
 const LEVEL_CUT_S: f64 = 0.25;
+/// Sound this far ahead of the pictures releases its loudness jumps unplaced, s.
+const VIDEO_BEHIND_S: f64 = 5.0;
 
 /// How far the sound branch may fall behind the analysis audio before windows stop waiting
 /// for it, s.
@@ -488,7 +490,11 @@ impl StreamEvaluator {
             // past it (without pictures there are no shots: it goes out now).
             if d.kind == EventKind::LoudnessJump && !self.media.is_some_and(|m| !m.video) {
                 self.pending_jumps.push(d);
-                if self.pending_jumps.len() > MAX_PENDING_DETAIL {
+                let video_behind = self.video_to.is_none_or(|v| c.pts > v + VIDEO_BEHIND_S);
+                if video_behind {
+                    // The picture stopped (or never came): nothing to place the jumps against.
+                    self.release_jumps(f64::INFINITY, out);
+                } else if self.pending_jumps.len() > MAX_PENDING_DETAIL {
                     // The picture stopped moving forward: place the oldest without waiting.
                     let oldest = self
                         .pending_jumps
@@ -756,10 +762,16 @@ impl StreamEvaluator {
         let margin = 2.0 * self.frame_s();
         for mut d in ready {
             if d.kind == EventKind::LoudnessJump {
-                let near = self
-                    .pacing
-                    .cuts_between(d.start - LEVEL_CUT_S, d.end + LEVEL_CUT_S);
-                d.values.push(("at_cut", (!near.is_empty()) as u8 as f64));
+                // Placed only where the pictures reach past it (`at_cut` absent otherwise).
+                if self
+                    .video_to
+                    .is_some_and(|v| d.end + LEVEL_CUT_S + JUMP_WAIT_S <= v)
+                {
+                    let near = self
+                        .pacing
+                        .cuts_between(d.start - LEVEL_CUT_S, d.end + LEVEL_CUT_S);
+                    d.values.push(("at_cut", (!near.is_empty()) as u8 as f64));
+                }
                 self.emit_detection(d, out);
             } else if self
                 .pacing
@@ -786,6 +798,13 @@ impl StreamEvaluator {
                 continue;
             }
             self.pacing.on_cut(c.pts);
+            // Detail frames before the cut belong to the shot it closes (on every path that
+            // decides cuts: batches, resets at jumps and size changes, the end of input).
+            let mut dets = vec![];
+            self.release_detail(c.pts, &mut dets);
+            for d in dets {
+                self.emit_detection(d, out);
+            }
             self.style.on_cut(c.frame, c.pts);
             *self
                 .cuts

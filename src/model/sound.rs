@@ -16,7 +16,7 @@
 //!   abruptly. Longer holes are `silence`'s. Onset: the first silent sample.
 //! - **`loudness_jump`**: the level (RMS over every channel, in 10 ms blocks) of the
 //!   [`JUMP_SIDE_S`] after a point differs from that before it by ≥ [`JUMP_LU`] dB, both sides
-//!   above [`JUMP_FLOOR_DB`] (sound to silence is `silence`'s), at the point of the largest
+//!   above [`JUMP_FLOOR_DB`] by their median 10 ms level (sound to silence is `silence`'s), at the point of the largest
 //!   difference. The evaluator places it against the shots once the cut detector has seen past
 //!   it (value `at_cut`: a cut within 0.25 s — the new scene's level — or none: a step inside a
 //!   shot, which is how a gain step in the mix shows). Informative, not scored: scenes differ in
@@ -457,20 +457,27 @@ impl SoundMeter {
         }
         let lv: Vec<f64> = self.level.iter().map(|l| l.1).collect();
         let mean_db = |a: usize, b: usize| db(lv[a..b].iter().sum::<f64>() / (b - a) as f64);
-        // The step is where the difference is largest; it is a jump if it is large enough with
-        // both sides above the floor (choosing among the points that pass would move a step
-        // that ends under the floor to a point beside it, with a smaller step).
+        // The typical (median) 10 ms level of a side: a side is above the floor when most of it
+        // is, so a point beside a step that ends under the floor (one loud block on its quiet
+        // side) does not pass for the step.
+        let median_db = |a: usize, b: usize| {
+            let mut v = lv[a..b].to_vec();
+            v.sort_by(f64::total_cmp);
+            db(v[v.len() / 2])
+        };
         let mut best: Option<(usize, f64, f64, f64)> = None;
         for i in side..=2 * side {
-            let (before, after) = (mean_db(i - side, i), mean_db(i, (i + side).min(lv.len())));
+            let end = (i + side).min(lv.len());
+            let (before, after) = (mean_db(i - side, i), mean_db(i, end));
             let d = after - before;
-            if best.is_none_or(|b| d.abs() > b.1.abs()) {
+            if median_db(i - side, i).min(median_db(i, end)) >= JUMP_FLOOR_DB
+                && d.abs() >= JUMP_LU
+                && best.is_none_or(|b| d.abs() > b.1.abs())
+            {
                 best = Some((i, d, before, after));
             }
         }
-        let Some((i, d, before, after)) =
-            best.filter(|b| b.2.min(b.3) >= JUMP_FLOOR_DB && b.1.abs() >= JUMP_LU)
-        else {
+        let Some((i, d, before, after)) = best else {
             return;
         };
         let at = self.level[i].0;
@@ -659,6 +666,37 @@ mod tests {
         assert!((jumps[0].start - 2.37).abs() <= 0.02, "{:?}", jumps[0]);
         let step = jumps[0].values.iter().find(|v| v.0 == "step_db").unwrap().1;
         assert!((step - 20.0).abs() < 1.0, "{step}");
+    }
+
+    #[test]
+    fn a_step_is_found_in_place_when_silence_follows_and_not_beside_one_under_the_floor() {
+        let sine = |amp: f64, t: f64| (amp * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as f32;
+        // +15 dB at 2.0 s, then digital silence from 2.6 s (a drop of ~190 dB in the same
+        // search span, under the floor): the step is still the step.
+        let (_, out) = run(&stereo(4.0, |t| {
+            let amp = if t < 2.0 {
+                0.05
+            } else if t < 2.6 {
+                0.05 * 5.62
+            } else {
+                0.0
+            };
+            sine(amp, t)
+        }));
+        let jumps: Vec<&Detection> = out
+            .iter()
+            .filter(|d| d.kind == EventKind::LoudnessJump)
+            .collect();
+        assert_eq!(jumps.len(), 1, "{out:?}");
+        assert!((jumps[0].start - 2.0).abs() <= 0.02, "{:?}", jumps[0]);
+        // −15 dB at 2.0 s from −20 to −35.4 dBFS RMS (under the floor): no jump beside it.
+        let (_, out) = run(&stereo(4.0, |t| {
+            sine(if t < 2.0 { 0.14 } else { 0.14 * 0.178 }, t)
+        }));
+        assert!(
+            out.iter().all(|d| d.kind != EventKind::LoudnessJump),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -256,8 +256,8 @@ fn loudness_jump(d: &Detection) -> Diagnosis {
             "if the change is too abrupt for the edit, crossfade the sound across the cut",
         ),
         Some(false) => (
-            "a gain step in the mix inside a shot: the level changed with no picture change to motivate it (not scored: a loud sound effect reads the same)",
-            "ride the gain back to the shot's level or crossfade the change; check the audio generator's normalisation between segments",
+            "a level step with no cut within 0.25 s: a gain step in the mix, or a split edit (J/L cut) whose sound leads or trails the picture cut (not scored: a loud sound effect reads the same)",
+            "if no edit motivates it, ride the gain back to the shot's level or crossfade the change, and check the audio generator's normalisation between segments",
         ),
         None => (
             "a step in the sound's level: a scene change, a sound effect, or a gain step in the mix (not scored)",
@@ -490,7 +490,7 @@ pub fn style_drift(drift: f32, parts: &crate::model::style::DriftParts) -> Diagn
         aspect,
         dimension: Dimension::Continuity,
         observed: format!(
-            "the current shot's look signature is {drift:.1} just-noticeable steps from the sequence's, {part:.1} of them in {} (grade {:.1}, exposure {:.1}, camera {:.1}{})",
+            "the current shot's look signature is {drift:.1} just-noticeable steps from the sequence's, the largest part in {} ({part:.1}; parts combine as a root sum of squares: grade {:.1}, exposure {:.1}, camera {:.1}{})",
             group.as_str(),
             parts.grade,
             parts.exposure,

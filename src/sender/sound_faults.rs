@@ -75,7 +75,8 @@ impl SoundFaults {
                 v = (v * 10f64.powf(db / 20.0)).clamp(-1.0, 1.0);
             }
         }
-        v as f32
+        // Overlapping gains stack; keep the sample finite (±60 dB over full scale at most).
+        v.clamp(-1000.0, 1000.0) as f32
     }
 
     /// Every fault as (truth kind, start s, end s, amount).

@@ -101,7 +101,8 @@ impl PictureTracker {
         let speed = self
             .camera
             .last_displacement()
-            .filter(|_| dur > 0.0)
+            // A frame shorter than 1 ms is a broken timestamp, not 1000 fps motion.
+            .filter(|_| dur >= 1e-3)
             .map(|d| d / dur);
         self.frames.push_back((pts, l, speed));
         while self.frames.front().is_some_and(|x| x.0 < pts - KEEP_S) {
