@@ -56,7 +56,8 @@ struct Row {
     arrival: Instant,
 }
 
-/// Detail frames (and jumps) held for the cut detector at most (then placed without waiting).
+/// Jumps held for the cut detector at most, and detail frames at least (then placed without
+/// waiting; detail frames get 4 s worth at their rate when that is more).
 const MAX_PENDING_DETAIL: usize = 64;
 
 /// How long a camera or loudness jump waits for the cut detector to decide on its frames, s.
@@ -713,7 +714,9 @@ impl StreamEvaluator {
             return;
         }
         let figures = self.model.detail_figures(&d);
-        if self.pending_detail.len() >= MAX_PENDING_DETAIL {
+        // Enough for the 1 s wait plus a batch at any configured rate (1–120 a second).
+        let limit = (4 * self.a.detail_fps as usize).max(MAX_PENDING_DETAIL);
+        if self.pending_detail.len() >= limit {
             // The video stopped moving forward: place the oldest without waiting.
             if let Some((t, f)) = self.pending_detail.pop_front() {
                 let mut dets = vec![];
