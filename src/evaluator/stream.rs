@@ -757,19 +757,27 @@ impl StreamEvaluator {
     /// cut); a loudness jump says whether a cut is within [`LEVEL_CUT_S`] of it (a scene's new
     /// level) or none is (a gain step inside a shot).
     fn release_jumps(&mut self, upto: f64, out: &mut Vec<Record>) {
+        // How far the cut detector must have seen for a jump: a loudness jump looks for cuts
+        // up to LEVEL_CUT_S after it.
+        let reach = |d: &Detection| {
+            d.end
+                + if d.kind == EventKind::LoudnessJump {
+                    LEVEL_CUT_S
+                } else {
+                    0.0
+                }
+        };
         let (ready, wait): (Vec<Detection>, Vec<Detection>) =
             std::mem::take(&mut self.pending_jumps)
                 .into_iter()
-                .partition(|d| d.start < upto);
+                .partition(|d| reach(d) < upto);
         self.pending_jumps = wait;
         let margin = 2.0 * self.frame_s();
         for mut d in ready {
             if d.kind == EventKind::LoudnessJump {
-                // Placed only where the pictures reach past it (`at_cut` absent otherwise).
-                if self
-                    .video_to
-                    .is_some_and(|v| d.end + LEVEL_CUT_S + JUMP_WAIT_S <= v)
-                {
+                // Placed only where the pictures reach past it (`at_cut` absent where a release
+                // without waiting — pictures 5 s behind — finds them short of it).
+                if self.video_to.is_some_and(|v| v >= reach(&d)) {
                     let near = self
                         .pacing
                         .cuts_between(d.start - LEVEL_CUT_S, d.end + LEVEL_CUT_S);
