@@ -491,7 +491,9 @@ impl StreamEvaluator {
             // past it (without pictures there are no shots: it goes out now).
             if d.kind == EventKind::LoudnessJump && !self.media.is_some_and(|m| !m.video) {
                 self.pending_jumps.push(d);
-                let video_behind = self.video_to.is_none_or(|v| c.pts > v + VIDEO_BEHIND_S);
+                // Before the first batch of pictures is processed the sound may lead by a batch
+                // (file mode decodes both as fast as it can): count from the stream's start.
+                let video_behind = c.pts > self.video_to.unwrap_or(0.0) + VIDEO_BEHIND_S;
                 if video_behind {
                     // The picture stopped (or never came): nothing to place the jumps against.
                     self.release_jumps(f64::INFINITY, out);
