@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side wall-clock comparison on the same files (median of RUNS interleaved runs, whole
 # process):
-#   bare GStreamer decode with evalverse's downscale · evalverse eval · PySceneDetect
-#   detect-adaptive · ffmpeg scdet,freezedetect,blackdetect + silencedetect
+#   bare ffmpeg decode (`ffmpeg -i X -f null -`, the fastest decode here) · bare GStreamer
+#   decode with a videoscale to 160 px · evalverse eval · PySceneDetect detect-adaptive ·
+#   ffmpeg scdet,freezedetect,blackdetect + silencedetect
 # Prints a markdown table. Usage: benches/compare.sh [REAL_CLIP ...]
 # Env: RUNS (default 3), EVALVERSE (binary), WORK (scratch dir).
 set -euo pipefail
@@ -20,15 +21,15 @@ if [ ! -x "$WORK/venv/bin/scenedetect" ]; then
   "$WORK/venv/bin/pip" install -q "scenedetect[opencv-headless]==0.6.4" >&2
 fi
 
-# Generated 60 s 720p30 H.264 + AAC clips at ~3 and ~14 Mb/s (moving test pattern, tone).
-gen() { # bitrate name
-  [ -f "$WORK/$2" ] || ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
-    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 60 -c:v libx264 -preset veryfast -b:v "$1" \
-    -maxrate "$1" -bufsize "$1" -pix_fmt yuv420p -c:a aac -b:a 128k "$WORK/$2"
+# Generated 60 s H.264 + AAC clips (moving test pattern, tone): 720p30 at ~3 Mb/s, 1080p30 at ~8.
+gen() { # size bitrate name
+  [ -f "$WORK/$3" ] || ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=$1:rate=30" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 60 -c:v libx264 -preset veryfast -b:v "$2" \
+    -maxrate "$2" -bufsize "$2" -pix_fmt yuv420p -c:a aac -b:a 128k "$WORK/$3"
 }
-gen 3M gen-720p30-3M.mp4
-gen 14M gen-720p30-14M.mp4
-CLIPS=("$WORK/gen-720p30-3M.mp4" "$WORK/gen-720p30-14M.mp4" "$@")
+gen 1280x720 3M gen-720p30-3M.mp4
+gen 1920x1080 8M gen-1080p30-8M.mp4
+CLIPS=("$WORK/gen-720p30-3M.mp4" "$WORK/gen-1080p30-8M.mp4" "$@")
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 seconds() { # command... → wall seconds of one run
@@ -52,20 +53,22 @@ ffdetect() {
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| clip | GStreamer decode (160 px) | evalverse eval | ratio | ffmpeg 4 detectors | PySceneDetect adaptive |"
-echo "|---|---|---|---|---|---|"
-# Runs are interleaved (decode, eval, ffmpeg, PySceneDetect, then again), so a noisy
-# neighbour slows every tool alike; the median of each column is reported, and the ratio is
-# the median of the per-round eval/decode ratios.
+echo "| clip | ffmpeg decode | GStreamer decode (160 px) | evalverse eval | eval / ffmpeg decode | eval / GStreamer decode | ffmpeg 4 detectors | PySceneDetect adaptive |"
+echo "|---|---|---|---|---|---|---|---|"
+# Runs are interleaved (decodes, eval, ffmpeg, PySceneDetect, then again), so a noisy
+# neighbour slows every tool alike; the median of each column is reported, and each ratio is
+# the median of the per-round ratios.
 for c in "${CLIPS[@]}"; do
   : >"$WORK/times"
   for _ in $(seq "$RUNS"); do
+    b=$(seconds ffmpeg -nostdin -hide_banner -i "$c" -f null -)
     d=$(seconds decode "$c")
     e=$(seconds "$EVALVERSE" eval "$c" --json)
     f=$(seconds ffdetect "$c")
     p=$(seconds "$WORK/venv/bin/scenedetect" -q -i "$c" detect-adaptive)
-    echo "$d $e $f $p $(echo "$e / $d" | bc -l)" >>"$WORK/times"
+    echo "$d $e $f $p $(echo "$e / $d" | bc -l) $b $(echo "$e / $b" | bc -l)" >>"$WORK/times"
   done
   col() { awk -v k="$1" '{print $k}' "$WORK/times" | median; }
-  printf '| %s | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s |\n' "$(basename "$c")" "$(col 1)" "$(col 2)" "$(col 5)" "$(col 3)" "$(col 4)"
+  printf '| %s | %.2f s | %.2f s | %.2f s | %.2f× | %.2f× | %.2f s | %.2f s |\n' "$(basename "$c")" \
+    "$(col 6)" "$(col 1)" "$(col 2)" "$(col 7)" "$(col 5)" "$(col 3)" "$(col 4)"
 done

@@ -13,6 +13,7 @@
 //! and counts. File branches are pulled by our own threads so nothing is lost.
 pub mod pipeline;
 pub mod rtp_stats;
+pub mod scale;
 pub mod senders;
 pub mod sink;
 pub mod thumbs;
@@ -207,10 +208,10 @@ impl Ingest {
             stop: &stop,
             threads: &mut threads,
         };
-        // Audio arrives in ~10–20 ms chunks: give it a few seconds of room. The detail
-        // branch's `rate` is the width to decimate its luma to.
+        // Audio arrives in ~10–20 ms chunks: give it a few seconds of room. The video branch
+        // is scaled to the analysis width, the detail branch's luma decimated to its width.
         let (rate, q) = (analysis.audio_rate, queue_frames);
-        let vrx = at.branch(&video_sink, Medium::Video, rate, &stats.video, q);
+        let vrx = at.branch(&video_sink, Medium::Video, analysis.width, &stats.video, q);
         let arx = at.branch(&audio_sink, Medium::Audio, rate, &stats.audio, q * 4);
         let srx = at.branch(&sound_sink, Medium::Sound, rate, &stats.sound, q * 4);
         let width = analysis.detail_width;
@@ -335,7 +336,7 @@ struct BranchOf {
     medium: Medium,
     events: Sender<IngestEvent>,
     counters: Arc<BranchCounters>,
-    audio_rate: u32,
+    target: u32,
     transport: Option<Arc<senders::Transport>>,
 }
 
@@ -347,7 +348,7 @@ impl BranchOf {
             tx,
             events: self.events,
             counters: self.counters,
-            audio_rate: self.audio_rate,
+            target: self.target,
             transport: self.transport,
         }
     }
@@ -380,7 +381,7 @@ impl Attach<'_> {
         &mut self,
         sink: &Option<gst_app::AppSink>,
         medium: Medium,
-        rate: u32,
+        target: u32,
         counters: &Arc<BranchCounters>,
         capacity: usize,
     ) -> Receiver<T> {
@@ -392,7 +393,7 @@ impl Attach<'_> {
                 medium,
                 events: self.events.clone(),
                 counters: Arc::clone(counters),
-                audio_rate: rate,
+                target,
                 transport: self.transport.clone(),
             };
             let t = attach::<T>(sink, of.sending(tx), self.live, self.stop);

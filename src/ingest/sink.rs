@@ -1,6 +1,7 @@
 //! Appsink → typed media. Live branches use callbacks that copy the small analysis frame and
 //! `try_send` it (full channel → drop and count); file branches are pulled from a thread of
 //! our own, so the decoder is paced by the evaluator and nothing is lost.
+use super::scale::PlaneScaler;
 use crate::metric_names as m;
 use crate::types::{AudioChunk, DetailFrame, IngestEvent, SoundChunk, StreamId, VideoFrame};
 use crossbeam::channel::{Sender, TrySendError};
@@ -35,6 +36,8 @@ fn running_time_s(sample: &gst::Sample, pts: Option<gst::ClockTime>) -> Option<f
 pub struct CapsTracker {
     last: Option<gst::Caps>,
     video_info: Option<gst_video::VideoInfo>,
+    /// The Y, Cb, Cr scalers from the video caps to the analysis size (made on first use).
+    scalers: Option<[PlaneScaler; 3]>,
 }
 
 impl CapsTracker {
@@ -49,18 +52,27 @@ impl CapsTracker {
         {
             return None;
         }
-        let first = self.last.is_none();
-        self.last = Some(caps.to_owned());
+        let before = self.last.replace(caps.to_owned());
         self.video_info = gst_video::VideoInfo::from_caps(caps).ok();
-        (!first).then(|| format!("analysis {}", super::describe_caps(caps)))
+        self.scalers = None;
+        before.map(|b| {
+            format!(
+                "{} → {} (analysis follows)",
+                super::describe_caps(&b),
+                super::describe_caps(caps)
+            )
+        })
     }
 }
 
-/// Copy one I420 sample into a [`VideoFrame`]. `None` when the buffer cannot be read as the
-/// negotiated format (counted by the caller).
+/// One I420 sample as a [`VideoFrame`] `width` pixels wide (square pixels): scaled here from
+/// the decoder's frame (see [`super::scale`]), or taken as it is when it already has the
+/// analysis size. `None` when the buffer cannot be read as the negotiated format (counted by
+/// the caller).
 pub fn video_frame(
     sample: &gst::Sample,
     index: u64,
+    width: u32,
     caps: &mut CapsTracker,
     events: &Sender<IngestEvent>,
 ) -> Option<VideoFrame> {
@@ -83,9 +95,28 @@ pub fn video_frame(
         tracing::debug!("video buffer without timestamp");
         return None;
     };
-    let (w, h) = (info.width() as usize, info.height() as usize);
-    let planes = i420_planes(buffer, info)?;
-    let [luma, cb, cr] = planes;
+    let src = (info.width() as usize, info.height() as usize);
+    let par = (info.par().numer(), info.par().denom());
+    let (w, h) = super::scale::analysis_size(src, par, width as usize);
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
+    let [luma, cb, cr] = if (w, h) == src {
+        i420_planes(&frame, src)?
+    } else {
+        let scalers = caps.scalers.get_or_insert_with(|| {
+            let c = |(a, b): (usize, usize)| (a.div_ceil(2), b.div_ceil(2));
+            [
+                PlaneScaler::new(src, (w, h)),
+                PlaneScaler::new(c(src), c((w, h))),
+                PlaneScaler::new(c(src), c((w, h))),
+            ]
+        });
+        let mut planes: [Vec<u8>; 3] = Default::default();
+        for (p, (plane, scaler)) in planes.iter_mut().zip(scalers.iter()).enumerate() {
+            let data = frame.plane_data(p as u32).ok()?;
+            *plane = scaler.scale(data, frame.plane_stride()[p] as usize)?;
+        }
+        planes
+    };
     Some(VideoFrame {
         index,
         pts,
@@ -100,11 +131,12 @@ pub fn video_frame(
     })
 }
 
-/// The Y, Cb, Cr planes of an I420 buffer, tightly packed (strides removed); `None` when the
-/// buffer does not hold what `info` says.
-pub fn i420_planes(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Option<[Vec<u8>; 3]> {
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
-    let (w, h) = (info.width() as usize, info.height() as usize);
+/// The Y, Cb, Cr planes of a mapped I420 frame of `size` (width, height), tightly packed
+/// (strides removed); `None` when the frame does not hold that much.
+pub fn i420_planes(
+    frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    (w, h): (usize, usize),
+) -> Option<[Vec<u8>; 3]> {
     let mut planes: [Vec<u8>; 3] = Default::default();
     for (p, plane) in planes.iter_mut().enumerate() {
         let (pw, ph) = if p == 0 {
@@ -114,7 +146,7 @@ pub fn i420_planes(buffer: &gst::BufferRef, info: &gst_video::VideoInfo) -> Opti
         };
         let stride = frame.plane_stride()[p] as usize;
         let data = frame.plane_data(p as u32).ok()?;
-        if stride < pw || data.len() < stride * (ph - 1) + pw {
+        if ph == 0 || stride < pw || data.len() < stride * (ph - 1) + pw {
             return None;
         }
         plane.reserve_exact(pw * ph);
@@ -294,7 +326,9 @@ pub struct Branch<T> {
     pub tx: Sender<T>,
     pub events: Sender<IngestEvent>,
     pub counters: Arc<BranchCounters>,
-    pub audio_rate: u32,
+    /// What the items are made to: the audio rate, the video's analysis width, the detail
+    /// width (unused by the sound).
+    pub target: u32,
     /// Transport damage of an RTP stream (marks frames and chunks decoded from it).
     pub transport: Option<Arc<super::senders::Transport>>,
 }
@@ -303,7 +337,7 @@ pub trait Convert: Sized + Send + 'static {
     fn convert(
         sample: &gst::Sample,
         index: u64,
-        rate: u32,
+        target: u32,
         caps: &mut CapsTracker,
         ev: &Sender<IngestEvent>,
     ) -> Option<Self>;
@@ -314,11 +348,11 @@ impl Convert for VideoFrame {
     fn convert(
         sample: &gst::Sample,
         index: u64,
-        _rate: u32,
+        width: u32,
         caps: &mut CapsTracker,
         ev: &Sender<IngestEvent>,
     ) -> Option<Self> {
-        video_frame(sample, index, caps, ev)
+        video_frame(sample, index, width, caps, ev)
     }
     fn mark(&mut self, t: &super::senders::Transport) {
         self.damaged = t.video.lock().mark(self.pts);
@@ -391,7 +425,7 @@ pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
                 let i = index.fetch_add(1, Ordering::Relaxed);
                 let item = {
                     let mut caps = caps.lock().unwrap_or_else(|e| e.into_inner());
-                    T::convert(&sample, i, branch.audio_rate, &mut caps, &branch.events)
+                    T::convert(&sample, i, branch.target, &mut caps, &branch.events)
                 };
                 match item {
                     Some(mut item) => match {
@@ -438,13 +472,7 @@ pub fn spawn_pull<T: Convert>(
             loop {
                 match sink.pull_sample() {
                     Ok(sample) => {
-                        match T::convert(
-                            &sample,
-                            index,
-                            branch.audio_rate,
-                            &mut caps,
-                            &branch.events,
-                        ) {
+                        match T::convert(&sample, index, branch.target, &mut caps, &branch.events) {
                             Some(item) => {
                                 if !send_blocking(&branch.tx, item, &stop) {
                                     return;

@@ -186,7 +186,9 @@ struct Frame {
 }
 
 fn read_frame(sample: &gst::Sample, info: &gst_video::VideoInfo) -> Option<Frame> {
-    let [y, u, v] = crate::ingest::sink::i420_planes(sample.buffer()?, info)?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(sample.buffer()?, info).ok()?;
+    let size = (info.width() as usize, info.height() as usize);
+    let [y, u, v] = crate::ingest::sink::i420_planes(&frame, size)?;
     Some(Frame { y, u, v })
 }
 
