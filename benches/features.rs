@@ -199,8 +199,45 @@ fn bench_end_to_end(c: &mut Criterion) {
     g.finish();
 }
 
+/// The analysis downscale of a decoded 720p I420 frame to 160x90 (`ingest::scale`), once on a
+/// frame in cache and once walking 24 frames (33 MB, past the last-level cache) as fresh decoder
+/// output is.
+fn bench_scale(c: &mut Criterion) {
+    use evalverse::ingest::scale::PlaneScaler;
+    let (w, h) = (1280, 720);
+    let fs = frames(24, w, h);
+    let c2 = |(a, b): (usize, usize)| (a.div_ceil(2), b.div_ceil(2));
+    let scalers = [
+        PlaneScaler::new((w, h), (160, 90)),
+        PlaneScaler::new(c2((w, h)), c2((160, 90))),
+        PlaneScaler::new(c2((w, h)), c2((160, 90))),
+    ];
+    let scale = |f: &VideoFrame| {
+        let planes = [(&f.luma, w), (&f.cb, w / 2), (&f.cr, w / 2)];
+        planes
+            .iter()
+            .zip(&scalers)
+            .map(|((p, stride), s)| s.scale(p, *stride).map(|v| v.len()).unwrap_or(0))
+            .sum::<usize>()
+    };
+    let mut g = c.benchmark_group("scale 1280x720 I420 to 160x90");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one frame in cache", |b| {
+        b.iter(|| black_box(scale(&fs[0])))
+    });
+    let mut i = 0;
+    g.bench_function("24 frames in turn", |b| {
+        b.iter(|| {
+            i = (i + 1) % fs.len();
+            black_box(scale(&fs[i]))
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_scale,
     bench_features,
     bench_batched,
     bench_detectors,

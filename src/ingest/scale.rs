@@ -58,6 +58,11 @@ impl PlaneScaler {
             return None;
         }
         let mut out = Vec::with_capacity(self.dst.0 * self.dst.1);
+        // The vertical pass over whole rows (a straight loop the compiler vectorises: cheaper
+        // than blending only the columns the horizontal pass reads, one by one), then the
+        // horizontal taps on that row.
+        // One more than the row, a copy of its last pixel: every column pair can be read.
+        let mut row = vec![0u8; sw + 1];
         for &(r, w) in &self.rows {
             let top = &data[r * stride..r * stride + sw];
             // The last source row has no row below: its taps are (0, 256) on the row above.
@@ -66,20 +71,23 @@ impl PlaneScaler {
             } else {
                 top
             };
-            let vertical = |c: usize| -> u8 {
-                let (s1, s2) = (top[c] as i16, bottom[c] as i16);
+            for ((d, &s1), &s2) in row.iter_mut().zip(top).zip(bottom) {
                 // 16-bit arithmetic as the original's: the high byte, added modulo 256.
-                let t = ((s2 - s1).wrapping_mul(w).wrapping_add(128) >> 8) as u8;
-                t.wrapping_add(s1 as u8)
-            };
+                let t = ((s2 as i16 - s1 as i16).wrapping_mul(w).wrapping_add(128) >> 8) as u8;
+                *d = t.wrapping_add(s1);
+            }
+            row[sw] = row[sw - 1];
             if self.cols.is_empty() {
-                out.extend((0..sw).map(vertical));
+                out.extend_from_slice(&row[..sw]);
                 continue;
             }
-            out.extend(self.cols.iter().map(|&(c, f)| {
-                let (a, b) = (vertical(c) as u32, vertical((c + 1).min(sw - 1)) as u32);
-                ((a * (256 - f as u32) + b * f as u32) >> 8) as u8
-            }));
+            let start = out.len();
+            out.resize(start + self.cols.len(), 0);
+            for (o, &(c, f)) in out[start..].iter_mut().zip(&self.cols) {
+                let pair = &row[c..c + 2];
+                let (a, b, f) = (pair[0] as u32, pair[1] as u32, f as u32);
+                *o = ((a * (256 - f) + b * f) >> 8) as u8;
+            }
         }
         Some(out)
     }
