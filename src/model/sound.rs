@@ -58,6 +58,8 @@ pub const JUMP_LU: f64 = 12.0;
 pub const JUMP_FLOOR_DB: f64 = -35.0;
 /// Measurement blocks kept for window figures, s.
 const KEEP_S: f64 = 120.0;
+/// Short-term loudness: 3 s of 100 ms blocks.
+const SHORT_TERM_BLOCKS: usize = 30;
 
 fn db(mean_square: f64) -> f64 {
     10.0 * (mean_square + 1e-20).log10()
@@ -139,6 +141,10 @@ pub struct SoundMeter {
     /// last `add_frames` call, so it is folded in after every call).
     block_peak: f64,
     blocks: VecDeque<Block>,
+    /// K-weighted mean square of the last 30 blocks (3 s; zeros before the start, as the
+    /// crate's own buffer): momentary and short-term loudness are their means over 4 and 30,
+    /// the crate's own figures without summing 3 s of samples every 100 ms.
+    block_energy: VecDeque<f64>,
     true_peak: f64,
     clipped_total: u64,
     // clipping
@@ -170,6 +176,7 @@ impl SoundMeter {
             block_clipped: 0,
             block_peak: 0.0,
             blocks: VecDeque::new(),
+            block_energy: VecDeque::new(),
             true_peak: 0.0,
             clipped_total: 0,
             run: 0,
@@ -207,6 +214,7 @@ impl SoundMeter {
                     self.rate = rate;
                     self.channels = channels;
                     self.in_block = 0;
+                    self.block_energy = VecDeque::from(vec![0.0; SHORT_TERM_BLOCKS]);
                     self.edge.clear();
                     self.hole = None;
                     self.silent_frames = 0;
@@ -261,10 +269,28 @@ impl SoundMeter {
         let peak = std::mem::take(&mut self.block_peak);
         self.true_peak = self.true_peak.max(peak);
         let t = self.t.unwrap_or(0.0);
+        // The block just closed is the crate's last 100 ms (blocks are cut at its boundaries).
+        let energy = e
+            .loudness_window(100)
+            .map(|l| 10f64.powf((l + 0.691) / 10.0))
+            .unwrap_or(0.0);
+        self.block_energy
+            .push_back(if energy.is_finite() { energy } else { 0.0 });
+        while self.block_energy.len() > SHORT_TERM_BLOCKS {
+            self.block_energy.pop_front();
+        }
+        let lufs = |n: usize| {
+            let mean = self.block_energy.iter().rev().take(n).sum::<f64>() / n as f64;
+            if mean > 0.0 {
+                10.0 * mean.log10() - 0.691
+            } else {
+                f64::NEG_INFINITY
+            }
+        };
         self.blocks.push_back(Block {
             t,
-            momentary: e.loudness_momentary().unwrap_or(f64::NEG_INFINITY),
-            short_term: e.loudness_shortterm().unwrap_or(f64::NEG_INFINITY),
+            momentary: lufs(4),
+            short_term: lufs(SHORT_TERM_BLOCKS),
             true_peak: peak,
             clipped_samples: std::mem::take(&mut self.block_clipped),
         });
@@ -605,6 +631,46 @@ mod tests {
         // True peak of a sine at amplitude a: 20 log10 a (−23 dBTP).
         assert!((s.true_peak_dbtp.unwrap() + 23.0).abs() <= 0.2, "{s:?}");
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn block_means_are_the_crates_momentary_and_short_term() {
+        // Level steps every 0.7 s over a 300 Hz tone: the 4- and 30-block means against the
+        // crate summing its own 400 ms and 3 s of samples, at every block, from the start.
+        let f = |t: f64| {
+            let gain = [0.02, 0.5, 0.0, 0.9, 0.1][(t / 0.7) as usize % 5];
+            (gain * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as f32
+        };
+        let samples = stereo(8.0, f);
+        let mut m = SoundMeter::new(0.5);
+        let mode = Mode::M | Mode::S;
+        let mut reference = EbuR128::new(2, RATE, mode).unwrap();
+        let block = (RATE / 10) as usize * 2;
+        let mut out = vec![];
+        for (k, c) in samples.chunks(block).enumerate() {
+            m.push(k as f64 * 0.1, RATE, 2, c, &mut out);
+            reference.add_frames_f32(c).unwrap();
+            let b = m.blocks.back().unwrap();
+            let close = |ours: f64, theirs: f64| {
+                (ours == theirs)
+                    || (ours - theirs).abs() < 1e-9
+                    || (ours < -200.0 && theirs < -200.0)
+            };
+            let (mo, st) = (
+                reference.loudness_momentary().unwrap(),
+                reference.loudness_shortterm().unwrap(),
+            );
+            assert!(
+                close(b.momentary, mo),
+                "block {k}: momentary {} vs {mo}",
+                b.momentary
+            );
+            assert!(
+                close(b.short_term, st),
+                "block {k}: short-term {} vs {st}",
+                b.short_term
+            );
+        }
     }
 
     #[test]
