@@ -1,8 +1,7 @@
 //! The analysis frame from the decoder's own, scaled in Rust the way GStreamer's `videoscale`
 //! scales by default (method `bilinear`: two taps an axis, the vertical pass first, 8-bit fixed
-//! point), but only where the output reads: each output pixel is made from 2 source rows × 2
-//! source columns, so a 1280×720 → 160×90 frame reads 57 600 of its 921 600 luma samples instead
-//! of converting every one. The thresholds of every dimension were tuned on `videoscale`'s
+//! point), reading only the 2 source rows each output row is made from (180 of a 720p frame's
+//! 720 rows for 90 output rows) instead of converting every pixel first. The thresholds of every dimension were tuned on `videoscale`'s
 //! frames; these are the same frames, bit for bit (`matches_videoscale` below compares them with
 //! a real `videoscale`), except where `videoscale` also converted colour: for a source whose caps
 //! name no colorimetry it assumes BT.709 above 576 lines and BT.601 at the analysis size, and so
@@ -43,11 +42,6 @@ impl PlaneScaler {
             rows: row_taps(src.1, dst.1),
             cols: column_taps(src.0, dst.0),
         }
-    }
-
-    /// The source and output sizes (width, height).
-    pub fn sizes(&self) -> ((usize, usize), (usize, usize)) {
-        (self.src, self.dst)
     }
 
     /// Scale `data` (rows `stride` bytes apart) into a tightly packed plane. `None` when the
