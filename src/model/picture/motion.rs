@@ -8,7 +8,8 @@
 //!   refined to sub-pixel by a parabola through the peak and its neighbours. The peak's height
 //!   (0–1) says whether one translation explains the change: below 0.12 (a cut, a flat
 //!   or black frame, content that changes as a whole) the frame's motion is *unknown*, and the
-//!   path restarts. Two FFTs of 128×64 a frame (`rustfft`): tens of microseconds.
+//!   path restarts. Two FFTs of 128×64 a frame, real-to-complex along the rows (`realfft`) so
+//!   only 65 of the 128 columns are transformed (the spectrum of a real picture is symmetric).
 //! - **Camera path**: the displacements summed within a run of known motion, in fractions of
 //!   the picture width (dy too, so both axes share a unit).
 //! - **Shake**: a frame's jitter is its distance from the straight line through its two
@@ -23,6 +24,7 @@
 //!   than a quarter of that (not a whip pan), and no shake around it.
 //! - **Dynamic degree**: camera speed, the mean |displacement| in picture widths per second.
 use crate::vocab::{Detection, EventKind};
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner, num_complex::Complex32};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -44,17 +46,24 @@ const BREAK_PCT: f64 = 10.0;
 pub struct PhaseCorrelator {
     w: usize,
     h: usize,
-    fwd_row: Arc<dyn Fft<f32>>,
+    /// Columns of the half spectrum: `w / 2 + 1`.
+    hw: usize,
+    fwd_row: Arc<dyn RealToComplex<f32>>,
+    inv_row: Arc<dyn ComplexToReal<f32>>,
     fwd_col: Arc<dyn Fft<f32>>,
-    inv_row: Arc<dyn Fft<f32>>,
     inv_col: Arc<dyn Fft<f32>>,
     window: Vec<f32>,
     /// The frame size `window` was made for.
     window_size: (usize, usize),
-    /// Gaussian low-pass over the spectrum: fine detail and coding noise carry no motion.
+    /// Gaussian low-pass over the half spectrum: fine detail and coding noise carry no motion.
     weights: Vec<f32>,
+    /// The weights summed over the whole spectrum: the height of a perfect shift's peak.
+    weight_sum: f32,
     prev: Option<(usize, usize, Vec<Complex32>)>,
-    buf: Vec<Complex32>,
+    /// The padded picture in, the correlation surface out (`w × h`).
+    real: Vec<f32>,
+    /// The half spectrum (`hw × h`).
+    spec: Vec<Complex32>,
     col: Vec<Complex32>,
     scratch: Vec<Complex32>,
 }
@@ -78,20 +87,28 @@ impl PhaseCorrelator {
     /// For half-size frames up to `w × h` (powers of two).
     pub fn new(w: usize, h: usize) -> Self {
         let mut p = FftPlanner::<f32>::new();
+        let mut r = RealFftPlanner::<f32>::new();
+        let hw = w / 2 + 1;
+        let full = low_pass(w, h);
         Self {
             w,
             h,
-            fwd_row: p.plan_fft_forward(w),
+            hw,
+            fwd_row: r.plan_fft_forward(w),
+            inv_row: r.plan_fft_inverse(w),
             fwd_col: p.plan_fft_forward(h),
-            inv_row: p.plan_fft_inverse(w),
             inv_col: p.plan_fft_inverse(h),
             window: vec![],
             window_size: (0, 0),
-            weights: vec![],
+            weights: (0..h)
+                .flat_map(|y| full[y * w..y * w + hw].to_vec())
+                .collect(),
+            weight_sum: full.iter().sum(),
             prev: None,
-            buf: vec![Complex32::default(); w * h],
+            real: vec![0.0; w * h],
+            spec: vec![Complex32::default(); hw * h],
             col: vec![Complex32::default(); h],
-            scratch: vec![Complex32::default(); w.max(h) * 2],
+            scratch: vec![],
         }
     }
 
@@ -100,31 +117,71 @@ impl PhaseCorrelator {
         self.prev = None;
     }
 
-    fn fft2(&mut self, inverse: bool) {
-        let (w, h) = (self.w, self.h);
-        let (row, col) = if inverse {
-            (&self.inv_row, &self.inv_col)
-        } else {
-            (&self.fwd_row, &self.fwd_col)
-        };
-        let need = row
-            .get_inplace_scratch_len()
-            .max(col.get_inplace_scratch_len());
+    fn scratch_for(&mut self, need: usize) -> &mut [Complex32] {
         if self.scratch.len() < need {
             self.scratch.resize(need, Complex32::default());
         }
-        for r in self.buf.chunks_exact_mut(w) {
-            row.process_with_scratch(r, &mut self.scratch);
-        }
-        for x in 0..w {
+        &mut self.scratch
+    }
+
+    /// The columns of the half spectrum through `fft`.
+    fn columns(&mut self, inverse: bool) {
+        let (hw, h) = (self.hw, self.h);
+        let col = Arc::clone(if inverse {
+            &self.inv_col
+        } else {
+            &self.fwd_col
+        });
+        for x in 0..hw {
             for y in 0..h {
-                self.col[y] = self.buf[y * w + x];
+                self.col[y] = self.spec[y * hw + x];
             }
-            col.process_with_scratch(&mut self.col, &mut self.scratch);
+            let need = col.get_inplace_scratch_len();
+            let mut c = std::mem::take(&mut self.col);
+            col.process_with_scratch(&mut c, self.scratch_for(need));
+            self.col = c;
             for y in 0..h {
-                self.buf[y * w + x] = self.col[y];
+                self.spec[y * hw + x] = self.col[y];
             }
         }
+    }
+
+    /// `real` (its first `rows` rows; the rest are zero) → `spec`.
+    fn forward(&mut self, rows: usize) {
+        let (w, hw) = (self.w, self.hw);
+        let row = Arc::clone(&self.fwd_row);
+        let need = row.get_scratch_len();
+        let mut real = std::mem::take(&mut self.real);
+        let mut spec = std::mem::take(&mut self.spec);
+        for (y, out) in spec.chunks_exact_mut(hw).enumerate() {
+            if y < rows {
+                let input = &mut real[y * w..(y + 1) * w];
+                // Lengths are the planned ones: the transform cannot refuse them.
+                let _ = row.process_with_scratch(input, out, self.scratch_for(need));
+            } else {
+                out.fill(Complex32::default());
+            }
+        }
+        self.real = real;
+        self.spec = spec;
+        self.columns(false);
+    }
+
+    /// `spec` → `real` (unnormalised, as the forward).
+    fn inverse(&mut self) {
+        self.columns(true);
+        let (w, hw) = (self.w, self.hw);
+        let row = Arc::clone(&self.inv_row);
+        let need = row.get_scratch_len();
+        let mut real = std::mem::take(&mut self.real);
+        let mut spec = std::mem::take(&mut self.spec);
+        for (input, out) in spec.chunks_exact_mut(hw).zip(real.chunks_exact_mut(w)) {
+            // The DC and Nyquist bins of a symmetric spectrum are real up to rounding; the
+            // transform reports the rounding and ignores it, which is what is wanted here.
+            let _ = row.process_with_scratch(input, out, self.scratch_for(need));
+        }
+        self.real = real;
+        self.spec = spec;
     }
 
     /// The frame averaged 2×2, mean removed, Hann-windowed, into the zero-padded buffer.
@@ -153,11 +210,11 @@ impl PhaseCorrelator {
         small.iter_mut().for_each(|v| *v *= norm);
         let mean = small.iter().sum::<f32>() / small.len() as f32;
         let var = small.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / small.len() as f32;
-        self.buf.fill(Complex32::default());
+        self.real.fill(0.0);
         for y in 0..sh {
             for x in 0..sw {
                 let i = y * sw + x;
-                self.buf[y * self.w + x] = Complex32::new((small[i] - mean) * self.window[i], 0.0);
+                self.real[y * self.w + x] = (small[i] - mean) * self.window[i];
             }
         }
         var.sqrt()
@@ -166,16 +223,16 @@ impl PhaseCorrelator {
     /// The inverse cross-power spectrum's peak, refined to sub-pixel (frames `sw` wide).
     fn peak(&self, sw: usize) -> Shift {
         // A perfect circular shift peaks at Σ weights (the inverse FFT is unnormalised).
-        let n = self.weights.iter().sum::<f32>();
+        let n = self.weight_sum;
         let (mut best, mut at) = (f32::MIN, 0usize);
-        for (i, v) in self.buf.iter().enumerate() {
-            if v.re > best {
-                best = v.re;
+        for (i, &v) in self.real.iter().enumerate() {
+            if v > best {
+                best = v;
                 at = i;
             }
         }
         let (px, py) = (at % self.w, at / self.w);
-        let v = |x: usize, y: usize| self.buf[(y % self.h) * self.w + (x % self.w)].re;
+        let v = |x: usize, y: usize| self.real[(y % self.h) * self.w + (x % self.w)];
         let refine = |m: f32, c: f32, p: f32| {
             let d = m - 2.0 * c + p;
             if d.abs() > 1e-9 {
@@ -219,8 +276,8 @@ impl PhaseCorrelator {
             self.prev = None;
             return None;
         }
-        self.fft2(false);
-        let spectrum = self.buf.clone();
+        self.forward(sh);
+        let spectrum = self.spec.clone();
         let prev = self.prev.replace((sw, sh, spectrum));
         let (pw, ph, prev) = prev?;
         if (pw, ph) != (sw, sh) {
@@ -229,18 +286,15 @@ impl PhaseCorrelator {
         // Normalised cross-power spectrum; bins far below the typical magnitude are noise.
         let cur = &self.prev.as_ref()?.2;
         let mut mags = 0f32;
-        for (b, (c, p)) in self.buf.iter_mut().zip(cur.iter().zip(&prev)) {
+        for (b, (c, p)) in self.spec.iter_mut().zip(cur.iter().zip(&prev)) {
             *b = c * p.conj();
             mags += (b.re * b.re + b.im * b.im).sqrt();
         }
-        let floor = 1e-6 * mags / self.buf.len() as f32 + 1e-12;
-        if self.weights.len() != self.buf.len() {
-            self.weights = low_pass(self.w, self.h);
-        }
-        for (b, g) in self.buf.iter_mut().zip(&self.weights) {
+        let floor = 1e-6 * mags / self.spec.len() as f32 + 1e-12;
+        for (b, g) in self.spec.iter_mut().zip(&self.weights) {
             *b *= g / ((b.re * b.re + b.im * b.im).sqrt() + floor);
         }
-        self.fft2(true);
+        self.inverse();
         Some(self.peak(sw))
     }
 }
