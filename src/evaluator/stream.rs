@@ -491,9 +491,13 @@ impl StreamEvaluator {
             // past it (without pictures there are no shots: it goes out now).
             if d.kind == EventKind::LoudnessJump && !self.media.is_some_and(|m| !m.video) {
                 self.pending_jumps.push(d);
-                // Before the first batch of pictures is processed the sound may lead by a batch
-                // (file mode decodes both as fast as it can): count from the stream's start.
-                let video_behind = c.pts > self.video_to.unwrap_or(0.0) + VIDEO_BEHIND_S;
+                // Live, pictures 5 s behind the sound have stopped: nothing to place the jumps
+                // against. A file's pictures only lag (both branches decode as fast as they can
+                // and the sound's queue holds seconds; the fresh-clone CI once saw the sound
+                // lead by more than 5 s and a jump go out untagged): they wait for the pictures,
+                // or for the end of the stream.
+                let video_behind =
+                    self.live && c.pts > self.video_to.unwrap_or(0.0) + VIDEO_BEHIND_S;
                 if video_behind {
                     // The picture stopped (or never came): nothing to place the jumps against.
                     self.release_jumps(f64::INFINITY, out);
