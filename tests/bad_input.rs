@@ -78,3 +78,44 @@ fn truncated_file_is_an_error_or_a_partial_result_never_a_panic() {
         }
     }
 }
+
+/// A source that stops sending mid-file (here a pipe whose writer goes quiet) ends `inject`
+/// with an error that says it stalled and after how many frames, within the stall limit:
+/// before the limit existed, a stalled copy blocked for good (a CI run once sat 50 minutes
+/// in `inject`).
+#[test]
+fn inject_from_a_source_that_goes_quiet_is_a_stall_error_not_a_hang() {
+    use evalverse::sender::inject::{Faults, inject_within};
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(
+        dir.path(),
+        "clean",
+        &SceneSpec {
+            duration_s: 8.0,
+            ..Default::default()
+        },
+    );
+    // The first 150 kB (the index and a few frames: the file is written index-first), then
+    // nothing while the pipe stays open.
+    let mut quiet = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("head -c 150000 '{}'; sleep 60", src.display()))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let fd = quiet.stdout.as_ref().unwrap().as_raw_fd();
+    let started = std::time::Instant::now();
+    let r = inject_within(
+        &format!("fd://{fd}"),
+        &dir.path().join("out.mp4"),
+        &Faults::default(),
+        std::time::Duration::from_secs(3),
+    );
+    let took = started.elapsed();
+    let _ = quiet.kill();
+    let _ = quiet.wait();
+    let e = r.expect_err("a stalled source is an error").to_string();
+    assert!(e.contains("stalled"), "{e}");
+    assert!(took.as_secs_f64() < 20.0, "gave up after {took:?}: {e}");
+}

@@ -23,12 +23,90 @@ use gstreamer_video as gst_video;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 pub const INJECT_READ: &str = include_str!("../../pipelines/inject-read.pipeline");
 pub const WRITE_VIDEO: &str = include_str!("../../pipelines/write-video.pipeline");
 
 const RATE: f64 = 48_000.0;
+
+/// How long `inject` lets the reader and the writer go without moving a frame or a chunk of
+/// sound before it stops with an error that says where: a source that stops sending (a pipe,
+/// a network URI) or a pipeline that locks up must not hang a batch job or CI. With
+/// `GST_DEBUG_DUMP_DOT_DIR` set, both pipelines' graphs are written there on a stall.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// Progress of a copy, shared by the video loop and the audio thread.
+#[derive(Clone)]
+struct Watch {
+    start: Instant,
+    /// Milliseconds from `start` to the last frame or chunk moved.
+    last_ms: Arc<AtomicU64>,
+    limit: Duration,
+    /// Set by whichever side saw the stall, so that the other stops too.
+    stalled: Arc<AtomicBool>,
+}
+
+impl Watch {
+    fn new(limit: Duration) -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+            limit,
+            stalled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn tick(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Whether nothing moved for the limit (or the other side said so).
+    fn stalled(&self) -> bool {
+        if self.stalled.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = self.start.elapsed().as_millis() as u64;
+        let idle = now.saturating_sub(self.last_ms.load(Ordering::Relaxed));
+        let stalled = idle > self.limit.as_millis() as u64;
+        if stalled {
+            self.stalled.store(true, Ordering::Relaxed);
+        }
+        stalled
+    }
+}
+
+/// The next sample of `sink`; `None` at the end of the stream or on a stall.
+fn next_sample(sink: &gst_app::AppSink, watch: &Watch) -> Option<gst::Sample> {
+    loop {
+        if let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+            watch.tick();
+            return Some(s);
+        }
+        if sink.is_eos() || watch.stalled() {
+            return None;
+        }
+    }
+}
+
+/// Push into a non-blocking appsrc once it has room under its `max-bytes`; false on a stall
+/// or when the writer refuses (flushing, or it failed).
+fn push_when_room(src: &gst_app::AppSrc, buffer: gst::Buffer, watch: &Watch) -> bool {
+    while src.current_level_bytes() >= src.max_bytes() {
+        if watch.stalled() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let pushed = src.push_buffer(buffer).is_ok();
+    if pushed {
+        watch.tick();
+    }
+    pushed
+}
 
 /// The faults to inject (seconds of the output timeline).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -273,6 +351,16 @@ fn apply(
 
 /// Copy `input` to `output` (MP4) with `faults`; returns the ground truth.
 pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, SendError> {
+    inject_within(input, output, faults, STALL)
+}
+
+/// [`inject`], giving up with an error when nothing moves for `stall` (see [`STALL`]).
+pub fn inject_within(
+    input: &str,
+    output: &Path,
+    faults: &Faults,
+    stall: Duration,
+) -> Result<Truth, SendError> {
     faults.validate().map_err(SendError::Pipeline)?;
     let (reader, vsink, asink) = open_reader(input)?;
     let media = watch_media(&reader);
@@ -283,6 +371,17 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
         .bus()
         .ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let fail = |bus: &gst::Bus| bus_error(bus, input);
+    let watch = Watch::new(stall);
+    let stalled = |what: &str, pipelines: &[&gst::Pipeline]| {
+        for (k, p) in pipelines.iter().enumerate() {
+            p.debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), format!("inject-stall-{k}"));
+            let _ = p.set_state(gst::State::Null);
+        }
+        SendError::Runtime(format!(
+            "{input}: stalled: nothing moved for {} s {what}",
+            stall.as_secs_f64()
+        ))
+    };
     let (has_video, has_audio) = loop {
         if let Ok(m) = media.recv_timeout(Duration::from_millis(100)) {
             break m;
@@ -290,6 +389,9 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
         if let Some(e) = fail(&bus) {
             let _ = reader.set_state(gst::State::Null);
             return Err(SendError::Runtime(e));
+        }
+        if watch.stalled() {
+            return Err(stalled("while looking for its streams", &[&reader]));
         }
     };
     if !has_video {
@@ -305,9 +407,14 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
         )));
     }
     // The first frame tells the size and rate the writer needs.
-    let first = vsink.pull_sample().map_err(|_| {
-        SendError::Runtime(fail(&bus).unwrap_or_else(|| format!("{input}: no frames")))
-    })?;
+    let Some(first) = next_sample(&vsink, &watch) else {
+        if watch.stalled() {
+            return Err(stalled("before the first frame", &[&reader]));
+        }
+        let e = fail(&bus).unwrap_or_else(|| format!("{input}: no frames"));
+        let _ = reader.set_state(gst::State::Null);
+        return Err(SendError::Runtime(e));
+    };
     let caps = first
         .caps()
         .ok_or_else(|| SendError::Runtime("no caps".into()))?
@@ -323,17 +430,29 @@ pub fn inject(input: &str, output: &Path, faults: &Faults) -> Result<Truth, Send
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
     };
     let vsrc = src("video_src").ok_or_else(|| SendError::Pipeline("no video_src".into()))?;
+    // The copy loops wait for room themselves, so that a writer that stops taking data is
+    // seen as a stall instead of blocking a push for good.
+    vsrc.set_block(false);
     writer
         .set_state(gst::State::Playing)
         .map_err(|e| SendError::Runtime(e.to_string()))?;
     let audio_thread = match (has_audio, asink, src("audio_src")) {
-        (true, Some(asink), Some(asrc)) => Some(spawn_audio(asink, asrc, faults.clone())),
+        (true, Some(asink), Some(asrc)) => {
+            asrc.set_block(false);
+            Some(spawn_audio(asink, asrc, faults.clone(), watch.clone()))
+        }
         _ => None,
     };
-    let n = copy_video(&vsink, &vsrc, first, &info, fps, faults);
+    let n = copy_video(&vsink, &vsrc, first, &info, fps, faults, &watch);
     let _ = vsrc.end_of_stream();
     if let Some(t) = audio_thread {
         let _ = t.join();
+    }
+    if watch.stalled() {
+        return Err(stalled(
+            &format!("after {n} frames (reader, writer)"),
+            &[&reader, &writer],
+        ));
     }
     let read_error = fail(&bus);
     let _ = reader.set_state(gst::State::Null);
@@ -450,6 +569,7 @@ fn spawn_audio(
     asink: gst_app::AppSink,
     asrc: gst_app::AppSrc,
     f: Faults,
+    watch: Watch,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let delay = (f.audio_delay_ms / 1000.0 * RATE).round() as i64;
@@ -481,7 +601,7 @@ fn spawn_audio(
                 ));
             }
             *out_k += samples.len() as u64;
-            asrc.push_buffer(b).is_ok()
+            push_when_room(&asrc, b, &watch)
         };
         while pad > 0 {
             let n = pad.min(4800);
@@ -490,7 +610,7 @@ fn spawn_audio(
             }
             pad -= n;
         }
-        while let Ok(sample) = asink.pull_sample() {
+        while let Some(sample) = next_sample(&asink, &watch) {
             let Some(map) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
                 continue;
             };
@@ -517,13 +637,14 @@ fn copy_video(
     info: &gst_video::VideoInfo,
     fps: f64,
     faults: &Faults,
+    watch: &Watch,
 ) -> u64 {
     let mut n = 0u64;
     let mut history: VecDeque<(u64, Frame)> = VecDeque::new();
     let mut held = None;
     let mut sample = Some(first);
     let fd = gst::ClockTime::from_nseconds((1e9 / fps) as u64);
-    while let Some(s) = sample.take().or_else(|| vsink.pull_sample().ok()) {
+    while let Some(s) = sample.take().or_else(|| next_sample(vsink, watch)) {
         let Some(mut frame) = read_frame(&s, info) else {
             continue;
         };
@@ -546,7 +667,7 @@ fn copy_video(
             b.set_pts(gst::ClockTime::from_nseconds((n as f64 * 1e9 / fps) as u64));
             b.set_duration(fd);
         }
-        if vsrc.push_buffer(b).is_err() {
+        if !push_when_room(vsrc, b, watch) {
             break;
         }
         n += 1;
