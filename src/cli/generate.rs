@@ -34,6 +34,13 @@ pub struct GenerateArgs {
     /// alone from B).
     #[arg(long, value_parser = parse_span)]
     dissolve: Vec<(f64, f64)>,
+    /// Things dropped at these times, comma-separated: each lands with a thud somewhere in
+    /// the frame (local motion that makes a sound, for the local-motion sync evidence).
+    #[arg(long, value_delimiter = ',')]
+    drops: Vec<f64>,
+    /// The drops land without a sound (a control).
+    #[arg(long)]
+    silent_drops: bool,
     /// Seed of the content (shapes, colours, motion): one seed per scene when building a
     /// rating study of many clips.
     #[arg(long, default_value_t = 7)]
@@ -71,6 +78,8 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         silence: f.silence,
         fades: a.fade,
         dissolves: a.dissolve,
+        drops: a.drops,
+        silent_drops: a.silent_drops,
         seed: a.seed,
         picture: a.picture.into_faults(),
         sound: a.sound.into_faults(),

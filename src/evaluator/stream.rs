@@ -9,6 +9,7 @@ use super::damage::{DamageLog, HealCheck};
 use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
+use crate::model::local_sync::{self, LocalSync};
 use crate::model::picture::detail::DetailFigures;
 use crate::model::rhythm::{
     CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing, PacingFigures,
@@ -140,6 +141,8 @@ pub struct StreamEvaluator {
     onsets_total: usize,
     /// The whole-stream sync evidence, for the summary.
     tally: SyncTally,
+    /// Local motion against sound onsets, for the summary.
+    local: LocalSync,
     /// Committed delays whose horizon still overlaps the windows to come (end, delay ms) ...
     committed: VecDeque<(f64, f64)>,
     /// ... and the earlier ones, as a histogram of 0.1 ms bins: the drift reference.
@@ -233,6 +236,7 @@ impl StreamEvaluator {
             visual_total: 0,
             onsets_total: 0,
             tally: SyncTally::new(a.sync_search_ms),
+            local: LocalSync::default(),
             committed: VecDeque::new(),
             committed_before: BTreeMap::new(),
             committed_before_n: 0,
@@ -654,6 +658,7 @@ impl StreamEvaluator {
                 self.heal.push(f, damaged.get(k).copied().unwrap_or(false));
             }
             self.pacing.start(f.pts);
+            self.local.push_frame(f);
             let flags = self.video_cont.push(f, &mut dets);
             let known = co.cuts.len();
             self.cut_det.push(f, &mut co);
@@ -841,6 +846,7 @@ impl StreamEvaluator {
             }
             self.visual.push((v.pts, v.strength));
             self.tally.push_visual(v.pts);
+            self.local.push_event(v.pts);
             self.visual_total += 1;
         }
     }
@@ -859,6 +865,7 @@ impl StreamEvaluator {
         let mut onsets = vec![];
         self.onset_det
             .push(origin, first_ms, &energies, &mut onsets);
+        self.local.push_energies(origin, first_ms, &energies);
         for o in &onsets {
             self.tally.push_onset(o.t);
         }
@@ -1352,7 +1359,7 @@ impl StreamEvaluator {
             .copied()
             .reduce(f64::max)
             .unwrap_or(origin);
-        let est = match (media.video, media.audio) {
+        let mut est = match (media.video, media.audio) {
             (true, true) => self
                 .model
                 .commit_sync(self.tally.estimate(end.max(origin + 0.01))),
@@ -1363,10 +1370,17 @@ impl StreamEvaluator {
                 SyncEstimate::declined(crate::model::sync::Decline::NoVideo, 0, self.onsets_total)
             }
         };
+        let local =
+            (media.video && media.audio).then(|| self.local.estimate(self.a.sync_search_ms));
+        let source = local
+            .as_ref()
+            .and_then(|l| local_sync::combine(&mut est, l, self.frame_s()));
         let mut sync = SyncFigures::new(&est, self.timing.as_str());
         if media.video && media.audio {
             sync.correlation = self.tally.curve().map(SyncCurve::new);
         }
+        sync.source = source;
+        sync.local = local;
         if self.timing == Timing::Arrival {
             sync.confidence = rounded(sync.confidence * 0.5);
         }

@@ -15,6 +15,7 @@ pub mod beat;
 pub mod commit;
 pub mod continuity;
 pub mod features;
+pub mod local_sync;
 pub mod picture;
 pub mod rhythm;
 pub mod run;

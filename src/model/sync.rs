@@ -115,6 +115,9 @@ pub enum Decline {
     Inconsistent,
     /// The learned commitment head rates the evidence below its threshold.
     Uncertain,
+    /// The cuts and flashes and the local motion (`super::local_sync`) point to delays more
+    /// than 2 frames apart.
+    SourcesDisagree,
 }
 
 impl Decline {
@@ -136,6 +139,9 @@ impl Decline {
             Decline::Inconsistent => "the matched offsets disagree by more than 12 ms",
             Decline::Uncertain => {
                 "the learned commitment head rates this evidence too weak to trust (probability below its threshold)"
+            }
+            Decline::SourcesDisagree => {
+                "the cuts and flashes and the local motion point to delays more than 2 frames apart"
             }
         }
     }

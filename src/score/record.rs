@@ -145,6 +145,13 @@ pub struct SyncFigures {
     /// second-peak ratio were read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<SyncCurve>,
+    /// Which evidence the committed delay comes from (summary only): `events` (cuts and
+    /// flashes) or `local_motion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+    /// The local-motion estimate, committed or not (summary only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<crate::model::local_sync::LocalEstimate>,
 }
 
 /// Correlation of the visual events with the audio onsets against the audio's lag, scaled to the
@@ -189,6 +196,8 @@ impl SyncFigures {
             drift_abs_ms: None,
             commit_probability: e.commit_probability.map(|p| round(p, 3)),
             correlation: None,
+            source: None,
+            local: None,
         }
     }
 }

@@ -57,6 +57,15 @@ pub struct SceneSpec {
     /// Fade picture and sound to black and silence from this time to the end.
     #[serde(default)]
     pub fade_out_at: Option<f64>,
+    /// Things dropped at these times (local motion that makes a sound): a square fades
+    /// in somewhere in the frame (0.5 s), rests, falls 30 % of the picture height under gravity
+    /// over the 0.3 s before the time, lands with a thud (a noise burst, 20 ms decay) and fades
+    /// out 0.8 s later.
+    #[serde(default)]
+    pub drops: Vec<f64>,
+    /// The drops land without a sound (a control: the picture's motion with no sound of it).
+    #[serde(default)]
+    pub silent_drops: bool,
     pub seed: u64,
     /// Exposure, shake, blur and noise faults (as `inject` makes them).
     #[serde(default)]
@@ -95,6 +104,8 @@ impl Default for SceneSpec {
             grain: 0.0,
             quiet: vec![],
             fade_out_at: None,
+            drops: vec![],
+            silent_drops: false,
             seed: 1,
             picture: Default::default(),
             sound: Default::default(),
@@ -162,6 +173,25 @@ fn shot(seed: u64, s: u64) -> Shot {
         ],
         ball_r: 0.08 + 0.06 * u(4),
         ball_v: [(u(5) - 0.5) * 0.6, (u(6) - 0.5) * 0.4],
+    }
+}
+
+/// Blend a square `(left, top, size, opacity)` into a luma plane, light on dark pictures and
+/// dark on light ones, rows covered in part blended in part (so that it moves smoothly at any
+/// speed).
+fn paint_square(ys: &mut [u8], w: usize, h: usize, (x, y, size, alpha): (f64, f64, f64, f64)) {
+    let (x0, x1) = (x.max(0.0) as usize, ((x + size) as usize).min(w));
+    let (y0, y1) = (
+        y.floor().max(0.0) as usize,
+        ((y + size).ceil() as usize).min(h),
+    );
+    for row in y0..y1 {
+        let cover = ((row + 1) as f64).min(y + size) - (row as f64).max(y);
+        let a = alpha * cover.clamp(0.0, 1.0);
+        for px in &mut ys[row * w + x0..row * w + x1] {
+            let ink = if *px < 128 { 225.0 } else { 30.0 };
+            *px = (*px as f64 * (1.0 - a) + ink * a).round() as u8;
+        }
     }
 }
 
@@ -422,6 +452,34 @@ impl SceneSpec {
                 crs[y * cw + x] = (128.0 + (cr - 128.0) * gain).clamp(16.0, 240.0) as u8;
             }
         }
+        let t = n as f64 / fps;
+        for (i, stop) in self.drops.iter().enumerate() {
+            if let Some(square) = self.drop_square(i, *stop, t) {
+                paint_square(ys, w, h, square);
+            }
+        }
+    }
+
+    /// Where drop `i` (landing at `stop`) is at `t`: (left, top, size in px, opacity), or
+    /// `None` when it is not in the picture.
+    fn drop_square(&self, i: usize, stop: f64, t: f64) -> Option<(f64, f64, f64, f64)> {
+        const FADE_S: f64 = 0.5;
+        const FALL_S: f64 = 0.3;
+        let (w, h) = (self.width as f64, self.height as f64);
+        let (shown, gone) = (stop - FALL_S - 1.0, stop + 0.8 + FADE_S);
+        if t < shown || t >= gone {
+            return None;
+        }
+        let size = (0.08 * h).max(4.0);
+        let x = (0.05 + 0.9 * unit(self.seed ^ 0xd20b, 2 * i as u64)) * (w - size);
+        let land = (0.5 + 0.45 * unit(self.seed ^ 0xd20b, 2 * i as u64 + 1)) * h - size;
+        // Fallen (u² of the height) after u of the fall: fastest when it lands.
+        let u = 1.0 - ((stop - t) / FALL_S).clamp(0.0, 1.0);
+        let y = land - 0.3 * h * (1.0 - u * u);
+        let alpha = ((t - shown) / FADE_S)
+            .min((gone - t) / FADE_S)
+            .clamp(0.0, 1.0);
+        Some((x, y, size, alpha))
     }
 
     /// Times (s) of the beeps, before the audio delay is applied.
@@ -467,6 +525,13 @@ impl SceneSpec {
                 if (0.0..0.060).contains(&dt) {
                     let env = (dt / 0.002).min(1.0) * ((0.060 - dt) / 0.005).min(1.0);
                     v += 0.5 * env * (std::f64::consts::TAU * 1200.0 * dt).sin();
+                }
+            }
+            for d in self.drops.iter().filter(|_| !self.silent_drops) {
+                let dt = t - (d + delay);
+                if (0.0..0.12).contains(&dt) {
+                    let env = (dt / 0.001).min(1.0) * (-dt / 0.02).exp();
+                    v += 0.5 * env * (2.0 * unit(self.seed ^ 0x7d0d, k) - 1.0);
                 }
             }
             out.push(self.sound.apply(t, (v * quiet) as f32));

@@ -1,0 +1,672 @@
+//! Sync from local motion that makes sound (post-production / sound design: audio-visual
+//! fusion on ordinary footage).
+//!
+//! Cuts and flashes ([`super::sync`]) are rare; what makes sound in film is mostly something
+//! moving in one part of the picture: an impact, a footstep, a door. This estimator correlates
+//! *where* the picture's motion changes with *when* the sound starts, over the stream's last
+//! [`KEEP_S`] seconds:
+//!
+//! - **Visual onsets** per region: the 32×18 luma block means of the analysis thumbnail are
+//!   differenced frame to frame and summed over 8×6 regions of 4×3 blocks (`D_r(t)`: how much
+//!   region r changed); a region's onset strength is the change of that motion over its 3×3
+//!   neighbourhood, `|Σ_n D_n(t) − Σ_n D_n(t−1)|`: motion starting or stopping there, while a
+//!   thing that moves on from one region into the next leaves the sum alone. For motion at constant speed that starts or stops at τ, the weighted centre of
+//!   the two frames this spreads over is τ + 1 frame, so an onset is placed one frame before the
+//!   frame that shows it. Frames within 3 frames of a cut or a flash, or of a frame where
+//!   ≥ 40 % of the blocks change at once (the picture as a whole), are left out: cuts are the
+//!   event estimator's evidence, and sound editors offset them on purpose (J and L cuts).
+//! - **Audio onset strength** on a 5 ms grid, from the 1 ms energies the onset detector reads:
+//!   `min(ln 1000, max(0, ln(S/L)))`, S the mean energy of the next 5 ms and L of [−60, −10) ms;
+//!   0 where S is below −50 dBFS.
+//! - **Correlation**: each region's onset series against the audio's on the 5 ms grid, as the
+//!   circular cross-correlation at every lag (real FFTs, `realfft`), normalised (Pearson: the
+//!   series' means removed, divided by their norms), summed over the regions: a region where one
+//!   thing fell once weighs as much as one where things move all the time, and sounds that
+//!   follow the motion changes of many regions at one lag add up there.
+//! - **Significance**: the candidate is the best lag within ±[`LOCAL_SEARCH_MS`]; the null is
+//!   the same statistic at implausible lags, circular shifts of the sound by more than the
+//!   search plus 1 s, in windows as wide as the search window (one every 50 ms), each window's
+//!   maximum taken (so the look-elsewhere effect is in the null). The estimate commits only when
+//!   its peak beats every null window's maximum and stands ≥ [`MIN_Z`] standard deviations above
+//!   their mean, with at least [`MIN_NULL_WINDOWS`] independent windows, and no second peak
+//!   (> 60 ms away) reaching [`MAX_SECOND_RATIO`] of it above the null's median (regular,
+//!   beat-locked motion). The lag is refined by a parabola through the peak.
+//!
+//! Positive delay = audio later than video, as everywhere.
+use super::features::{FrameFeatures, THUMB_CELLS, THUMB_H, THUMB_W};
+use super::sync::{Decline, SyncEstimate};
+use realfft::RealFftPlanner;
+use realfft::num_complex::Complex32;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Grid of the correlation, s.
+pub const GRID_S: f64 = 0.005;
+/// Largest delay the local evidence looks for, ms (the sync search, if smaller).
+pub const LOCAL_SEARCH_MS: f64 = 500.0;
+/// Height of the peak over the null windows' maxima, in their standard deviations.
+pub const MIN_Z: f64 = 4.0;
+/// Fewest independent null windows (search windows that fit in the stream beside the
+/// plausible lags).
+pub const MIN_NULL_WINDOWS: f64 = 8.0;
+/// A second peak reaching this share of the best (above the null's median) is ambiguous.
+pub const MAX_SECOND_RATIO: f64 = 0.75;
+/// Seconds of evidence kept.
+pub const KEEP_S: f64 = 120.0;
+/// Added to a region's norm before it is normalised, so that a region with a trace of
+/// coding noise does not weigh as much as one where something moved.
+const MIN_REGION_NORM: f32 = 0.05;
+
+const REGION_COLS: usize = 8;
+const REGION_ROWS: usize = 6;
+/// Regions of the picture: 8×6, each 4×3 thumbnail blocks.
+pub const REGIONS: usize = REGION_COLS * REGION_ROWS;
+/// A block "changes" when its mean moves by this much (0–1)...
+const BLOCK_STEP: f32 = 0.03;
+/// ...and the picture changes as a whole when this share of the blocks do.
+const GLOBAL_SHARE: f32 = 0.4;
+/// Frames left out on either side of a cut, flash or whole-picture change.
+const GUARD_FRAMES: f64 = 3.0;
+/// A longer hole in either medium's timeline starts the evidence afresh, s.
+const MAX_GAP_S: f64 = 5.0;
+/// Null windows are this far apart, s.
+const NULL_STEP_S: f64 = 0.05;
+/// The null starts this far beyond the search, s.
+const NULL_GAP_S: f64 = 1.0;
+/// A second peak is one more than this far from the best, s.
+const SECOND_GUARD_S: f64 = 0.06;
+/// Audio below this energy (−50 dBFS) has no onsets.
+const MIN_ENERGY: f32 = 1e-5;
+const LONG_FROM_MS: i64 = 60;
+const LONG_TO_MS: i64 = 10;
+const SHORT_MS: i64 = 5;
+
+/// Why the local evidence declined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalDecline {
+    /// No local motion change in the kept span (after the guards).
+    NoMotion,
+    /// No sound onsets.
+    Silence,
+    /// Too little stream for the null: fewer than [`MIN_NULL_WINDOWS`] windows.
+    TooShort,
+    /// The peak does not stand out of the null.
+    WeakEvidence,
+    /// A second lag fits almost as well.
+    PeriodicAmbiguity,
+}
+
+/// The local-motion estimate of the audio delay.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LocalEstimate {
+    /// Positive: audio later than video. `None`: declined.
+    pub audio_delay_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declined: Option<LocalDecline>,
+    /// The best lag within the search, committed or not (diagnostic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_lag_ms: Option<f64>,
+    /// The peak's height over the null windows' maxima, in their standard deviations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
+    /// Whether the peak beat every null window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub above_every_null: Option<bool>,
+    /// Second peak / best, above the null's median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_ratio: Option<f64>,
+    /// Independent null windows.
+    pub null_windows: f64,
+    /// Regions with any motion onset.
+    pub regions: usize,
+    /// Seconds of stream compared.
+    pub span_s: f64,
+}
+
+impl LocalEstimate {
+    fn declined(reason: LocalDecline) -> Self {
+        Self {
+            audio_delay_ms: None,
+            declined: Some(reason),
+            best_lag_ms: None,
+            z: None,
+            above_every_null: None,
+            second_ratio: None,
+            null_windows: 0.0,
+            regions: 0,
+            span_s: 0.0,
+        }
+    }
+}
+
+/// The running evidence of one stream.
+pub struct LocalSync {
+    prev_thumb: Option<std::sync::Arc<[f32]>>,
+    prev_d: Option<[f32; REGIONS]>,
+    /// Motion onsets: (time the motion changed, strength per region).
+    vis: VecDeque<(f64, [f32; REGIONS])>,
+    /// Cuts, flashes and whole-picture changes (the guards).
+    events: Vec<f64>,
+    frame_s: f64,
+    audio_origin: Option<f64>,
+    /// 1 ms energies, the first at absolute ms `e_first`.
+    e_ms: VecDeque<f32>,
+    e_first: i64,
+    /// Onset strength on the grid, the first at grid step `env_first` (ms / 5).
+    env: VecDeque<f32>,
+    env_first: i64,
+}
+
+impl Default for LocalSync {
+    fn default() -> Self {
+        Self {
+            prev_thumb: None,
+            prev_d: None,
+            vis: VecDeque::new(),
+            events: vec![],
+            frame_s: 0.04,
+            audio_origin: None,
+            e_ms: VecDeque::new(),
+            e_first: 0,
+            env: VecDeque::new(),
+            env_first: 0,
+        }
+    }
+}
+
+impl LocalSync {
+    /// A frame's features (in presentation order).
+    pub fn push_frame(&mut self, f: &FrameFeatures) {
+        // A timestamp jump (or a stream that went back) starts the evidence afresh: the kept
+        // span must stay one span of one timeline.
+        if self
+            .vis
+            .back()
+            .is_some_and(|v| f.pts < v.0 || f.pts - v.0 > MAX_GAP_S)
+        {
+            self.vis.clear();
+            self.events.clear();
+        }
+        let thumb = f.thumb.clone();
+        let prev = self.prev_thumb.replace(thumb);
+        let Some(prev) = prev.filter(|_| f.has_prev) else {
+            self.prev_d = None;
+            return;
+        };
+        self.frame_s = f.duration.max(1e-3);
+        let cur = &f.thumb[..THUMB_CELLS];
+        let mut d = [0f32; REGIONS];
+        let mut changed = 0usize;
+        for by in 0..THUMB_H {
+            let ry = (by * REGION_ROWS / THUMB_H).min(REGION_ROWS - 1);
+            for bx in 0..THUMB_W {
+                let i = by * THUMB_W + bx;
+                let step = (cur[i] - prev[i]).abs();
+                changed += (step > BLOCK_STEP) as usize;
+                d[ry * REGION_COLS + (bx * REGION_COLS / THUMB_W).min(REGION_COLS - 1)] += step;
+            }
+        }
+        if changed as f32 >= GLOBAL_SHARE * THUMB_CELLS as f32 {
+            self.events.push(f.pts);
+        }
+        let Some(pd) = self.prev_d.replace(d) else {
+            return;
+        };
+        // Change of the motion in each region's 3×3 neighbourhood: a thing that moves on from
+        // one region into the next leaves the sum of both alone; one that stops (or starts)
+        // changes it.
+        let mut o = [0f32; REGIONS];
+        for ry in 0..REGION_ROWS {
+            for rx in 0..REGION_COLS {
+                let mut change = 0f32;
+                for ny in ry.saturating_sub(1)..(ry + 2).min(REGION_ROWS) {
+                    for nx in rx.saturating_sub(1)..(rx + 2).min(REGION_COLS) {
+                        let r = ny * REGION_COLS + nx;
+                        change += d[r] - pd[r];
+                    }
+                }
+                o[ry * REGION_COLS + rx] = change.abs();
+            }
+        }
+        if o.iter().any(|v| *v > 0.0) {
+            self.vis.push_back((f.pts - self.frame_s, o));
+        }
+        while self.vis.front().is_some_and(|v| v.0 < f.pts - KEEP_S) {
+            self.vis.pop_front();
+        }
+        let keep_from = f.pts - KEEP_S - 1.0;
+        if self.events.first().is_some_and(|t| *t < keep_from) {
+            self.events.retain(|t| *t >= keep_from);
+        }
+    }
+
+    /// A cut or a flash at `t` (its frames are left out).
+    pub fn push_event(&mut self, t: f64) {
+        self.events.push(t);
+    }
+
+    /// 1 ms energies from absolute ms `first_ms` of a timeline that starts at `origin`.
+    pub fn push_energies(&mut self, origin: f64, first_ms: i64, energies: &[f32]) {
+        if self.audio_origin.is_none() {
+            self.audio_origin = Some(origin);
+        }
+        if self.e_ms.is_empty() || first_ms != self.e_first + self.e_ms.len() as i64 {
+            self.e_ms.clear();
+            self.e_first = first_ms;
+        }
+        self.e_ms.extend(energies.iter().copied());
+        let end = self.e_first + self.e_ms.len() as i64;
+        let next = if self.env.is_empty() {
+            i64::MIN
+        } else {
+            (self.env_first + self.env.len() as i64) * SHORT_MS
+        };
+        let mut k = next.max(self.e_first + LONG_FROM_MS);
+        k += (SHORT_MS - k.rem_euclid(SHORT_MS)) % SHORT_MS;
+        let e_first = self.e_first;
+        let mean = |e: &VecDeque<f32>, from: i64, to: i64| -> f32 {
+            let a = (from - e_first) as usize;
+            (a..(to - e_first) as usize).map(|i| e[i]).sum::<f32>() / (to - from) as f32
+        };
+        while k + SHORT_MS <= end {
+            let short = mean(&self.e_ms, k, k + SHORT_MS);
+            let long = mean(&self.e_ms, k - LONG_FROM_MS, k - LONG_TO_MS);
+            let v = if short > MIN_ENERGY {
+                (short / long.max(1e-9)).ln().clamp(0.0, 1000f32.ln())
+            } else {
+                0.0
+            };
+            let j = k / SHORT_MS;
+            let gap = j - (self.env_first + self.env.len() as i64);
+            if self.env.is_empty() || !(0..(MAX_GAP_S / GRID_S) as i64).contains(&gap) {
+                self.env.clear();
+                self.env_first = j;
+            }
+            while self.env_first + (self.env.len() as i64) < j {
+                self.env.push_back(0.0);
+            }
+            self.env.push_back(v);
+            k += SHORT_MS;
+        }
+        let drop = (k - LONG_FROM_MS - self.e_first).clamp(0, self.e_ms.len() as i64);
+        self.e_ms.drain(..drop as usize);
+        self.e_first += drop;
+        let most = (KEEP_S / GRID_S) as usize + 1;
+        while self.env.len() > most {
+            self.env.pop_front();
+            self.env_first += 1;
+        }
+    }
+
+    /// The estimate over the kept span, searching ±`search_ms` (at most [`LOCAL_SEARCH_MS`]).
+    pub fn estimate(&self, search_ms: f64) -> LocalEstimate {
+        let s = search_ms.min(LOCAL_SEARCH_MS) / 1000.0;
+        let Some(origin) = self.audio_origin else {
+            return LocalEstimate::declined(LocalDecline::Silence);
+        };
+        let (Some(v0), Some(v1)) = (self.vis.front(), self.vis.back()) else {
+            return LocalEstimate::declined(LocalDecline::NoMotion);
+        };
+        if self.env.is_empty() {
+            return LocalEstimate::declined(LocalDecline::Silence);
+        }
+        // Grid step j is at origin + j·5 ms; the span both media cover.
+        let step = |t: f64| ((t - origin) / GRID_S).round() as i64;
+        let from = step(v0.0).max(self.env_first);
+        let to = step(v1.0).min(self.env_first + self.env.len() as i64 - 1);
+        let n = smooth_len(((to - from).max(0) + 1) as usize);
+        let span_s = n as f64 * GRID_S;
+        let null_windows = (span_s - 2.0 * (s + NULL_GAP_S)) / (2.0 * s);
+        if null_windows < MIN_NULL_WINDOWS {
+            return LocalEstimate {
+                null_windows: null_windows.max(0.0),
+                span_s,
+                ..LocalEstimate::declined(LocalDecline::TooShort)
+            };
+        }
+        let from = to + 1 - n as i64;
+        let mut audio: Vec<f32> = (0..n)
+            .map(|i| self.env[(from - self.env_first) as usize + i])
+            .collect();
+        if !center(&mut audio) {
+            return LocalEstimate {
+                null_windows,
+                span_s,
+                ..LocalEstimate::declined(LocalDecline::Silence)
+            };
+        }
+        // The guards: cuts, flashes and whole-picture changes, ± 3 frames.
+        let mut events = self.events.clone();
+        events.sort_by(f64::total_cmp);
+        let guard = GUARD_FRAMES * self.frame_s + 1e-6;
+        let guarded = |t: f64| {
+            let i = events.partition_point(|e| *e < t - guard);
+            events.get(i).is_some_and(|e| *e <= t + guard)
+        };
+        let mut regions: Vec<Vec<f32>> = vec![vec![0.0; n]; REGIONS];
+        for (t, o) in &self.vis {
+            // The frame that shows the change is one frame after `t`.
+            if guarded(*t + self.frame_s) {
+                continue;
+            }
+            let i = step(*t) - from;
+            if (0..n as i64).contains(&i) {
+                for r in 0..REGIONS {
+                    regions[r][i as usize] += o[r];
+                }
+            }
+        }
+        let mut planner = RealFftPlanner::<f32>::new();
+        let fwd = planner.plan_fft_forward(n);
+        let inv = planner.plan_fft_inverse(n);
+        let mut spec_a = fwd.make_output_vec();
+        let mut scratch = audio.clone();
+        if fwd.process(&mut scratch, &mut spec_a).is_err() {
+            return LocalEstimate::declined(LocalDecline::Silence);
+        }
+        let norm_a = audio.iter().map(|v| v * v).sum::<f32>().sqrt();
+        // Σ over regions of each one's normalised spectrum: one inverse transform gives the
+        // sum of the regions' correlations at every lag.
+        let mut sum = fwd.make_output_vec();
+        let mut spec_v = fwd.make_output_vec();
+        let mut used = 0;
+        for v in regions.iter_mut() {
+            if !center(v) {
+                continue;
+            }
+            used += 1;
+            let norm_v = v.iter().map(|x| x * x).sum::<f32>().sqrt() + MIN_REGION_NORM;
+            if fwd.process(v, &mut spec_v).is_err() {
+                continue;
+            }
+            for (acc, x) in sum.iter_mut().zip(&spec_v) {
+                *acc += x.conj() / norm_v;
+            }
+        }
+        if used == 0 {
+            return LocalEstimate {
+                null_windows,
+                span_s,
+                ..LocalEstimate::declined(LocalDecline::NoMotion)
+            };
+        }
+        for (acc, a) in sum.iter_mut().zip(&spec_a) {
+            *acc *= a;
+        }
+        // The inverse wants a real DC and Nyquist bin; they are (products of real bins).
+        sum[0] = Complex32::new(sum[0].re, 0.0);
+        if n % 2 == 0 {
+            let last = sum.len() - 1;
+            sum[last] = Complex32::new(sum[last].re, 0.0);
+        }
+        let mut corr = inv.make_output_vec();
+        if inv.process(&mut sum, &mut corr).is_err() {
+            return LocalEstimate::declined(LocalDecline::Silence);
+        }
+        let scale = 1.0 / (n as f64 * norm_a as f64);
+        let pooled: Vec<f64> = corr.iter().map(|c| *c as f64 * scale).collect();
+        decide(&pooled, s, used, span_s, null_windows)
+    }
+}
+
+/// The whole stream's sync answer from both kinds of evidence: the events' (cuts and flashes,
+/// exact to the frame) when it commits, the local motion's when only it does (confidence
+/// `(1 − second ratio) · min(1, z / 2·MIN_Z)`), and a decline when both commit more than
+/// 2 frames apart. Returns the source of a committed delay.
+pub fn combine(
+    est: &mut SyncEstimate,
+    local: &LocalEstimate,
+    frame_s: f64,
+) -> Option<&'static str> {
+    match (est.audio_delay_ms, local.audio_delay_ms) {
+        (Some(e), Some(l)) if (e - l).abs() > 2000.0 * frame_s => {
+            est.audio_delay_ms = None;
+            est.confidence = 0.0;
+            est.declined = Some(Decline::SourcesDisagree);
+            None
+        }
+        (Some(_), _) => Some("events"),
+        (None, Some(l)) => {
+            est.audio_delay_ms = Some(l);
+            est.declined = None;
+            est.confidence = (1.0 - local.second_ratio.unwrap_or(1.0)).max(0.0)
+                * (local.z.unwrap_or(0.0) / (2.0 * MIN_Z)).min(1.0);
+            Some("local_motion")
+        }
+        (None, None) => None,
+    }
+}
+
+/// The decision on a pooled circular correlation (index = lag in grid steps, mod its length).
+fn decide(pooled: &[f64], s: f64, regions: usize, span_s: f64, null_windows: f64) -> LocalEstimate {
+    let n = pooled.len() as i64;
+    let at = |lag: i64| pooled[lag.rem_euclid(n) as usize];
+    let w = (s / GRID_S).round() as i64;
+    let (best_lag, best) = (-w..=w)
+        .map(|l| (l, at(l)))
+        .fold((0, f64::MIN), |acc, x| if x.1 > acc.1 { x } else { acc });
+    let guard = (SECOND_GUARD_S / GRID_S).round() as i64;
+    let second = (-w..=w)
+        .filter(|l| (l - best_lag).abs() > guard)
+        .map(at)
+        .fold(f64::MIN, f64::max);
+    // Null: window maxima at circular shifts beyond the search and the gap.
+    let first = w + ((NULL_GAP_S / GRID_S).round() as i64) + w;
+    let stride = (NULL_STEP_S / GRID_S).round() as i64;
+    let mut maxima = vec![];
+    let mut c = first;
+    while c <= n - first {
+        maxima.push((c - w..=c + w).map(at).fold(f64::MIN, f64::max));
+        c += stride;
+    }
+    if maxima.len() < 2 {
+        return LocalEstimate {
+            null_windows,
+            span_s,
+            regions,
+            ..LocalEstimate::declined(LocalDecline::TooShort)
+        };
+    }
+    let m = maxima.iter().sum::<f64>() / maxima.len() as f64;
+    let sd = (maxima.iter().map(|x| (x - m).powi(2)).sum::<f64>() / maxima.len() as f64)
+        .sqrt()
+        .max(1e-9);
+    let top = maxima.iter().copied().fold(f64::MIN, f64::max);
+    maxima.sort_by(f64::total_cmp);
+    let median = maxima[maxima.len() / 2];
+    let z = (best - m) / sd;
+    let second_ratio = if best > median {
+        ((second - median) / (best - median)).max(0.0)
+    } else {
+        1.0
+    };
+    // Sub-step refinement: a parabola through the peak and its neighbours.
+    let (y0, y1, y2) = (at(best_lag - 1), best, at(best_lag + 1));
+    let den = y0 - 2.0 * y1 + y2;
+    let frac = if den < 0.0 {
+        (0.5 * (y0 - y2) / den).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    };
+    let lag_ms = (best_lag as f64 + frac) * GRID_S * 1000.0;
+    let declined = if !(best > top && z >= MIN_Z) {
+        Some(LocalDecline::WeakEvidence)
+    } else if second_ratio >= MAX_SECOND_RATIO {
+        Some(LocalDecline::PeriodicAmbiguity)
+    } else {
+        None
+    };
+    let r = |x: f64, k: f64| (x * k).round() / k;
+    let lag_ms = r(lag_ms, 100.0);
+    LocalEstimate {
+        audio_delay_ms: declined.is_none().then_some(lag_ms),
+        declined,
+        best_lag_ms: Some(lag_ms),
+        z: Some(r(z, 1000.0)),
+        above_every_null: Some(best > top),
+        second_ratio: Some(r(second_ratio, 1000.0)),
+        null_windows: r(null_windows, 100.0),
+        regions,
+        span_s: r(span_s, 1000.0),
+    }
+}
+
+/// Remove the mean; false when nothing is left (a flat series).
+fn center(v: &mut [f32]) -> bool {
+    let m = v.iter().map(|x| *x as f64).sum::<f64>() / v.len().max(1) as f64;
+    v.iter_mut().for_each(|x| *x -= m as f32);
+    v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() > 1e-12
+}
+
+/// The largest length ≤ `n` with no prime factor above 5 (the FFT's fast sizes).
+fn smooth_len(n: usize) -> usize {
+    (1..=n.max(1))
+        .rev()
+        .find(|&m| {
+            let mut x = m;
+            for p in [2, 3, 5] {
+                while x % p == 0 {
+                    x /= p;
+                }
+            }
+            x == 1
+        })
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames of a 25 fps stream whose luma thumbnail is flat but for a square in block
+    /// column `bx` for each `(stop, bx, by)`: it rests 6 blocks above `by`, falls under gravity
+    /// over the 0.3 s before `stop` and rests on `by` after.
+    fn feed(ls: &mut LocalSync, seconds: f64, stops: &[(f64, usize, usize)]) {
+        let fps = 25.0;
+        let frames = (seconds * fps) as u64;
+        for k in 0..frames {
+            let t = k as f64 / fps;
+            let mut thumb = vec![0.3f32; 3 * THUMB_CELLS];
+            for &(stop, bx, by) in stops {
+                // Fallen 6·u² blocks after u of the 0.3 s: fastest when it lands.
+                let u = 1.0 - ((stop - t) / 0.3).clamp(0.0, 1.0);
+                let y = by as f64 - 6.0 * (1.0 - u * u);
+                let (y0, frac) = (y.floor(), y - y.floor());
+                for (row, wgt) in [(y0, 1.0 - frac), (y0 + 1.0, frac)] {
+                    if (0.0..THUMB_H as f64).contains(&row) {
+                        thumb[row as usize * THUMB_W + bx] += 0.5 * wgt as f32;
+                    }
+                }
+            }
+            ls.push_frame(&FrameFeatures {
+                index: k,
+                pts: t,
+                duration: 1.0 / fps,
+                has_prev: k > 0,
+                thumb: thumb.into(),
+                ..FrameFeatures::for_test(k)
+            });
+        }
+    }
+
+    /// 1 ms energies: a quiet bed (−60 dBFS) and a thud at each time in `thuds`.
+    fn sound(ls: &mut LocalSync, seconds: f64, thuds: &[f64]) {
+        let ms = (seconds * 1000.0) as i64;
+        let e: Vec<f32> = (0..ms)
+            .map(|k| {
+                let t = k as f64 / 1000.0;
+                1e-6 + thuds
+                    .iter()
+                    .filter(|h| t >= **h && t < **h + 0.08)
+                    .map(|h| 0.1 * (-(t - h) / 0.015).exp() as f32)
+                    .sum::<f32>()
+            })
+            .collect();
+        for (i, c) in e.chunks(64).enumerate() {
+            ls.push_energies(0.0, i as i64 * 64, c);
+        }
+    }
+
+    fn stops(seconds: f64, seed: u64) -> Vec<(f64, usize, usize)> {
+        let mut x = seed;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut v = vec![];
+        let mut t = 1.0;
+        while t < seconds - 1.0 {
+            v.push((t, (next() * 31.0) as usize, 8 + (next() * 9.0) as usize));
+            t += 0.9 + 1.6 * next();
+        }
+        v
+    }
+
+    #[test]
+    fn finds_the_delay_of_sounds_made_by_local_motion() {
+        for delay in [0.0, 0.083, 0.27, -0.31, -0.12] {
+            let st = stops(30.0, 3);
+            let mut ls = LocalSync::default();
+            feed(&mut ls, 30.0, &st);
+            let thuds: Vec<f64> = st.iter().map(|s| s.0 + delay).collect();
+            sound(&mut ls, 30.0, &thuds);
+            let e = ls.estimate(2000.0);
+            let d = e.audio_delay_ms.unwrap_or_else(|| panic!("{delay}: {e:?}"));
+            assert!((d - delay * 1000.0).abs() <= 20.0, "{delay}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn declines_unrelated_sound_periodic_motion_and_short_streams() {
+        let st = stops(30.0, 3);
+        // Thuds at times of another draw: no link with the picture.
+        let other: Vec<f64> = stops(30.0, 99).iter().map(|s| s.0 + 0.1).collect();
+        let mut ls = LocalSync::default();
+        feed(&mut ls, 30.0, &st);
+        sound(&mut ls, 30.0, &other);
+        let e = ls.estimate(2000.0);
+        assert_eq!(e.audio_delay_ms, None, "{e:?}");
+
+        // A drop every 0.4 s exactly, each with its thud: any multiple of 0.4 s fits.
+        let beat: Vec<(f64, usize, usize)> = (0..70)
+            .map(|k| (1.0 + 0.4 * k as f64, 5 + (k % 3) * 9, 12))
+            .collect();
+        let mut ls = LocalSync::default();
+        feed(&mut ls, 30.0, &beat);
+        sound(&mut ls, 30.0, &beat.iter().map(|b| b.0).collect::<Vec<_>>());
+        let e = ls.estimate(2000.0);
+        assert_eq!(e.audio_delay_ms, None, "{e:?}");
+
+        let mut ls = LocalSync::default();
+        let st = stops(6.0, 3);
+        feed(&mut ls, 6.0, &st);
+        sound(&mut ls, 6.0, &st.iter().map(|s| s.0).collect::<Vec<_>>());
+        assert_eq!(ls.estimate(2000.0).declined, Some(LocalDecline::TooShort));
+    }
+
+    #[test]
+    fn cuts_are_left_out_of_the_local_evidence() {
+        // Cuts every 0.1 s through each fall and on its landing: with their frames left out
+        // there is no evidence left.
+        let st = stops(30.0, 3);
+        let mut ls = LocalSync::default();
+        feed(&mut ls, 30.0, &st);
+        for s in &st {
+            for back in [0.3, 0.2, 0.1, 0.0] {
+                ls.push_event(s.0 - back);
+            }
+        }
+        sound(&mut ls, 30.0, &st.iter().map(|s| s.0).collect::<Vec<_>>());
+        assert_eq!(ls.estimate(2000.0).audio_delay_ms, None);
+    }
+
+    #[test]
+    fn smooth_lengths() {
+        assert_eq!(smooth_len(6001), 6000);
+        assert_eq!(smooth_len(7), 6);
+        assert_eq!(smooth_len(1), 1);
+    }
+}

@@ -1,0 +1,100 @@
+//! Sync from local motion that makes sound, end to end: generated clips with things dropped at
+//! random places that land with a thud (no cuts, no flashes: the event evidence has nothing),
+//! through encoding, decoding and the evaluator. The whole-file estimate must come from the
+//! local motion and be within one frame at every delay; pictures whose sounds are unrelated to
+//! their motion must not commit.
+mod common;
+use common::*;
+use evalverse::config::Settings;
+use evalverse::sender::synth::SceneSpec;
+use serde_json::Value;
+
+const FPS: f64 = 25.0;
+
+/// Drop times: gaps of 0.9–2.5 s from a seeded draw.
+fn drop_times(seed: u64, until: f64) -> Vec<f64> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut t = 1.6;
+    let mut v = vec![];
+    while t < until {
+        v.push(t);
+        t += 0.9 + 1.6 * next();
+    }
+    v
+}
+
+fn spec(seed: u64, delay_ms: f64) -> SceneSpec {
+    SceneSpec {
+        width: 320,
+        height: 180,
+        fps: FPS as u32,
+        duration_s: 40.0,
+        cuts: vec![],
+        drops: drop_times(seed, 38.5),
+        audio_delay_ms: delay_ms,
+        seed,
+        ..Default::default()
+    }
+}
+
+fn summary_sync(records: &[Value]) -> Value {
+    of_type(records, "summary")
+        .last()
+        .map(|s| s["sync"].clone())
+        .expect("a summary")
+}
+
+/// Coverage ≥ 80 % (the target) and every committed delay within one frame.
+#[test]
+fn sounds_of_local_motion_give_the_delay_within_a_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let delays = [-350.0, -120.0, 0.0, 80.0, 260.0];
+    let mut committed = 0;
+    for (k, delay) in delays.into_iter().enumerate() {
+        let seed = 11 + k as u64;
+        let path = clip(dir.path(), &format!("drops{k}"), &spec(seed, delay));
+        let (records, r) = eval_json(&path, &Settings::default());
+        r.unwrap();
+        let sync = summary_sync(&records);
+        eprintln!(
+            "measured: drops, delay {delay:+} ms → {} (best lag {} ms, z {})",
+            sync["audio_delay_ms"], sync["local"]["best_lag_ms"], sync["local"]["z"]
+        );
+        let Some(got) = sync["audio_delay_ms"].as_f64() else {
+            continue;
+        };
+        committed += 1;
+        assert_eq!(sync["source"], "local_motion", "{sync}");
+        assert!((got - delay).abs() <= 1000.0 / FPS, "delay {delay}: {sync}");
+    }
+    assert!(committed >= 4, "{committed} of {} committed", delays.len());
+}
+
+#[test]
+fn motion_with_unrelated_sounds_does_not_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 0..3u64 {
+        // The drops land in silence; beeps sound at the times of another clip's drops.
+        let s = SceneSpec {
+            silent_drops: true,
+            extra_beeps: drop_times(100 + k, 38.5),
+            ..spec(21 + k, 0.0)
+        };
+        let path = clip(dir.path(), &format!("control{k}"), &s);
+        let (records, r) = eval_json(&path, &Settings::default());
+        r.unwrap();
+        let sync = summary_sync(&records);
+        eprintln!("measured: control {k}: local {}", sync["local"]);
+        assert!(sync["audio_delay_ms"].is_null(), "control {k}: {sync}");
+        assert!(
+            sync["local"]["audio_delay_ms"].is_null(),
+            "control {k}: {sync}"
+        );
+    }
+}
