@@ -100,7 +100,7 @@ fn inject_from_a_source_that_goes_quiet_is_a_stall_error_not_a_hang() {
     // nothing while the pipe stays open.
     let mut quiet = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("head -c 150000 '{}'; sleep 60", src.display()))
+        .arg(format!("head -c 150000 '{}'; exec sleep 60", src.display()))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

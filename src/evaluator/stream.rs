@@ -298,6 +298,7 @@ impl StreamEvaluator {
         v.extend(self.style.sizes());
         v.extend(self.video_cont.sizes());
         v.extend(self.tally.sizes());
+        v.extend(self.local.sizes());
         v
     }
 
@@ -841,12 +842,13 @@ impl StreamEvaluator {
             self.emit_detection(f, out);
         }
         for v in co.visual {
+            // Guarded in the local-motion evidence even where damage keeps it from the events'.
+            self.local.push_event(v.pts);
             if self.damaged_near(false, v.pts, v.pts) {
                 continue;
             }
             self.visual.push((v.pts, v.strength));
             self.tally.push_visual(v.pts);
-            self.local.push_event(v.pts);
             self.visual_total += 1;
         }
     }

@@ -28,9 +28,12 @@
 //!   search plus 1 s, in windows as wide as the search window (one every 50 ms), each window's
 //!   maximum taken (so the look-elsewhere effect is in the null). The estimate commits only when
 //!   its peak beats every null window's maximum and stands ≥ [`MIN_Z`] standard deviations above
-//!   their mean, with at least [`MIN_NULL_WINDOWS`] independent windows, and no second peak
-//!   (> 60 ms away) reaching [`MAX_SECOND_RATIO`] of it above the null's median (regular,
-//!   beat-locked motion). The lag is refined by a parabola through the peak.
+//!   their mean (the deviation at least 5 % of the peak's height: a flat null proves nothing),
+//!   with at least [`MIN_NULL_WINDOWS`] independent windows (about 23 s of stream), at least
+//!   [`MIN_ONSETS`] sound onsets and as many frames with a clear motion onset, and no second
+//!   peak (more than 60 ms or 1.5 frames away) reaching [`MAX_SECOND_RATIO`] of it above the
+//!   null's median (regular, beat-locked motion). The lag is refined by a parabola through the
+//!   peak.
 //!
 //! Positive delay = audio later than video, as everywhere.
 use super::features::{FrameFeatures, THUMB_CELLS, THUMB_H, THUMB_W};
@@ -48,7 +51,13 @@ pub const LOCAL_SEARCH_MS: f64 = 500.0;
 pub const MIN_Z: f64 = 4.0;
 /// Fewest independent null windows (search windows that fit in the stream beside the
 /// plausible lags).
-pub const MIN_NULL_WINDOWS: f64 = 8.0;
+pub const MIN_NULL_WINDOWS: f64 = 20.0;
+/// Fewest sound onsets and fewest frames with a clear motion onset the estimate needs.
+pub const MIN_ONSETS: usize = 5;
+/// A grid step of the sound's onset strength above this (ln: +4.3 dB) starts a sound...
+const ONSET_LEVEL: f32 = 1.0;
+/// ...and a frame whose strongest region changed its motion by this much has a clear onset.
+const MOVE_LEVEL: f32 = 0.1;
 /// A second peak reaching this share of the best (above the null's median) is ambiguous.
 pub const MAX_SECOND_RATIO: f64 = 0.75;
 /// Seconds of evidence kept.
@@ -73,7 +82,7 @@ const MAX_GAP_S: f64 = 5.0;
 const NULL_STEP_S: f64 = 0.05;
 /// The null starts this far beyond the search, s.
 const NULL_GAP_S: f64 = 1.0;
-/// A second peak is one more than this far from the best, s.
+/// A second peak is more than this (or 1.5 frames) from the best, s.
 const SECOND_GUARD_S: f64 = 0.06;
 /// Audio below this energy (−50 dBFS) has no onsets.
 const MIN_ENERGY: f32 = 1e-5;
@@ -144,6 +153,8 @@ impl LocalEstimate {
 pub struct LocalSync {
     prev_thumb: Option<std::sync::Arc<[f32]>>,
     prev_d: Option<[f32; REGIONS]>,
+    /// Time of the last frame.
+    last_pts: Option<f64>,
     /// Motion onsets: (time the motion changed, strength per region).
     vis: VecDeque<(f64, [f32; REGIONS])>,
     /// Cuts, flashes and whole-picture changes (the guards).
@@ -163,6 +174,7 @@ impl Default for LocalSync {
         Self {
             prev_thumb: None,
             prev_d: None,
+            last_pts: None,
             vis: VecDeque::new(),
             events: vec![],
             frame_s: 0.04,
@@ -181,13 +193,15 @@ impl LocalSync {
         // A timestamp jump (or a stream that went back) starts the evidence afresh: the kept
         // span must stay one span of one timeline.
         if self
-            .vis
-            .back()
-            .is_some_and(|v| f.pts < v.0 || f.pts - v.0 > MAX_GAP_S)
+            .last_pts
+            .is_some_and(|t| f.pts < t || f.pts - t > MAX_GAP_S)
         {
             self.vis.clear();
             self.events.clear();
+            self.prev_thumb = None;
+            self.prev_d = None;
         }
+        self.last_pts = Some(f.pts);
         let thumb = f.thumb.clone();
         let prev = self.prev_thumb.replace(thumb);
         let Some(prev) = prev.filter(|_| f.has_prev) else {
@@ -236,9 +250,17 @@ impl LocalSync {
             self.vis.pop_front();
         }
         let keep_from = f.pts - KEEP_S - 1.0;
-        if self.events.first().is_some_and(|t| *t < keep_from) {
-            self.events.retain(|t| *t >= keep_from);
-        }
+        self.events.retain(|t| *t >= keep_from);
+    }
+
+    /// Entries held: (motion onsets, guard times, 1 ms energies, grid onsets).
+    pub fn sizes(&self) -> [(&'static str, usize); 4] {
+        [
+            ("local_sync.motion", self.vis.len()),
+            ("local_sync.guards", self.events.len()),
+            ("local_sync.energies", self.e_ms.len()),
+            ("local_sync.sound", self.env.len()),
+        ]
     }
 
     /// A cut or a flash at `t` (its frames are left out).
@@ -252,10 +274,18 @@ impl LocalSync {
             self.audio_origin = Some(origin);
         }
         if self.e_ms.is_empty() || first_ms != self.e_first + self.e_ms.len() as i64 {
+            let expected = (self.env_first + self.env.len() as i64) * SHORT_MS;
+            if first_ms < expected || first_ms - expected > (MAX_GAP_S * 1000.0) as i64 {
+                self.env.clear();
+            }
             self.e_ms.clear();
             self.e_first = first_ms;
         }
-        self.e_ms.extend(energies.iter().copied());
+        self.e_ms.extend(
+            energies
+                .iter()
+                .map(|e| if e.is_finite() { *e } else { 0.0 }),
+        );
         let end = self.e_first + self.e_ms.len() as i64;
         let next = if self.env.is_empty() {
             i64::MIN
@@ -318,25 +348,40 @@ impl LocalSync {
         let n = smooth_len(((to - from).max(0) + 1) as usize);
         let span_s = n as f64 * GRID_S;
         let null_windows = (span_s - 2.0 * (s + NULL_GAP_S)) / (2.0 * s);
-        if null_windows < MIN_NULL_WINDOWS {
-            return LocalEstimate {
-                null_windows: null_windows.max(0.0),
-                span_s,
-                ..LocalEstimate::declined(LocalDecline::TooShort)
-            };
+        let short = |why| LocalEstimate {
+            null_windows: (null_windows.max(0.0) * 100.0).round() / 100.0,
+            span_s,
+            ..LocalEstimate::declined(why)
+        };
+        if s <= 0.0 || to < from || null_windows < MIN_NULL_WINDOWS {
+            return short(LocalDecline::TooShort);
         }
         let from = to + 1 - n as i64;
         let mut audio: Vec<f32> = (0..n)
             .map(|i| self.env[(from - self.env_first) as usize + i])
             .collect();
-        if !center(&mut audio) {
-            return LocalEstimate {
-                null_windows,
-                span_s,
-                ..LocalEstimate::declined(LocalDecline::Silence)
-            };
+        let sounds = audio
+            .windows(2)
+            .filter(|w| w[0] <= ONSET_LEVEL && w[1] > ONSET_LEVEL)
+            .count();
+        if sounds < MIN_ONSETS || !center(&mut audio) {
+            return short(LocalDecline::Silence);
         }
-        // The guards: cuts, flashes and whole-picture changes, ± 3 frames.
+        let (mut regions, moves) = self.region_series(origin, from, n);
+        if moves < MIN_ONSETS {
+            return short(LocalDecline::NoMotion);
+        }
+        let Some((pooled, used)) = pooled_correlation(&audio, &mut regions) else {
+            return short(LocalDecline::NoMotion);
+        };
+        let guard = SECOND_GUARD_S.max(1.5 * self.frame_s);
+        decide(&pooled, s, guard, used, span_s, null_windows)
+    }
+
+    /// Each region's motion onsets on the grid `[from, from + n)` (steps from `origin`), the
+    /// frames near cuts, flashes and whole-picture changes left out; and how many frames
+    /// carried a clear onset ([`MOVE_LEVEL`]).
+    fn region_series(&self, origin: f64, from: i64, n: usize) -> (Vec<Vec<f32>>, usize) {
         let mut events = self.events.clone();
         events.sort_by(f64::total_cmp);
         let guard = GUARD_FRAMES * self.frame_s + 1e-6;
@@ -345,75 +390,77 @@ impl LocalSync {
             events.get(i).is_some_and(|e| *e <= t + guard)
         };
         let mut regions: Vec<Vec<f32>> = vec![vec![0.0; n]; REGIONS];
+        let mut moves = 0;
         for (t, o) in &self.vis {
             // The frame that shows the change is one frame after `t`.
             if guarded(*t + self.frame_s) {
                 continue;
             }
-            let i = step(*t) - from;
+            let i = ((*t - origin) / GRID_S).round() as i64 - from;
             if (0..n as i64).contains(&i) {
+                moves += o.iter().any(|v| *v >= MOVE_LEVEL) as usize;
                 for r in 0..REGIONS {
                     regions[r][i as usize] += o[r];
                 }
             }
         }
-        let mut planner = RealFftPlanner::<f32>::new();
-        let fwd = planner.plan_fft_forward(n);
-        let inv = planner.plan_fft_inverse(n);
-        let mut spec_a = fwd.make_output_vec();
-        let mut scratch = audio.clone();
-        if fwd.process(&mut scratch, &mut spec_a).is_err() {
-            return LocalEstimate::declined(LocalDecline::Silence);
-        }
-        let norm_a = audio.iter().map(|v| v * v).sum::<f32>().sqrt();
-        // Σ over regions of each one's normalised spectrum: one inverse transform gives the
-        // sum of the regions' correlations at every lag.
-        let mut sum = fwd.make_output_vec();
-        let mut spec_v = fwd.make_output_vec();
-        let mut used = 0;
-        for v in regions.iter_mut() {
-            if !center(v) {
-                continue;
-            }
-            used += 1;
-            let norm_v = v.iter().map(|x| x * x).sum::<f32>().sqrt() + MIN_REGION_NORM;
-            if fwd.process(v, &mut spec_v).is_err() {
-                continue;
-            }
-            for (acc, x) in sum.iter_mut().zip(&spec_v) {
-                *acc += x.conj() / norm_v;
-            }
-        }
-        if used == 0 {
-            return LocalEstimate {
-                null_windows,
-                span_s,
-                ..LocalEstimate::declined(LocalDecline::NoMotion)
-            };
-        }
-        for (acc, a) in sum.iter_mut().zip(&spec_a) {
-            *acc *= a;
-        }
-        // The inverse wants a real DC and Nyquist bin; they are (products of real bins).
-        sum[0] = Complex32::new(sum[0].re, 0.0);
-        if n % 2 == 0 {
-            let last = sum.len() - 1;
-            sum[last] = Complex32::new(sum[last].re, 0.0);
-        }
-        let mut corr = inv.make_output_vec();
-        if inv.process(&mut sum, &mut corr).is_err() {
-            return LocalEstimate::declined(LocalDecline::Silence);
-        }
-        let scale = 1.0 / (n as f64 * norm_a as f64);
-        let pooled: Vec<f64> = corr.iter().map(|c| *c as f64 * scale).collect();
-        decide(&pooled, s, used, span_s, null_windows)
+        (regions, moves)
     }
 }
 
+/// The sum over regions of each one's Pearson correlation with the sound at every circular
+/// lag (index = lag in grid steps, mod `n`), and how many regions moved; `None` when none did.
+fn pooled_correlation(audio: &[f32], regions: &mut [Vec<f32>]) -> Option<(Vec<f64>, usize)> {
+    let n = audio.len();
+    let mut planner = RealFftPlanner::<f32>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut spec_a = fwd.make_output_vec();
+    let mut scratch = audio.to_vec();
+    fwd.process(&mut scratch, &mut spec_a).ok()?;
+    let norm_a = audio.iter().map(|v| v * v).sum::<f32>().sqrt();
+    // Σ over regions of each one's normalised spectrum: one inverse transform gives the sum of
+    // the regions' correlations at every lag.
+    let mut sum = fwd.make_output_vec();
+    let mut spec_v = fwd.make_output_vec();
+    let mut used = 0;
+    for v in regions.iter_mut() {
+        if !center(v) {
+            continue;
+        }
+        let norm_v = v.iter().map(|x| x * x).sum::<f32>().sqrt() + MIN_REGION_NORM;
+        if fwd.process(v, &mut spec_v).is_err() {
+            continue;
+        }
+        used += 1;
+        for (acc, x) in sum.iter_mut().zip(&spec_v) {
+            *acc += x.conj() / norm_v;
+        }
+    }
+    if used == 0 {
+        return None;
+    }
+    for (acc, a) in sum.iter_mut().zip(&spec_a) {
+        *acc *= a;
+    }
+    // The inverse wants a real DC and Nyquist bin; they are (products of real bins).
+    sum[0] = Complex32::new(sum[0].re, 0.0);
+    if n % 2 == 0 {
+        let last = sum.len() - 1;
+        sum[last] = Complex32::new(sum[last].re, 0.0);
+    }
+    let mut corr = inv.make_output_vec();
+    inv.process(&mut sum, &mut corr).ok()?;
+    let scale = 1.0 / (n as f64 * norm_a as f64);
+    Some((corr.iter().map(|c| *c as f64 * scale).collect(), used))
+}
+
 /// The whole stream's sync answer from both kinds of evidence: the events' (cuts and flashes,
-/// exact to the frame) when it commits, the local motion's when only it does (confidence
-/// `(1 − second ratio) · min(1, z / 2·MIN_Z)`), and a decline when both commit more than
-/// 2 frames apart. Returns the source of a committed delay.
+/// exact to the frame) when it commits; the local motion's (over the last [`KEEP_S`] s) when
+/// the events declined for want of evidence (no visual events, too few matched, matches at
+/// chance level) and it commits, with confidence `(1 − second ratio) · min(1, z / 2·MIN_Z)`;
+/// a decline when both commit more than 2 frames apart. Returns the source of a committed
+/// delay.
 pub fn combine(
     est: &mut SyncEstimate,
     local: &LocalEstimate,
@@ -427,39 +474,49 @@ pub fn combine(
             None
         }
         (Some(_), _) => Some("events"),
-        (None, Some(l)) => {
+        // Only where the events lacked evidence: events that conflict (periodic, spread, the
+        // head's doubt) keep their decline.
+        (None, Some(l))
+            if matches!(
+                est.declined,
+                Some(Decline::StaticPicture | Decline::TooFewEvents | Decline::WeakEvidence)
+            ) =>
+        {
             est.audio_delay_ms = Some(l);
             est.declined = None;
+            est.best_lag_ms = local.best_lag_ms;
+            est.second_ratio = local.second_ratio;
+            est.spread_ms = None;
+            est.commit_probability = None;
             est.confidence = (1.0 - local.second_ratio.unwrap_or(1.0)).max(0.0)
                 * (local.z.unwrap_or(0.0) / (2.0 * MIN_Z)).min(1.0);
             Some("local_motion")
         }
-        (None, None) => None,
+        _ => None,
     }
 }
 
 /// The decision on a pooled circular correlation (index = lag in grid steps, mod its length).
-fn decide(pooled: &[f64], s: f64, regions: usize, span_s: f64, null_windows: f64) -> LocalEstimate {
+fn decide(
+    pooled: &[f64],
+    s: f64,
+    second_guard_s: f64,
+    regions: usize,
+    span_s: f64,
+    null_windows: f64,
+) -> LocalEstimate {
     let n = pooled.len() as i64;
     let at = |lag: i64| pooled[lag.rem_euclid(n) as usize];
     let w = (s / GRID_S).round() as i64;
     let (best_lag, best) = (-w..=w)
         .map(|l| (l, at(l)))
         .fold((0, f64::MIN), |acc, x| if x.1 > acc.1 { x } else { acc });
-    let guard = (SECOND_GUARD_S / GRID_S).round() as i64;
+    let guard = (second_guard_s / GRID_S).round() as i64;
     let second = (-w..=w)
         .filter(|l| (l - best_lag).abs() > guard)
         .map(at)
         .fold(f64::MIN, f64::max);
-    // Null: window maxima at circular shifts beyond the search and the gap.
-    let first = w + ((NULL_GAP_S / GRID_S).round() as i64) + w;
-    let stride = (NULL_STEP_S / GRID_S).round() as i64;
-    let mut maxima = vec![];
-    let mut c = first;
-    while c <= n - first {
-        maxima.push((c - w..=c + w).map(at).fold(f64::MIN, f64::max));
-        c += stride;
-    }
+    let mut maxima = null_maxima(pooled, w);
     if maxima.len() < 2 {
         return LocalEstimate {
             null_windows,
@@ -469,8 +526,11 @@ fn decide(pooled: &[f64], s: f64, regions: usize, span_s: f64, null_windows: f64
         };
     }
     let m = maxima.iter().sum::<f64>() / maxima.len() as f64;
+    // A flat null (one sound, one movement, nothing else) must not make any peak infinitely
+    // significant: the spread is at least 5 % of the peak's height above the null.
     let sd = (maxima.iter().map(|x| (x - m).powi(2)).sum::<f64>() / maxima.len() as f64)
         .sqrt()
+        .max(0.05 * (best - m).abs())
         .max(1e-9);
     let top = maxima.iter().copied().fold(f64::MIN, f64::max);
     maxima.sort_by(f64::total_cmp);
@@ -482,14 +542,8 @@ fn decide(pooled: &[f64], s: f64, regions: usize, span_s: f64, null_windows: f64
         1.0
     };
     // Sub-step refinement: a parabola through the peak and its neighbours.
-    let (y0, y1, y2) = (at(best_lag - 1), best, at(best_lag + 1));
-    let den = y0 - 2.0 * y1 + y2;
-    let frac = if den < 0.0 {
-        (0.5 * (y0 - y2) / den).clamp(-0.5, 0.5)
-    } else {
-        0.0
-    };
-    let lag_ms = (best_lag as f64 + frac) * GRID_S * 1000.0;
+    let lag_ms =
+        (best_lag as f64 + vertex(at(best_lag - 1), best, at(best_lag + 1))) * GRID_S * 1000.0;
     let declined = if !(best > top && z >= MIN_Z) {
         Some(LocalDecline::WeakEvidence)
     } else if second_ratio >= MAX_SECOND_RATIO {
@@ -509,6 +563,33 @@ fn decide(pooled: &[f64], s: f64, regions: usize, span_s: f64, null_windows: f64
         null_windows: r(null_windows, 100.0),
         regions,
         span_s: r(span_s, 1000.0),
+    }
+}
+
+/// The null: the maxima of windows `2w + 1` lags wide at circular shifts beyond the search
+/// and the gap, one every [`NULL_STEP_S`].
+fn null_maxima(pooled: &[f64], w: i64) -> Vec<f64> {
+    let n = pooled.len() as i64;
+    let first = w + ((NULL_GAP_S / GRID_S).round() as i64) + w;
+    let stride = (NULL_STEP_S / GRID_S).round() as i64;
+    let mut maxima = vec![];
+    let mut c = first;
+    while c <= n - first {
+        let window = &pooled[(c - w) as usize..=(c + w) as usize];
+        maxima.push(window.iter().copied().fold(f64::MIN, f64::max));
+        c += stride;
+    }
+    maxima
+}
+
+/// Offset (−0.5…0.5 steps) of the vertex of the parabola through a peak `y1` and its
+/// neighbours.
+fn vertex(y0: f64, y1: f64, y2: f64) -> f64 {
+    let den = y0 - 2.0 * y1 + y2;
+    if den < 0.0 {
+        (0.5 * (y0 - y2) / den).clamp(-0.5, 0.5)
+    } else {
+        0.0
     }
 }
 
@@ -637,6 +718,14 @@ mod tests {
         let mut ls = LocalSync::default();
         feed(&mut ls, 30.0, &beat);
         sound(&mut ls, 30.0, &beat.iter().map(|b| b.0).collect::<Vec<_>>());
+        let e = ls.estimate(2000.0);
+        assert_eq!(e.audio_delay_ms, None, "{e:?}");
+
+        // One thing falls, one thud, nothing else for 30 s: a flat null proves nothing.
+        let one = [(12.0, 10, 12)];
+        let mut ls = LocalSync::default();
+        feed(&mut ls, 30.0, &one);
+        sound(&mut ls, 30.0, &[12.0]);
         let e = ls.estimate(2000.0);
         assert_eq!(e.audio_delay_ms, None, "{e:?}");
 

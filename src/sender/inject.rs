@@ -95,7 +95,8 @@ fn next_sample(sink: &gst_app::AppSink, watch: &Watch) -> Option<gst::Sample> {
 /// Push into a non-blocking appsrc once it has room under its `max-bytes`; false on a stall
 /// or when the writer refuses (flushing, or it failed).
 fn push_when_room(src: &gst_app::AppSrc, buffer: gst::Buffer, watch: &Watch) -> bool {
-    while src.current_level_bytes() >= src.max_bytes() {
+    let most = src.max_bytes();
+    while most > 0 && src.current_level_bytes() >= most {
         if watch.stalled() {
             return false;
         }
@@ -363,19 +364,29 @@ pub fn inject_within(
 ) -> Result<Truth, SendError> {
     faults.validate().map_err(SendError::Pipeline)?;
     let (reader, vsink, asink) = open_reader(input)?;
-    let media = watch_media(&reader);
+    let reader = NullOnDrop(reader);
+    let media = watch_media(&reader.0);
     reader
+        .0
         .set_state(gst::State::Playing)
         .map_err(|e| SendError::Runtime(format!("{input}: {e}")))?;
     let bus = reader
+        .0
         .bus()
         .ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let fail = |bus: &gst::Bus| bus_error(bus, input);
     let watch = Watch::new(stall);
+    // A stall reports the first error either pipeline posted (a failed encoder stops taking
+    // data), else where it stopped; with GST_DEBUG_DUMP_DOT_DIR set, the graphs.
     let stalled = |what: &str, pipelines: &[&gst::Pipeline]| {
+        let posted = pipelines
+            .iter()
+            .find_map(|p| p.bus().and_then(|b| bus_error(&b, input)));
+        if let Some(e) = posted {
+            return SendError::Runtime(e);
+        }
         for (k, p) in pipelines.iter().enumerate() {
             p.debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), format!("inject-stall-{k}"));
-            let _ = p.set_state(gst::State::Null);
         }
         SendError::Runtime(format!(
             "{input}: stalled: nothing moved for {} s {what}",
@@ -387,21 +398,18 @@ pub fn inject_within(
             break m;
         }
         if let Some(e) = fail(&bus) {
-            let _ = reader.set_state(gst::State::Null);
             return Err(SendError::Runtime(e));
         }
         if watch.stalled() {
-            return Err(stalled("while looking for its streams", &[&reader]));
+            return Err(stalled("while looking for its streams", &[&reader.0]));
         }
     };
     if !has_video {
-        let _ = reader.set_state(gst::State::Null);
         return Err(SendError::Runtime(format!(
             "{input}: no video to inject faults into"
         )));
     }
     if !has_audio && !(faults.sound.is_empty() && faults.silence.is_empty()) {
-        let _ = reader.set_state(gst::State::Null);
         return Err(SendError::Runtime(format!(
             "{input}: no audio to inject sound faults into"
         )));
@@ -409,11 +417,11 @@ pub fn inject_within(
     // The first frame tells the size and rate the writer needs.
     let Some(first) = next_sample(&vsink, &watch) else {
         if watch.stalled() {
-            return Err(stalled("before the first frame", &[&reader]));
+            return Err(stalled("before the first frame", &[&reader.0]));
         }
-        let e = fail(&bus).unwrap_or_else(|| format!("{input}: no frames"));
-        let _ = reader.set_state(gst::State::Null);
-        return Err(SendError::Runtime(e));
+        return Err(SendError::Runtime(
+            fail(&bus).unwrap_or_else(|| format!("{input}: no frames")),
+        ));
     };
     let caps = first
         .caps()
@@ -423,9 +431,10 @@ pub fn inject_within(
         gst_video::VideoInfo::from_caps(&caps).map_err(|e| SendError::Runtime(e.to_string()))?;
     let grain = !faults.picture.noise.is_empty();
     let (desc, fps) = writer_description(&info, output, has_audio, grain)?;
-    let writer = super::launch(&desc)?;
+    let writer = NullOnDrop(super::launch(&desc)?);
     let src = |name: &str| {
         writer
+            .0
             .by_name(name)
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
     };
@@ -434,6 +443,7 @@ pub fn inject_within(
     // seen as a stall instead of blocking a push for good.
     vsrc.set_block(false);
     writer
+        .0
         .set_state(gst::State::Playing)
         .map_err(|e| SendError::Runtime(e.to_string()))?;
     let audio_thread = match (has_audio, asink, src("audio_src")) {
@@ -451,16 +461,36 @@ pub fn inject_within(
     if watch.stalled() {
         return Err(stalled(
             &format!("after {n} frames (reader, writer)"),
-            &[&reader, &writer],
+            &[&reader.0, &writer.0],
         ));
     }
-    let read_error = fail(&bus);
-    let _ = reader.set_state(gst::State::Null);
-    let r = super::run(&writer, &std::sync::atomic::AtomicBool::new(false));
-    if let Some(e) = read_error {
+    if let Some(e) = fail(&bus) {
         return Err(SendError::Runtime(e));
     }
-    r?;
+    drop(reader);
+    // The writer finishes the file (the index goes in front) within the stall limit too.
+    watch.tick();
+    let wbus = writer
+        .0
+        .bus()
+        .ok_or_else(|| SendError::Runtime("no bus".into()))?;
+    loop {
+        let msg = wbus.timed_pop(gst::ClockTime::from_mseconds(100));
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => break,
+            Some(gst::MessageView::Error(e)) => {
+                return Err(SendError::Runtime(format!(
+                    "{}: {}",
+                    output.display(),
+                    e.error()
+                )));
+            }
+            _ if watch.stalled() => {
+                return Err(stalled(&format!("finishing {n} frames"), &[&writer.0]));
+            }
+            _ => {}
+        }
+    }
     Ok(Truth {
         output: output.to_string_lossy().to_string(),
         fps,
@@ -471,6 +501,15 @@ pub fn inject_within(
         audio_delay_ms: faults.audio_delay_ms,
         faults: faults.truth(fps, n),
     })
+}
+
+/// A pipeline set to `Null` when it goes out of scope, on every path out of [`inject_within`].
+struct NullOnDrop(gst::Pipeline);
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
 }
 
 /// The reader of the input, with its video sink and audio sink (when the file has audio).

@@ -389,6 +389,22 @@ impl SceneSpec {
                 *o = ((1.0 - alpha) * *o as f64 + alpha * *x as f64).round() as u8;
             }
         }
+        // The drops at the time shown (held through a freeze), faded with the picture.
+        let gain = self.picture_gain(n);
+        for (i, stop) in self.drops.iter().enumerate() {
+            if let Some((x, y, size, a)) = self.drop_square(i, *stop, t) {
+                paint_square(&mut out[..w * h], w, h, (x, y, size, a * gain));
+            }
+        }
+    }
+
+    /// The picture's level at frame `n` (fades through black, the final fade-out).
+    fn picture_gain(&self, n: u64) -> f64 {
+        let t = n as f64 / self.fps as f64;
+        inside(t, &self.fades)
+            .map(|(a, b)| ((t - (a + b) / 2.0).abs() / ((b - a) / 2.0)).min(1.0))
+            .unwrap_or(1.0)
+            * self.fade_out_gain(t)
     }
 
     /// Draw shot `s` at `ts` seconds into the shot (faults of frame `n` applied).
@@ -405,10 +421,7 @@ impl SceneSpec {
         } else {
             0.0
         };
-        let gain = inside(n as f64 / fps, &self.fades)
-            .map(|(a, b)| ((n as f64 / fps - (a + b) / 2.0).abs() / ((b - a) / 2.0)).min(1.0))
-            .unwrap_or(1.0)
-            * self.fade_out_gain(n as f64 / fps);
+        let gain = self.picture_gain(n);
         let pan = sh.pan_px_s * ts;
         let (ys, cs) = out.split_at_mut(w * h);
         let (cbs, crs) = cs.split_at_mut(cw * ch);
@@ -450,12 +463,6 @@ impl SceneSpec {
                 };
                 cbs[y * cw + x] = (128.0 + (cb - 128.0) * gain).clamp(16.0, 240.0) as u8;
                 crs[y * cw + x] = (128.0 + (cr - 128.0) * gain).clamp(16.0, 240.0) as u8;
-            }
-        }
-        let t = n as f64 / fps;
-        for (i, stop) in self.drops.iter().enumerate() {
-            if let Some(square) = self.drop_square(i, *stop, t) {
-                paint_square(ys, w, h, square);
             }
         }
     }
