@@ -115,8 +115,8 @@ pub enum Decline {
     Inconsistent,
     /// The learned commitment head rates the evidence below its threshold.
     Uncertain,
-    /// The cuts and flashes and the local motion (`super::local_sync`) point to delays more
-    /// than 2 frames apart.
+    /// The cuts and flashes and the local motion (the local-motion estimator) point to delays
+    /// more than 2 frames apart.
     SourcesDisagree,
 }
 

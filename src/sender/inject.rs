@@ -376,23 +376,8 @@ pub fn inject_within(
         .ok_or_else(|| SendError::Runtime("no bus".into()))?;
     let fail = |bus: &gst::Bus| bus_error(bus, input);
     let watch = Watch::new(stall);
-    // A stall reports the first error either pipeline posted (a failed encoder stops taking
-    // data), else where it stopped; with GST_DEBUG_DUMP_DOT_DIR set, the graphs.
-    let stalled = |what: &str, pipelines: &[&gst::Pipeline]| {
-        let posted = pipelines
-            .iter()
-            .find_map(|p| p.bus().and_then(|b| bus_error(&b, input)));
-        if let Some(e) = posted {
-            return SendError::Runtime(e);
-        }
-        for (k, p) in pipelines.iter().enumerate() {
-            p.debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), format!("inject-stall-{k}"));
-        }
-        SendError::Runtime(format!(
-            "{input}: stalled: nothing moved for {} s {what}",
-            stall.as_secs_f64()
-        ))
-    };
+    let stalled =
+        |what: &str, pipelines: &[&gst::Pipeline]| stall_error(input, stall, what, pipelines);
     let (has_video, has_audio) = loop {
         if let Ok(m) = media.recv_timeout(Duration::from_millis(100)) {
             break m;
@@ -470,27 +455,9 @@ pub fn inject_within(
     drop(reader);
     // The writer finishes the file (the index goes in front) within the stall limit too.
     watch.tick();
-    let wbus = writer
-        .0
-        .bus()
-        .ok_or_else(|| SendError::Runtime("no bus".into()))?;
-    loop {
-        let msg = wbus.timed_pop(gst::ClockTime::from_mseconds(100));
-        match msg.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => break,
-            Some(gst::MessageView::Error(e)) => {
-                return Err(SendError::Runtime(format!(
-                    "{}: {}",
-                    output.display(),
-                    e.error()
-                )));
-            }
-            _ if watch.stalled() => {
-                return Err(stalled(&format!("finishing {n} frames"), &[&writer.0]));
-            }
-            _ => {}
-        }
-    }
+    finish(&writer.0, output, &watch).map_err(|e| {
+        e.unwrap_or_else(|| stalled(&format!("finishing {n} frames"), &[&writer.0]))
+    })?;
     Ok(Truth {
         output: output.to_string_lossy().to_string(),
         fps,
@@ -501,6 +468,51 @@ pub fn inject_within(
         audio_delay_ms: faults.audio_delay_ms,
         faults: faults.truth(fps, n),
     })
+}
+
+/// The error of a stall: the first error either pipeline posted (a failed encoder stops
+/// taking data), else where it stopped; with `GST_DEBUG_DUMP_DOT_DIR` set, the graphs too.
+fn stall_error(
+    input: &str,
+    stall: Duration,
+    what: &str,
+    pipelines: &[&gst::Pipeline],
+) -> SendError {
+    let posted = pipelines
+        .iter()
+        .find_map(|p| p.bus().and_then(|b| bus_error(&b, input)));
+    if let Some(e) = posted {
+        return SendError::Runtime(e);
+    }
+    for (k, p) in pipelines.iter().enumerate() {
+        p.debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), format!("inject-stall-{k}"));
+    }
+    SendError::Runtime(format!(
+        "{input}: stalled: nothing moved for {} s {what}",
+        stall.as_secs_f64()
+    ))
+}
+
+/// Wait for the writer's end of stream: `Err(Some(e))` on its error, `Err(None)` on a stall.
+fn finish(writer: &gst::Pipeline, output: &Path, watch: &Watch) -> Result<(), Option<SendError>> {
+    let bus = writer
+        .bus()
+        .ok_or_else(|| Some(SendError::Runtime("no bus".into())))?;
+    loop {
+        let msg = bus.timed_pop(gst::ClockTime::from_mseconds(100));
+        match msg.as_ref().map(|m| m.view()) {
+            Some(gst::MessageView::Eos(_)) => return Ok(()),
+            Some(gst::MessageView::Error(e)) => {
+                return Err(Some(SendError::Runtime(format!(
+                    "{}: {}",
+                    output.display(),
+                    e.error()
+                ))));
+            }
+            _ if watch.stalled() => return Err(None),
+            _ => {}
+        }
+    }
 }
 
 /// A pipeline set to `Null` when it goes out of scope, on every path out of [`inject_within`].
