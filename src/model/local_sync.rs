@@ -753,6 +753,62 @@ mod tests {
     }
 
     #[test]
+    fn the_events_come_first_and_local_motion_fills_in_only_for_want_of_evidence() {
+        let local = LocalEstimate {
+            audio_delay_ms: Some(120.0),
+            declined: None,
+            best_lag_ms: Some(120.0),
+            z: Some(8.0),
+            above_every_null: Some(true),
+            second_ratio: Some(0.2),
+            null_windows: 30.0,
+            regions: 48,
+            span_s: 40.0,
+        };
+        let events = |delay: Option<f64>, declined: Option<Decline>| SyncEstimate {
+            audio_delay_ms: delay,
+            declined,
+            best_lag_ms: Some(-400.0),
+            second_ratio: Some(0.9),
+            commit_probability: Some(0.3),
+            ..SyncEstimate::declined(Decline::TooFewEvents, 2, 9)
+        };
+        // Both commit within 2 frames: the events' (frame-exact) delay stands.
+        let mut est = events(Some(100.0), None);
+        assert_eq!(combine(&mut est, &local, 0.04), Some("events"));
+        assert_eq!(est.audio_delay_ms, Some(100.0));
+        // More than 2 frames apart: neither.
+        let mut est = events(Some(0.0), None);
+        assert_eq!(combine(&mut est, &local, 0.04), None);
+        assert_eq!(est.declined, Some(Decline::SourcesDisagree));
+        assert_eq!(est.audio_delay_ms, None);
+        // The events lacked evidence: local motion answers, with its own figures.
+        for why in [
+            Decline::StaticPicture,
+            Decline::TooFewEvents,
+            Decline::WeakEvidence,
+        ] {
+            let mut est = events(None, Some(why));
+            assert_eq!(combine(&mut est, &local, 0.04), Some("local_motion"));
+            assert_eq!(est.audio_delay_ms, Some(120.0));
+            assert_eq!(est.best_lag_ms, Some(120.0));
+            assert_eq!(est.second_ratio, Some(0.2));
+            assert_eq!((est.declined, est.commit_probability), (None, None));
+            assert!((est.confidence - 0.8).abs() < 1e-9, "{}", est.confidence);
+        }
+        // The events conflict (a beat, spread offsets, the head's doubt): they stay declined.
+        for why in [
+            Decline::PeriodicAmbiguity,
+            Decline::Inconsistent,
+            Decline::Uncertain,
+        ] {
+            let mut est = events(None, Some(why));
+            assert_eq!(combine(&mut est, &local, 0.04), None);
+            assert_eq!((est.audio_delay_ms, est.declined), (None, Some(why)));
+        }
+    }
+
+    #[test]
     fn smooth_lengths() {
         assert_eq!(smooth_len(6001), 6000);
         assert_eq!(smooth_len(7), 6);
