@@ -9,9 +9,19 @@ fn opt(v: Option<f64>) -> String {
 /// A compact line for a record (live terminal view).
 pub fn line(r: &Record) -> Option<String> {
     Some(match r {
+        // A transport cut (the picture healed at a keyframe after damage) says so: it is not
+        // counted as editing, and a bare "cut" line read as one.
         Record::Cut(c) => format!(
-            "[{}] {:8.3}s  cut ({:?}) at frame {}",
-            c.stream, c.pts, c.kind, c.frame
+            "[{}] {:8.3}s  cut ({:?}{}) at frame {}",
+            c.stream,
+            c.pts,
+            c.kind,
+            if c.cause == "content" {
+                String::new()
+            } else {
+                format!(", {}: not counted as editing", c.cause)
+            },
+            c.frame
         )
         .to_lowercase(),
         Record::Event(e) => format!(
