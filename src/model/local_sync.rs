@@ -37,14 +37,14 @@
 //!
 //! Positive delay = audio later than video, as everywhere.
 use super::features::{FrameFeatures, THUMB_CELLS, THUMB_H, THUMB_W};
-use super::sync::{Decline, SyncEstimate};
+use super::sync::{Decline, LONG_FROM, LONG_TO, MIN_ONSET_ENERGY, SHORT, SyncEstimate};
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex32;
 use serde::Serialize;
 use std::collections::VecDeque;
 
 /// Grid of the correlation, s.
-pub const GRID_S: f64 = 0.005;
+pub const GRID_S: f64 = SHORT as f64 / 1000.0;
 /// Largest delay the local evidence looks for, ms (the sync search, if smaller).
 pub const LOCAL_SEARCH_MS: f64 = 500.0;
 /// Height of the peak over the null windows' maxima, in their standard deviations.
@@ -84,11 +84,11 @@ const NULL_STEP_S: f64 = 0.05;
 const NULL_GAP_S: f64 = 1.0;
 /// A second peak is more than this (or 1.5 frames) from the best, s.
 const SECOND_GUARD_S: f64 = 0.06;
-/// Audio below this energy (−50 dBFS) has no onsets.
-const MIN_ENERGY: f32 = 1e-5;
-const LONG_FROM_MS: i64 = 60;
-const LONG_TO_MS: i64 = 10;
-const SHORT_MS: i64 = 5;
+// The onset detector's windows (`super::sync`); the grid step is its short window.
+const MIN_ENERGY: f32 = MIN_ONSET_ENERGY;
+const LONG_FROM_MS: i64 = LONG_FROM as i64;
+const LONG_TO_MS: i64 = LONG_TO as i64;
+const SHORT_MS: i64 = SHORT as i64;
 
 /// Why the local evidence declined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

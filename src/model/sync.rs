@@ -49,9 +49,12 @@ pub struct OnsetDetector {
     last_onset_ms: i64,
 }
 
-const LONG_FROM: usize = 60;
-const LONG_TO: usize = 10;
-const SHORT: usize = 5;
+/// The background an onset rises over: the mean energy of `[k − LONG_FROM, k − LONG_TO)` ms...
+pub(crate) const LONG_FROM: usize = 60;
+pub(crate) const LONG_TO: usize = 10;
+/// ...against the mean of the `SHORT` ms from `k`, which must be above this (−50 dBFS).
+pub(crate) const SHORT: usize = 5;
+pub(crate) const MIN_ONSET_ENERGY: f32 = 1e-5;
 
 impl Default for OnsetDetector {
     fn default() -> Self {
@@ -80,7 +83,10 @@ impl OnsetDetector {
                 / (LONG_FROM - LONG_TO) as f32;
             let short: f32 = (k..k + SHORT).map(|i| e[i]).sum::<f32>() / SHORT as f32;
             let abs_ms = self.first_ms + k as i64;
-            if short >= 8.0 * long.max(1e-9) && short > 1e-5 && abs_ms - self.last_onset_ms >= 50 {
+            if short >= 8.0 * long.max(1e-9)
+                && short > MIN_ONSET_ENERGY
+                && abs_ms - self.last_onset_ms >= 50
+            {
                 let mut at = k;
                 for i in k..k + SHORT {
                     if e[i] >= 4.0 * long.max(1e-9) {
