@@ -37,6 +37,7 @@
 //!
 //! Positive delay = audio later than video, as everywhere.
 use super::features::{FrameFeatures, THUMB_CELLS, THUMB_H, THUMB_W};
+use super::picture::motion::parabola_vertex;
 use super::sync::{Decline, LONG_FROM, LONG_TO, MIN_ONSET_ENERGY, SHORT, SyncEstimate};
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex32;
@@ -542,8 +543,14 @@ fn decide(
         1.0
     };
     // Sub-step refinement: a parabola through the peak and its neighbours.
-    let lag_ms =
-        (best_lag as f64 + vertex(at(best_lag - 1), best, at(best_lag + 1))) * GRID_S * 1000.0;
+    let lag_ms = (best_lag as f64
+        + parabola_vertex(
+            at(best_lag - 1) as f32,
+            best as f32,
+            at(best_lag + 1) as f32,
+        ) as f64)
+        * GRID_S
+        * 1000.0;
     let declined = if !(best > top && z >= MIN_Z) {
         Some(LocalDecline::WeakEvidence)
     } else if second_ratio >= MAX_SECOND_RATIO {
@@ -580,17 +587,6 @@ fn null_maxima(pooled: &[f64], w: i64) -> Vec<f64> {
         c += stride;
     }
     maxima
-}
-
-/// Offset (−0.5…0.5 steps) of the vertex of the parabola through a peak `y1` and its
-/// neighbours.
-fn vertex(y0: f64, y1: f64, y2: f64) -> f64 {
-    let den = y0 - 2.0 * y1 + y2;
-    if den < 0.0 {
-        (0.5 * (y0 - y2) / den).clamp(-0.5, 0.5)
-    } else {
-        0.0
-    }
 }
 
 /// Remove the mean; false when nothing is left (a flat series).

@@ -42,6 +42,17 @@ pub const HOLD_S: f64 = 1.0;
 /// A frame displaced by more than this (% of the width) breaks the camera path.
 const BREAK_PCT: f64 = 10.0;
 
+/// Where the parabola through a peak `c` and its neighbours `m` (before) and `p` (after) has
+/// its vertex, as an offset from the peak (−0.5…0.5 steps; 0 on a flat top).
+pub(crate) fn parabola_vertex(m: f32, c: f32, p: f32) -> f32 {
+    let d = m - 2.0 * c + p;
+    if d.abs() > 1e-9 {
+        (0.5 * (m - p) / d).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    }
+}
+
 /// Phase correlation of consecutive frames.
 pub struct PhaseCorrelator {
     w: usize,
@@ -90,14 +101,26 @@ impl PhaseCorrelator {
         let mut r = RealFftPlanner::<f32>::new();
         let hw = w / 2 + 1;
         let full = low_pass(w, h);
+        let (fwd_row, inv_row) = (r.plan_fft_forward(w), r.plan_fft_inverse(w));
+        let (fwd_col, inv_col) = (p.plan_fft_forward(h), p.plan_fft_inverse(h));
+        // One scratch buffer, as long as the longest any of the four transforms asks for.
+        let scratch = [
+            fwd_row.get_scratch_len(),
+            inv_row.get_scratch_len(),
+            fwd_col.get_inplace_scratch_len(),
+            inv_col.get_inplace_scratch_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
         Self {
             w,
             h,
             hw,
-            fwd_row: r.plan_fft_forward(w),
-            inv_row: r.plan_fft_inverse(w),
-            fwd_col: p.plan_fft_forward(h),
-            inv_col: p.plan_fft_inverse(h),
+            fwd_row,
+            inv_row,
+            fwd_col,
+            inv_col,
             window: vec![],
             window_size: (0, 0),
             weights: (0..h)
@@ -108,7 +131,7 @@ impl PhaseCorrelator {
             real: vec![0.0; w * h],
             spec: vec![Complex32::default(); hw * h],
             col: vec![Complex32::default(); h],
-            scratch: vec![],
+            scratch: vec![Complex32::default(); scratch],
         }
     }
 
@@ -117,71 +140,69 @@ impl PhaseCorrelator {
         self.prev = None;
     }
 
-    fn scratch_for(&mut self, need: usize) -> &mut [Complex32] {
-        if self.scratch.len() < need {
-            self.scratch.resize(need, Complex32::default());
-        }
-        &mut self.scratch
-    }
-
-    /// The columns of the half spectrum through `fft`.
+    /// The columns of the half spectrum through the forward or inverse column transform.
     fn columns(&mut self, inverse: bool) {
-        let (hw, h) = (self.hw, self.h);
-        let col = Arc::clone(if inverse {
-            &self.inv_col
-        } else {
-            &self.fwd_col
-        });
-        for x in 0..hw {
-            for y in 0..h {
-                self.col[y] = self.spec[y * hw + x];
+        let Self {
+            hw,
+            h,
+            fwd_col,
+            inv_col,
+            spec,
+            col,
+            scratch,
+            ..
+        } = self;
+        let fft = if inverse { inv_col } else { fwd_col };
+        for x in 0..*hw {
+            for y in 0..*h {
+                col[y] = spec[y * *hw + x];
             }
-            let need = col.get_inplace_scratch_len();
-            let mut c = std::mem::take(&mut self.col);
-            col.process_with_scratch(&mut c, self.scratch_for(need));
-            self.col = c;
-            for y in 0..h {
-                self.spec[y * hw + x] = self.col[y];
+            fft.process_with_scratch(col, scratch);
+            for y in 0..*h {
+                spec[y * *hw + x] = col[y];
             }
         }
     }
 
     /// `real` (its first `rows` rows; the rest are zero) → `spec`.
     fn forward(&mut self, rows: usize) {
-        let (w, hw) = (self.w, self.hw);
-        let row = Arc::clone(&self.fwd_row);
-        let need = row.get_scratch_len();
-        let mut real = std::mem::take(&mut self.real);
-        let mut spec = std::mem::take(&mut self.spec);
-        for (y, out) in spec.chunks_exact_mut(hw).enumerate() {
+        let Self {
+            w,
+            hw,
+            fwd_row,
+            real,
+            spec,
+            scratch,
+            ..
+        } = self;
+        for (y, out) in spec.chunks_exact_mut(*hw).enumerate() {
             if y < rows {
-                let input = &mut real[y * w..(y + 1) * w];
                 // Lengths are the planned ones: the transform cannot refuse them.
-                let _ = row.process_with_scratch(input, out, self.scratch_for(need));
+                let _ = fwd_row.process_with_scratch(&mut real[y * *w..(y + 1) * *w], out, scratch);
             } else {
                 out.fill(Complex32::default());
             }
         }
-        self.real = real;
-        self.spec = spec;
         self.columns(false);
     }
 
     /// `spec` → `real` (unnormalised, as the forward).
     fn inverse(&mut self) {
         self.columns(true);
-        let (w, hw) = (self.w, self.hw);
-        let row = Arc::clone(&self.inv_row);
-        let need = row.get_scratch_len();
-        let mut real = std::mem::take(&mut self.real);
-        let mut spec = std::mem::take(&mut self.spec);
-        for (input, out) in spec.chunks_exact_mut(hw).zip(real.chunks_exact_mut(w)) {
+        let Self {
+            w,
+            hw,
+            inv_row,
+            real,
+            spec,
+            scratch,
+            ..
+        } = self;
+        for (input, out) in spec.chunks_exact_mut(*hw).zip(real.chunks_exact_mut(*w)) {
             // The DC and Nyquist bins of a symmetric spectrum are real up to rounding; the
             // transform reports the rounding and ignores it, which is what is wanted here.
-            let _ = row.process_with_scratch(input, out, self.scratch_for(need));
+            let _ = inv_row.process_with_scratch(input, out, scratch);
         }
-        self.real = real;
-        self.spec = spec;
     }
 
     /// The frame averaged 2×2, mean removed, Hann-windowed, into the zero-padded buffer.
@@ -233,16 +254,8 @@ impl PhaseCorrelator {
         }
         let (px, py) = (at % self.w, at / self.w);
         let v = |x: usize, y: usize| self.real[(y % self.h) * self.w + (x % self.w)];
-        let refine = |m: f32, c: f32, p: f32| {
-            let d = m - 2.0 * c + p;
-            if d.abs() > 1e-9 {
-                (0.5 * (m - p) / d).clamp(-0.5, 0.5)
-            } else {
-                0.0
-            }
-        };
-        let fx = refine(v(px + self.w - 1, py), best, v(px + 1, py));
-        let fy = refine(v(px, py + self.h - 1), best, v(px, py + 1));
+        let fx = parabola_vertex(v(px + self.w - 1, py), best, v(px + 1, py));
+        let fy = parabola_vertex(v(px, py + self.h - 1), best, v(px, py + 1));
         let wrap = |p: usize, n: usize| {
             if p > n / 2 {
                 p as f32 - n as f32
