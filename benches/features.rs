@@ -235,9 +235,34 @@ fn bench_scale(c: &mut Criterion) {
     g.finish();
 }
 
+/// The picture figures of one 160x90 analysis frame: the look (exposure, contrast,
+/// colourfulness, cast) and the camera motion (phase correlation against the previous frame).
+fn bench_picture(c: &mut Criterion) {
+    use evalverse::model::picture::{look::look, motion::PhaseCorrelator};
+    let fs = frames(24, 160, 90);
+    let mut g = c.benchmark_group("picture 160x90");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function("look", |b| {
+        b.iter(|| {
+            i = (i + 1) % fs.len();
+            black_box(look(&fs[i]))
+        })
+    });
+    let mut corr = PhaseCorrelator::default();
+    g.bench_function("camera motion", |b| {
+        b.iter(|| {
+            i = (i + 1) % fs.len();
+            black_box(corr.push(&fs[i].luma, 160, 90))
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_scale,
+    bench_picture,
     bench_features,
     bench_batched,
     bench_detectors,

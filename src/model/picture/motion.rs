@@ -53,6 +53,22 @@ pub(crate) fn parabola_vertex(m: f32, c: f32, p: f32) -> f32 {
     }
 }
 
+/// Lanes of the sums and the peak scan: independent accumulators, so the loops vectorise.
+const LANES: usize = 8;
+
+/// The sum of `f` over `values`, in [`LANES`] independent partial sums.
+fn sum_lanes(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let blocks = values.chunks_exact(LANES);
+    let tail: f32 = blocks.remainder().iter().map(|&v| f(v)).sum();
+    for b in blocks {
+        for (l, &v) in lanes.iter_mut().zip(b) {
+            *l += f(v);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// Phase correlation of consecutive frames.
 pub struct PhaseCorrelator {
     w: usize,
@@ -77,6 +93,10 @@ pub struct PhaseCorrelator {
     spec: Vec<Complex32>,
     col: Vec<Complex32>,
     scratch: Vec<Complex32>,
+    /// The box-averaged frame (`load`), kept between frames.
+    small: Vec<f32>,
+    /// Per-bin magnitudes of the cross-power spectrum.
+    mags: Vec<f32>,
 }
 
 /// One frame's displacement against the one before.
@@ -132,6 +152,8 @@ impl PhaseCorrelator {
             spec: vec![Complex32::default(); hw * h],
             col: vec![Complex32::default(); h],
             scratch: vec![Complex32::default(); scratch],
+            small: vec![],
+            mags: vec![],
         }
     }
 
@@ -217,27 +239,45 @@ impl PhaseCorrelator {
                 .flat_map(|y| (0..sw).map(move |x| hann(x, sw) * hann(y, sh)))
                 .collect();
         }
-        let mut small = vec![0f32; sw * sh];
-        let norm = 1.0 / (step * step) as f32;
-        for y in 0..sh {
-            for r in 0..step {
-                let row = &luma[(step * y + r) * width..];
-                for (x, v) in small[y * sw..(y + 1) * sw].iter_mut().enumerate() {
-                    let px = &row[step * x..step * (x + 1)];
-                    *v += px.iter().map(|&p| p as u32).sum::<u32>() as f32;
+        let mut small = std::mem::take(&mut self.small);
+        small.clear();
+        small.resize(sw * sh, 0.0);
+        if step == 2 {
+            // The analysis frame's case: two rows to one, pairs of columns summed.
+            for (y, out) in small.chunks_exact_mut(sw).enumerate() {
+                let (r0, r1) = (&luma[2 * y * width..], &luma[(2 * y + 1) * width..]);
+                let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+                for (v, (a, b)) in out.iter_mut().zip(pairs) {
+                    *v = (a[0] as u32 + a[1] as u32 + b[0] as u32 + b[1] as u32) as f32 * 0.25;
                 }
             }
+        } else {
+            let norm = 1.0 / (step * step) as f32;
+            for y in 0..sh {
+                for r in 0..step {
+                    let row = &luma[(step * y + r) * width..];
+                    for (x, v) in small[y * sw..(y + 1) * sw].iter_mut().enumerate() {
+                        let px = &row[step * x..step * (x + 1)];
+                        *v += px.iter().map(|&p| p as u32).sum::<u32>() as f32;
+                    }
+                }
+            }
+            small.iter_mut().for_each(|v| *v *= norm);
         }
-        small.iter_mut().for_each(|v| *v *= norm);
-        let mean = small.iter().sum::<f32>() / small.len() as f32;
-        let var = small.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / small.len() as f32;
+        let mean = sum_lanes(&small, |v| v) / small.len() as f32;
+        let var = sum_lanes(&small, |v| (v - mean) * (v - mean)) / small.len() as f32;
         self.real.fill(0.0);
-        for y in 0..sh {
-            for x in 0..sw {
-                let i = y * sw + x;
-                self.real[y * self.w + x] = (small[i] - mean) * self.window[i];
+        for ((row, s), w) in self
+            .real
+            .chunks_exact_mut(self.w)
+            .zip(small.chunks_exact(sw))
+            .zip(self.window.chunks_exact(sw))
+        {
+            for ((r, s), w) in row.iter_mut().zip(s).zip(w) {
+                *r = (s - mean) * w;
             }
         }
+        self.small = small;
         var.sqrt()
     }
 
@@ -245,13 +285,17 @@ impl PhaseCorrelator {
     fn peak(&self, sw: usize) -> Shift {
         // A perfect circular shift peaks at Σ weights (the inverse FFT is unnormalised).
         let n = self.weight_sum;
-        let (mut best, mut at) = (f32::MIN, 0usize);
-        for (i, &v) in self.real.iter().enumerate() {
-            if v > best {
-                best = v;
-                at = i;
+        // The largest value (lane-wise, so the scan vectorises), then its first position.
+        let mut lanes = [f32::MIN; LANES];
+        let blocks = self.real.chunks_exact(LANES);
+        let tail = blocks.remainder().iter().fold(f32::MIN, |m, &v| m.max(v));
+        for b in blocks {
+            for (m, &v) in lanes.iter_mut().zip(b) {
+                *m = m.max(v);
             }
         }
+        let best = lanes.iter().fold(tail, |m, &v| m.max(v));
+        let at = self.real.iter().position(|&v| v == best).unwrap_or(0);
         let (px, py) = (at % self.w, at / self.w);
         let v = |x: usize, y: usize| self.real[(y % self.h) * self.w + (x % self.w)];
         let fx = parabola_vertex(v(px + self.w - 1, py), best, v(px + 1, py));
@@ -290,23 +334,29 @@ impl PhaseCorrelator {
             return None;
         }
         self.forward(sh);
-        let spectrum = self.spec.clone();
-        let prev = self.prev.replace((sw, sh, spectrum));
-        let (pw, ph, prev) = prev?;
-        if (pw, ph) != (sw, sh) {
+        // This frame's spectrum becomes `prev`; the previous one's buffer takes the product.
+        let mut other = match self.prev.take() {
+            Some((pw, ph, buf)) if (pw, ph) == (sw, sh) => Some(buf),
+            _ => None,
+        };
+        let Some(prev) = other.as_mut() else {
+            self.prev = Some((sw, sh, self.spec.clone()));
             return None;
-        }
+        };
         // Normalised cross-power spectrum; bins far below the typical magnitude are noise.
-        let cur = &self.prev.as_ref()?.2;
-        let mut mags = 0f32;
-        for (b, (c, p)) in self.spec.iter_mut().zip(cur.iter().zip(&prev)) {
-            *b = c * p.conj();
-            mags += (b.re * b.re + b.im * b.im).sqrt();
+        let mags = &mut self.mags;
+        mags.resize(prev.len(), 0.0);
+        for ((p, c), m) in prev.iter_mut().zip(&self.spec).zip(mags.iter_mut()) {
+            *p = Complex32::new(c.re * p.re + c.im * p.im, c.im * p.re - c.re * p.im);
+            *m = (p.re * p.re + p.im * p.im).sqrt();
         }
-        let floor = 1e-6 * mags / self.spec.len() as f32 + 1e-12;
-        for (b, g) in self.spec.iter_mut().zip(&self.weights) {
-            *b *= g / ((b.re * b.re + b.im * b.im).sqrt() + floor);
+        let floor = 1e-6 * sum_lanes(mags, |v| v) / mags.len() as f32 + 1e-12;
+        let cross = prev;
+        for ((b, g), m) in cross.iter_mut().zip(&self.weights).zip(mags.iter()) {
+            *b *= g / (m + floor);
         }
+        std::mem::swap(&mut self.spec, cross);
+        self.prev = other.map(|buf| (sw, sh, buf));
         self.inverse();
         Some(self.peak(sw))
     }
