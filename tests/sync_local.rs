@@ -1,8 +1,9 @@
 //! Sync from local motion that makes sound, end to end: generated clips with things dropped at
 //! random places that land with a thud (no cuts, no flashes: the event evidence has nothing),
-//! through encoding, decoding and the evaluator. The whole-file estimate must come from the
-//! local motion and be within one frame at every delay; pictures whose sounds are unrelated to
-//! their motion must not commit.
+//! through encoding, decoding and the evaluator. The whole-file estimate, and the windows' once
+//! enough of the clip is in, must come from the local motion and be within one frame at every
+//! delay; pictures whose sounds are unrelated to their motion must not commit, whole or in any
+//! window.
 mod common;
 use common::*;
 use evalverse::config::Settings;
@@ -55,7 +56,7 @@ fn summary_sync(records: &[Value]) -> Value {
 fn sounds_of_local_motion_give_the_delay_within_a_frame() {
     let dir = tempfile::tempdir().unwrap();
     let delays = [-350.0, -120.0, 0.0, 80.0, 260.0];
-    let mut committed = 0;
+    let (mut committed, mut window_commits) = (0, 0);
     for (k, delay) in delays.into_iter().enumerate() {
         let seed = 11 + k as u64;
         let path = clip(dir.path(), &format!("drops{k}"), &spec(seed, delay));
@@ -66,6 +67,18 @@ fn sounds_of_local_motion_give_the_delay_within_a_frame() {
             "measured: drops, delay {delay:+} ms → {} (best lag {} ms, z {})",
             sync["audio_delay_ms"], sync["local"]["best_lag_ms"], sync["local"]["z"]
         );
+        // Windows (live and file alike) read the 40 s before their end: once ~25 s of the
+        // clip are in, they answer from local motion too, and never wrongly.
+        let windows: Vec<f64> = of_type(&records, "window")
+            .iter()
+            .filter(|w| w["sync"]["source"] == "local_motion")
+            .filter_map(|w| w["sync"]["audio_delay_ms"].as_f64())
+            .collect();
+        eprintln!("measured: drops, delay {delay:+} ms → {} windows from local motion: {windows:?}", windows.len());
+        for w in &windows {
+            assert!((w - delay).abs() <= 1000.0 / FPS, "window at delay {delay}: {w}");
+        }
+        window_commits += windows.len();
         let Some(got) = sync["audio_delay_ms"].as_f64() else {
             continue;
         };
@@ -74,6 +87,7 @@ fn sounds_of_local_motion_give_the_delay_within_a_frame() {
         assert!((got - delay).abs() <= 1000.0 / FPS, "delay {delay}: {sync}");
     }
     assert!(committed >= 4, "{committed} of {} committed", delays.len());
+    assert!(window_commits >= 8, "{window_commits} windows committed from local motion");
 }
 
 #[test]
@@ -96,5 +110,8 @@ fn motion_with_unrelated_sounds_does_not_commit() {
             sync["local"]["audio_delay_ms"].is_null(),
             "control {k}: {sync}"
         );
+        for w in of_type(&records, "window") {
+            assert!(w["sync"]["audio_delay_ms"].is_null(), "control {k}: {}", w["sync"]);
+        }
     }
 }

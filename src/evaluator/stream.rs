@@ -9,7 +9,7 @@ use super::damage::{DamageLog, HealCheck};
 use crate::alert::{AlertEngine, AlertRule, Verdict};
 use crate::config::AnalysisSettings;
 use crate::model::continuity::{Detection, EventKind, Silence, VideoContinuity};
-use crate::model::local_sync::{self, LocalSync};
+use crate::model::local_sync::{self, LocalEstimate, LocalSync};
 use crate::model::picture::detail::DetailFigures;
 use crate::model::rhythm::{
     CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing, PacingFigures,
@@ -143,6 +143,8 @@ pub struct StreamEvaluator {
     tally: SyncTally,
     /// Local motion against sound onsets, for the summary.
     local: LocalSync,
+    /// The last window's local-motion estimate and the window end it was made at.
+    local_window: Option<(f64, LocalEstimate)>,
     /// Committed delays whose horizon still overlaps the windows to come (end, delay ms) ...
     committed: VecDeque<(f64, f64)>,
     /// ... and the earlier ones, as a histogram of 0.1 ms bins: the drift reference.
@@ -237,6 +239,7 @@ impl StreamEvaluator {
             onsets_total: 0,
             tally: SyncTally::new(a.sync_search_ms),
             local: LocalSync::default(),
+            local_window: None,
             committed: VecDeque::new(),
             committed_before: BTreeMap::new(),
             committed_before_n: 0,
@@ -1154,8 +1157,14 @@ impl StreamEvaluator {
         origin: f64,
         diagnosis: &mut Vec<Diagnosis>,
     ) -> Option<SyncFigures> {
-        let est = self.sync_in((e - self.a.sync_horizon_s).max(origin), e)?;
+        let mut est = self.sync_in((e - self.a.sync_horizon_s).max(origin), e)?;
+        let local = self.window_local(e, &est);
+        let source = local
+            .as_ref()
+            .and_then(|l| local_sync::combine(&mut est, l, self.frame_s()));
         let mut fig = SyncFigures::new(&est, self.timing.as_str());
+        fig.source = source;
+        fig.local = local;
         if let Some(d) = est.audio_delay_ms {
             if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
                 diagnosis.push(taxonomy::sync(d, est.matched));
@@ -1175,6 +1184,31 @@ impl StreamEvaluator {
             fig.confidence = rounded(fig.confidence * 0.5);
         }
         Some(fig)
+    }
+
+    /// The local-motion estimate for the window ending at `e`, where the events lacked
+    /// evidence: over the [`local_sync::WINDOW_SPAN_S`] s before `e`, made at most every
+    /// [`local_sync::WINDOW_EVERY_S`] s (a few ms each) and shown by the windows in between.
+    fn window_local(&mut self, e: f64, est: &SyncEstimate) -> Option<LocalEstimate> {
+        use crate::model::sync::Decline;
+        let wanting = matches!(
+            est.declined,
+            Some(Decline::StaticPicture | Decline::TooFewEvents | Decline::WeakEvidence)
+        );
+        if !wanting {
+            return None;
+        }
+        match &self.local_window {
+            Some((at, l)) if (0.0..local_sync::WINDOW_EVERY_S).contains(&(e - at)) => {
+                Some(l.clone())
+            }
+            _ => {
+                let search = self.a.sync_search_ms;
+                let l = self.local.estimate_since(search, e - local_sync::WINDOW_SPAN_S);
+                self.local_window = Some((e, l.clone()));
+                Some(l)
+            }
+        }
     }
 
     /// The drift reference at `e`: the median of the committed delays whose horizon no longer

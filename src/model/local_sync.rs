@@ -48,6 +48,11 @@ use std::collections::VecDeque;
 pub const GRID_S: f64 = SHORT as f64 / 1000.0;
 /// Largest delay the local evidence looks for, ms (the sync search, if smaller).
 pub const LOCAL_SEARCH_MS: f64 = 500.0;
+/// Span of the stream a window's estimate reads (the window's end and the seconds before).
+pub const WINDOW_SPAN_S: f64 = 40.0;
+/// A window's estimate is made at most this often (stream seconds); windows in between show
+/// the last one.
+pub const WINDOW_EVERY_S: f64 = 5.0;
 /// Height of the peak over the null windows' maxima, in their standard deviations.
 pub const MIN_Z: f64 = 4.0;
 /// Fewest independent null windows (search windows that fit in the stream beside the
@@ -332,6 +337,11 @@ impl LocalSync {
 
     /// The estimate over the kept span, searching ±`search_ms` (at most [`LOCAL_SEARCH_MS`]).
     pub fn estimate(&self, search_ms: f64) -> LocalEstimate {
+        self.estimate_since(search_ms, f64::NEG_INFINITY)
+    }
+
+    /// The estimate over the kept span from `since` (stream seconds) on.
+    pub fn estimate_since(&self, search_ms: f64, since: f64) -> LocalEstimate {
         let s = search_ms.min(LOCAL_SEARCH_MS) / 1000.0;
         let Some(origin) = self.audio_origin else {
             return LocalEstimate::declined(LocalDecline::Silence);
@@ -344,7 +354,7 @@ impl LocalSync {
         }
         // Grid step j is at origin + j·5 ms; the span both media cover.
         let step = |t: f64| ((t - origin) / GRID_S).round() as i64;
-        let from = step(v0.0).max(self.env_first);
+        let from = step(v0.0.max(since)).max(self.env_first);
         let to = step(v1.0).min(self.env_first + self.env.len() as i64 - 1);
         let n = smooth_len(((to - from).max(0) + 1) as usize);
         let span_s = n as f64 * GRID_S;

@@ -145,11 +145,12 @@ pub struct SyncFigures {
     /// second-peak ratio were read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<SyncCurve>,
-    /// Which evidence the committed delay comes from (summary only): `events` (cuts and
-    /// flashes) or `local_motion`.
+    /// Which evidence the committed delay comes from: `events` (cuts and flashes) or
+    /// `local_motion`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<&'static str>,
-    /// The local-motion estimate, committed or not (summary only).
+    /// The local-motion estimate, committed or not: the whole input's in the summary; in a
+    /// window, where the events lacked evidence, over the 40 s before its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<crate::model::local_sync::LocalEstimate>,
 }
