@@ -74,9 +74,15 @@ fn sounds_of_local_motion_give_the_delay_within_a_frame() {
             .filter(|w| w["sync"]["source"] == "local_motion")
             .filter_map(|w| w["sync"]["audio_delay_ms"].as_f64())
             .collect();
-        eprintln!("measured: drops, delay {delay:+} ms → {} windows from local motion: {windows:?}", windows.len());
+        eprintln!(
+            "measured: drops, delay {delay:+} ms → {} windows from local motion: {windows:?}",
+            windows.len()
+        );
         for w in &windows {
-            assert!((w - delay).abs() <= 1000.0 / FPS, "window at delay {delay}: {w}");
+            assert!(
+                (w - delay).abs() <= 1000.0 / FPS,
+                "window at delay {delay}: {w}"
+            );
         }
         window_commits += windows.len();
         let Some(got) = sync["audio_delay_ms"].as_f64() else {
@@ -87,7 +93,10 @@ fn sounds_of_local_motion_give_the_delay_within_a_frame() {
         assert!((got - delay).abs() <= 1000.0 / FPS, "delay {delay}: {sync}");
     }
     assert!(committed >= 4, "{committed} of {} committed", delays.len());
-    assert!(window_commits >= 8, "{window_commits} windows committed from local motion");
+    assert!(
+        window_commits >= 8,
+        "{window_commits} windows committed from local motion"
+    );
 }
 
 #[test]
@@ -111,7 +120,11 @@ fn motion_with_unrelated_sounds_does_not_commit() {
             "control {k}: {sync}"
         );
         for w in of_type(&records, "window") {
-            assert!(w["sync"]["audio_delay_ms"].is_null(), "control {k}: {}", w["sync"]);
+            assert!(
+                w["sync"]["audio_delay_ms"].is_null(),
+                "control {k}: {}",
+                w["sync"]
+            );
         }
     }
 }

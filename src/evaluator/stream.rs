@@ -1204,7 +1204,9 @@ impl StreamEvaluator {
             }
             _ => {
                 let search = self.a.sync_search_ms;
-                let l = self.local.estimate_since(search, e - local_sync::WINDOW_SPAN_S);
+                let l = self
+                    .local
+                    .estimate_since(search, e - local_sync::WINDOW_SPAN_S);
                 self.local_window = Some((e, l.clone()));
                 Some(l)
             }

@@ -256,7 +256,10 @@ mod tests {
                     let g = (yn - 0.1873 * u - 0.4681 * v).clamp(0.0, 1.0) * 255.0;
                     let b = (yn + 1.8556 * u).clamp(0.0, 1.0) * 255.0;
                     let (a, c) = (r - g, 0.5 * (r + g) - b);
-                    for (s, t) in want.iter_mut().zip([a, a * a, c, c * c, (u * u + v * v).sqrt()]) {
+                    for (s, t) in want
+                        .iter_mut()
+                        .zip([a, a * a, c, c * c, (u * u + v * v).sqrt()])
+                    {
                         *s += t;
                     }
                     m += 1;
@@ -266,7 +269,10 @@ mod tests {
             assert_eq!(got.m, m, "{w}x{h}");
             let got = [got.rg[0], got.rg[1], got.yb[0], got.yb[1], got.cast];
             for (g, w_) in got.iter().zip(want) {
-                assert!((g - w_).abs() <= 1e-5 * w_.abs().max(1.0), "{w}x{h}: {got:?} vs {want:?}");
+                assert!(
+                    (g - w_).abs() <= 1e-5 * w_.abs().max(1.0),
+                    "{w}x{h}: {got:?} vs {want:?}"
+                );
             }
         }
     }
