@@ -141,7 +141,7 @@ pub struct StreamEvaluator {
     onsets_total: usize,
     /// The whole-stream sync evidence, for the summary.
     tally: SyncTally,
-    /// Local motion against sound onsets, for the summary.
+    /// Local motion against sound onsets, for the summary and the windows.
     local: LocalSync,
     /// The last window's local-motion estimate and the window end it was made at.
     local_window: Option<(f64, LocalEstimate)>,
@@ -1190,12 +1190,7 @@ impl StreamEvaluator {
     /// evidence: over the [`local_sync::WINDOW_SPAN_S`] s before `e`, made at most every
     /// [`local_sync::WINDOW_EVERY_S`] s (a few ms each) and shown by the windows in between.
     fn window_local(&mut self, e: f64, est: &SyncEstimate) -> Option<LocalEstimate> {
-        use crate::model::sync::Decline;
-        let wanting = matches!(
-            est.declined,
-            Some(Decline::StaticPicture | Decline::TooFewEvents | Decline::WeakEvidence)
-        );
-        if !wanting {
+        if !local_sync::events_lack_evidence(est) {
             return None;
         }
         match &self.local_window {

@@ -466,6 +466,15 @@ fn pooled_correlation(audio: &[f32], regions: &mut [Vec<f32>]) -> Option<(Vec<f6
     Some((corr.iter().map(|c| *c as f64 * scale).collect(), used))
 }
 
+/// Whether the events declined for want of evidence (no visual events, too few matched,
+/// matches at chance level), the case the local motion may answer.
+pub fn events_lack_evidence(est: &SyncEstimate) -> bool {
+    matches!(
+        est.declined,
+        Some(Decline::StaticPicture | Decline::TooFewEvents | Decline::WeakEvidence)
+    )
+}
+
 /// The whole stream's sync answer from both kinds of evidence: the events' (cuts and flashes,
 /// exact to the frame) when it commits; the local motion's (over the last [`KEEP_S`] s) when
 /// the events declined for want of evidence (no visual events, too few matched, matches at
@@ -487,12 +496,7 @@ pub fn combine(
         (Some(_), _) => Some("events"),
         // Only where the events lacked evidence: events that conflict (periodic, spread, the
         // head's doubt) keep their decline.
-        (None, Some(l))
-            if matches!(
-                est.declined,
-                Some(Decline::StaticPicture | Decline::TooFewEvents | Decline::WeakEvidence)
-            ) =>
-        {
+        (None, Some(l)) if events_lack_evidence(est) => {
             est.audio_delay_ms = Some(l);
             est.declined = None;
             est.best_lag_ms = local.best_lag_ms;
