@@ -85,6 +85,23 @@ fn sounds_of_local_motion_give_the_delay_within_a_frame() {
             );
         }
         window_commits += windows.len();
+        // An offset viewers notice is diagnosed, and the diagnosis says what it rests on.
+        if delay.abs() >= 200.0 && !windows.is_empty() {
+            let says_local = of_type(&records, "window").iter().any(|w| {
+                w["diagnosis"].as_array().is_some_and(|ds| {
+                    ds.iter().any(|d| {
+                        d["dimension"] == "sync"
+                            && d["observed"]
+                                .as_str()
+                                .is_some_and(|o| o.contains("local motion"))
+                    })
+                })
+            });
+            assert!(
+                says_local,
+                "delay {delay}: no sync diagnosis naming local motion"
+            );
+        }
         let Some(got) = sync["audio_delay_ms"].as_f64() else {
             continue;
         };

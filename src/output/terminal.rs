@@ -95,11 +95,15 @@ pub fn summary_text(s: &SummaryRecord) -> String {
     );
     t += &match s.sync.audio_delay_ms {
         Some(d) => format!(
-            "  sync     audio {} by {:.1} ms (confidence {:.2}, {} events matched)\n",
+            "  sync     audio {} by {:.1} ms (confidence {:.2}, {})\n",
             if d >= 0.0 { "late" } else { "early" },
             d.abs(),
             s.sync.confidence,
-            s.sync.matched_events
+            crate::model::local_sync::evidence(
+                s.sync.source,
+                s.sync.matched_events,
+                s.sync.local.as_ref()
+            )
         ),
         None => format!(
             "  sync     no estimate: {}\n",

@@ -377,7 +377,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
 }
 
 /// Diagnosis of a committed audio delay outside the detectability window.
-pub fn sync(delay_ms: f64, matched: usize) -> Diagnosis {
+pub fn sync(delay_ms: f64, evidence: &str) -> Diagnosis {
     let (word, limit) = if delay_ms >= 0.0 {
         ("late", super::DETECT_LATE_MS)
     } else {
@@ -388,10 +388,7 @@ pub fn sync(delay_ms: f64, matched: usize) -> Diagnosis {
         stage: Stage::PostProduction,
         aspect: "sound design (audio-visual fusion)",
         dimension: Dimension::Sync,
-        observed: format!(
-            "audio {word} by {:.0} ms ({matched} audio-visual events matched)",
-            delay_ms.abs()
-        ),
+        observed: format!("audio {word} by {:.0} ms ({evidence})", delay_ms.abs()),
         problem: format!(
             "viewers notice audio {word} beyond {limit:.0} ms (ITU-R BT.1359): the audio and video tracks are offset"
         ),
