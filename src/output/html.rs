@@ -321,6 +321,14 @@ fn sync_section(b: &mut String, summary: Option<&Value>) {
                 d.abs(),
                 s["confidence"]
             );
+            if s["source"] == "local_motion" {
+                let local = &s["local"];
+                let _ = write!(
+                    b,
+                    " From local motion that makes sound (z {}, over {} s): cuts and flashes gave too little to go by.",
+                    local["z"], local["span_s"]
+                );
+            }
         }
         None => {
             let _ = write!(
