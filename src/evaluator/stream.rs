@@ -1167,8 +1167,7 @@ impl StreamEvaluator {
         fig.local = local;
         if let Some(d) = est.audio_delay_ms {
             if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
-                let evidence = local_sync::evidence(fig.source, est.matched, fig.local.as_ref());
-                diagnosis.push(taxonomy::sync(d, &evidence));
+                diagnosis.push(taxonomy::sync(d, &fig));
             }
             if let Some(reference) = self.drift_reference(e) {
                 fig.drift_ms = Some((d - reference).round());

@@ -466,20 +466,6 @@ fn pooled_correlation(audio: &[f32], regions: &mut [Vec<f32>]) -> Option<(Vec<f6
     Some((corr.iter().map(|c| *c as f64 * scale).collect(), used))
 }
 
-/// What a committed delay rests on, in words (for diagnoses and the terminal): the events
-/// matched, or the local motion's z and span when `source` is `local_motion`.
-pub fn evidence(source: Option<&str>, matched: usize, local: Option<&LocalEstimate>) -> String {
-    match (source, local) {
-        (Some("local_motion"), Some(l)) => format!(
-            "from local motion that makes sound: z {:.1} over {:.0} s, {} regions",
-            l.z.unwrap_or(0.0),
-            l.span_s,
-            l.regions
-        ),
-        _ => format!("{matched} audio-visual events matched"),
-    }
-}
-
 /// Whether the events declined for want of evidence (no visual events, too few matched,
 /// matches at chance level), the case the local motion may answer.
 pub fn events_lack_evidence(est: &SyncEstimate) -> bool {

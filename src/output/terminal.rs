@@ -99,11 +99,7 @@ pub fn summary_text(s: &SummaryRecord) -> String {
             if d >= 0.0 { "late" } else { "early" },
             d.abs(),
             s.sync.confidence,
-            crate::model::local_sync::evidence(
-                s.sync.source,
-                s.sync.matched_events,
-                s.sync.local.as_ref()
-            )
+            crate::score::taxonomy::sync_evidence(&s.sync)
         ),
         None => format!(
             "  sync     no estimate: {}\n",

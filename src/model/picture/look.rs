@@ -71,7 +71,8 @@ pub fn look(f: &VideoFrame) -> FrameLook {
         }
     }
     let dark = hist[..=32].iter().sum::<u32>() as f64 / n;
-    let Colour { rg, yb, cast, m } = colour(f);
+    let ([rg0, rg1, yb0, yb1, cast], m) = colour(f);
+    let (rg, yb) = ([rg0, rg1], [yb0, yb1]);
     let m = m.max(1) as f64;
     let var = |s: [f64; 2]| (s[1] / m - (s[0] / m).powi(2)).max(0.0);
     let sigma = (var(rg) + var(yb)).sqrt();
@@ -86,15 +87,6 @@ pub fn look(f: &VideoFrame) -> FrameLook {
         colourfulness: sigma + 0.3 * mu,
         cast: cast / m,
     }
-}
-
-/// Sums over the chroma samples of a frame, each with the luma at its top-left: the opponent
-/// channels' sum and sum of squares, the chroma offsets' magnitudes, and the sample count.
-struct Colour {
-    rg: [f64; 2],
-    yb: [f64; 2],
-    cast: f64,
-    m: usize,
 }
 
 /// Lanes of [`colour_row`]: independent sums, so the loop vectorises.
@@ -139,15 +131,11 @@ fn colour_row(cb: &[u8], cr: &[u8], luma: &[u8]) -> ([f64; 5], usize) {
     (acc.map(|lanes| lanes.iter().map(|&v| v as f64).sum()), n)
 }
 
-/// The colour sums of a frame; rows the planes do not hold (a short buffer) are left out.
-fn colour(f: &VideoFrame) -> Colour {
+/// The colour sums of a frame (`[rg, rg², yb, yb², cast]`, as [`colour_row`]) and the number
+/// of chroma samples; rows the planes do not hold (a short buffer) are left out.
+fn colour(f: &VideoFrame) -> ([f64; 5], usize) {
     let (cw, ch) = (f.chroma_width(), f.chroma_height());
-    let mut out = Colour {
-        rg: [0.0; 2],
-        yb: [0.0; 2],
-        cast: 0.0,
-        m: 0,
-    };
+    let (mut sums, mut m) = ([0f64; 5], 0usize);
     for cy in 0..ch {
         let ly = (2 * cy).min(f.height.saturating_sub(1));
         let (Some(cb), Some(cr), Some(luma)) = (
@@ -158,14 +146,10 @@ fn colour(f: &VideoFrame) -> Colour {
             continue;
         };
         let (s, n) = colour_row(cb, cr, luma);
-        out.rg[0] += s[0];
-        out.rg[1] += s[1];
-        out.yb[0] += s[2];
-        out.yb[1] += s[3];
-        out.cast += s[4];
-        out.m += n;
+        sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+        m += n;
     }
-    out
+    (sums, m)
 }
 
 #[cfg(test)]
@@ -265,9 +249,8 @@ mod tests {
                     m += 1;
                 }
             }
-            let got = colour(&f);
-            assert_eq!(got.m, m, "{w}x{h}");
-            let got = [got.rg[0], got.rg[1], got.yb[0], got.yb[1], got.cast];
+            let (got, got_m) = colour(&f);
+            assert_eq!(got_m, m, "{w}x{h}");
             for (g, w_) in got.iter().zip(want) {
                 assert!(
                     (g - w_).abs() <= 1e-5 * w_.abs().max(1.0),
