@@ -1167,7 +1167,9 @@ impl StreamEvaluator {
         fig.local = local;
         if let Some(d) = est.audio_delay_ms {
             if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
-                diagnosis.push(taxonomy::sync(d, &fig));
+                let evidence =
+                    taxonomy::sync_evidence(fig.source, fig.matched_events, fig.local.as_ref());
+                diagnosis.push(taxonomy::sync(d, &evidence));
             }
             if let Some(reference) = self.drift_reference(e) {
                 fig.drift_ms = Some((d - reference).round());

@@ -99,7 +99,11 @@ pub fn summary_text(s: &SummaryRecord) -> String {
             if d >= 0.0 { "late" } else { "early" },
             d.abs(),
             s.sync.confidence,
-            crate::score::taxonomy::sync_evidence(&s.sync)
+            crate::score::taxonomy::sync_evidence(
+                s.sync.source,
+                s.sync.matched_events,
+                s.sync.local.as_ref()
+            )
         ),
         None => format!(
             "  sync     no estimate: {}\n",

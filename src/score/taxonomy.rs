@@ -377,22 +377,26 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
 }
 
 /// What a committed delay rests on, in words (for the diagnosis and the terminal): the events
-/// matched, or the local motion's z, span and regions when that is the source.
-pub fn sync_evidence(fig: &super::record::SyncFigures) -> String {
-    match (fig.source, &fig.local) {
+/// matched, or the local motion's z, span and regions when that is the `source`.
+pub fn sync_evidence(
+    source: Option<&str>,
+    matched: usize,
+    local: Option<&crate::model::local_sync::LocalEstimate>,
+) -> String {
+    match (source, local) {
         (Some("local_motion"), Some(l)) => format!(
             "from local motion that makes sound: z {:.1} over {:.0} s, {} regions",
             l.z.unwrap_or(0.0),
             l.span_s,
             l.regions
         ),
-        _ => format!("{} audio-visual events matched", fig.matched_events),
+        _ => format!("{matched} audio-visual events matched"),
     }
 }
 
-/// Diagnosis of a committed audio delay outside the detectability window.
-pub fn sync(delay_ms: f64, fig: &super::record::SyncFigures) -> Diagnosis {
-    let evidence = sync_evidence(fig);
+/// Diagnosis of a committed audio delay outside the detectability window; `evidence` as
+/// [`sync_evidence`] words it.
+pub fn sync(delay_ms: f64, evidence: &str) -> Diagnosis {
     let (word, limit) = if delay_ms >= 0.0 {
         ("late", super::DETECT_LATE_MS)
     } else {
