@@ -41,6 +41,18 @@ pub struct GenerateArgs {
     /// The drops land without a sound (a control).
     #[arg(long)]
     silent_drops: bool,
+    /// A face in close-up speaks over A:B seconds, its mouth opening with every syllable
+    /// (repeatable; local motion that makes sound).
+    #[arg(long, value_parser = parse_span)]
+    talk: Vec<(f64, f64)>,
+    /// Someone walks across the frame and back over A:B seconds, each foot landing with a
+    /// footstep (repeatable; local motion that makes sound).
+    #[arg(long, value_parser = parse_span)]
+    walk: Vec<(f64, f64)>,
+    /// The talkers' syllables and the walkers' footsteps are heard as this seed draws them,
+    /// not as the picture shows them (a control: a mismatched dub).
+    #[arg(long)]
+    sound_seed: Option<u64>,
     /// Seed of the content (shapes, colours, motion): one seed per scene when building a
     /// rating study of many clips.
     #[arg(long, default_value_t = 7)]
@@ -80,6 +92,9 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         dissolves: a.dissolve,
         drops: a.drops,
         silent_drops: a.silent_drops,
+        talk: a.talk,
+        walk: a.walk,
+        sound_seed: a.sound_seed,
         seed: a.seed,
         picture: a.picture.into_faults(),
         sound: a.sound.into_faults(),
@@ -93,7 +108,15 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
     if a.truth {
         println!(
             "{}",
-            serde_json::json!({ "spec": spec, "cut_frames": spec.cut_frames(), "dissolve_frames": spec.dissolve_frames() })
+            serde_json::json!({
+                "spec": spec,
+                "cut_frames": spec.cut_frames(),
+                "dissolve_frames": spec.dissolve_frames(),
+                // When the talkers' syllables and the walkers' footsteps sound (s, before the
+                // audio delay): the picture shows them at these times unless `sound_seed`.
+                "syllable_starts": sender::sources::syllables(spec.sound_seed.unwrap_or(spec.seed), &spec.talk).iter().map(|s| s.start).collect::<Vec<_>>(),
+                "footsteps": sender::sources::steps(spec.sound_seed.unwrap_or(spec.seed), &spec.walk).iter().map(|s| s.t).collect::<Vec<_>>(),
+            })
         );
     }
     Ok(0)

@@ -1,8 +1,10 @@
 //! Senders: put media on the wire (RTP over UDP, with RTCP) or into a file, for the demo, the
 //! tests, and generators that want to hook in with one command (`evalverse send`).
+mod draw;
 pub mod inject;
 pub mod picture_faults;
 pub mod sound_faults;
+pub mod sources;
 pub mod synth;
 
 use crate::ingest::pipeline::{fill, strip_comments};

@@ -2,6 +2,8 @@
 //! panning background, hard cuts at given times with a beep on each cut, and injectable faults
 //! (audio delay, freeze, black, flicker, silence). Used by `demo`, `generate`, `send
 //! --synthetic` and the tests.
+use super::draw::{paint_rect, unit};
+use super::sources;
 use serde::{Deserialize, Serialize};
 
 /// What to generate. Times are seconds from the start.
@@ -66,6 +68,18 @@ pub struct SceneSpec {
     /// The drops land without a sound (a control: the picture's motion with no sound of it).
     #[serde(default)]
     pub silent_drops: bool,
+    /// Spans A:B where a face in close-up speaks: its mouth opens with each syllable
+    /// ([`super::sources`]).
+    #[serde(default)]
+    pub talk: Vec<(f64, f64)>,
+    /// Spans A:B where someone walks across the frame and back, each foot landing with a
+    /// footstep ([`super::sources`]).
+    #[serde(default)]
+    pub walk: Vec<(f64, f64)>,
+    /// The talkers' syllables and the walkers' footsteps are heard as this seed draws them, not
+    /// as the picture shows them (a control: a mismatched dub).
+    #[serde(default)]
+    pub sound_seed: Option<u64>,
     pub seed: u64,
     /// Exposure, shake, blur and noise faults (as `inject` makes them).
     #[serde(default)]
@@ -106,6 +120,9 @@ impl Default for SceneSpec {
             fade_out_at: None,
             drops: vec![],
             silent_drops: false,
+            talk: vec![],
+            walk: vec![],
+            sound_seed: None,
             seed: 1,
             picture: Default::default(),
             sound: Default::default(),
@@ -126,18 +143,6 @@ pub fn irregular_cuts(first: f64, until: f64) -> Vec<f64> {
         i += 1;
     }
     out
-}
-
-fn hash(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
-    x ^ (x >> 33)
-}
-
-fn unit(seed: u64, k: u64) -> f64 {
-    (hash(seed.wrapping_mul(1_000_003).wrapping_add(k)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 struct Shot {
@@ -173,25 +178,6 @@ fn shot(seed: u64, s: u64) -> Shot {
         ],
         ball_r: 0.08 + 0.06 * u(4),
         ball_v: [(u(5) - 0.5) * 0.6, (u(6) - 0.5) * 0.4],
-    }
-}
-
-/// Blend a square `(left, top, size, opacity)` into a luma plane, light on dark pictures and
-/// dark on light ones, rows covered in part blended in part (so that it moves smoothly at any
-/// speed).
-fn paint_square(ys: &mut [u8], w: usize, h: usize, (x, y, size, alpha): (f64, f64, f64, f64)) {
-    let (x0, x1) = (x.max(0.0) as usize, ((x + size) as usize).min(w));
-    let (y0, y1) = (
-        y.floor().max(0.0) as usize,
-        ((y + size).ceil() as usize).min(h),
-    );
-    for row in y0..y1 {
-        let cover = ((row + 1) as f64).min(y + size) - (row as f64).max(y);
-        let a = alpha * cover.clamp(0.0, 1.0);
-        for px in &mut ys[row * w + x0..row * w + x1] {
-            let ink = if *px < 128 { 225.0 } else { 30.0 };
-            *px = (*px as f64 * (1.0 - a) + ink * a).round() as u8;
-        }
     }
 }
 
@@ -393,8 +379,16 @@ impl SceneSpec {
         let gain = self.picture_gain(n);
         for (i, stop) in self.drops.iter().enumerate() {
             if let Some((x, y, size, a)) = self.drop_square(i, *stop, t) {
-                paint_square(&mut out[..w * h], w, h, (x, y, size, a * gain));
+                paint_rect(&mut out[..w * h], (w, h), (x, y, size, size), a * gain);
             }
+        }
+        if !self.talk.is_empty() {
+            let syl = sources::syllables(self.seed, &self.talk);
+            sources::paint_talkers(&mut out[..w * h], (w, h), self.seed, &self.talk, &syl, t);
+        }
+        if !self.walk.is_empty() {
+            let steps = sources::steps(self.seed, &self.walk);
+            sources::paint_walkers(&mut out[..w * h], (w, h), &self.walk, &steps, t);
         }
     }
 
@@ -516,6 +510,20 @@ impl SceneSpec {
         out.clear();
         let delay = self.audio_delay_ms / 1000.0;
         let beeps = self.beep_times();
+        // The talkers' and walkers' sounds that overlap these samples.
+        let (t0, t1) = (
+            from as f64 / RATE - delay,
+            (from + n as u64) as f64 / RATE - delay,
+        );
+        let heard = self.sound_seed.unwrap_or(self.seed);
+        let syl: Vec<_> = sources::syllables(heard, &self.talk)
+            .into_iter()
+            .filter(|s| s.start < t1 && s.start + s.len > t0)
+            .collect();
+        let steps: Vec<_> = sources::steps(heard, &self.walk)
+            .into_iter()
+            .filter(|s| s.t < t1 && s.t + 0.25 > t0)
+            .collect();
         for i in 0..n as u64 {
             let k = from + i;
             let t = k as f64 / RATE;
@@ -540,6 +548,17 @@ impl SceneSpec {
                     let env = (dt / 0.001).min(1.0) * (-dt / 0.02).exp();
                     v += 0.5 * env * (2.0 * unit(self.seed ^ 0x7d0d, k) - 1.0);
                 }
+            }
+            if !syl.is_empty() || !steps.is_empty() {
+                let grain = 2.0 * unit(self.seed ^ 0x5011d, k) - 1.0;
+                v += syl
+                    .iter()
+                    .map(|s| sources::voice(s, t - delay - s.start, grain))
+                    .sum::<f64>();
+                v += steps
+                    .iter()
+                    .map(|s| sources::footstep(s, t - delay - s.t, grain))
+                    .sum::<f64>();
             }
             out.push(self.sound.apply(t, (v * quiet) as f32));
         }
