@@ -1,9 +1,10 @@
 //! Sync from local motion that makes sound, end to end: generated clips with things dropped at
-//! random places that land with a thud (no cuts, no flashes: the event evidence has nothing),
-//! through encoding, decoding and the evaluator. The whole-file estimate, and the windows' once
-//! enough of the clip is in, must come from the local motion and be within one frame at every
-//! delay; pictures whose sounds are unrelated to their motion must not commit, whole or in any
-//! window.
+//! random places that land with a thud, a face in close-up whose mouth opens with each syllable
+//! it speaks, someone walking with footsteps (no cuts, no flashes: the event evidence has
+//! nothing), through encoding, decoding and the evaluator. The whole-file estimate, and the
+//! windows' once enough of the clip is in, must come from the local motion and be within one
+//! frame at every delay; pictures whose sounds are unrelated to their motion (other sounds, or
+//! another take's syllables and footsteps) must not commit, whole or in any window.
 mod common;
 use common::*;
 use evalverse::config::Settings;
@@ -143,5 +144,98 @@ fn motion_with_unrelated_sounds_does_not_commit() {
                 w["sync"]
             );
         }
+    }
+}
+
+/// A 40 s shot of a talker (`talk`) or a walker (`walk`), the sound `delay_ms` late.
+fn source_spec(family: &str, seed: u64, delay_ms: f64) -> SceneSpec {
+    let all = vec![(0.0, 40.0)];
+    let (talk, walk) = match family {
+        "talk" => (all, vec![]),
+        _ => (vec![], all),
+    };
+    SceneSpec {
+        drops: vec![],
+        talk,
+        walk,
+        ..spec(seed, delay_ms)
+    }
+}
+
+/// Committed whole-file delays and window delays from local motion.
+fn local_answers(records: &[Value]) -> (Option<f64>, Vec<f64>) {
+    let sync = summary_sync(records);
+    let windows = of_type(records, "window")
+        .iter()
+        .filter(|w| w["sync"]["source"] == "local_motion")
+        .filter_map(|w| w["sync"]["audio_delay_ms"].as_f64())
+        .collect();
+    if sync["audio_delay_ms"].is_number() {
+        assert_eq!(sync["source"], "local_motion", "{sync}");
+    }
+    (sync["audio_delay_ms"].as_f64(), windows)
+}
+
+/// Speech (a mouth opening with each syllable) and footsteps: every committed delay, whole or
+/// windowed, within one frame; most clips commit.
+#[test]
+fn talkers_and_walkers_give_the_delay_within_a_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("talk", 41, -300.0),
+        ("talk", 42, 150.0),
+        ("walk", 43, -200.0),
+        ("walk", 44, 90.0),
+        ("walk", 45, 380.0),
+    ];
+    let mut committed = 0;
+    for (family, seed, delay) in cases {
+        let path = clip(
+            dir.path(),
+            &format!("{family}{seed}"),
+            &source_spec(family, seed, delay),
+        );
+        let (records, r) = eval_json(&path, &Settings::default());
+        r.unwrap();
+        let (whole, windows) = local_answers(&records);
+        eprintln!(
+            "measured: {family}, delay {delay:+} ms → {whole:?}, {} windows from local motion \
+             (local: {})",
+            windows.len(),
+            summary_sync(&records)["local"]
+        );
+        for got in whole.iter().chain(&windows) {
+            assert!(
+                (got - delay).abs() <= 1000.0 / FPS,
+                "{family} at delay {delay}: {got}"
+            );
+        }
+        committed += whole.is_some() as usize;
+    }
+    assert!(committed >= 4, "{committed} of {} committed", cases.len());
+}
+
+/// The picture of one take with the syllables or footsteps of another (a mismatched dub):
+/// motion that makes sound, but not this sound. No commitment, whole or in any window.
+#[test]
+fn another_takes_syllables_and_footsteps_do_not_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (family, seed) in [("talk", 51), ("talk", 52), ("walk", 53), ("walk", 54)] {
+        let s = SceneSpec {
+            sound_seed: Some(seed + 1000),
+            ..source_spec(family, seed, 0.0)
+        };
+        let path = clip(dir.path(), &format!("dub-{family}{seed}"), &s);
+        let (records, r) = eval_json(&path, &Settings::default());
+        r.unwrap();
+        let (whole, windows) = local_answers(&records);
+        eprintln!(
+            "measured: dubbed {family}: local {}",
+            summary_sync(&records)["local"]
+        );
+        assert!(
+            whole.is_none() && windows.is_empty(),
+            "dubbed {family} {seed}: {whole:?} {windows:?}"
+        );
     }
 }
