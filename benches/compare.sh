@@ -2,8 +2,9 @@
 # Side-by-side wall-clock comparison on the same files (median of RUNS interleaved runs, whole
 # process):
 #   bare ffmpeg decode (`ffmpeg -i X -f null -`, the fastest decode here) · bare GStreamer
-#   decode with a videoscale to 160 px · evalverse eval · PySceneDetect detect-adaptive ·
-#   ffmpeg scdet,freezedetect,blackdetect + silencedetect
+#   decode (uridecodebin, as evalverse's file pipeline, into fakesinks: the floor any
+#   GStreamer-based reader pays) · the same with a videoscale to 160 px · evalverse eval ·
+#   PySceneDetect detect-adaptive · ffmpeg scdet,freezedetect,blackdetect + silencedetect
 # Prints a markdown table. Usage: benches/compare.sh [REAL_CLIP ...]
 # Env: RUNS (default 3), EVALVERSE (binary), WORK (scratch dir).
 set -euo pipefail
@@ -37,6 +38,10 @@ seconds() { # command... → wall seconds of one run
   echo "$t1 - $t0" | bc -l
 }
 
+floor() {
+  gst-launch-1.0 -q uridecodebin uri="file://$(realpath "$1")" name=d \
+    d. ! fakesink sync=false d. ! fakesink sync=false
+}
 decode() {
   local uri; uri="file://$(realpath "$1")"
   gst-launch-1.0 -q uridecodebin uri="$uri" name=d \
@@ -53,8 +58,8 @@ ffdetect() {
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| clip | ffmpeg decode | GStreamer decode (160 px) | evalverse eval | eval / ffmpeg decode | eval / GStreamer decode | ffmpeg 4 detectors | PySceneDetect adaptive |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| clip | ffmpeg decode | GStreamer bare decode | GStreamer decode (160 px) | evalverse eval | eval / ffmpeg decode | GStreamer bare / ffmpeg decode | eval / GStreamer bare | eval / GStreamer decode (160 px) | ffmpeg 4 detectors | PySceneDetect adaptive |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 # Runs are interleaved (decodes, eval, ffmpeg, PySceneDetect, then again), so a noisy
 # neighbour slows every tool alike; the median of each column is reported, and each ratio is
 # the median of the per-round ratios.
@@ -62,13 +67,16 @@ for c in "${CLIPS[@]}"; do
   : >"$WORK/times"
   for _ in $(seq "$RUNS"); do
     b=$(seconds ffmpeg -nostdin -hide_banner -i "$c" -f null -)
+    g=$(seconds floor "$c")
     d=$(seconds decode "$c")
     e=$(seconds "$EVALVERSE" eval "$c" --json)
     f=$(seconds ffdetect "$c")
     p=$(seconds "$WORK/venv/bin/scenedetect" -q -i "$c" detect-adaptive)
-    echo "$d $e $f $p $(echo "$e / $d" | bc -l) $b $(echo "$e / $b" | bc -l)" >>"$WORK/times"
+    echo "$d $e $f $p $(echo "$e / $d" | bc -l) $b $(echo "$e / $b" | bc -l) $g" \
+      "$(echo "$g / $b" | bc -l) $(echo "$e / $g" | bc -l)" >>"$WORK/times"
   done
   col() { awk -v k="$1" '{print $k}' "$WORK/times" | median; }
-  printf '| %s | %.2f s | %.2f s | %.2f s | %.2f× | %.2f× | %.2f s | %.2f s |\n' "$(basename "$c")" \
-    "$(col 6)" "$(col 1)" "$(col 2)" "$(col 7)" "$(col 5)" "$(col 3)" "$(col 4)"
+  printf '| %s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f× | %.2f× | %.2f× | %.2f× | %.2f s | %.2f s |\n' \
+    "$(basename "$c")" "$(col 6)" "$(col 8)" "$(col 1)" "$(col 2)" "$(col 7)" "$(col 9)" "$(col 10)" \
+    "$(col 5)" "$(col 3)" "$(col 4)"
 done
