@@ -3,7 +3,7 @@
 //! `output::telemetry::describe()`; the README table lists the same set.
 //!
 //! Labels: `stream` (bounded by `server.max_streams`), and where noted `medium`
-//! (`video`|`audio`), `dimension`, `kind` (event kinds, a fixed set), `rule`, `severity`, `state`.
+//! (`video`|`audio`), `source` (`events`|`local_motion`), `dimension`, `kind` (event kinds, a fixed set), `rule`, `severity`, `state`.
 
 pub const FRAMES: &str = "evalverse_frames_total";
 pub const DROPPED_FRAMES: &str = "evalverse_dropped_frames_total";
@@ -20,6 +20,7 @@ pub const CALIBRATED_SCORE: &str = "evalverse_calibrated_score";
 pub const AUDIO_DELAY: &str = "evalverse_audio_delay_seconds";
 pub const AUDIO_DRIFT: &str = "evalverse_audio_drift_seconds";
 pub const SYNC_CONFIDENCE: &str = "evalverse_sync_confidence_ratio";
+pub const SYNC_EVIDENCE: &str = "evalverse_sync_evidence";
 pub const FLICKER: &str = "evalverse_flicker_ratio";
 pub const FREEZE_RATIO: &str = "evalverse_freeze_ratio";
 pub const BLACK_RATIO: &str = "evalverse_black_ratio";
@@ -56,6 +57,7 @@ pub const ALL: &[&str] = &[
     AUDIO_DELAY,
     AUDIO_DRIFT,
     SYNC_CONFIDENCE,
+    SYNC_EVIDENCE,
     FLICKER,
     FREEZE_RATIO,
     BLACK_RATIO,

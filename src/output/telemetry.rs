@@ -248,6 +248,10 @@ fn describe_window_gauges() {
         "Confidence of the latest committed sync estimate, 0-1; NaN while sync declines"
     );
     describe_gauge!(
+        m::SYNC_EVIDENCE,
+        "1 for the evidence the latest committed audio delay rests on (source: events = cuts and flashes, local_motion = motion that makes sound), 0 for the other; both 0 while sync declines"
+    );
+    describe_gauge!(
         m::FLICKER,
         "Share of the latest window inside flicker events, 0-1"
     );
@@ -412,6 +416,11 @@ pub fn observe(r: &Record) {
             metrics::gauge!(m::AUDIO_DELAY, "stream" => s.clone()).set(delay);
             metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone()).set(confidence);
             metrics::gauge!(m::AUDIO_DRIFT, "stream" => s.clone()).set(drift);
+            let rests_on = committed.and_then(|c| c.source);
+            for source in ["events", "local_motion"] {
+                metrics::gauge!(m::SYNC_EVIDENCE, "stream" => s.clone(), "source" => source)
+                    .set(f64::from(u8::from(rests_on == Some(source))));
+            }
             metrics::gauge!(m::FLICKER, "stream" => s.clone()).set(w.continuity.flicker_ratio);
             metrics::gauge!(m::FREEZE_RATIO, "stream" => s.clone()).set(w.continuity.freeze_ratio);
             metrics::gauge!(m::BLACK_RATIO, "stream" => s.clone()).set(w.continuity.black_ratio);
@@ -491,6 +500,7 @@ mod tests {
         sync.audio_delay_ms = delay_ms;
         sync.confidence = if delay_ms.is_some() { 0.9 } else { 0.0 };
         sync.drift_ms = delay_ms.map(|_| -90.0);
+        sync.source = delay_ms.map(|_| "local_motion");
         Record::Window(Box::new(WindowRecord {
             sync: Some(sync),
             ..WindowRecord::for_test("cam", 0.0, 4.0)
@@ -521,8 +531,28 @@ mod tests {
             "{text}"
         );
         assert_eq!(sample(&text, m::SYNC_CONFIDENCE).as_deref(), Some("0.9"));
+        let evidence = |text: &str, source: &str| {
+            let series = format!(
+                "{}{{stream=\"cam\",source=\"{source}\"}} ",
+                m::SYNC_EVIDENCE
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix(&series).map(str::to_string))
+        };
+        assert_eq!(
+            evidence(&text, "local_motion").as_deref(),
+            Some("1"),
+            "{text}"
+        );
+        assert_eq!(evidence(&text, "events").as_deref(), Some("0"), "{text}");
         metrics::with_local_recorder(&rec, || observe(&window(None)));
         let text = h.render();
+        assert_eq!(
+            evidence(&text, "local_motion").as_deref(),
+            Some("0"),
+            "{text}"
+        );
+        assert_eq!(evidence(&text, "events").as_deref(), Some("0"), "{text}");
         for name in [m::AUDIO_DELAY, m::AUDIO_DRIFT, m::SYNC_CONFIDENCE] {
             assert_eq!(
                 sample(&text, name).as_deref(),
