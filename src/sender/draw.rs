@@ -14,6 +14,15 @@ pub fn unit(seed: u64, k: u64) -> f64 {
     (hash(seed.wrapping_mul(1_000_003).wrapping_add(k)) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Uniform numbers in [0, 1), one after another, the same sequence for the same seed.
+pub fn draws(seed: u64) -> impl FnMut() -> f64 {
+    let mut k = 0u64;
+    move || {
+        k += 1;
+        unit(seed, k)
+    }
+}
+
 /// The ink a shape leaves on a pixel of this level: light on dark pictures, dark on light ones.
 fn ink(px: u8) -> f64 {
     if px < 128 { 225.0 } else { 30.0 }

@@ -15,7 +15,7 @@
 //!
 //! Both are drawn from a seed, so a control can pair the picture of one draw with the sound of
 //! another (a mismatched dub: motion that makes sound, but not this sound).
-use super::draw::{contrasting, fill_ellipse, fill_rect, unit};
+use super::draw::{contrasting, draws, fill_ellipse, fill_rect, unit};
 use std::f64::consts::{PI, TAU};
 
 /// One syllable: when it sounds, how loud, and its voice.
@@ -32,11 +32,7 @@ pub struct Syllable {
 
 /// The syllables spoken in `spans` (seconds), from `seed`.
 pub fn syllables(seed: u64, spans: &[(f64, f64)]) -> Vec<Syllable> {
-    let mut k = 0u64;
-    let mut u = || {
-        k += 1;
-        unit(seed ^ 0x5a11_ab1e, k)
-    };
+    let mut u = draws(seed ^ 0x5a11_ab1e);
     let mut out = vec![];
     for &(a, b) in spans {
         let mut t = a + 0.2 + 0.5 * u();
@@ -160,11 +156,7 @@ pub struct Step {
 
 /// The footsteps of the walks in `spans`, from `seed`.
 pub fn steps(seed: u64, spans: &[(f64, f64)]) -> Vec<Step> {
-    let mut k = 0u64;
-    let mut u = || {
-        k += 1;
-        unit(seed ^ 0xf007, k)
-    };
+    let mut u = draws(seed ^ 0xf007);
     let mut out = vec![];
     for (span, &(a, b)) in spans.iter().enumerate() {
         let ground = 0.7 + 0.15 * u();
