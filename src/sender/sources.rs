@@ -17,58 +17,6 @@
 //! another (a mismatched dub: motion that makes sound, but not this sound).
 use super::draw::{contrasting, draws, fill_ellipse, fill_rect, unit};
 use std::f64::consts::{PI, TAU};
-use std::sync::{Arc, Mutex};
-
-/// A seed and spans (as bits), the key of a drawn schedule.
-type Key = (u64, Vec<(u64, u64)>);
-/// Schedules drawn lately: a frame or a block of samples needs the whole schedule (each
-/// syllable and step is drawn after the one before), so it is drawn once per spec, not per call.
-type Memo<T> = Mutex<Vec<(Key, Arc<Vec<T>>)>>;
-static SYLLABLES: Memo<Syllable> = Mutex::new(Vec::new());
-static STEPS: Memo<Step> = Mutex::new(Vec::new());
-
-/// The schedule for `seed` and `spans` from `memo`, drawn by `draw` when not there; the 8
-/// most recently used are kept.
-fn remembered<T>(
-    memo: &Memo<T>,
-    seed: u64,
-    spans: &[(f64, f64)],
-    draw: fn(u64, &[(f64, f64)]) -> Vec<T>,
-) -> Arc<Vec<T>> {
-    let key: Key = (
-        seed,
-        spans
-            .iter()
-            .map(|(a, b)| (a.to_bits(), b.to_bits()))
-            .collect(),
-    );
-    let lock = || memo.lock().unwrap_or_else(|e| e.into_inner());
-    {
-        let mut m = lock();
-        if let Some(i) = m.iter().position(|(k, _)| *k == key) {
-            let hit = m.remove(i);
-            let v = hit.1.clone();
-            m.push(hit);
-            return v;
-        }
-    }
-    let v = Arc::new(draw(seed, spans));
-    let mut m = lock();
-    m.push((key, v.clone()));
-    if m.len() > 8 {
-        m.remove(0);
-    }
-    v
-}
-
-/// The spans (indices) that hold `t`.
-fn active(spans: &[(f64, f64)], t: f64) -> impl Iterator<Item = usize> + '_ {
-    spans
-        .iter()
-        .enumerate()
-        .filter(move |(_, (a, b))| t >= *a && t < *b)
-        .map(|(i, _)| i)
-}
 
 /// One syllable: when it sounds, how loud, and its voice.
 #[derive(Clone, Debug)]
@@ -83,11 +31,7 @@ pub struct Syllable {
 }
 
 /// The syllables spoken in `spans` (seconds), from `seed`.
-pub fn syllables(seed: u64, spans: &[(f64, f64)]) -> Arc<Vec<Syllable>> {
-    remembered(&SYLLABLES, seed, spans, draw_syllables)
-}
-
-fn draw_syllables(seed: u64, spans: &[(f64, f64)]) -> Vec<Syllable> {
+pub fn syllables(seed: u64, spans: &[(f64, f64)]) -> Vec<Syllable> {
     let mut u = draws(seed ^ 0x5a11_ab1e);
     let mut out = vec![];
     for &(a, b) in spans {
@@ -178,7 +122,11 @@ pub fn paint_talkers(
     t: f64,
 ) {
     let (wf, hf) = (w as f64, h as f64);
-    for i in active(spans, t) {
+    for (i, _) in spans
+        .iter()
+        .enumerate()
+        .filter(|(_, (a, b))| t >= *a && t < *b)
+    {
         let (fx, fy, r) = face(seed, i);
         let (cx, cy, ry) = (fx * wf, fy * hf, r * hf);
         let skin = contrasting(ys);
@@ -207,11 +155,7 @@ pub struct Step {
 }
 
 /// The footsteps of the walks in `spans`, from `seed`.
-pub fn steps(seed: u64, spans: &[(f64, f64)]) -> Arc<Vec<Step>> {
-    remembered(&STEPS, seed, spans, draw_steps)
-}
-
-fn draw_steps(seed: u64, spans: &[(f64, f64)]) -> Vec<Step> {
+pub fn steps(seed: u64, spans: &[(f64, f64)]) -> Vec<Step> {
     let mut u = draws(seed ^ 0xf007);
     let mut out = vec![];
     for (span, &(a, b)) in spans.iter().enumerate() {
@@ -287,7 +231,11 @@ pub fn paint_walkers(
     t: f64,
 ) {
     let (wf, hf) = (w as f64, h as f64);
-    for span in active(spans, t) {
+    for (span, _) in spans
+        .iter()
+        .enumerate()
+        .filter(|(_, (a, b))| t >= *a && t < *b)
+    {
         let Some(ground) = steps.iter().find(|s| s.span == span).map(|s| s.ground) else {
             continue;
         };
@@ -331,7 +279,7 @@ mod tests {
             .fold((f64::MAX, 0.0f64), |(l, h), g| (l.min(*g), h.max(*g)));
         assert!(lo >= 0.39 && hi > 0.9, "step gaps {lo}..{hi}");
         // Feet land where they swung to and stay until they swing again.
-        for s in st.iter() {
+        for s in &st {
             let (x, lift) = foot_at(&st, s.span, s.foot, s.t).unwrap();
             assert_eq!((x, lift), (s.to, 0.0));
             let (_, up) = foot_at(&st, s.span, s.foot, s.t - s.swing / 2.0).unwrap();

@@ -516,14 +516,12 @@ impl SceneSpec {
             (from + n as u64) as f64 / RATE - delay,
         );
         let heard = self.sound_seed.unwrap_or(self.seed);
-        let all_syl = sources::syllables(heard, &self.talk);
-        let syl: Vec<_> = all_syl
-            .iter()
+        let syl: Vec<_> = sources::syllables(heard, &self.talk)
+            .into_iter()
             .filter(|s| s.start < t1 && s.start + s.len > t0)
             .collect();
-        let all_steps = sources::steps(heard, &self.walk);
-        let steps: Vec<_> = all_steps
-            .iter()
+        let steps: Vec<_> = sources::steps(heard, &self.walk)
+            .into_iter()
             .filter(|s| s.t < t1 && s.t + 0.25 > t0)
             .collect();
         for i in 0..n as u64 {
