@@ -516,11 +516,34 @@ fn finish(writer: &gst::Pipeline, output: &Path, watch: &Watch) -> Result<(), Op
 }
 
 /// A pipeline set to `Null` when it goes out of scope, on every path out of [`inject_within`].
+/// Its appsinks are unbounded first: a render waiting for room holds the sink's preroll lock,
+/// which a pending asynchronous PAUSED→PLAYING waits for while it holds the pipeline's state
+/// lock. The teardown runs on a helper thread; past [`TEARDOWN`] the pipeline is abandoned, so
+/// that a stall ends in its error instead of a hang.
 struct NullOnDrop(gst::Pipeline);
+
+/// How long a pipeline gets to reach `Null` before it is abandoned.
+const TEARDOWN: Duration = Duration::from_secs(10);
 
 impl Drop for NullOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
+        for sink in self.0.iterate_sinks().into_iter().flatten() {
+            if let Ok(s) = sink.downcast::<gst_app::AppSink>() {
+                // Wakes a render blocked on a full queue.
+                s.set_max_buffers(0);
+            }
+        }
+        let p = self.0.clone();
+        let (tx, rx) = crossbeam::channel::bounded::<()>(1);
+        let t = std::thread::spawn(move || {
+            let _ = p.set_state(gst::State::Null);
+            let _ = tx.send(());
+        });
+        if rx.recv_timeout(TEARDOWN).is_ok() {
+            let _ = t.join();
+        } else {
+            tracing::warn!("inject: a pipeline did not stop within {TEARDOWN:?}; abandoned");
+        }
     }
 }
 
@@ -546,6 +569,16 @@ fn open_reader(
         s.set_sync(false);
         s.set_async(false);
         s.set_max_buffers(8);
+    }
+    // Nothing pulls the sound before the first frame is out and the writer is up
+    // (`spawn_audio`). A bounded audio sink could then block in render holding its preroll
+    // lock; if the bin's asynchronous PAUSED→PLAYING reaches it at that moment, it never gets
+    // to the video sink, no frame comes and the sound is never pulled (a hang seen twice in
+    // CI). Unbounded here: the demuxer stops on the video branch (`vq`, the 8-frame video
+    // sink), which the copy drains at its own pace, so the sound waiting is bounded by the
+    // file's interleave.
+    if let Some(a) = &asink {
+        a.set_max_buffers(0);
     }
     Ok((reader, vsink, asink))
 }
