@@ -29,6 +29,8 @@ PKGS=(
   python3-venv
   # headless rendering of `evalverse report` pages (tests/report.rs)
   chromium
+  # speech for the lip-sync tests and the sweep's speech family (tests/sync_local.rs)
+  espeak-ng
 )
 
 missing=()

@@ -31,7 +31,7 @@ use crate::model::commit::{
     CommitHead, CommitNet, CommitWeights, HEAD_MIN_MATCHED, HIDDEN, commits_at,
 };
 use crate::model::sync::{EVIDENCE, SyncEstimate};
-use crate::sender::synth::SceneSpec;
+use crate::sender::synth::{Scene, SceneSpec};
 use crate::types::{AudioChunk, Media, VideoFrame};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -243,11 +243,12 @@ pub fn scenario(seed: u64, i: usize) -> (SceneSpec, usize) {
 /// analysis rate, one frame's worth at a time. Returns the records (without finishing).
 pub fn feed(
     ev: &mut StreamEvaluator,
-    video: &SceneSpec,
-    audio: &[(f64, &SceneSpec)],
+    video: &Scene,
+    audio: &[(f64, &Scene)],
     a: &AnalysisSettings,
 ) -> Vec<crate::score::record::Record> {
     let mut out = vec![];
+    let (scene, video) = (video, &video.spec);
     let (w, h) = (video.width, video.height);
     let frame_s = 1.0 / video.fps as f64;
     let factor = (48_000 / a.audio_rate.max(1)) as usize;
@@ -255,7 +256,7 @@ pub fn feed(
     let mut buf = vec![];
     let mut hi = vec![];
     for n in 0..video.frames() {
-        video.render(n, &mut buf);
+        scene.render(n, &mut buf);
         let pts = n as f64 * frame_s;
         ev.push_video(
             VideoFrame::from_i420(n, pts, frame_s, (w, h), &buf),
@@ -303,7 +304,9 @@ pub fn examples_of(
         audio: true,
     });
     ev.keep_sync_evidence();
-    let mut out = feed(&mut ev, spec, &[(0.0, spec)], a);
+    // Training scenes read no sound files: working them out cannot fail.
+    let scene = spec.scene().expect("a scene without sound files");
+    let mut out = feed(&mut ev, &scene, &[(0.0, &scene)], a);
     ev.finish(&mut out);
     let origin = ev.origin().unwrap_or(0.0);
     let (visual, onsets) = ev.sync_evidence();

@@ -279,6 +279,7 @@ fn a_jump_of_the_audio_delay_is_reported_as_drift() {
         video: true,
         audio: true,
     });
+    let (video, late) = (video.scene().unwrap(), late.scene().unwrap());
     let mut records = feed(&mut ev, &video, &[(0.0, &video), (24.0, &late)], &a);
     ev.finish(&mut records);
     let windows: Vec<_> = records

@@ -14,10 +14,11 @@ fn frames() -> Vec<VideoFrame> {
         cuts: vec![0.2],
         ..Default::default()
     };
+    let scene = spec.scene().unwrap();
     let mut buf = vec![];
     (0..10u64)
         .map(|n| {
-            spec.render(n, &mut buf);
+            scene.render(n, &mut buf);
             VideoFrame::from_i420(n, n as f64 * 0.04, 0.04, (160, 90), &buf)
         })
         .collect()

@@ -58,14 +58,15 @@ fn render(spec: &SceneSpec, rate: u32) -> Segment {
         frames: vec![],
         audio: vec![],
     };
+    let scene = spec.scene().unwrap();
     for n in 0..spec.frames() {
-        spec.render(n, &mut buf);
+        scene.render(n, &mut buf);
         seg.frames.push((
             buf[..luma].to_vec(),
             buf[luma..luma + chroma].to_vec(),
             buf[luma + chroma..].to_vec(),
         ));
-        spec.audio(n * (per_frame * factor) as u64, per_frame * factor, &mut hi);
+        scene.audio(n * (per_frame * factor) as u64, per_frame * factor, &mut hi);
         seg.audio.push(
             hi.chunks_exact(factor)
                 .map(|c| c.iter().sum::<f32>() / factor as f32)

@@ -161,15 +161,16 @@ fn feed_with_clock(spec: &SceneSpec, pts: impl Fn(f64) -> f64) -> Vec<Value> {
     let frame_s = 1.0 / spec.fps as f64;
     let mut buf = vec![];
     let mut hi = vec![];
+    let scene = spec.scene().unwrap();
     for n in 0..spec.frames() {
-        spec.render(n, &mut buf);
+        scene.render(n, &mut buf);
         let t = n as f64 * frame_s;
         ev.push_video(
             VideoFrame::from_i420(n, pts(t), frame_s, (w, h), &buf),
             &mut out,
         );
         // 40 ms of audio at 48 kHz, averaged down to 16 kHz.
-        spec.audio(n * 1920, 1920, &mut hi);
+        scene.audio(n * 1920, 1920, &mut hi);
         let samples = hi
             .chunks_exact(3)
             .map(|c| c.iter().sum::<f32>() / 3.0)

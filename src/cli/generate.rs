@@ -53,6 +53,14 @@ pub struct GenerateArgs {
     /// not as the picture shows them (a control: a mismatched dub).
     #[arg(long)]
     sound_seed: Option<u64>,
+    /// The talkers speak this sound file (WAV, FLAC, ...; e.g. from `espeak-ng -w`), their
+    /// mouths opening with its loudness, from 0.3 s into each `--talk` span.
+    #[arg(long, requires = "talk")]
+    speech: Option<PathBuf>,
+    /// This sound file is heard instead of `--speech`, over the same mouths (a control: a
+    /// mismatched dub).
+    #[arg(long, requires = "speech")]
+    dub: Option<PathBuf>,
     /// Seed of the content (shapes, colours, motion): one seed per scene when building a
     /// rating study of many clips.
     #[arg(long, default_value_t = 7)]
@@ -95,6 +103,8 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         talk: a.talk,
         walk: a.walk,
         sound_seed: a.sound_seed,
+        speech: a.speech,
+        dub: a.dub,
         seed: a.seed,
         picture: a.picture.into_faults(),
         sound: a.sound.into_faults(),
@@ -106,6 +116,7 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     sender::write_synthetic(&spec, &a.output)?;
     if a.truth {
+        let scene = spec.scene()?;
         println!(
             "{}",
             serde_json::json!({
@@ -114,7 +125,9 @@ pub fn run(a: GenerateArgs) -> Result<i32> {
                 "dissolve_frames": spec.dissolve_frames(),
                 // When the talkers' syllables and the walkers' footsteps sound (s, before the
                 // audio delay): the picture shows them at these times unless `sound_seed`.
-                "syllable_starts": sender::sources::syllables(spec.sound_seed.unwrap_or(spec.seed), &spec.talk).iter().map(|s| s.start).collect::<Vec<_>>(),
+                "syllable_starts": if spec.speech.is_some() { vec![] } else { sender::sources::syllables(spec.sound_seed.unwrap_or(spec.seed), &spec.talk).iter().map(|s| s.start).collect::<Vec<_>>() },
+                // When the phrases of `--speech` (or `--dub`) start, heard.
+                "speech_phrases": scene.heard_phrases(),
                 "footsteps": sender::sources::steps(spec.sound_seed.unwrap_or(spec.seed), &spec.walk).iter().map(|s| s.t).collect::<Vec<_>>(),
             })
         );

@@ -5,6 +5,7 @@ pub mod inject;
 pub mod picture_faults;
 pub mod sound_faults;
 pub mod sources;
+pub mod speech;
 pub mod synth;
 
 use crate::ingest::pipeline::{fill, strip_comments};
@@ -14,7 +15,7 @@ use gstreamer_app as gst_app;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use synth::SceneSpec;
+use synth::{Scene, SceneSpec};
 use thiserror::Error;
 
 pub const SEND_SYNTH: &str = include_str!("../../pipelines/send-synth.pipeline");
@@ -208,7 +209,7 @@ fn run_fed(
 /// from two threads of ours (appsrc blocks when full: the pipeline paces us).
 fn feed(
     pipeline: &gst::Pipeline,
-    spec: &SceneSpec,
+    scene: &Arc<Scene>,
     stop: Arc<AtomicBool>,
     audio_head: u64,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, SendError> {
@@ -221,16 +222,17 @@ fn feed(
     let (vsrc, asrc) = (get("video_src")?, get("audio_src")?);
     let mut threads = vec![];
     {
-        let spec = spec.clone();
+        let scene = scene.clone();
         let stop = stop.clone();
         threads.push(std::thread::spawn(move || {
+            let spec = &scene.spec;
             let mut buf = vec![];
             let fd = gst::ClockTime::from_nseconds(1_000_000_000 / spec.fps as u64);
             for n in 0..spec.frames() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                spec.render(n, &mut buf);
+                scene.render(n, &mut buf);
                 let mut b = gst::Buffer::from_slice(std::mem::take(&mut buf));
                 {
                     let b = b.get_mut().expect("new buffer is writable");
@@ -247,8 +249,9 @@ fn feed(
         }));
     }
     {
-        let spec = spec.clone();
+        let scene = scene.clone();
         threads.push(std::thread::spawn(move || {
+            let spec = &scene.spec;
             const CHUNK: usize = 960; // 20 ms at 48 kHz
             let total = (spec.duration_s * 48_000.0) as u64 + audio_head;
             let mut samples = vec![];
@@ -258,7 +261,7 @@ fn feed(
                     break;
                 }
                 let n = CHUNK.min((total - k) as usize);
-                spec.audio(k, n, &mut samples);
+                scene.audio(k, n, &mut samples);
                 let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
                 let mut b = gst::Buffer::from_slice(bytes);
                 {
@@ -307,13 +310,14 @@ pub fn send_synthetic_with(
     stop: Arc<AtomicBool>,
     adjust: impl FnOnce(&gst::Pipeline),
 ) -> Result<(), SendError> {
+    let scene = Arc::new(spec.scene()?);
     let mut v = target.values();
     v.extend(spec_values(spec));
     v.insert("gop", spec.fps.to_string());
     let desc = fill(&strip_comments(SEND_SYNTH), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
     adjust(&pipeline);
-    let threads = feed(&pipeline, spec, stop.clone(), 0)?;
+    let threads = feed(&pipeline, &scene, stop.clone(), 0)?;
     let r = run_fed(&pipeline, &stop, &threads);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
@@ -324,6 +328,7 @@ pub fn send_synthetic_with(
 
 /// Write a generated sequence to an MP4 file (H.264 + AAC), as fast as it encodes.
 pub fn write_synthetic(spec: &SceneSpec, path: &std::path::Path) -> Result<(), SendError> {
+    let scene = Arc::new(spec.scene()?);
     let mut v = spec_values(spec);
     v.insert("gop", (spec.fps * 2).to_string());
     v.insert("bitrate_kbps", "2000".into());
@@ -331,7 +336,7 @@ pub fn write_synthetic(spec: &SceneSpec, path: &std::path::Path) -> Result<(), S
     let desc = fill(&strip_comments(WRITE_FILE), &v).map_err(SendError::Pipeline)?;
     let pipeline = launch(&desc)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let threads = feed(&pipeline, spec, stop.clone(), AAC_PRIMING)?;
+    let threads = feed(&pipeline, &scene, stop.clone(), AAC_PRIMING)?;
     let r = run(&pipeline, &AtomicBool::new(false));
     stop.store(true, Ordering::Relaxed);
     for t in threads {

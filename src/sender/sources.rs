@@ -112,13 +112,13 @@ fn face(seed: u64, i: usize) -> (f64, f64, f64) {
     (0.2 + 0.6 * u(0), 0.3 + 0.3 * u(1), 0.16)
 }
 
-/// Draw the talkers speaking at `t` into a luma plane.
+/// Draw the talkers speaking at `t` into a luma plane, their mouths `open` (0–1).
 pub fn paint_talkers(
     ys: &mut [u8],
     (w, h): (usize, usize),
     seed: u64,
     spans: &[(f64, f64)],
-    syllables: &[Syllable],
+    open: f64,
     t: f64,
 ) {
     let (wf, hf) = (w as f64, h as f64);
@@ -131,7 +131,6 @@ pub fn paint_talkers(
         let (cx, cy, ry) = (fx * wf, fy * hf, r * hf);
         let skin = contrasting(ys);
         fill_ellipse(ys, (w, h), (cx, cy, 0.8 * ry, ry), skin);
-        let open = mouth_open(syllables, t);
         let (mw, mh) = (0.8 * ry, (0.05 + 0.55 * open) * ry);
         let my = cy + 0.45 * ry;
         let lips = if skin > 128.0 { 30.0 } else { 225.0 };

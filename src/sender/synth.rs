@@ -2,9 +2,12 @@
 //! panning background, hard cuts at given times with a beep on each cut, and injectable faults
 //! (audio delay, freeze, black, flicker, silence). Used by `demo`, `generate`, `send
 //! --synthetic` and the tests.
+use super::SendError;
 use super::draw::{paint_rect, unit};
 use super::sources;
+use super::speech::Speech;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What to generate. Times are seconds from the start.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -80,6 +83,14 @@ pub struct SceneSpec {
     /// as the picture shows them (a control: a mismatched dub).
     #[serde(default)]
     pub sound_seed: Option<u64>,
+    /// The talkers speak this sound file, their mouths opening with its loudness
+    /// ([`super::speech`]), instead of drawn syllables.
+    #[serde(default)]
+    pub speech: Option<std::path::PathBuf>,
+    /// This sound file is heard instead of `speech`, over the same mouths (a control: a
+    /// mismatched dub).
+    #[serde(default)]
+    pub dub: Option<std::path::PathBuf>,
     pub seed: u64,
     /// Exposure, shake, blur and noise faults (as `inject` makes them).
     #[serde(default)]
@@ -123,6 +134,8 @@ impl Default for SceneSpec {
             talk: vec![],
             walk: vec![],
             sound_seed: None,
+            speech: None,
+            dub: None,
             seed: 1,
             picture: Default::default(),
             sound: Default::default(),
@@ -306,92 +319,6 @@ impl SceneSpec {
         }
     }
 
-    /// Render frame `n` as I420 (Y plane, then Cb, then Cr), with the picture faults.
-    pub fn render(&self, n: u64, out: &mut Vec<u8>) {
-        self.render_content(n, out);
-        if self.picture != Default::default() {
-            let (w, h) = (self.width, self.height);
-            let c = w.div_ceil(2) * h.div_ceil(2);
-            let mut y = out[..w * h].to_vec();
-            let mut u = out[w * h..w * h + c].to_vec();
-            let mut v = out[w * h + c..w * h + 2 * c].to_vec();
-            self.picture
-                .apply([&mut y, &mut u, &mut v], (w, h), n, |&(a, b)| {
-                    n >= self.frame_at(a) && n < self.frame_at(b)
-                });
-            out.clear();
-            out.extend_from_slice(&y);
-            out.extend_from_slice(&u);
-            out.extend_from_slice(&v);
-        }
-    }
-
-    fn render_content(&self, n: u64, out: &mut Vec<u8>) {
-        let (w, h) = (self.width, self.height);
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        out.clear();
-        out.resize(w * h + 2 * cw * ch, 0);
-        let fps = self.fps as f64;
-        let mut t = n as f64 / fps;
-        if let Some((a, _)) = inside(t, &self.freeze) {
-            // Hold the frame shown at the start of the freeze.
-            t = self.frame_at(a) as f64 / fps;
-        }
-        if inside(n as f64 / fps, &self.black).is_some() {
-            out[..w * h].fill(16);
-            out[w * h..].fill(128);
-            return;
-        }
-        let flash = self.flashes.iter().any(|f| {
-            let first = self.frame_at(*f);
-            n == first || n == first + 1
-        });
-        if flash {
-            out[..w * h].fill(235);
-            out[w * h..].fill(128);
-            return;
-        }
-        let s = self.shot_index(t);
-        let shown = t;
-        let dissolve = self
-            .dissolves
-            .iter()
-            .map(|(a, b)| (self.frame_at(*a), self.frame_at(*b)))
-            .find(|(a, b)| n >= *a && n < *b);
-        self.paint(
-            n,
-            s,
-            self.content_time(s, t - self.shot_start(s), shown),
-            out,
-        );
-        if let Some((a, b)) = dissolve {
-            // Blend towards the next shot: alpha 1/(K+1) … K/(K+1) over the K blended frames.
-            let alpha = (n - a + 1) as f64 / (b - a + 1) as f64;
-            let mut next = Vec::new();
-            next.resize(out.len(), 0);
-            let ts = self.content_time(s + 1, t - self.shot_start(s + 1), shown);
-            self.paint(n, s + 1, ts, &mut next);
-            for (o, x) in out.iter_mut().zip(&next) {
-                *o = ((1.0 - alpha) * *o as f64 + alpha * *x as f64).round() as u8;
-            }
-        }
-        // The drops at the time shown (held through a freeze), faded with the picture.
-        let gain = self.picture_gain(n);
-        for (i, stop) in self.drops.iter().enumerate() {
-            if let Some((x, y, size, a)) = self.drop_square(i, *stop, t) {
-                paint_rect(&mut out[..w * h], (w, h), (x, y, size, size), a * gain);
-            }
-        }
-        if !self.talk.is_empty() {
-            let syl = sources::syllables(self.seed, &self.talk);
-            sources::paint_talkers(&mut out[..w * h], (w, h), self.seed, &self.talk, &syl, t);
-        }
-        if !self.walk.is_empty() {
-            let steps = sources::steps(self.seed, &self.walk);
-            sources::paint_walkers(&mut out[..w * h], (w, h), &self.walk, &steps, t);
-        }
-    }
-
     /// The picture's level at frame `n` (fades through black, the final fade-out).
     fn picture_gain(&self, n: u64) -> f64 {
         let t = n as f64 / self.fps as f64;
@@ -503,38 +430,181 @@ impl SceneSpec {
         v.sort_by(f64::total_cmp);
         v
     }
+}
+
+/// A [`SceneSpec`] with what it draws from worked out once (the talkers' syllables and the
+/// walkers' steps, seen and heard; the speech read and decoded), ready to render frames and
+/// samples.
+#[derive(Debug)]
+pub struct Scene {
+    pub spec: SceneSpec,
+    syllables: Vec<sources::Syllable>,
+    heard_syllables: Vec<sources::Syllable>,
+    steps: Vec<sources::Step>,
+    heard_steps: Vec<sources::Step>,
+    speech: Option<Arc<Speech>>,
+    dub: Option<Arc<Speech>>,
+}
+
+impl SceneSpec {
+    /// Work out the scene once (reads the speech files, if any).
+    pub fn scene(&self) -> Result<Scene, SendError> {
+        let heard = self.sound_seed.unwrap_or(self.seed);
+        let read = |p: &Option<std::path::PathBuf>| p.as_deref().map(Speech::read).transpose();
+        let speech = read(&self.speech)?;
+        let dub = read(&self.dub)?;
+        if dub.is_some() && speech.is_none() {
+            return Err(SendError::Pipeline(
+                "a dub needs the speech it replaces".into(),
+            ));
+        }
+        Ok(Scene {
+            spec: self.clone(),
+            syllables: sources::syllables(self.seed, &self.talk),
+            heard_syllables: sources::syllables(heard, &self.talk),
+            steps: sources::steps(self.seed, &self.walk),
+            heard_steps: sources::steps(heard, &self.walk),
+            speech,
+            dub,
+        })
+    }
+}
+
+impl Scene {
+    /// When the phrases of the speech heard start (s, before the audio delay); empty without
+    /// `speech`.
+    pub fn heard_phrases(&self) -> Vec<f64> {
+        let heard = self.dub.as_ref().or(self.speech.as_ref());
+        heard.map_or(vec![], |sp| {
+            super::speech::phrase_times(sp, &self.spec.talk)
+        })
+    }
+
+    /// Render frame `n` as I420 (Y plane, then Cb, then Cr), with the picture faults.
+    pub fn render(&self, n: u64, out: &mut Vec<u8>) {
+        let spec = &self.spec;
+        self.render_content(n, out);
+        if spec.picture != Default::default() {
+            let (w, h) = (spec.width, spec.height);
+            let c = w.div_ceil(2) * h.div_ceil(2);
+            let mut y = out[..w * h].to_vec();
+            let mut u = out[w * h..w * h + c].to_vec();
+            let mut v = out[w * h + c..w * h + 2 * c].to_vec();
+            spec.picture
+                .apply([&mut y, &mut u, &mut v], (w, h), n, |&(a, b)| {
+                    n >= spec.frame_at(a) && n < spec.frame_at(b)
+                });
+            out.clear();
+            out.extend_from_slice(&y);
+            out.extend_from_slice(&u);
+            out.extend_from_slice(&v);
+        }
+    }
+
+    fn render_content(&self, n: u64, out: &mut Vec<u8>) {
+        let spec = &self.spec;
+        let (w, h) = (spec.width, spec.height);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        out.clear();
+        out.resize(w * h + 2 * cw * ch, 0);
+        let fps = spec.fps as f64;
+        let mut t = n as f64 / fps;
+        if let Some((a, _)) = inside(t, &spec.freeze) {
+            // Hold the frame shown at the start of the freeze.
+            t = spec.frame_at(a) as f64 / fps;
+        }
+        if inside(n as f64 / fps, &spec.black).is_some() {
+            out[..w * h].fill(16);
+            out[w * h..].fill(128);
+            return;
+        }
+        let flash = spec.flashes.iter().any(|f| {
+            let first = spec.frame_at(*f);
+            n == first || n == first + 1
+        });
+        if flash {
+            out[..w * h].fill(235);
+            out[w * h..].fill(128);
+            return;
+        }
+        let s = spec.shot_index(t);
+        let shown = t;
+        let dissolve = spec
+            .dissolves
+            .iter()
+            .map(|(a, b)| (spec.frame_at(*a), spec.frame_at(*b)))
+            .find(|(a, b)| n >= *a && n < *b);
+        spec.paint(
+            n,
+            s,
+            spec.content_time(s, t - spec.shot_start(s), shown),
+            out,
+        );
+        if let Some((a, b)) = dissolve {
+            // Blend towards the next shot: alpha 1/(K+1) … K/(K+1) over the K blended frames.
+            let alpha = (n - a + 1) as f64 / (b - a + 1) as f64;
+            let mut next = Vec::new();
+            next.resize(out.len(), 0);
+            let ts = spec.content_time(s + 1, t - spec.shot_start(s + 1), shown);
+            spec.paint(n, s + 1, ts, &mut next);
+            for (o, x) in out.iter_mut().zip(&next) {
+                *o = ((1.0 - alpha) * *o as f64 + alpha * *x as f64).round() as u8;
+            }
+        }
+        // The drops at the time shown (held through a freeze), faded with the picture.
+        let gain = spec.picture_gain(n);
+        for (i, stop) in spec.drops.iter().enumerate() {
+            if let Some((x, y, size, a)) = spec.drop_square(i, *stop, t) {
+                paint_rect(&mut out[..w * h], (w, h), (x, y, size, size), a * gain);
+            }
+        }
+        if !spec.talk.is_empty() {
+            let open = match &self.speech {
+                Some(sp) => sp.position(&spec.talk, t).map_or(0.0, |p| sp.open(p)),
+                None => sources::mouth_open(&self.syllables, t),
+            };
+            sources::paint_talkers(&mut out[..w * h], (w, h), spec.seed, &spec.talk, open, t);
+        }
+        if !spec.walk.is_empty() {
+            sources::paint_walkers(&mut out[..w * h], (w, h), &spec.walk, &self.steps, t);
+        }
+    }
 
     /// Audio samples `[from, from + n)` at 48 kHz: quiet noise bed, beeps, faults applied.
     pub fn audio(&self, from: u64, n: usize, out: &mut Vec<f32>) {
+        let spec = &self.spec;
         const RATE: f64 = 48_000.0;
         out.clear();
-        let delay = self.audio_delay_ms / 1000.0;
-        let beeps = self.beep_times();
+        let delay = spec.audio_delay_ms / 1000.0;
+        let beeps = spec.beep_times();
         // The talkers' and walkers' sounds that overlap these samples.
         let (t0, t1) = (
             from as f64 / RATE - delay,
             (from + n as u64) as f64 / RATE - delay,
         );
-        let heard = self.sound_seed.unwrap_or(self.seed);
-        let syl: Vec<_> = sources::syllables(heard, &self.talk)
+        let heard_speech = self.dub.as_ref().or(self.speech.as_ref());
+        let syl: Vec<_> = (heard_speech.is_none())
+            .then_some(&self.heard_syllables)
             .into_iter()
+            .flatten()
             .filter(|s| s.start < t1 && s.start + s.len > t0)
             .collect();
-        let steps: Vec<_> = sources::steps(heard, &self.walk)
-            .into_iter()
+        let steps: Vec<_> = self
+            .heard_steps
+            .iter()
             .filter(|s| s.t < t1 && s.t + 0.25 > t0)
             .collect();
         for i in 0..n as u64 {
             let k = from + i;
             let t = k as f64 / RATE;
-            if inside(t, &self.silence).is_some() {
+            if inside(t, &spec.silence).is_some() {
                 out.push(0.0);
                 continue;
             }
             // A soft "room tone": noise at about -40 dBFS.
-            let noise = (unit(self.seed ^ 0xa0d10, k) - 0.5) * 0.03;
+            let noise = (unit(spec.seed ^ 0xa0d10, k) - 0.5) * 0.03;
             let mut v = noise;
-            let quiet = self.quiet_gain(t) * self.fade_out_gain(t);
+            let quiet = spec.quiet_gain(t) * spec.fade_out_gain(t);
             for b in &beeps {
                 let dt = t - (b + delay);
                 if (0.0..0.060).contains(&dt) {
@@ -542,15 +612,15 @@ impl SceneSpec {
                     v += 0.5 * env * (std::f64::consts::TAU * 1200.0 * dt).sin();
                 }
             }
-            for d in self.drops.iter().filter(|_| !self.silent_drops) {
+            for d in spec.drops.iter().filter(|_| !spec.silent_drops) {
                 let dt = t - (d + delay);
                 if (0.0..0.12).contains(&dt) {
                     let env = (dt / 0.001).min(1.0) * (-dt / 0.02).exp();
-                    v += 0.5 * env * (2.0 * unit(self.seed ^ 0x7d0d, k) - 1.0);
+                    v += 0.5 * env * (2.0 * unit(spec.seed ^ 0x7d0d, k) - 1.0);
                 }
             }
             if !syl.is_empty() || !steps.is_empty() {
-                let grain = 2.0 * unit(self.seed ^ 0x5011d, k) - 1.0;
+                let grain = 2.0 * unit(spec.seed ^ 0x5011d, k) - 1.0;
                 v += syl
                     .iter()
                     .map(|s| sources::voice(s, t - delay - s.start, grain))
@@ -560,7 +630,12 @@ impl SceneSpec {
                     .map(|s| sources::footstep(s, t - delay - s.t, grain))
                     .sum::<f64>();
             }
-            out.push(self.sound.apply(t, (v * quiet) as f32));
+            if let Some(sp) = heard_speech {
+                v += 0.5
+                    * sp.position(&spec.talk, t - delay)
+                        .map_or(0.0, |p| sp.sample(p));
+            }
+            out.push(spec.sound.apply(t, (v * quiet) as f32));
         }
     }
 }
@@ -579,18 +654,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(spec.cut_frames(), vec![30, 75]);
+        let scene = spec.scene().unwrap();
         let (mut a, mut b) = (vec![], vec![]);
-        spec.render(46, &mut a);
-        spec.render(55, &mut b);
+        scene.render(46, &mut a);
+        scene.render(55, &mut b);
         assert_eq!(a, b, "frozen frames repeat the frame at the freeze start");
-        spec.render(45, &mut b);
+        scene.render(45, &mut b);
         assert_eq!(a, b);
-        spec.render(44, &mut b);
+        scene.render(44, &mut b);
         assert_ne!(a, b, "the frame before the freeze moves");
-        spec.render(95, &mut a);
+        scene.render(95, &mut a);
         assert!(a[..320 * 180].iter().all(|&y| y == 16));
         let mut s = vec![];
-        spec.audio(48_000, 480, &mut s);
+        scene.audio(48_000, 480, &mut s);
         assert!(s.iter().any(|v| v.abs() > 0.1), "beep at the cut at 1.0 s");
     }
 }
