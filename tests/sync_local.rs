@@ -4,7 +4,9 @@
 //! nothing), through encoding, decoding and the evaluator. The whole-file estimate, and the
 //! windows' once enough of the clip is in, must come from the local motion and be within one
 //! frame at every delay; pictures whose sounds are unrelated to their motion (other sounds, or
-//! another take's syllables and footsteps) must not commit, whole or in any window.
+//! another take's syllables and footsteps) must not commit, whole or in any window. A talker
+//! speaking English (espeak-ng) with its mouth opening with the speech's loudness must give
+//! the delay too, and other sentences dubbed over its mouth must not commit.
 mod common;
 use common::*;
 use evalverse::config::Settings;
@@ -68,7 +70,7 @@ fn sounds_of_local_motion_give_the_delay_within_a_frame() {
             "measured: drops, delay {delay:+} ms → {} (best lag {} ms, z {})",
             sync["audio_delay_ms"], sync["local"]["best_lag_ms"], sync["local"]["z"]
         );
-        // Windows (live and file alike) read the 40 s before their end: once ~25 s of the
+        // Windows (live and file alike) read the 40 s before their end: once ~33 s of the
         // clip are in, they answer from local motion too, and never wrongly.
         let windows: Vec<f64> = of_type(&records, "window")
             .iter()
@@ -238,4 +240,89 @@ fn another_takes_syllables_and_footsteps_do_not_commit() {
             "dubbed {family} {seed}: {whole:?} {windows:?}"
         );
     }
+}
+
+/// About 45 s of English sentences from espeak-ng into `dir/name.wav`.
+fn speak(dir: &std::path::Path, name: &str, voice: &str, seed: usize) -> std::path::PathBuf {
+    const WORDS: [&str; 16] = [
+        "glass", "table", "window", "morning", "garden", "letter", "station", "coffee", "market",
+        "pocket", "basket", "bottle", "kitchen", "ladder", "mirror", "lantern",
+    ];
+    const VERBS: [&str; 8] = [
+        "placed", "found", "carried", "opened", "dropped", "painted", "folded", "mended",
+    ];
+    let w = |k: usize| WORDS[(k * 7 + seed * 3) % WORDS.len()];
+    let text: String = (0..30)
+        .map(|k| {
+            let tail = if (k + seed) % 2 == 0 {
+                ", and then rested"
+            } else {
+                "."
+            };
+            format!(
+                "the {} {} a {}{tail} ",
+                w(k),
+                VERBS[(k + seed) % 8],
+                w(k + 5)
+            )
+        })
+        .collect();
+    let out = dir.join(format!("{name}.wav"));
+    let st = std::process::Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "160", "-w"])
+        .arg(&out)
+        .arg(&text)
+        .status()
+        .expect("espeak-ng runs (scripts/install-deps.sh installs it)");
+    assert!(st.success(), "espeak-ng: {st}");
+    out
+}
+
+/// A talker speaking English, its mouth opening with the speech's loudness: every committed
+/// delay, whole or windowed, within one frame, and at least one of the two clips commits.
+/// The same mouths with the other clip's sentences dubbed over them: no commitment.
+#[test]
+fn speech_gives_the_delay_within_a_frame_and_a_dub_does_not_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = speak(dir.path(), "a", "en-us", 1);
+    let b = speak(dir.path(), "b", "en-gb+f2", 2);
+    let mut committed = 0;
+    for (seed, delay, speech, dub) in [
+        (61, -220.0, &a, None),
+        (62, 140.0, &b, None),
+        (63, 0.0, &a, Some(&b)),
+        (64, 0.0, &b, Some(&a)),
+    ] {
+        let s = SceneSpec {
+            speech: Some(speech.clone()),
+            dub: dub.cloned(),
+            ..source_spec("talk", seed, delay)
+        };
+        let path = clip(dir.path(), &format!("speech{seed}"), &s);
+        let (records, r) = eval_json(&path, &Settings::default());
+        r.unwrap();
+        let (whole, windows) = local_answers(&records);
+        eprintln!(
+            "measured: speech{} at {delay:+} ms → {whole:?}, {} windows from local motion \
+             (local: {})",
+            if dub.is_some() { " (dubbed)" } else { "" },
+            windows.len(),
+            summary_sync(&records)["local"]
+        );
+        if dub.is_some() {
+            assert!(
+                whole.is_none() && windows.is_empty(),
+                "dubbed speech {seed}: {whole:?} {windows:?}"
+            );
+            continue;
+        }
+        for got in whole.iter().chain(&windows) {
+            assert!(
+                (got - delay).abs() <= 1000.0 / FPS,
+                "speech at delay {delay}: {got}"
+            );
+        }
+        committed += whole.is_some() as usize;
+    }
+    assert!(committed >= 1, "no speech clip committed");
 }
