@@ -23,10 +23,11 @@ fn frames(n: u64, w: usize, h: usize) -> Vec<VideoFrame> {
         cuts: vec![0.5, 1.3],
         ..Default::default()
     };
+    let scene = spec.scene().expect("a scene without sound files");
     let mut buf = vec![];
     (0..n)
         .map(|i| {
-            spec.render(i, &mut buf);
+            scene.render(i, &mut buf);
             let (y, c) = buf.split_at(w * h);
             let (cb, cr) = c.split_at(w.div_ceil(2) * h.div_ceil(2));
             VideoFrame {
