@@ -3,8 +3,9 @@
 //! - Churn: `evalverse serve` evaluates a live RTP stream (H.264 + Opus through rtpbin, real
 //!   time) while another stream is added and removed over the HTTP API, again and again (100
 //!   cycles in CI; `EVALVERSE_CHURN_CYCLES=500` or the ignored `churn_500_cycles`). The
-//!   server's threads, open file descriptors and RSS return to their baseline (tolerance:
-//!   [`THREADS_SLACK`], [`FDS_SLACK`], [`RSS_SLACK_KIB`]), the steady stream drops nothing, and
+//!   server's threads and open file descriptors return to their baseline and its RSS stops
+//!   growing after the first half of the cycles (tolerance: [`THREADS_SLACK`], [`FDS_SLACK`],
+//!   [`RSS_SLACK_KIB`]), the steady stream drops nothing, and
 //!   every removed stream's series are gone from `/metrics`.
 //! - Signals: SIGTERM and SIGINT end `serve` with each stream's summary on stdout, the queued
 //!   webhooks delivered (or, to a hung endpoint, given up after `alerting.shutdown_grace_s`),
@@ -23,8 +24,12 @@ use std::time::{Duration, Instant};
 const THREADS_SLACK: usize = 2;
 /// Open file descriptors above the baseline.
 const FDS_SLACK: usize = 4;
-/// Resident memory above the baseline, KiB.
-const RSS_SLACK_KIB: u64 = 24 * 1024;
+/// Resident memory added over the second half of the cycles, KiB. The first cycles grow RSS
+/// by 10–25 MiB (allocator arenas and GStreamer state for good, more on a busy machine) and it
+/// then stays flat: 500 cycles measured 105.7 MiB after 100 and 107.6 MiB after 500. So RSS is
+/// measured from the half-way point: a leak of 0.24 MiB a cycle over the 50 measured cycles of
+/// CI's 100 still fails.
+const RSS_SLACK_KIB: u64 = 12 * 1024;
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
@@ -206,7 +211,11 @@ fn churn(cycles: usize) {
         .filter(|l| !l.starts_with('#'))
         .count();
     let t0 = Instant::now();
+    let mut half = before;
     for i in 10..10 + cycles {
+        if i == 10 + cycles / 2 {
+            half = footprint(pid);
+        }
         cycle(i);
         if i % 25 == 0 {
             let (_, m) = http(s.api, "GET", "/metrics", None);
@@ -243,13 +252,14 @@ fn churn(cycles: usize) {
     stop.store(true, Ordering::Relaxed);
     let _ = send.join();
     eprintln!(
-        "CHURN cycles={cycles} in {took:.1} s ({:.0} ms each); threads {} → {}, fds {} → {}, RSS {} → {} KiB; series {series_before} → {series_after}; cam frames={} dropped={}",
+        "CHURN cycles={cycles} in {took:.1} s ({:.0} ms each); threads {} → {}, fds {} → {}, RSS {} → {} (half-way) → {} KiB; series {series_before} → {series_after}; cam frames={} dropped={}",
         took * 1000.0 / cycles as f64,
         before.0,
         after.0,
         before.1,
         after.1,
         before.2,
+        half.2,
         after.2,
         cam["frames"],
         cam["dropped_frames"]
@@ -268,8 +278,8 @@ fn churn(cycles: usize) {
         "fds {before:?} → {after:?}"
     );
     assert!(
-        after.2 <= before.2 + RSS_SLACK_KIB,
-        "RSS {before:?} → {after:?}"
+        after.2 <= half.2 + RSS_SLACK_KIB,
+        "RSS over the second half of the cycles: {half:?} → {after:?} (before them: {before:?})"
     );
     assert_eq!(cam["state"], "running", "{cam}");
     assert_eq!(
