@@ -145,7 +145,12 @@ fn pull_all(pipeline: &gst::Pipeline, sink: &gst_app::AppSink) -> Result<Vec<f32
     loop {
         if let Some(m) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(e) = m.view() {
-                return Err(format!("cannot decode: {}", e.error()));
+                let hint = if out.is_empty() {
+                    " (found no sound it can decode: is it a sound file?)"
+                } else {
+                    ""
+                };
+                return Err(format!("cannot decode: {}{hint}", e.error()));
             }
         }
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) else {
