@@ -278,9 +278,9 @@ fn speak(dir: &std::path::Path, name: &str, voice: &str, seed: usize) -> std::pa
     out
 }
 
-/// A talker speaking English, its mouth opening with the speech's loudness: every committed
-/// delay, whole or windowed, within one frame, and at least one of the two clips commits.
-/// The same mouths with the other clip's sentences dubbed over them: no commitment.
+/// A talker speaking English, its mouth opening with the speech's loudness: both clips commit,
+/// by the level changes, and every delay, whole or windowed, is within one frame. The same
+/// mouths with the other clip's sentences dubbed over them: no commitment.
 #[test]
 fn speech_gives_the_delay_within_a_frame_and_a_dub_does_not_commit() {
     let dir = tempfile::tempdir().unwrap();
@@ -322,7 +322,9 @@ fn speech_gives_the_delay_within_a_frame_and_a_dub_does_not_commit() {
                 "speech at delay {delay}: {got}"
             );
         }
+        let local = &summary_sync(&records)["local"];
+        assert_eq!(local["evidence"], "level_changes", "{local}");
         committed += whole.is_some() as usize;
     }
-    assert!(committed >= 1, "no speech clip committed");
+    assert_eq!(committed, 2, "a speech clip did not commit");
 }

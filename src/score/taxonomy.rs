@@ -385,7 +385,13 @@ pub fn sync_evidence(
 ) -> String {
     match (source, local) {
         (Some("local_motion"), Some(l)) => format!(
-            "from local motion that makes sound: z {:.1} over {:.0} s, {} regions",
+            "from {}: z {:.1} over {:.0} s, {} regions",
+            match l.evidence {
+                Some(crate::model::local_sync::LocalEvidence::LevelChanges) => {
+                    "motion that follows the sound's loudness (a mouth with speech)"
+                }
+                _ => "local motion that makes sound",
+            },
             l.z.unwrap_or(0.0),
             l.span_s,
             l.regions
