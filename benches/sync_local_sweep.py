@@ -120,26 +120,32 @@ for (name, fam, delay, _), path in zip(plan, paths):
             sync = r['sync']
     loc = sync.get('local') or {}
     got, z = loc.get('audio_delay_ms'), loc.get('z')
-    s = summary.setdefault((fam, delay is None), dict(n=0, committed=0, err=[], windows=0, werr=[], z=[]))
+    level = loc.get('level') or {}
+    s = summary.setdefault((fam, delay is None), dict(n=0, committed=0, err=[], windows=0, werr=[], z=[], lz=[], by={}))
     s['n'] += 1
     s['committed'] += got is not None
     s['windows'] += len(windows)
     s['z'].append(z or 0.0)
+    s['lz'].append(level.get('z') or 0.0)
+    if got is not None:
+        s['by'][loc.get('evidence')] = s['by'].get(loc.get('evidence'), 0) + 1
+    how = f'{loc.get("evidence")}, level z {level.get("z")} ratio {level.get("second_ratio")}'
     if delay is None:
-        print(f'{name:16s} local {got} z {z} best {loc.get("best_lag_ms")} windows {len(windows)} (summary: {sync.get("audio_delay_ms")} from {sync.get("source")})')
+        print(f'{name:16s} local {got} z {z} best {loc.get("best_lag_ms")} windows {len(windows)} ({how}; summary: {sync.get("audio_delay_ms")} from {sync.get("source")})')
     else:
         if got is not None:
             s['err'].append(abs(got - delay))
         s['werr'] += [abs(w - delay) for w in windows]
         werr = max([abs(w - delay) for w in windows], default=None)
-        print(f'{name:16s} delay {delay:+5d} local {got} z {z} best {loc.get("best_lag_ms")} windows {len(windows)} max err {werr}')
+        print(f'{name:16s} delay {delay:+5d} local {got} z {z} best {loc.get("best_lag_ms")} windows {len(windows)} max err {werr} ({how})')
 
 for (fam, control), s in summary.items():
     if control:
-        print(f'SUMMARY {fam} controls: {s["committed"]}/{s["n"]} commit, {s["windows"]} windows from local motion, highest z {max(s["z"]):.2f}')
+        print(f'SUMMARY {fam} controls: {s["committed"]}/{s["n"]} commit, {s["windows"]} windows from local motion, '
+              f'highest z {max(s["z"]):.2f}, highest level-change z {max(s["lz"]):.2f}')
     else:
         e = sorted(s['err'])
         med = f'{e[len(e) // 2]:.1f}' if e else '-'
         print(f'SUMMARY {fam}: {s["committed"]}/{s["n"]} commit, median |error| {med} ms, max {max(e, default=0):.1f} ms; '
               f'{s["windows"]} windows from local motion, max error {max(s["werr"], default=0):.1f} ms, '
-              f'over a frame: {sum(x > 40 for x in s["werr"])}')
+              f'over a frame: {sum(x > 40 for x in s["werr"])}; committed by {s["by"]}')
