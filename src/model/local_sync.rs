@@ -562,14 +562,7 @@ impl LocalSync {
         };
         LocalEstimate {
             evidence: Some(LocalEvidence::MotionOnsets),
-            ..decide(
-                &pooled,
-                sp.s,
-                self.second_guard(),
-                used,
-                sp.span_s,
-                sp.null_windows,
-            )
+            ..self.decide_on(sp, &pooled, used)
         }
     }
 
@@ -584,19 +577,14 @@ impl LocalSync {
         let (mut regions, _) =
             self.region_series(&self.mag, 0.5 * self.frame_s, sp.origin, sp.from, sp.n);
         let (pooled, used) = pooled_correlation(&change, &mut regions, Pool::ByMotion)?;
-        Some(decide(
-            &pooled,
-            sp.s,
-            self.second_guard(),
-            used,
-            sp.span_s,
-            sp.null_windows,
-        ))
+        Some(self.decide_on(sp, &pooled, used))
     }
 
-    /// A second peak is more than this from the best, s.
-    fn second_guard(&self) -> f64 {
-        SECOND_GUARD_S.max(1.5 * self.frame_s)
+    /// [`decide`] on a pooled correlation over `sp` from `used` regions, a second peak more
+    /// than 60 ms or 1.5 frames from the best.
+    fn decide_on(&self, sp: &Span, pooled: &[f64], used: usize) -> LocalEstimate {
+        let guard = SECOND_GUARD_S.max(1.5 * self.frame_s);
+        decide(pooled, sp.s, guard, used, sp.span_s, sp.null_windows)
     }
 
     /// Each region's `series` (motion onsets or motion, at the time of the frame that shows it
@@ -891,14 +879,7 @@ mod tests {
                     }
                 }
             }
-            ls.push_frame(&FrameFeatures {
-                index: k,
-                pts: t,
-                duration: 1.0 / fps,
-                has_prev: k > 0,
-                thumb: thumb.into(),
-                ..FrameFeatures::for_test(k)
-            });
+            push_thumb(ls, k, fps, thumb);
         }
     }
 
@@ -915,19 +896,41 @@ mod tests {
                     .sum::<f32>()
             })
             .collect();
+        push_ms_energies(ls, &e);
+    }
+
+    /// Frame `k` of a stream at `fps` with this thumbnail.
+    fn push_thumb(ls: &mut LocalSync, k: u64, fps: f64, thumb: Vec<f32>) {
+        ls.push_frame(&FrameFeatures {
+            index: k,
+            pts: k as f64 / fps,
+            duration: 1.0 / fps,
+            has_prev: k > 0,
+            thumb: thumb.into(),
+            ..FrameFeatures::for_test(k)
+        });
+    }
+
+    /// 1 ms energies from 0 s, in blocks of 64.
+    fn push_ms_energies(ls: &mut LocalSync, e: &[f32]) {
         for (i, c) in e.chunks(64).enumerate() {
             ls.push_energies(0.0, i as i64 * 64, c);
         }
     }
 
-    fn stops(seconds: f64, seed: u64) -> Vec<(f64, usize, usize)> {
+    /// Uniform draws in [0, 1) from a 64-bit LCG.
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
         let mut x = seed;
-        let mut next = || {
+        move || {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        }
+    }
+
+    fn stops(seconds: f64, seed: u64) -> Vec<(f64, usize, usize)> {
+        let mut next = uniform(seed);
         let mut v = vec![];
         let mut t = 1.0;
         while t < seconds - 1.0 {
@@ -996,13 +999,7 @@ mod tests {
     /// syllables from the run of `sound_seed`.
     fn talk(ls: &mut LocalSync, seconds: f64, delay: f64, seed: u64, sound_seed: u64) {
         let syllables = |seed: u64| {
-            let mut x = seed;
-            let mut next = move || {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 11) as f64 / (1u64 << 53) as f64
-            };
+            let mut next = uniform(seed);
             let mut v = vec![];
             let mut t = 0.5;
             while t < seconds {
@@ -1025,36 +1022,24 @@ mod tests {
         };
         let (seen, heard) = (syllables(seed), syllables(sound_seed));
         let fps = 25.0;
-        let mut noise = seed;
+        let mut noise = uniform(seed);
         for k in 0..(seconds * fps) as u64 {
             let t = k as f64 / fps;
             let open = loud(&seen, t) as f32;
             let thumb: Vec<f32> = (0..3 * THUMB_CELLS)
                 .map(|i| {
-                    noise = noise
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let jitter = 0.004 * ((noise >> 40) as f32 / (1u64 << 24) as f32 - 0.5);
+                    let jitter = 0.004 * (noise() as f32 - 0.5);
                     let (by, bx) = (i / THUMB_W, i % THUMB_W);
                     let mouth = i < THUMB_CELLS && (9..12).contains(&by) && (12..16).contains(&bx);
                     0.3 + jitter + if mouth { 0.4 * open } else { 0.0 }
                 })
                 .collect();
-            ls.push_frame(&FrameFeatures {
-                index: k,
-                pts: t,
-                duration: 1.0 / fps,
-                has_prev: k > 0,
-                thumb: thumb.into(),
-                ..FrameFeatures::for_test(k)
-            });
+            push_thumb(ls, k, fps, thumb);
         }
         let e: Vec<f32> = (0..(seconds * 1000.0) as i64)
             .map(|k| 1e-6 + (0.2 * loud(&heard, k as f64 / 1000.0 - delay)).powi(2) as f32)
             .collect();
-        for (i, c) in e.chunks(64).enumerate() {
-            ls.push_energies(0.0, i as i64 * 64, c);
-        }
+        push_ms_energies(ls, &e);
     }
 
     #[test]
