@@ -302,12 +302,12 @@ fn speech_gives_the_delay_within_a_frame_and_a_dub_does_not_commit() {
         let (records, r) = eval_json(&path, &Settings::default());
         r.unwrap();
         let (whole, windows) = local_answers(&records);
+        let local = &summary_sync(&records)["local"];
         eprintln!(
             "measured: speech{} at {delay:+} ms → {whole:?}, {} windows from local motion \
-             (local: {})",
+             (local: {local})",
             if dub.is_some() { " (dubbed)" } else { "" },
             windows.len(),
-            summary_sync(&records)["local"]
         );
         if dub.is_some() {
             assert!(
@@ -322,7 +322,6 @@ fn speech_gives_the_delay_within_a_frame_and_a_dub_does_not_commit() {
                 "speech at delay {delay}: {got}"
             );
         }
-        let local = &summary_sync(&records)["local"];
         assert_eq!(local["evidence"], "level_changes", "{local}");
         committed += whole.is_some() as usize;
     }
