@@ -38,6 +38,7 @@ fn injected_faults_are_found_on_their_frames() {
         ..Default::default()
     };
     let out = dir.path().join("faults.mp4");
+    let _stage = stage("injecting the faults", stage_s());
     let truth = inject(src.to_str().unwrap(), &out, &faults).unwrap();
     let (records, r) = eval_json(&out, &Settings::default());
     r.unwrap();
@@ -323,4 +324,72 @@ fn a_jump_of_the_audio_delay_is_reported_as_drift() {
             .any(|d| d.observed.contains("audio delay moved"))),
         "a drift diagnosis"
     );
+}
+
+/// The faults that the care against false alarms once hid, on real media made by ffmpeg:
+/// black drawn into a bright, moving picture whose luma drifts down a little before it; and a
+/// second of digital silence cut into a quiet score (−46 to −59 dBFS). Both are faults, their
+/// onsets within a frame (picture) and 20 ms (sound).
+#[test]
+fn black_into_a_bright_picture_and_silence_into_a_quiet_score_are_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("bright_quiet.mp4");
+    // A bright moving picture getting darker by 0.0024 a frame (a light going down: three
+    // falling frames before any black, which is not a fade), and a soft plucked chord: a note
+    // every 250 ms decaying from about -46 to -80 dBFS (about -55 dBFS RMS over a second).
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=480x270:rate=25:duration=12,eq=brightness='0.3-0.06*t'",
+        "-f",
+        "lavfi",
+        "-i",
+        "aevalsrc='0.004*exp(-16*mod(t,0.25))*(sin(2*PI*220*t)+sin(2*PI*277*t)+sin(2*PI*330*t))':s=48000:d=12",
+        "-c:v",
+        "libx264",
+        "-g",
+        "50",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        src.to_str().unwrap(),
+    ]);
+    let faults = Faults {
+        black: vec![(4.0, 5.3)],
+        silence: vec![(8.0, 9.0)],
+        ..Default::default()
+    };
+    let out = dir.path().join("faults.mp4");
+    let truth = {
+        let _stage = stage("injecting black and silence", stage_s());
+        inject(src.to_str().unwrap(), &out, &faults).unwrap()
+    };
+    let (records, r) = eval_json(&out, &Settings::default());
+    r.unwrap();
+    for f in &truth.faults {
+        let found: Vec<f64> = events(&records, &f.kind)
+            .iter()
+            .filter(|e| e["fault"] == true)
+            .map(|e| e["start"].as_f64().unwrap())
+            .collect();
+        let err = found
+            .iter()
+            .map(|s| (s - f.start).abs())
+            .fold(f64::INFINITY, f64::min);
+        let tolerance = if f.kind == "silence" { 0.020 } else { FRAME };
+        eprintln!(
+            "measured: {} at {:.3} s: onset error {:.1} ms",
+            f.kind,
+            f.start,
+            err * 1000.0
+        );
+        assert!(
+            err <= tolerance,
+            "{} at {}: found {found:?}",
+            f.kind,
+            f.start
+        );
+    }
 }

@@ -163,6 +163,7 @@ fn make_clips(dir: &Path) -> Vec<Clip> {
                     let Some((name, _, _, spec)) = jobs.get(i) else {
                         break;
                     };
+                    let _stage = common::stage(&format!("writing {name}"), common::stage_s());
                     evalverse::sender::write_synthetic(spec, &dir.join(name)).unwrap();
                 }
             });
@@ -469,4 +470,48 @@ fn a_calibration_from_another_extractor_is_refused() {
     let (ok, out) = eval();
     assert!(ok, "{out}");
     assert!(out.contains("\"calibrated\":{\"overall\":3.0}"), "{out}");
+}
+
+/// `--out vq.json --report vq.md` would write the report's figures (vq.json) over the
+/// calibration: refused before any work, naming both, and nothing written. The same for an
+/// output that names a label file.
+#[test]
+fn outputs_that_would_overwrite_each_other_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(&labels, "clip,score\na.mp4,3\nb.mp4,4\n").unwrap();
+    let (vq, md) = (dir.path().join("vq.json"), dir.path().join("vq.md"));
+    let media = dir.path().to_str().unwrap();
+    let (ok, log) = run(&[
+        "calibrate",
+        labels.to_str().unwrap(),
+        "--media",
+        media,
+        "--out",
+        vq.to_str().unwrap(),
+        "--report",
+        md.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        !ok && log.contains("name the same file") && log.contains("--out"),
+        "{log}"
+    );
+    assert!(!vq.exists() && !md.exists(), "nothing is written");
+    let (ok, log) = run(&[
+        "calibrate",
+        labels.to_str().unwrap(),
+        "--media",
+        media,
+        "--out",
+        labels.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!ok && log.contains("a label file"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(&labels).unwrap(),
+        "clip,score\na.mp4,3\nb.mp4,4\n"
+    );
 }

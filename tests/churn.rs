@@ -5,7 +5,7 @@
 //!   cycles in CI; `EVALVERSE_CHURN_CYCLES=500` or the ignored `churn_500_cycles`). The
 //!   server's threads and open file descriptors return to their baseline and its RSS stops
 //!   growing after the first half of the cycles (tolerance: [`THREADS_SLACK`], [`FDS_SLACK`],
-//!   [`RSS_SLACK_KIB`]), the steady stream drops nothing, and
+//!   [`RSS_SLOPE_KIB`] a cycle, read once it has settled), the steady stream drops nothing, and
 //!   every removed stream's series are gone from `/metrics`.
 //! - Signals: SIGTERM and SIGINT end `serve` with each stream's summary on stdout, the queued
 //!   webhooks delivered (or, to a hung endpoint, given up after `alerting.shutdown_grace_s`),
@@ -24,12 +24,47 @@ use std::time::{Duration, Instant};
 const THREADS_SLACK: usize = 2;
 /// Open file descriptors above the baseline.
 const FDS_SLACK: usize = 4;
-/// Resident memory added over the second half of the cycles, KiB. The first cycles grow RSS
-/// by 10–25 MiB (allocator arenas and GStreamer state for good, more on a busy machine) and it
-/// then stays flat: 500 cycles measured 105.7 MiB after 100 and 107.6 MiB after 500. So RSS is
-/// measured from the half-way point: a leak of 0.24 MiB a cycle over the 50 measured cycles of
-/// CI's 100 still fails.
-const RSS_SLACK_KIB: u64 = 12 * 1024;
+/// Resident memory a cycle may add over the second half of the cycles, KiB: the slope of a
+/// least-squares line through RSS read every [`RSS_EVERY`] cycles. The first cycles grow RSS by
+/// 10–25 MiB (allocator arenas and GStreamer state for good, more on a busy machine) and it
+/// then stays flat (500 cycles measured 105.7 MiB after 100 and 107.6 MiB after 500: 5 KiB a
+/// cycle). A single reading moves by megabytes as arenas are reused; the line through ten
+/// readings does not, so a leak of 100 KiB a cycle fails where a reading would need a slack
+/// chosen blind.
+const RSS_SLOPE_KIB: f64 = 100.0;
+/// Cycles between RSS readings.
+const RSS_EVERY: usize = 5;
+/// After the churn, RSS is read once it has settled: two readings a second apart within this
+/// (KiB), at most [`SETTLE_S`] seconds.
+const SETTLED_KIB: u64 = 1024;
+const SETTLE_S: u64 = 10;
+
+/// Least-squares slope of `y` over `x`.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (sxy, sxx) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
+        (a + (x - mx) * (y - my), b + (x - mx) * (x - mx))
+    });
+    if sxx > 0.0 { sxy / sxx } else { 0.0 }
+}
+
+/// RSS (KiB) once it has stopped moving: read every second until two readings agree within
+/// [`SETTLED_KIB`], at most [`SETTLE_S`] seconds.
+fn settled_rss(pid: u32) -> u64 {
+    let mut last = footprint(pid).2;
+    for _ in 0..SETTLE_S {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = footprint(pid).2;
+        if now.abs_diff(last) <= SETTLED_KIB {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
 
 /// One HTTP/1.1 request over a fresh connection: (status, body).
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
@@ -212,9 +247,13 @@ fn churn(cycles: usize) {
         .count();
     let t0 = Instant::now();
     let mut half = before;
+    let mut readings: Vec<(f64, f64)> = vec![];
     for i in 10..10 + cycles {
         if i == 10 + cycles / 2 {
             half = footprint(pid);
+        }
+        if i >= 10 + cycles / 2 && (i - 10) % RSS_EVERY == 0 {
+            readings.push(((i - 10) as f64, footprint(pid).2 as f64));
         }
         cycle(i);
         if i % 25 == 0 {
@@ -233,7 +272,9 @@ fn churn(cycles: usize) {
         }
     }
     let took = t0.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(2));
+    let settled = settled_rss(pid);
+    readings.push((cycles as f64, settled as f64));
+    let per_cycle = slope(&readings);
     let after = footprint(pid);
     let names_after = thread_names(pid);
     let (_, metrics_after) = http(s.api, "GET", "/metrics", None);
@@ -252,7 +293,7 @@ fn churn(cycles: usize) {
     stop.store(true, Ordering::Relaxed);
     let _ = send.join();
     eprintln!(
-        "CHURN cycles={cycles} in {took:.1} s ({:.0} ms each); threads {} → {}, fds {} → {}, RSS {} → {} (half-way) → {} KiB; series {series_before} → {series_after}; cam frames={} dropped={}",
+        "CHURN cycles={cycles} in {took:.1} s ({:.0} ms each); threads {} → {}, fds {} → {}, RSS {} → {} (half-way) → {settled} KiB settled, {per_cycle:.1} KiB a cycle over the second half; series {series_before} → {series_after}; cam frames={} dropped={}",
         took * 1000.0 / cycles as f64,
         before.0,
         after.0,
@@ -260,7 +301,6 @@ fn churn(cycles: usize) {
         after.1,
         before.2,
         half.2,
-        after.2,
         cam["frames"],
         cam["dropped_frames"]
     );
@@ -278,8 +318,9 @@ fn churn(cycles: usize) {
         "fds {before:?} → {after:?}"
     );
     assert!(
-        after.2 <= half.2 + RSS_SLACK_KIB,
-        "RSS over the second half of the cycles: {half:?} → {after:?} (before them: {before:?})"
+        per_cycle <= RSS_SLOPE_KIB,
+        "RSS grew {per_cycle:.1} KiB a cycle over the second half (readings {readings:?}; before \
+         the cycles {before:?})"
     );
     assert_eq!(cam["state"], "running", "{cam}");
     assert_eq!(

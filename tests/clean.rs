@@ -134,6 +134,7 @@ fn faults_injected_into_the_clean_sequence_are_still_found_and_stop_with_evidenc
         ..Default::default()
     };
     let out = dir.path().join("faults.mp4");
+    let _stage = stage("injecting the faults", stage_s());
     let truth = inject(src.to_str().unwrap(), &out, &faults).unwrap();
     let (records, r) = eval_json(&out, &Settings::default());
     r.unwrap();
@@ -168,6 +169,7 @@ fn faults_injected_into_the_clean_sequence_are_still_found_and_stop_with_evidenc
         ..Default::default()
     };
     let out = dir.path().join("long-freeze.mp4");
+    let _stage = stage("injecting a long freeze", stage_s());
     inject(src.to_str().unwrap(), &out, &long).unwrap();
     let (records, r) = eval_json(&out, &Settings::default());
     r.unwrap();

@@ -144,6 +144,7 @@ fn json_lines_follow_the_contract() {
     let path = clip(dir.path(), "contract", &spec);
     let model = cpu_model();
     let mut lines = vec![];
+    let _stage = stage("evaluating the contract clip", stage_s());
     evalverse::evaluate_file(
         path.to_str().unwrap(),
         &Settings::default(),

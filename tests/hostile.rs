@@ -157,6 +157,7 @@ fn junk_on_the_rtcp_ports_does_not_put_a_stream_on_the_sender_clock() {
         ..Default::default()
     };
     let target = common::loopback(base, 300);
+    let _stage = stage("sending the synthetic sequence", stage_s());
     send_synthetic(&spec, &target, Arc::new(AtomicBool::new(false))).unwrap();
     assert!(ingest.rtcp_seen(), "a real sender's reports are accepted");
 }

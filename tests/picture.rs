@@ -60,6 +60,7 @@ fn picture_events(records: &[Value]) -> Vec<(String, f64, f64, &Value)> {
 
 fn injected(dir: &Path, src: &Path, name: &str, picture: PictureFaults) -> Vec<Value> {
     let out = dir.join(format!("{name}.mp4"));
+    let _stage = stage(&format!("injecting {name}"), stage_s());
     inject(
         src.to_str().unwrap(),
         &out,

@@ -91,6 +91,7 @@ fn a_sender_that_restarts_is_followed_and_its_cuts_are_found() {
     let (ev, mut rx) = evaluator("cam", base);
     let mut records = vec![];
     let first = spec(1, 6.0);
+    let _stage = stage("sending the first take", stage_s());
     send_synthetic(
         &first,
         &common::loopback(base, 600),
@@ -161,6 +162,7 @@ fn rtp_timestamps_that_wrap_are_continuous() {
     let (ev, mut rx) = evaluator("wrap", base);
     let s = spec(3, 10.0);
     // Video wraps 3 s in (90 kHz clock), audio 4 s in (48 kHz).
+    let _stage = stage("sending across the timestamp wrap", stage_s());
     send_synthetic_with(
         &s,
         &common::loopback(base, 600),
@@ -237,6 +239,7 @@ fn three_percent_video_loss_is_transport_not_content() {
         audio_port: base + 2,
         bitrate_kbps: 600,
     };
+    let _stage = stage("sending the sequence", stage_s());
     send_synthetic(&s, &t, Arc::new(AtomicBool::new(false))).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::Relaxed);
@@ -302,6 +305,7 @@ fn a_resolution_change_mid_stream_is_followed() {
         assert!(t0.elapsed() < Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _stage = stage("sending the file", stage_s());
     send_file(
         both.to_str().unwrap(),
         &common::loopback(base, 600),

@@ -306,3 +306,105 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
     );
     assert_delay_within_a_frame(&summary, 120.0);
 }
+
+/// The demo's own sequence (640x360 at 30 fps, 1.5 Mb/s H.264 over RTP, cuts, a 1.5 s freeze at
+/// 45 % of it): over RTP the encoder keeps correcting the held picture for half a second, which
+/// must neither hide the freeze nor turn it into a static shot. The freeze is found, as a
+/// freeze, its onset within 2 frames of the held frame (after the receiver's constant offset,
+/// read off the cuts).
+#[test]
+fn the_demos_freeze_is_found_live_within_two_frames() {
+    let base = free_ports(4);
+    let ev = Evaluator::new(settings(), cpu_model());
+    let mut rx = ev.subscribe();
+    ev.add_stream(StreamSettings::rtp("demo", Some(base), Some(base + 2)))
+        .unwrap();
+    wait_for("the receiver to start", 10.0, || {
+        ev.stream("demo").unwrap().state != StreamState::Starting
+    });
+    let duration = 10.0;
+    let freeze = (duration * 0.45, duration * 0.45 + 1.5);
+    let spec = SceneSpec {
+        width: 640,
+        height: 360,
+        fps: FPS as u32,
+        duration_s: duration,
+        cuts: irregular_cuts(1.5, duration),
+        audio_delay_ms: 200.0,
+        freeze: vec![freeze],
+        ..Default::default()
+    };
+    let sender = {
+        let spec = spec.clone();
+        std::thread::spawn(move || {
+            send_synthetic(
+                &spec,
+                &common::loopback(base, 1500),
+                Arc::new(AtomicBool::new(false)),
+            )
+        })
+    };
+    let mut records = vec![];
+    {
+        let _stage = stage("streaming the demo sequence", stage_s());
+        while !sender.is_finished() {
+            collect(&mut rx, &mut records, 0.2);
+        }
+    }
+    sender.join().unwrap().expect("sender ran");
+    collect(&mut rx, &mut records, 1.5);
+    assert!(ev.remove_stream("demo"));
+    collect(&mut rx, &mut records, 0.5);
+    let cuts: Vec<f64> = records
+        .iter()
+        .filter_map(|r| match &**r {
+            Record::Cut(c) => Some(c.pts),
+            _ => None,
+        })
+        .collect();
+    let truth: Vec<f64> = spec.cut_frames().iter().map(|f| *f as f64 / FPS).collect();
+    // The receiver's clock is the sender's plus a constant: the offset most cuts agree on.
+    let offset = cuts
+        .iter()
+        .flat_map(|d| truth.iter().map(move |t| d - t))
+        .max_by_key(|off| {
+            truth
+                .iter()
+                .filter(|t| cuts.iter().any(|d| (d - *t - off).abs() <= 1.0 / FPS))
+                .count()
+        })
+        .expect("cuts found");
+    let stills: Vec<(String, f64, f64)> = records
+        .iter()
+        .filter_map(|r| match &**r {
+            Record::Event(e)
+                if !e.ongoing && matches!(e.kind.as_str(), "freeze" | "static_shot") =>
+            {
+                Some((
+                    e.kind.as_str().to_string(),
+                    e.start - offset,
+                    e.end - offset,
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    eprintln!("measured: {stills:?} (truth freeze {freeze:?}, receiver offset {offset:.3} s)");
+    let found = stills
+        .iter()
+        .find(|(k, s, e)| k == "freeze" && *s < freeze.1 && *e > freeze.0)
+        .unwrap_or_else(|| panic!("no freeze over {freeze:?}: {stills:?}"));
+    assert!(
+        (found.1 - freeze.0).abs() <= 2.0 / FPS + 1e-3,
+        "freeze onset {:.3} s, truth {:.3} s",
+        found.1,
+        freeze.0
+    );
+    assert!(
+        !stills
+            .iter()
+            .any(|(k, s, e)| k == "static_shot" && *s < freeze.1 && *e > freeze.0),
+        "the freeze was also called a static shot: {stills:?}"
+    );
+    ev.shutdown();
+}

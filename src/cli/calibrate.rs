@@ -64,6 +64,16 @@ pub fn run(a: CalibrateArgs) -> Result<i32> {
     if a.splits > 10_000 || a.resamples > 100_000 || !(0.0..=1.0).contains(&a.min_rater_corr) {
         bail!("--splits ≤ 10000, --resamples ≤ 100000 and --min-rater-corr in 0–1, please");
     }
+    let report_json = a.report.as_ref().map(|r| r.with_extension("json"));
+    let mut files: Vec<(&str, &std::path::Path)> = vec![("--out", a.out.as_path())];
+    if let (Some(r), Some(j)) = (&a.report, &report_json) {
+        files.push(("--report", r.as_path()));
+        files.push(("the report's figures (--report with .json)", j.as_path()));
+    }
+    for l in &a.labels {
+        files.push(("a label file", l.as_path()));
+    }
+    super::distinct_files(&files)?;
     let mut labels = Labels::default();
     let mut shas = vec![];
     for p in &a.labels {

@@ -369,3 +369,38 @@ fn signal_flag(flag: Arc<AtomicBool>) {
         });
     });
 }
+
+/// The file a path names, for comparing paths that do not exist yet: the canonical folder it
+/// lies in plus its name (the whole canonical path when it exists, so a symlink is seen through).
+fn file_identity(p: &std::path::Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => dir.canonicalize().unwrap_or(dir.to_path_buf()).join(name),
+        _ => abs,
+    }
+}
+
+/// Refuses a run whose files would overwrite one another or an input: each `(role, path)` must
+/// name a file of its own. Checked before any work, so nothing is half written.
+fn distinct_files(files: &[(&str, &std::path::Path)]) -> Result<()> {
+    for (i, (role_a, a)) in files.iter().enumerate() {
+        for (role_b, b) in &files[..i] {
+            if file_identity(a) == file_identity(b) {
+                anyhow::bail!(
+                    "{role_a} ({}) and {role_b} ({}) name the same file: one would overwrite \
+                     the other; give them different names",
+                    a.display(),
+                    b.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -69,6 +69,11 @@ fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Value>> {
 }
 
 pub fn run(a: ReportArgs) -> Result<i32> {
+    let mut files = vec![("INPUT", a.input.as_path()), ("--out", a.out.as_path())];
+    if let Some(m) = &a.media {
+        files.push(("--media", m.as_path()));
+    }
+    super::distinct_files(&files)?;
     let (records, media) = match json_lines(&a.input)? {
         Some(r) => (r, a.media.clone()),
         None => (evaluate(&a.input, &a.model)?, Some(a.input.clone())),

@@ -63,6 +63,20 @@ const MAX_PENDING_DETAIL: usize = 64;
 
 /// How long a camera or loudness jump waits for the cut detector to decide on its frames, s.
 const JUMP_WAIT_S: f64 = 1.0;
+/// Where a stream's media ended, and where its container said they would.
+#[derive(Default)]
+struct Ends {
+    /// Media whose branch reached its end while the other goes on (windows follow the other).
+    media: Media,
+    /// Said once the other medium has gone on for [`ENDED_NOTE_S`] past the end: (end, words).
+    note: Option<(f64, String)>,
+    /// The duration a file's container declares (stream time), when known.
+    declared_s: Option<f64>,
+}
+
+/// A medium that ended is reported once the other has gone on this long past it, s (a file's
+/// sound and picture often end a frame or two apart).
+const ENDED_NOTE_S: f64 = 1.0;
 /// A loudness jump this close to a cut is the new scene's level, s (sound edits lead or trail
 /// the picture cut by a few frames; J- and L-cuts by more, and read as inside the shot).
 const LEVEL_CUT_S: f64 = 0.25;
@@ -82,6 +96,8 @@ pub struct StreamEvaluator {
     pub timing: Timing,
     media: Option<Media>,
     stalled: Media,
+    /// Where the media ended, and where the container said they would.
+    ends: Ends,
     batcher: VideoBatcher,
     timeline: Timeline,
     /// Stretches decoded from damaged input (per medium), for `cause: transport`.
@@ -195,6 +211,7 @@ impl StreamEvaluator {
             timing,
             media: None,
             stalled: Media::default(),
+            ends: Ends::default(),
             batcher: VideoBatcher::default(),
             timeline: Timeline::new(a.discontinuity_s),
             video_damage: DamageLog::new(a.window_s.max(a.sync_horizon_s) + 30.0),
@@ -325,6 +342,46 @@ impl StreamEvaluator {
             state,
             message: message.into(),
         })
+    }
+
+    /// The duration the input's container declares, seconds from its start (files).
+    pub fn set_declared_duration(&mut self, seconds: f64) {
+        self.ends.declared_s = Some(seconds);
+    }
+
+    /// A medium's branch reached its end (every frame or chunk of it already pushed). While
+    /// the other medium goes on, windows follow it alone (and are scored as such), with a state
+    /// record that says so; the ended medium holds nothing back.
+    pub fn end_medium(&mut self, medium: Medium, out: &mut Vec<Record>) {
+        let (ended, other_going) = match medium {
+            Medium::Video => (&mut self.ends.media.video, !self.ends.media.audio),
+            Medium::Audio => (&mut self.ends.media.audio, !self.ends.media.video),
+        };
+        if std::mem::replace(ended, true) {
+            return;
+        }
+        // What the ended medium left waiting for a full batch goes through now.
+        match medium {
+            Medium::Video => {
+                if let Some(b) = self.batcher.take() {
+                    self.process_batch(b, out);
+                }
+            }
+            Medium::Audio => self.process_audio(out),
+        }
+        let media = self.media.unwrap_or_default();
+        let (what, at, rest, other_present) = match medium {
+            Medium::Video => ("picture", self.video_to, "sound", media.audio),
+            Medium::Audio => ("sound", self.audio_to, "picture", media.video),
+        };
+        if other_going && other_present {
+            if let Some(at) = at {
+                let msg =
+                    format!("the {what} ended at {at:.2} s; windows go on over the {rest} alone");
+                self.ends.note = Some((at, msg));
+            }
+        }
+        self.schedule(out);
     }
 
     /// Turn an ingest event into records (and state changes).
@@ -672,7 +729,7 @@ impl StreamEvaluator {
             // (a freeze is only a freeze inside a shot that was moving).
             for c in &co.cuts[known..] {
                 let start = c.span.map(|s| s.1.max(c.pts)).unwrap_or(c.pts);
-                self.video_cont.on_shot_start(start);
+                self.video_cont.on_shot_start(start, c.span.is_none());
                 // Focus and noise levels are per shot: frames before the cut go first.
                 self.release_detail(c.pts, &mut dets);
                 self.picture.on_shot_start(start, &mut dets);
@@ -931,11 +988,11 @@ impl StreamEvaluator {
         let media = self.media?;
         let mut wm = f64::INFINITY;
         let mut any = false;
-        if media.video && !(self.live && self.stalled.video) {
+        if media.video && !(self.live && self.stalled.video) && !self.ends.media.video {
             wm = wm.min(self.video_to?);
             any = true;
         }
-        if media.audio && !(self.live && self.stalled.audio) {
+        if media.audio && !(self.live && self.stalled.audio) && !self.ends.media.audio {
             let audio_to = self.audio_to?;
             wm = wm.min(audio_to);
             any = true;
@@ -962,6 +1019,15 @@ impl StreamEvaluator {
             }
         }
         let Some(wm) = self.watermark() else { return };
+        if self
+            .ends
+            .note
+            .as_ref()
+            .is_some_and(|(at, _)| wm > at + ENDED_NOTE_S)
+            && let Some((_, msg)) = self.ends.note.take()
+        {
+            out.push(self.state(StreamState::Running, msg));
+        }
         while let Some((s, e)) = self.sched.due(wm) {
             self.window(s, e, out);
         }
@@ -1382,7 +1448,13 @@ impl StreamEvaluator {
             }
         }
         self.tally.flush();
-        out.push(self.summary());
+        let summary = self.summary();
+        if let Record::Summary(sm) = &summary
+            && let Some(e) = sm.ended_early
+        {
+            out.push(self.state(StreamState::Ended, e.message()));
+        }
+        out.push(summary);
     }
 
     fn summary(&self) -> Record {
@@ -1458,6 +1530,10 @@ impl StreamEvaluator {
             verdict: self.alerts.verdict(),
             calibrated: self.calibrated.as_ref().and_then(|t| t.whole()),
             sound: media.audio.then(|| self.sound.summary()).flatten(),
+            ended_early: self
+                .ends
+                .declared_s
+                .and_then(|d| crate::score::record::EndedEarly::check(end, d)),
         }))
     }
 }

@@ -30,6 +30,7 @@ pub fn cpu_model() -> Model {
 
 /// Write `spec` to `dir/name.mp4` (once per test run) and return the path.
 pub fn clip(dir: &Path, name: &str, spec: &SceneSpec) -> PathBuf {
+    let _stage = stage(&format!("writing the clip {name}"), stage_s());
     let path = dir.join(format!("{name}.mp4"));
     evalverse::sender::write_synthetic(spec, &path).expect("writing the test clip");
     assert!(std::fs::metadata(&path).unwrap().len() > 10_000);
@@ -38,6 +39,7 @@ pub fn clip(dir: &Path, name: &str, spec: &SceneSpec) -> PathBuf {
 
 /// Evaluate a file and return its records as JSON values (through the JSON contract).
 pub fn eval_json(path: &Path, a: &Settings) -> (Vec<Value>, Result<(), String>) {
+    let _stage = stage(&format!("evaluating {}", path.display()), stage_s());
     let model = cpu_model();
     let mut lines = vec![];
     let r = evalverse::evaluate_file(
@@ -412,6 +414,7 @@ pub fn constant_calibration(path: &Path, dims: &[&str], value: f64) {
 
 /// Run the evalverse binary with `args` (quiet logs) and return its output.
 pub fn evalverse_cli(args: &[&str]) -> std::process::Output {
+    let _stage = stage(&format!("evalverse {}", args.join(" ")), stage_s());
     std::process::Command::new(env!("CARGO_BIN_EXE_evalverse"))
         .args(args)
         .env("EVALVERSE_LOG", "error")
@@ -483,4 +486,54 @@ pub fn loopback(video_port: u16, bitrate_kbps: u32) -> evalverse::sender::RtpTar
         audio_port: video_port + 2,
         bitrate_kbps,
     }
+}
+
+/// A stage of a test that must finish within a deadline. If it has not when the deadline
+/// passes, the test binary prints which test and stage hung and exits (status 101), instead of
+/// hanging until CI's limit: a GStreamer state change that never returns cannot be unwound by
+/// a panic on another thread, and the rest of the binary would wait on it.
+pub struct Stage {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Start a [`Stage`] named `what` with a deadline of `secs` seconds; it ends when dropped.
+pub fn stage(what: &str, secs: u64) -> Stage {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let what = what.to_string();
+    std::thread::spawn(move || {
+        let t0 = std::time::Instant::now();
+        while !flag.load(Ordering::Relaxed) {
+            if t0.elapsed() > std::time::Duration::from_secs(secs) {
+                eprintln!(
+                    "TIMEOUT: {test}: the stage \"{what}\" did not finish within {secs} s; \
+                     stopping the test binary (a GStreamer call that never returns cannot be \
+                     unwound)"
+                );
+                std::process::exit(101);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    Stage { done }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Seconds a GStreamer stage of a test gets (generous: the suite runs tests side by side on
+/// two cores): `EVALVERSE_STAGE_S`, else 300.
+pub fn stage_s() -> u64 {
+    std::env::var("EVALVERSE_STAGE_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
