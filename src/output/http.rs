@@ -21,11 +21,13 @@
 //! 4. a stream definition names files or URIs only as `server.api_sources` allows — else 403;
 //!    its numbers are range-checked with the field named — else 400.
 //!
-//! The server is our own accept loop over hyper's HTTP/1: a cap on open connections
-//! (`server.max_connections`, then 503 and close), a header-read timeout that also closes idle
-//! keep-alive connections (`server.header_timeout_s`), a request timeout
-//! (`server.request_timeout_s`, 408) and a cap on event-stream clients
-//! (`server.max_event_clients`, 503).
+//! The server is our own accept loop over hyper's HTTP/1 (see [`super::admission`]): a cap on
+//! open connections (`server.max_connections`; when it is reached, the slowest connection
+//! still sending its request head is shed, from the address holding the most, and a
+//! connection that finds no room is answered 503 and closed gently), request heads read with
+//! a deadline (`server.header_timeout_s`, 408) before hyper sees them, one request per
+//! connection, a request timeout (`server.request_timeout_s`, 408) and a cap on event-stream
+//! clients (`server.max_event_clients`, 503).
 use crate::config::{ApiSources, StreamSettings};
 use crate::evaluator::{AddError, Evaluator};
 use axum::Router;
@@ -161,12 +163,24 @@ impl Guard {
     /// may pass.
     fn refusal(&self, req: &Request) -> Option<Response> {
         let headers = req.headers();
+        // More than one Host is ambiguous (a proxy and we could read different ones).
+        if headers.get_all(header::HOST).iter().count() > 1 {
+            return Some(error(StatusCode::BAD_REQUEST, "more than one Host header"));
+        }
         let host = match headers.get(header::HOST).map(|v| v.to_str()) {
             Some(Ok(h)) => Some(h),
             Some(Err(_)) => return Some(error(StatusCode::FORBIDDEN, "unreadable Host header")),
             None => None,
         };
         let authority = req.uri().authority().map(|a| a.as_str());
+        // On a loopback bind the host is what tells a browser's request from a rebound name:
+        // a request must say which host it is for.
+        if self.loopback_hosts.is_some() && host.is_none() && authority.is_none() {
+            return Some(error(
+                StatusCode::BAD_REQUEST,
+                "a Host header is required (this server answers to localhost only)",
+            ));
+        }
         if [host, authority]
             .into_iter()
             .flatten()
@@ -309,7 +323,9 @@ async fn add(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
         let name = def.name.clone();
         ev.add_stream(def).map(|()| name).map_err(|e| {
             let status = match e {
-                AddError::Exists(_) | AddError::PortClash { .. } => StatusCode::CONFLICT,
+                AddError::Exists(_) | AddError::PortClash { .. } | AddError::PortTaken { .. } => {
+                    StatusCode::CONFLICT
+                }
                 AddError::Full(_) => StatusCode::TOO_MANY_REQUESTS,
                 AddError::Invalid(_) => StatusCode::BAD_REQUEST,
             };
@@ -408,12 +424,8 @@ pub fn router(state: AppState, local: SocketAddr) -> Router {
         .layer(middleware::from_fn_with_state(guard_state, guard))
 }
 
-/// Sent to a connection over `server.max_connections` before it is closed.
-const BUSY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-
 /// Serve until `shutdown` resolves. Limits and access rules come from the evaluator's
-/// `[server]` settings.
+/// `[server]` settings; connections come in through [`super::admission::Front`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -422,18 +434,21 @@ pub async fn serve(
     let local = listener.local_addr()?;
     let server = state.evaluator.settings().server.clone();
     let app = router(state, local);
-    let connections = Arc::new(Semaphore::new(server.max_connections));
+    let head_timeout = Duration::from_secs_f64(server.header_timeout_s);
+    let front = super::admission::Front::new(server.max_connections, head_timeout, HEAD_LIMIT);
     let mut http = hyper::server::conn::http1::Builder::new();
-    // Without a timer hyper's header-read timeout is silently off.
+    // The head is read by the front door; hyper gets one request per connection, so that no
+    // idle keep-alive connection holds a slot. Without a timer hyper's timeouts are off.
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs_f64(server.header_timeout_s))
+        .header_read_timeout(head_timeout)
+        .keep_alive(false)
         .max_buf_size(HEAD_LIMIT);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(a) => a,
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.
                     tracing::warn!("HTTP accept failed: {e}");
@@ -442,16 +457,16 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            let _ = stream.try_write(BUSY);
-            continue;
-        };
         let _ = stream.set_nodelay(true);
-        let conn =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let (front, http, app) = (front.clone(), http.clone(), app.clone());
         tokio::spawn(async move {
+            let Some(admitted) = front.admit(stream, peer.ip()).await else {
+                return;
+            };
+            let conn =
+                http.serve_connection(TokioIo::new(admitted.io), TowerToHyperService::new(app));
             let _ = conn.await;
-            drop(permit);
+            drop(admitted.permit);
         });
     }
 }

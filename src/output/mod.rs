@@ -1,4 +1,5 @@
 //! Output: where records go — JSON lines, the terminal, Prometheus metrics, HTTP.
+pub mod admission;
 pub mod html;
 pub mod http;
 pub mod live;
