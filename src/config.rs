@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9800";
+/// Largest config file read (a config with many streams and rules is a few tens of KB).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_ANALYSIS_WIDTH: u32 = 160;
 pub const DEFAULT_AUDIO_RATE: u32 = 16_000;
 pub const DEFAULT_WINDOW_S: f64 = 4.0;
@@ -53,6 +55,13 @@ pub const DEFAULT_RETENTION_S: f64 = 300.0;
 pub const DEFAULT_SHUTDOWN_GRACE_S: f64 = 5.0;
 /// Largest raw-video frame side a stream may declare, pixels.
 pub const MAX_RAW_SIDE: u32 = 8192;
+/// Largest picture side a file or URI input may have (8K video is 7680 × 4320): a larger
+/// picture (a 16000 × 16000 image would take over a gigabyte a frame) is refused before it is
+/// decoded.
+pub const MAX_SOURCE_SIDE: u32 = 8192;
+/// Largest pipeline file read (a launch description is a few hundred bytes; this keeps a
+/// mistaken `pipeline = "/dev/zero"` from eating memory).
+pub const MAX_PIPELINE_FILE: u64 = 64 * 1024;
 /// Longest `uri`, `pipeline` path or webhook URL accepted, bytes.
 pub const MAX_LOCATION_LEN: usize = 4096;
 /// Most alert rules in one config.
@@ -61,16 +70,14 @@ pub const MAX_ALERT_RULES: usize = 256;
 /// Errors in a configuration a user wrote. Messages name the field and what would be valid.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}: {why}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        why: crate::files::SmallFileError,
     },
-    #[error("config {path} is not valid TOML for evalverse: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    /// `message`: the parser's words, cut to a short excerpt of the offending line.
+    #[error("config {path} is not valid TOML for evalverse: {message}")]
+    Parse { path: PathBuf, message: String },
     #[error("invalid setting `{field}`: {why}")]
     Invalid { field: String, why: String },
 }
@@ -297,6 +304,58 @@ pub struct StreamSettings {
     /// Seconds without packets before the stream counts as stalled.
     #[serde(default = "default_stall")]
     pub stall_timeout_s: f64,
+    /// What an API definition's `pipeline` and `uri` name, opened when they were admitted
+    /// ([`ApiSources::admit`]): what runs is what was checked, whatever the paths become.
+    #[serde(skip)]
+    pub opened: Opened,
+}
+
+/// Files opened when an API definition was admitted.
+#[derive(Clone, Default)]
+pub struct Opened {
+    /// The pipeline file's text.
+    pub pipeline_text: Option<std::sync::Arc<str>>,
+    /// The media file, kept open while the stream runs; GStreamer reads it through
+    /// `/proc/self/fd/N`, which reopens this very file, not the path.
+    pub media: Option<std::sync::Arc<std::fs::File>>,
+}
+
+impl Opened {
+    /// The URI GStreamer reads the opened media file by.
+    pub fn media_uri(&self) -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            self.media
+                .as_ref()
+                .map(|f| format!("file:///proc/self/fd/{}", f.as_raw_fd()))
+        }
+        #[cfg(not(unix))]
+        None
+    }
+}
+
+impl PartialEq for Opened {
+    fn eq(&self, other: &Self) -> bool {
+        let same_file = match (&self.media, &other.media) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_file && self.pipeline_text == other.pipeline_text
+    }
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field(
+                "pipeline_text",
+                &self.pipeline_text.as_ref().map(|t| t.len()),
+            )
+            .field("media", &self.media.is_some())
+            .finish()
+    }
 }
 
 impl StreamSettings {
@@ -323,7 +382,20 @@ impl StreamSettings {
             pipeline: None,
             latency_ms: DEFAULT_LATENCY_MS,
             stall_timeout_s: DEFAULT_STALL_TIMEOUT_S,
+            opened: Opened::default(),
         }
+    }
+
+    /// The UDP ports the stream binds: each RTP port and its RTCP port (+ 1).
+    pub fn udp_ports(&self) -> Vec<u16> {
+        let mut p = vec![];
+        if let Some(v) = &self.video {
+            p.extend([v.port, v.port.saturating_add(1)]);
+        }
+        if let Some(a) = &self.audio {
+            p.extend([a.port, a.port.saturating_add(1)]);
+        }
+        p
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -764,15 +836,27 @@ impl ApiSources {
 
     /// The definition as it may run, when everything it names is allowed: paths replaced by
     /// their resolved form (`uri` by a `file://` URI), so what runs is what was checked.
+    ///
+    /// A file is opened here, once, below one of `dirs` without following any symbolic link
+    /// on the way ([`crate::files::open_beneath`]), checked as opened (a regular file), and
+    /// kept: the pipeline file's text is read now, the media file stays open for the stream
+    /// ([`Opened`]). A path swapped for a link after the check cannot lead outside.
     pub fn admit(&self, mut s: StreamSettings) -> Result<StreamSettings, SourceRefused> {
-        if let Some(p) = s.pipeline.take() {
-            let Some(path) = self.file_under_dirs(&p) else {
+        if let Some(p) = s.pipeline.clone() {
+            let Some(file) = self.open_under_dirs(&p) else {
                 return Err(self.refuse_path("pipeline", &p.to_string_lossy()));
             };
-            s.pipeline = Some(path);
+            let text = crate::files::read_opened(file, MAX_PIPELINE_FILE, "pipeline file")
+                .map_err(|e| SourceRefused {
+                    field: "pipeline",
+                    why: e.to_string(),
+                })?;
+            s.opened.pipeline_text = Some(text.into());
         }
         if let Some(u) = s.uri.take() {
-            s.uri = Some(self.admit_uri(&u)?);
+            let (uri, file) = self.admit_uri(&u)?;
+            s.uri = Some(uri);
+            s.opened.media = file.map(std::sync::Arc::new);
         }
         Ok(s)
     }
@@ -790,29 +874,35 @@ impl ApiSources {
         SourceRefused { field, why }
     }
 
-    /// `p` resolved, when it is a regular file inside one of `dirs` (after resolving both).
-    fn file_under_dirs(&self, p: &Path) -> Option<PathBuf> {
+    /// The regular file `p` names below one of `dirs`, opened without following links.
+    fn open_under_dirs(&self, p: &Path) -> Option<std::fs::File> {
         if self.dirs.is_empty() || !p.is_absolute() {
             return None;
         }
-        let real = std::fs::canonicalize(p).ok()?;
-        if !std::fs::metadata(&real).ok()?.is_file() {
-            return None;
+        #[cfg(unix)]
+        {
+            let file = self
+                .dirs
+                .iter()
+                .find_map(|d| crate::files::open_beneath(d, p).ok())?;
+            crate::files::check_regular(&file, u64::MAX, "media file").ok()?;
+            Some(file)
         }
-        self.dirs
-            .iter()
-            .filter_map(|d| std::fs::canonicalize(d).ok())
-            .any(|d| real.starts_with(d))
-            .then_some(real)
+        #[cfg(not(unix))]
+        None
     }
 
-    fn admit_uri(&self, u: &str) -> Result<String, SourceRefused> {
+    /// The URI to run and, for a file, the file opened.
+    fn admit_uri(&self, u: &str) -> Result<(String, Option<std::fs::File>), SourceRefused> {
         use gstreamer::glib;
         let file_uri = |p: &Path| {
-            self.file_under_dirs(p)
-                .and_then(|real| glib::filename_to_uri(&real, None).ok())
+            let file = self
+                .open_under_dirs(p)
+                .ok_or_else(|| self.refuse_path("uri", u))?;
+            let uri = glib::filename_to_uri(p, None)
                 .map(|u| u.to_string())
-                .ok_or_else(|| self.refuse_path("uri", u))
+                .map_err(|_| self.refuse_path("uri", u))?;
+            Ok((uri, Some(file)))
         };
         let Some((scheme, _)) = u.split_once("://") else {
             return file_uri(Path::new(u));
@@ -854,19 +944,21 @@ impl ApiSources {
                 why: "characters outside RFC 3986 (percent-encode them)".into(),
             });
         }
-        Ok(u.to_string())
+        Ok((u.to_string(), None))
     }
 }
 
 impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
+        let text = crate::files::read_text(path, MAX_CONFIG_BYTES, "config").map_err(|why| {
+            ConfigError::Read {
+                path: path.into(),
+                why,
+            }
         })?;
-        let settings: Settings = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.into(),
-            source,
+            message: crate::files::excerpt(&e.to_string()),
         })?;
         settings.validate()?;
         Ok(settings)
@@ -956,6 +1048,24 @@ impl Settings {
                     "streams.name",
                     format!("{:?} appears twice", s.name),
                 ));
+            }
+        }
+        // Each UDP port (RTP and its RTCP port + 1) belongs to one stream: a clash is told
+        // here, before any stream starts, not by the second stream failing to bind.
+        let mut owner: std::collections::HashMap<u16, &str> = Default::default();
+        for s in &self.streams {
+            for port in s.udp_ports() {
+                if let Some(other) = owner.insert(port, s.name.as_str())
+                    && other != s.name
+                {
+                    return Err(invalid(
+                        format!("streams.{}", s.name),
+                        format!(
+                            "UDP port {port} is also used by stream {other:?} (each RTP port \
+                             and its RTCP port, + 1, belong to one stream)"
+                        ),
+                    ));
+                }
             }
         }
         Ok(())
@@ -1068,6 +1178,77 @@ mod tests {
                 .to_string()
                 .contains("alerting.timeout_s")
         );
+    }
+
+    /// The race of a path swapped between a real folder and a link to one outside while
+    /// definitions naming it are admitted: what is admitted is what was opened, never the
+    /// outside file.
+    #[cfg(unix)]
+    #[test]
+    fn a_path_swapped_for_a_link_during_admission_never_reads_outside() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let root = tempfile::tempdir().unwrap();
+        let allowed = root.path().join("allowed");
+        let outside = root.path().join("outside");
+        std::fs::create_dir_all(allowed.join("real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(allowed.join("real/p.pipeline"), "INSIDE").unwrap();
+        std::fs::write(outside.join("p.pipeline"), "OUTSIDE").unwrap();
+        let sw = allowed.join("sw");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (allowed, outside, sw, stop) =
+                (allowed.clone(), outside.clone(), sw.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let tmp = allowed.join("tmp");
+                while !stop.load(Ordering::Relaxed) {
+                    // A real folder holding the inside file, then a link to the outside one,
+                    // each swapped in atomically.
+                    let _ = std::fs::remove_dir_all(&tmp).or_else(|_| std::fs::remove_file(&tmp));
+                    std::fs::create_dir(&tmp).unwrap();
+                    std::fs::write(tmp.join("p.pipeline"), "INSIDE").unwrap();
+                    let _ = std::fs::remove_file(&sw).or_else(|_| std::fs::remove_dir_all(&sw));
+                    let _ = std::fs::rename(&tmp, &sw);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_dir_all(&sw).or_else(|_| std::fs::remove_file(&sw));
+                    let _ = std::os::unix::fs::symlink(&outside, &sw);
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let sources = ApiSources {
+            dirs: vec![allowed.clone()],
+            schemes: vec![],
+        };
+        let (mut admitted, mut outside_reads) = (0, 0);
+        for _ in 0..150 {
+            let mut s = StreamSettings::rtp("x", None, None);
+            s.pipeline = Some(sw.join("p.pipeline"));
+            if let Ok(a) = sources.admit(s) {
+                admitted += 1;
+                let text = a.opened.pipeline_text.expect("read at admission");
+                outside_reads += usize::from(&*text == "OUTSIDE");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        eprintln!(
+            "measured: 150 admissions during the swap: {admitted} admitted, {outside_reads} read outside"
+        );
+        assert_eq!(outside_reads, 0);
+    }
+
+    #[test]
+    fn duplicate_ports_across_streams_are_refused_before_any_starts() {
+        let mut s = Settings::default();
+        s.streams = vec![
+            StreamSettings::rtp("a", Some(5004), Some(5006)),
+            StreamSettings::rtp("b", Some(5007), None),
+        ];
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("5007") && e.contains("\"a\""), "{e}");
+        s.streams[1] = StreamSettings::rtp("b", Some(5010), None);
+        s.validate().unwrap();
     }
 
     #[test]

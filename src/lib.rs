@@ -22,6 +22,7 @@ pub mod batch;
 pub mod calibration;
 pub mod config;
 pub mod evaluator;
+pub mod files;
 pub mod ingest;
 pub mod metric_names;
 pub mod model;

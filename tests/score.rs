@@ -15,6 +15,13 @@ fn score(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// The tests of this file one at a time: the batch-timing test compares runs with each other,
+/// and a neighbour's work on the same two cores would be what it measures.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn lines(p: &Path) -> Vec<Value> {
     std::fs::read_to_string(p)
         .unwrap_or_default()
@@ -25,6 +32,7 @@ fn lines(p: &Path) -> Vec<Value> {
 
 #[test]
 fn scores_a_folder_resumes_and_shards() {
+    let _one = serial();
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("set");
     for (sys, freeze) in [("good", vec![]), ("frozen", vec![(2.4, 3.6)])] {
@@ -115,4 +123,109 @@ fn scores_a_folder_resumes_and_shards() {
         cal_lines.iter().all(|l| l["calibrated"]["overall"] == 3.0),
         "{cal_lines:?}"
     );
+}
+
+/// A folder with broken clips of several kinds (truncated before its index, zero bytes, not
+/// media) besides good ones and an audio-only one, scored 20 times in a row: every run takes
+/// about as long as the others (none more than twice the median). A clip that fails must not
+/// leave a worker waiting for a timeout (decodebin can swallow the demuxer's error on a
+/// truncated MP4; the evaluator sees the demuxer give up instead).
+#[test]
+fn broken_clips_never_stall_a_batch() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    std::fs::create_dir_all(&set).unwrap();
+    for k in 0..3 {
+        common::test_pattern(
+            &set.join(format!("good{k}.mp4")),
+            (640, 360),
+            5,
+            Some((440 + 100 * k, 48000)),
+            25,
+            0,
+        );
+    }
+    let audio = set.join("audio_only.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=300:duration=2",
+        "-c:a",
+        "aac",
+        audio.to_str().unwrap(),
+    ]);
+    // The index of an MP4 written by ffmpeg comes last: the first 60 % has none.
+    let good = std::fs::read(set.join("good0.mp4")).unwrap();
+    std::fs::write(set.join("truncated.mp4"), &good[..good.len() * 3 / 5]).unwrap();
+    std::fs::write(set.join("empty.mp4"), b"").unwrap();
+    std::fs::write(set.join("text.mp4"), b"not a video at all\n".repeat(100)).unwrap();
+    let mut walls = vec![];
+    for run in 0..20 {
+        let t0 = std::time::Instant::now();
+        let (code, log) = score(&[set.to_str().unwrap(), "--jobs", "2"]);
+        let wall = t0.elapsed().as_secs_f64();
+        assert_eq!(
+            code, 1,
+            "run {run}: the broken clips make the exit status 1: {log}"
+        );
+        walls.push(wall);
+    }
+    let mut sorted = walls.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    eprintln!("measured: 20 runs of the folder, wall {walls:.2?} s (median {median:.2} s)");
+    assert!(
+        sorted[sorted.len() - 1] <= 2.0 * median,
+        "a run took {:.1} s, the median {median:.1} s: {walls:?}",
+        sorted[sorted.len() - 1]
+    );
+}
+
+/// The same truncated clip evaluated in process (as the batch and a Python caller do), from two
+/// threads at once, 10 times each: every evaluation fails at once with a message that says the
+/// file is truncated or unplayable.
+#[test]
+fn a_truncated_clip_fails_at_once_in_process() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.mp4");
+    common::test_pattern(&good, (640, 360), 2, Some((440, 48000)), 25, 0);
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
+    let cut = std::sync::Arc::new(cut);
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let cut = cut.clone();
+            std::thread::spawn(move || {
+                let model = common::cpu_model();
+                let mut worst = 0.0f64;
+                for _ in 0..10 {
+                    let t0 = std::time::Instant::now();
+                    let r = evalverse::evaluate_file(
+                        cut.to_str().unwrap(),
+                        &evalverse::Settings::default(),
+                        &model,
+                        |_| {},
+                        |_, _| {},
+                    );
+                    let e = r.expect_err("a truncated clip is an error").to_string();
+                    assert!(
+                        e.contains("truncated") || e.contains("playable") || e.contains("stream"),
+                        "{e}"
+                    );
+                    worst = worst.max(t0.elapsed().as_secs_f64());
+                }
+                worst
+            })
+        })
+        .collect();
+    let _stage = common::stage("evaluating a truncated clip 20 times", common::stage_s());
+    for w in workers {
+        let worst = w.join().unwrap();
+        eprintln!("measured: slowest failure {worst:.2} s");
+        assert!(worst < 5.0, "a truncated clip took {worst:.1} s to fail");
+    }
 }

@@ -465,3 +465,93 @@ fn soak_long() {
     let r = soak(total);
     check(&r, total);
 }
+
+/// One frame of picture, then an hour of sound alone (a quiet tone, 20 ms chunks at the
+/// analysis rate and at 48 kHz stereo, as the file pipeline delivers them): windows go on over
+/// the sound, and no per-stream structure holds more at the end than after the first 5 minutes.
+#[test]
+fn sound_alone_after_the_picture_holds_nothing_back() {
+    use evalverse::types::SoundChunk;
+    use evalverse::window::timeline::Medium;
+    let a = AnalysisSettings::default();
+    let model = Model::new(evalverse::config::BackendChoice::Cpu).unwrap();
+    let mut ev = StreamEvaluator::new("sound".into(), &a, &[], model, false, Timing::File);
+    ev.set_media(Media {
+        video: true,
+        audio: true,
+    });
+    let mut out = vec![];
+    let (w, h) = (64usize, 36usize);
+    ev.push_video(
+        VideoFrame {
+            index: 0,
+            pts: 0.0,
+            duration: Some(0.04),
+            width: w,
+            height: h,
+            luma: vec![128; w * h],
+            cb: vec![128; w * h / 4],
+            cr: vec![128; w * h / 4],
+            arrival: Instant::now(),
+            damaged: false,
+        },
+        &mut out,
+    );
+    ev.end_medium(Medium::Video, &mut out);
+    let total_s = 3600.0;
+    let chunk_s = 0.02;
+    let tone = |rate: u32, n: usize, t0: f64, ch: usize| -> Vec<f32> {
+        (0..n * ch)
+            .map(|i| {
+                let t = t0 + (i / ch) as f64 / rate as f64;
+                (0.05 * (2.0 * std::f64::consts::PI * 300.0 * t).sin()) as f32
+            })
+            .collect()
+    };
+    let (mut windows, mut first, mut rss_first) = (0usize, BTreeMap::new(), 0u64);
+    let n_chunks = (total_s / chunk_s) as u64;
+    for k in 0..n_chunks {
+        let pts = k as f64 * chunk_s;
+        let n = (a.audio_rate as f64 * chunk_s).round() as usize;
+        ev.push_audio(
+            AudioChunk {
+                pts,
+                rate: a.audio_rate,
+                samples: tone(a.audio_rate, n, pts, 1),
+                arrival: Instant::now(),
+                damaged: false,
+            },
+            &mut out,
+        );
+        ev.push_sound(
+            SoundChunk {
+                pts,
+                rate: 48_000,
+                channels: 2,
+                samples: tone(48_000, 960, pts, 2),
+            },
+            &mut out,
+        );
+        windows += out
+            .drain(..)
+            .filter(|r| matches!(r, Record::Window(_)))
+            .count();
+        if (k + 1) as f64 * chunk_s == 300.0 {
+            first = ev.state_sizes().into_iter().collect::<BTreeMap<_, _>>();
+            rss_first = rss_kib();
+        }
+    }
+    let end: BTreeMap<_, _> = ev.state_sizes().into_iter().collect();
+    let rss_end = rss_kib();
+    eprintln!(
+        "measured: {windows} windows over {total_s} s of sound after one frame; RSS {rss_first} → {rss_end} KiB; sizes at 5 min {first:?}, at the end {end:?}"
+    );
+    assert!(windows as f64 >= total_s - 10.0, "{windows} windows");
+    for (k, v) in &end {
+        assert!(*v <= first[k] + 16, "{k} grew from {} to {v}", first[k]);
+    }
+    assert!(
+        rss_end <= rss_first + 32 * 1024,
+        "RSS grew from {rss_first} to {rss_end} KiB"
+    );
+}

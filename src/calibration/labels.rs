@@ -53,6 +53,9 @@ pub struct Labels {
 }
 
 /// The dimensions a label may name.
+/// Largest label file read (a million ratings are ~40 MB).
+pub const MAX_LABELS_BYTES: u64 = 256 * 1024 * 1024;
+
 pub const DIMENSIONS: [&str; 4] = ["overall", "sync", "continuity", "rhythm"];
 
 impl Labels {
@@ -60,11 +63,12 @@ impl Labels {
     /// preferences (`clip_a,clip_b,winner[,group]`, winner `a`, `b`, `tie` or a clip name),
     /// told apart by the header.
     pub fn read(&mut self, path: &Path) -> Result<()> {
+        let file = crate::files::open_regular(path, MAX_LABELS_BYTES, "label file")
+            .with_context(|| format!("reading labels {}", path.display()))?;
         let mut rd = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .flexible(false)
-            .from_path(path)
-            .with_context(|| format!("reading labels {}", path.display()))?;
+            .from_reader(std::io::Read::take(file, MAX_LABELS_BYTES));
         let headers: Vec<String> = rd
             .headers()
             .with_context(|| format!("{}: no header row", path.display()))?

@@ -47,6 +47,11 @@ pub fn run(a: EvalArgs) -> Result<i32> {
         &settings,
         &model,
         |r| {
+            if let Record::Summary(s) = r
+                && let Some(e) = s.ended_early
+            {
+                eprintln!("evalverse: warning: {input}: {}", e.message());
+            }
             if json {
                 output::json_line(&mut lock, r);
             } else {

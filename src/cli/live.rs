@@ -44,7 +44,7 @@ pub fn api_token(token: Option<String>, file: Option<&std::path::Path>) -> Resul
                     );
                 }
             }
-            let text = std::fs::read_to_string(f)
+            let text = evalverse::files::read_text(f, 64 * 1024, "token file")
                 .with_context(|| format!("--token-file {}", f.display()))?;
             text.lines().next().unwrap_or_default().to_string()
         }

@@ -13,6 +13,7 @@ use crate::model::Model;
 use crate::output::webhook::Webhook;
 use crate::score::record::{Record, StateRecord};
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
+use crate::window::timeline::Medium;
 use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
@@ -71,16 +72,12 @@ pub fn evaluate_file(
     let mut duration = None;
     let mut rx = MediaRx::new(&ingest);
     while !run.done() && run.failure.is_none() {
-        match rx.next(&mut ev, &mut out, Duration::from_millis(500)) {
+        // Before the streams are known, look often: a demuxer that gave up is told at once.
+        let wait = if run.media.is_none() { 100 } else { 500 };
+        match rx.next(&mut ev, &mut out, Duration::from_millis(wait)) {
             Step::Data => run.last_data = Instant::now(),
-            Step::Event(e) => run.on_event(e, &mut ev, &mut out, input)?,
-            Step::Idle if run.last_data.elapsed() > FILE_IDLE_TIMEOUT => {
-                return Err(EvalError::Timeout {
-                    input: input.to_string(),
-                    secs: FILE_IDLE_TIMEOUT.as_secs(),
-                });
-            }
-            Step::Idle => {}
+            Step::Event(e) => run.on_branch_event(e, &mut rx, &mut ev, &mut out, input)?,
+            Step::Idle => run.on_idle(&ingest, input)?,
         }
         for r in out.drain(..) {
             on_record(&r);
@@ -92,6 +89,9 @@ pub fn evaluate_file(
             }
             on_progress(ev.progress_s(), duration);
         }
+    }
+    if let Some(d) = duration.or_else(|| ingest.duration_s()) {
+        ev.set_declared_duration(d);
     }
     let result = finish_file(&mut ingest, &mut ev, run.failure, input, &mut out);
     for r in out.drain(..) {
@@ -127,6 +127,22 @@ impl MediaRx {
             sound: ingest.sound.clone(),
             detail: ingest.detail.clone(),
             events: ingest.events.clone(),
+        }
+    }
+
+    /// Give `ev` everything queued on one medium's branch.
+    fn drain_medium(&self, m: Medium, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
+        match m {
+            Medium::Video => {
+                while let Ok(f) = self.video.try_recv() {
+                    ev.push_video(f, out);
+                }
+            }
+            Medium::Audio => {
+                while let Ok(c) = self.audio.try_recv() {
+                    ev.push_audio(c, out);
+                }
+            }
         }
     }
 
@@ -239,6 +255,8 @@ struct FileRun {
     bus_eos: bool,
     failure: Option<String>,
     last_data: Instant,
+    /// The last idle look found the demuxer given up.
+    gave_up_before: bool,
 }
 
 impl FileRun {
@@ -251,6 +269,7 @@ impl FileRun {
             bus_eos: false,
             failure: None,
             last_data: Instant::now(),
+            gave_up_before: false,
         }
     }
 
@@ -264,6 +283,53 @@ impl FileRun {
             }
             None => self.bus_eos,
         }
+    }
+
+    /// An event, and when it is a medium's end, what it queued before it and the end itself
+    /// (the windows then follow the other medium).
+    fn on_branch_event(
+        &mut self,
+        e: Option<IngestEvent>,
+        rx: &mut MediaRx,
+        ev: &mut StreamEvaluator,
+        out: &mut Vec<Record>,
+        input: &str,
+    ) -> Result<(), EvalError> {
+        let ended = match &e {
+            Some(IngestEvent::BranchEos { medium }) if medium == "video" => Some(Medium::Video),
+            Some(IngestEvent::BranchEos { medium }) if medium == "audio" => Some(Medium::Audio),
+            _ => None,
+        };
+        self.on_event(e, ev, out, input)?;
+        if let Some(m) = ended {
+            rx.drain_medium(m, ev, out);
+            ev.end_medium(m, out);
+        }
+        Ok(())
+    }
+
+    /// Nothing came for a while. decodebin drops the error a demuxer posts while it is being
+    /// plugged (a truncated MP4: "no playable streams"), so the bus may never say it: look,
+    /// twice in a row (a demuxer between two states is not one that gave up). And
+    /// a decoder stuck for [`FILE_IDLE_TIMEOUT`] is given up on.
+    fn on_idle(&mut self, ingest: &Ingest, input: &str) -> Result<(), EvalError> {
+        let gave_up = self.media.is_none() && ingest.demuxer_gave_up();
+        if gave_up && self.gave_up_before {
+            return Err(EvalError::Pipeline {
+                input: input.to_string(),
+                message: "the demuxer stopped before finding a stream: the file is truncated \
+                          or holds no playable streams"
+                    .into(),
+            });
+        }
+        self.gave_up_before = gave_up;
+        if self.last_data.elapsed() > FILE_IDLE_TIMEOUT {
+            return Err(EvalError::Timeout {
+                input: input.to_string(),
+                secs: FILE_IDLE_TIMEOUT.as_secs(),
+            });
+        }
+        Ok(())
     }
 
     /// An event from the pipeline (`None`: the pipeline went away).
@@ -353,6 +419,15 @@ pub enum AddError {
     Invalid(#[from] crate::config::ConfigError),
     #[error("UDP port {port} is already used by stream {other:?}")]
     PortClash { port: u16, other: String },
+    #[error(
+        "stream {stream:?}: cannot bind UDP port {port} on {address}: {why} (another process holds it?)"
+    )]
+    PortTaken {
+        stream: String,
+        address: String,
+        port: u16,
+        why: String,
+    },
 }
 
 /// What the stream threads share with the [`Evaluator`]. They hold this, never the evaluator
@@ -524,6 +599,15 @@ impl Evaluator {
                     other: name.clone(),
                 });
             }
+        }
+        // GStreamer would only say "element failed to change its state".
+        if let Some((port, e)) = port_taken(&s) {
+            return Err(AddError::PortTaken {
+                stream: s.name.clone(),
+                address: s.address.clone(),
+                port,
+                why: e.to_string(),
+            });
         }
         self.reaped.lock().retain(|i| i.name != s.name);
         let info = Arc::new(Mutex::new(StreamInfo {
@@ -765,18 +849,18 @@ impl Shared {
 
 /// The first port two stream definitions both need (RTP and RTCP of each medium).
 fn shared_port(a: &StreamSettings, b: &StreamSettings) -> Option<u16> {
-    let ports = |x: &StreamSettings| {
-        let mut p = vec![];
-        if let Some(v) = &x.video {
-            p.extend([v.port, v.port + 1]);
-        }
-        if let Some(a) = &x.audio {
-            p.extend([a.port, a.port + 1]);
-        }
-        p
-    };
-    let theirs = ports(b);
-    ports(a).into_iter().find(|p| theirs.contains(p))
+    let theirs = b.udp_ports();
+    a.udp_ports().into_iter().find(|p| theirs.contains(p))
+}
+
+/// A UDP port of `s` that another process holds (binding it here fails), with the reason.
+fn port_taken(s: &StreamSettings) -> Option<(u16, std::io::Error)> {
+    let ip: std::net::IpAddr = s.address.parse().ok()?;
+    s.udp_ports().into_iter().find_map(|port| {
+        std::net::UdpSocket::bind((ip, port))
+            .err()
+            .map(|e| (port, e))
+    })
 }
 
 /// A stream's thread: evaluates until the input ends or `stop`; a panic inside it fails this

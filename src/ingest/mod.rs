@@ -86,23 +86,12 @@ pub fn to_uri(input: &str) -> Result<String, IngestError> {
         .map_err(|e| IngestError::NoSuchFile(format!("{input}: {e}")))
 }
 
-/// Largest pipeline file read (a launch description is a few hundred bytes; this keeps a
-/// mistaken `pipeline = "/dev/zero"` from eating memory).
-pub const MAX_PIPELINE_FILE: u64 = 64 * 1024;
+pub use crate::config::MAX_PIPELINE_FILE;
 
 /// A stream's own pipeline file, at most [`MAX_PIPELINE_FILE`] bytes of UTF-8.
 fn read_pipeline_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_PIPELINE_FILE + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_PIPELINE_FILE {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_PIPELINE_FILE} bytes"
-        )));
-    }
-    Ok(text)
+    crate::files::read_text(path, MAX_PIPELINE_FILE, "pipeline file")
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// Counters of one stream's ingest, readable at any time.
@@ -161,6 +150,49 @@ fn branch_linked(sink: &gst::Element) -> bool {
     true
 }
 
+/// How far ahead of the slowest branch decodebin's queues may run in a file, in time.
+/// decodebin leaves its multiqueue unbounded in time for seekable files and grows a stream's
+/// queue whenever another stream's runs dry; when one medium ends long before the other (one
+/// frame of picture over hours of sound) the demuxer then reads the whole file into memory
+/// ahead of the evaluation (305 MB more for 3 h of sound). 10 s keeps memory flat and leaves
+/// room for files whose media are stored seconds apart.
+const DECODER_QUEUE_S: u64 = 10;
+
+/// Bound the multiqueue of every decodebin in the pipeline (`decode`, or the one a
+/// uridecodebin makes) in time, before it is configured, and keep gap events off the picture
+/// branches.
+fn bound_decoder_queues(pipeline: &gst::Pipeline) {
+    fn bound(e: &gst::Element) {
+        let is_decodebin = e.factory().is_some_and(|f| f.name() == "decodebin");
+        if is_decodebin && e.find_property("max-size-time").is_some() {
+            e.set_property("max-size-time", DECODER_QUEUE_S * 1_000_000_000);
+        }
+    }
+    // Gap events tell a sink that syncs to the clock that a sparse stream goes on; ours do not
+    // sync, and once a file's picture has ended the demuxer sends one every few frames of
+    // sound, which the picture branch would keep (37 MB of them over 45 min).
+    if let Some(pad) = pipeline
+        .by_name("source_size")
+        .and_then(|f| f.static_pad("sink"))
+    {
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Gap => {
+                    gst::PadProbeReturn::Drop
+                }
+                _ => gst::PadProbeReturn::Ok,
+            }
+        });
+    }
+    let Some(decode) = pipeline.by_name("decode") else {
+        return;
+    };
+    bound(&decode);
+    if let Some(bin) = decode.downcast_ref::<gst::Bin>() {
+        bin.connect_element_added(|_, child| bound(child));
+    }
+}
+
 /// The appsink named `name`, if the pipeline has one.
 fn appsink(pipeline: &gst::Pipeline, name: &str) -> Option<gst_app::AppSink> {
     pipeline
@@ -190,6 +222,10 @@ impl Ingest {
 
         let (etx, erx) = bounded(1024);
         watch_source_caps(&pipeline, &etx);
+        refuse_huge_pictures(&pipeline);
+        if !live {
+            bound_decoder_queues(&pipeline);
+        }
         // Transport damage is tracked where we know the bitstream: the built-in RTP branches
         // (a depayloader to watch for lost packets and keyframes).
         let transport = (live && pipeline.by_name("rtpbin").is_some()).then(|| {
@@ -242,6 +278,34 @@ impl Ingest {
         })
     }
 
+    /// Whether a file's demuxer stopped before exposing any stream: inside the decoder bin, an
+    /// element without source pads whose pulling task has paused (a demuxer pauses its task on
+    /// an error or at the end; before it starts, the task is stopped). decodebin drops
+    /// an error posted while it plugs the element (its error filter), so the bus may never
+    /// carry it, and the pipeline then waits in PAUSED for ever.
+    pub fn demuxer_gave_up(&self) -> bool {
+        let Some(decode) = self
+            .pipeline
+            .by_name("decode")
+            .and_then(|e| e.downcast::<gst::Bin>().ok())
+        else {
+            return false;
+        };
+        if !decode.src_pads().is_empty() {
+            return false;
+        }
+        decode
+            .iterate_recurse()
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.src_pads().is_empty()
+                    && e.sink_pads().iter().any(|p| {
+                        p.mode() == gst::PadMode::Pull && p.task_state() == gst::TaskState::Paused
+                    })
+            })
+    }
+
     /// Duration of the input when it is known (files).
     pub fn duration_s(&self) -> Option<f64> {
         self.pipeline
@@ -290,8 +354,11 @@ fn describe(
             (d, false)
         }
         Source::Live(s) => {
-            let d = match &s.pipeline {
-                Some(path) => {
+            // What the API admitted was opened then (config/api_sources): use that, not the
+            // path again.
+            let d = match (&s.pipeline, &s.opened.pipeline_text) {
+                (Some(_), Some(text)) => pipeline::custom_description(text, s, analysis),
+                (Some(path), None) => {
                     let text = read_pipeline_file(path).map_err(|e| IngestError::Description {
                         stream: name.to_string(),
                         why: format!("cannot read {}: {e}", path.display()),
@@ -299,9 +366,10 @@ fn describe(
                     })?;
                     pipeline::custom_description(&text, s, analysis)
                 }
-                None => match &s.uri {
-                    Some(uri) => pipeline::file_description(&to_uri(uri)?, analysis),
-                    None => pipeline::rtp_description(s, analysis),
+                (None, _) => match (&s.uri, s.opened.media_uri()) {
+                    (Some(_), Some(opened)) => pipeline::file_description(&opened, analysis),
+                    (Some(uri), None) => pipeline::file_description(&to_uri(uri)?, analysis),
+                    (None, _) => pipeline::rtp_description(s, analysis),
                 },
             }
             .map_err(|why| IngestError::Description {
@@ -740,6 +808,47 @@ pub(crate) fn describe_caps(caps: &gst::CapsRef) -> String {
 /// rate, channels) mid-stream. The analysis follows them by itself (scale and convert
 /// renegotiate); this says so. A caps-event probe on the first scaler/converter of each branch:
 /// it only compares and `try_send`s, never blocks the streaming thread.
+/// A file's picture larger than [`crate::config::MAX_SOURCE_SIDE`] a side cannot pass the
+/// `source_size` filter: say so on the bus, with the size, when the decoder asks.
+fn refuse_huge_pictures(pipeline: &gst::Pipeline) {
+    let Some(filter) = pipeline.by_name("source_size") else {
+        return;
+    };
+    let Some(pad) = filter.static_pad("sink") else {
+        return;
+    };
+    let told = std::sync::atomic::AtomicBool::new(false);
+    let max = crate::config::MAX_SOURCE_SIDE as i32;
+    pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, move |pad, info| {
+        let Some(gst::PadProbeData::Query(q)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let caps = match q.view() {
+            gst::QueryView::AcceptCaps(a) => a.caps_owned(),
+            _ => return gst::PadProbeReturn::Ok,
+        };
+        let side = |k: &str| {
+            caps.structure(0)
+                .and_then(|s| s.get::<i32>(k).ok())
+                .unwrap_or(0)
+        };
+        let (w, h) = (side("width"), side("height"));
+        if (w > max || h > max) && !told.swap(true, Ordering::Relaxed) {
+            if let Some(el) = pad.parent_element() {
+                let msg = format!(
+                    "the picture is {w} × {h}: evalverse reads pictures of at most {max} pixels a side"
+                );
+                let _ = el.post_message(
+                    gst::message::Error::builder(gst::StreamError::Format, &msg)
+                        .src(&el)
+                        .build(),
+                );
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 fn watch_source_caps(pipeline: &gst::Pipeline, events: &Sender<IngestEvent>) {
     let mut iter = pipeline.iterate_recurse();
     let mut elements = vec![];
@@ -783,7 +892,7 @@ mod tests {
     #[test]
     fn pipeline_files_are_read_up_to_a_bound() {
         let e = read_pipeline_file(Path::new("/dev/zero")).unwrap_err();
-        assert!(e.to_string().contains("larger than"), "{e}");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ok.pipeline");
         std::fs::write(&p, "videotestsrc ! appsink name=video").unwrap();

@@ -70,6 +70,7 @@ fn common(analysis: &AnalysisSettings) -> BTreeMap<&'static str, String> {
     v.insert("audio_rate", analysis.audio_rate.to_string());
     v.insert("detail_width", analysis.detail_width.to_string());
     v.insert("detail_fps", analysis.detail_fps.to_string());
+    v.insert("max_side", crate::config::MAX_SOURCE_SIDE.to_string());
     v
 }
 
@@ -128,7 +129,8 @@ pub fn custom_description(
     let mut v = common(analysis);
     v.insert("latency", s.latency_ms.to_string());
     v.insert("address", s.address.clone());
-    if let Some(uri) = &s.uri {
+    // A media file the API admitted was opened then: the pipeline reads that very file.
+    if let Some(uri) = s.opened.media_uri().or_else(|| s.uri.clone()) {
         v.insert("uri", uri.replace('"', "%22"));
     }
     // Both branches live in one description: each placeholder of a branch template gets its

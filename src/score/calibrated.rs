@@ -257,16 +257,14 @@ pub struct Calibration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrationError {
-    #[error("cannot read calibration file {path}")]
+    #[error("cannot read calibration file {path}: {why}")]
     Read {
         path: String,
-        source: std::io::Error,
+        why: crate::files::SmallFileError,
     },
-    #[error("calibration file {path} is not valid")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
+    /// `message`: the parser's words, cut to a short excerpt.
+    #[error("calibration file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
     #[error(
         "calibration file {path} was fitted on feature vector {found}, this evalverse extracts \
          {expected}: refit it with `evalverse calibrate` (the cached features are re-extracted \
@@ -281,18 +279,21 @@ pub enum CalibrationError {
     Shape { path: String, why: String },
 }
 
+/// Largest calibration file read (one is a few KB per dimension).
+pub const MAX_CALIBRATION_BYTES: u64 = 16 * 1024 * 1024;
+
 impl Calibration {
     pub fn load(path: &Path) -> Result<Self, CalibrationError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| CalibrationError::Read {
-            path: p.clone(),
-            source,
-        })?;
-        let c: Calibration =
-            serde_json::from_str(&text).map_err(|source| CalibrationError::Parse {
+        let text = crate::files::read_text(path, MAX_CALIBRATION_BYTES, "calibration file")
+            .map_err(|why| CalibrationError::Read {
                 path: p.clone(),
-                source,
+                why,
             })?;
+        let c: Calibration = serde_json::from_str(&text).map_err(|e| CalibrationError::Parse {
+            path: p.clone(),
+            message: crate::files::excerpt(&e.to_string()),
+        })?;
         if c.extractor_version != EXTRACTOR_VERSION || c.features != feature_names() {
             return Err(CalibrationError::Version {
                 path: p,

@@ -343,6 +343,35 @@ pub struct SummaryRecord {
     /// Integrated loudness, loudness range, true peak and clipped time of the whole sound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sound: Option<crate::model::sound::SoundSummary>,
+    /// The input ended well before the duration its container declares (a truncated file, a
+    /// header that lies): where the media ended and what was declared, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_early: Option<EndedEarly>,
+}
+
+/// Where a file's media ended against the duration its container declares.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct EndedEarly {
+    pub at_s: f64,
+    pub declared_s: f64,
+}
+
+impl EndedEarly {
+    /// `Some` when media that ended at `at_s` fall short of `declared_s` by more than a second
+    /// and 5 % of it.
+    pub fn check(at_s: f64, declared_s: f64) -> Option<Self> {
+        let short = declared_s - at_s;
+        (declared_s.is_finite() && short > 1.0 && short > 0.05 * declared_s)
+            .then_some(Self { at_s, declared_s })
+    }
+
+    pub fn message(&self) -> String {
+        format!(
+            "the input ended at {:.2} s, but its container declares {:.2} s: the file is \
+             truncated or its header is wrong; only what arrived was evaluated",
+            self.at_s, self.declared_s
+        )
+    }
 }
 
 /// An alert that fired or resolved.
