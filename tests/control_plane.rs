@@ -946,7 +946,7 @@ fn operator_files_that_never_end_are_refused_at_once() {
 fn a_port_another_process_holds_is_named() {
     let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    let ev = evalverse::Evaluator::new(Settings::default(), common::cpu_model());
+    let ev = evalverse::output::sinks::evaluator(Settings::default(), common::cpu_model());
     let rtp_port = port & !1;
     let mut s = evalverse::StreamSettings::rtp("cam7", Some(rtp_port), None);
     s.address = "127.0.0.1".into();

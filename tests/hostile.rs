@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use evalverse::config::{Settings, StreamSettings};
-use evalverse::evaluator::Evaluator;
 use evalverse::ingest::{Ingest, Source};
 use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
@@ -167,7 +166,7 @@ fn a_spray_of_hostile_datagrams_hurts_no_other_stream() {
     let base = free_ports(8);
     let mut settings = Settings::default();
     settings.analysis.batch_frames = 4;
-    let ev = Evaluator::new(settings, cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings, cpu_model());
     let mut rx = ev.subscribe();
     let mut good = StreamSettings::rtp("good", Some(base), Some(base + 2));
     good.latency_ms = 150;

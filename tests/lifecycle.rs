@@ -9,7 +9,6 @@ mod common;
 use common::*;
 use evalverse::alert::{Action, AlertRule, Op, Severity};
 use evalverse::config::{Settings, StreamSettings};
-use evalverse::evaluator::Evaluator;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
 use evalverse::{Record, StreamState};
 use std::sync::{Arc, Mutex};
@@ -60,7 +59,7 @@ fn ended_streams_are_reaped_after_the_retention_and_keep_their_final_record() {
     let mut settings = Settings::default();
     settings.server.retention_s = 1.5;
     settings.server.max_streams = 2;
-    let ev = Evaluator::new(settings, cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings, cpu_model());
     let path = clip("short", 3.0);
     ev.add_stream(file_stream("short", &path)).unwrap();
     wait_for("the stream to end", 60.0, || {
@@ -139,7 +138,7 @@ fn dropping_an_evaluator_stops_every_thread_it_started() {
     let hook = Hook::answering(Duration::ZERO);
     // Warm up GStreamer (its registry and first-use threads stay for the process).
     {
-        let ev = Evaluator::new(Settings::default(), cpu_model());
+        let ev = evalverse::output::sinks::evaluator(Settings::default(), cpu_model());
         let base = free_ports(4);
         ev.add_stream(StreamSettings::rtp("warm", Some(base), Some(base + 2)))
             .unwrap();
@@ -150,7 +149,7 @@ fn dropping_an_evaluator_stops_every_thread_it_started() {
     let mut settings = Settings::default();
     settings.alerting.webhook = Some(hook.url("/alert"));
     settings.alerting.stop_webhook = Some(hook.url("/stop"));
-    let ev = Evaluator::new(settings, cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings, cpu_model());
     let base = free_ports(8);
     for (i, name) in ["one", "two"].iter().enumerate() {
         let p = base + 4 * i as u16;
@@ -193,7 +192,7 @@ fn a_stop_verdict_is_posted_at_once_while_the_alert_webhook_hangs() {
         .map(|i| always(&format!("noisy{i}"), 0.0, Action::Webhook))
         .chain([always("halt", 2.0, Action::Stop)])
         .collect();
-    let ev = Evaluator::new(settings, cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings, cpu_model());
     let mut rx = ev.subscribe();
     let path = clip("stop", 8.0);
     ev.add_stream(file_stream("render", &path)).unwrap();

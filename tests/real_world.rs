@@ -25,7 +25,7 @@ fn evaluator(
 ) {
     let mut s = Settings::default();
     s.analysis.batch_frames = 4;
-    let ev = Evaluator::new(s, cpu_model());
+    let ev = evalverse::output::sinks::evaluator(s, cpu_model());
     let rx = ev.subscribe();
     let mut st = StreamSettings::rtp(name, Some(base), Some(base + 2));
     st.latency_ms = 150;
@@ -295,7 +295,7 @@ fn a_resolution_change_mid_stream_is_followed() {
     let base = free_ports(4);
     let mut s = Settings::default();
     s.analysis.batch_frames = 4;
-    let ev = Evaluator::new(s, cpu_model());
+    let ev = evalverse::output::sinks::evaluator(s, cpu_model());
     let mut rx = ev.subscribe();
     let mut st = StreamSettings::rtp("shape", Some(base), None);
     st.latency_ms = 150;

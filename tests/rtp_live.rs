@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use evalverse::config::{Settings, StreamSettings};
-use evalverse::evaluator::Evaluator;
 use evalverse::sender::send_synthetic;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
 use evalverse::{Record, StreamState};
@@ -49,7 +48,7 @@ fn settings() -> Settings {
 #[test]
 fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
     let base = free_ports(8);
-    let ev = Evaluator::new(settings(), cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings(), cpu_model());
     let mut rx = ev.subscribe();
     let mut good = StreamSettings::rtp("good", Some(base), Some(base + 2));
     good.latency_ms = 150;
@@ -246,7 +245,7 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
     std::fs::write(&path, text).unwrap();
 
     let base = free_ports(4);
-    let ev = Evaluator::new(settings(), cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings(), cpu_model());
     let mut rx = ev.subscribe();
     let mut mine = StreamSettings::rtp("mine", Some(base), Some(base + 2));
     mine.pipeline = Some(path);
@@ -315,7 +314,7 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
 #[test]
 fn the_demos_freeze_is_found_live_within_two_frames() {
     let base = free_ports(4);
-    let ev = Evaluator::new(settings(), cpu_model());
+    let ev = evalverse::output::sinks::evaluator(settings(), cpu_model());
     let mut rx = ev.subscribe();
     ev.add_stream(StreamSettings::rtp("demo", Some(base), Some(base + 2)))
         .unwrap();

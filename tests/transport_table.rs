@@ -7,7 +7,6 @@
 mod common;
 use common::*;
 use evalverse::config::{Settings, StreamSettings};
-use evalverse::evaluator::Evaluator;
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
 use evalverse::sender::{RtpTarget, send_synthetic};
 use evalverse::{Record, StreamState};
@@ -157,7 +156,7 @@ fn transport_scenarios_table() {
         let stream = format!("s{i}");
         let mut settings = Settings::default();
         settings.analysis.batch_frames = 4;
-        let ev = Evaluator::new(settings, cpu_model());
+        let ev = evalverse::output::sinks::evaluator(settings, cpu_model());
         let mut rx = ev.subscribe();
         let mut st = StreamSettings::rtp(&stream, Some(base), Some(base + 2));
         st.latency_ms = 200;

@@ -76,7 +76,7 @@ pub fn start_live(
 ) -> Result<Live> {
     let model = model_for(&settings)?;
     let handle = telemetry::install();
-    let evaluator = Evaluator::new(settings, model);
+    let evaluator = evalverse::output::sinks::evaluator(settings, model);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -143,13 +143,10 @@ pub fn print_records(
     summaries
 }
 
-/// Flush the webhooks (bounded) and stop the HTTP server.
+/// Close the sinks (webhooks flushed, bounded) and stop the HTTP server.
 pub fn finish_live(live: Live) {
     let grace = live.evaluator.settings().alerting.shutdown_grace_s;
-    if !live
-        .evaluator
-        .flush_webhooks(Duration::from_secs_f64(grace))
-    {
+    if !live.evaluator.close_sinks(Duration::from_secs_f64(grace)) {
         eprintln!(
             "evalverse: webhooks still queued after {grace} s (alerting.shutdown_grace_s) were dropped"
         );

@@ -5,17 +5,18 @@
 //!   the others; records of all streams come out as a `tokio_stream::Stream` (see
 //!   [`Evaluator::records`]). The CLI's `serve` and `demo` use exactly this API.
 pub mod damage;
+pub mod sink;
 pub mod stream;
 
 use crate::config::{Settings, StreamSettings};
 use crate::ingest::{Ingest, IngestError, Source};
 use crate::model::Model;
-use crate::output::webhook::Webhook;
 use crate::score::record::{Record, StateRecord};
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
 use crate::window::timeline::Medium;
 use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
+use sink::Sinks;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -436,11 +437,8 @@ struct Shared {
     settings: Settings,
     model: Model,
     tx: tokio::sync::broadcast::Sender<Arc<Record>>,
-    /// Alerts with action `webhook`/`stop` (`alerting.webhook`).
-    alerts: Option<Webhook>,
-    /// Stop verdicts (`alerting.stop_webhook`): a queue and thread of their own, never behind
-    /// failing alert deliveries.
-    stops: Option<Webhook>,
+    /// Where records and stop verdicts go besides the broadcast (installed by the application).
+    sinks: Sinks,
 }
 
 /// Many live streams in one process. Each stream runs on its own thread; a stream's failure
@@ -466,17 +464,15 @@ pub struct Evaluator {
 const MAX_BATCH_FRAMES: usize = 256;
 
 impl Evaluator {
+    /// An evaluator whose records go to its broadcast only (no metrics, no webhooks); `serve`
+    /// runs one with the standard sinks installed ([`Evaluator::with_sinks`]).
     pub fn new(settings: Settings, model: Model) -> Arc<Self> {
+        Self::with_sinks(settings, model, Sinks::default())
+    }
+
+    /// An evaluator whose records also go to `sinks`, in order.
+    pub fn with_sinks(settings: Settings, model: Model, sinks: Sinks) -> Arc<Self> {
         let (tx, _) = tokio::sync::broadcast::channel(4096);
-        let a = &settings.alerting;
-        let alerts = a
-            .webhook
-            .as_deref()
-            .map(|url| Webhook::start("alerts", url, a));
-        let stops = a
-            .stop_webhook
-            .as_deref()
-            .map(|url| Webhook::start("stops", url, a));
         let model = model.batched_across_streams(MAX_BATCH_FRAMES);
         let every = Duration::from_secs_f64((settings.server.retention_s / 4.0).clamp(0.05, 1.0));
         let ev = Arc::new(Self {
@@ -484,8 +480,7 @@ impl Evaluator {
                 settings,
                 model,
                 tx,
-                alerts,
-                stops,
+                sinks,
             }),
             streams: Mutex::new(BTreeMap::new()),
             reaped: Mutex::new(VecDeque::new()),
@@ -652,7 +647,7 @@ impl Evaluator {
         match running {
             Some(mut r) => {
                 r.stop_and_join();
-                crate::output::telemetry::forget_stream(name);
+                self.shared.sinks.stream_gone(name);
                 true
             }
             None => had_record,
@@ -670,7 +665,7 @@ impl Evaluator {
         };
         if let Some(mut r) = ended {
             r.stop_and_join();
-            crate::output::telemetry::forget_stream(name);
+            self.shared.sinks.stream_gone(name);
             let info = r.info.lock().clone();
             let mut reaped = self.reaped.lock();
             reaped.retain(|i| i.name != name);
@@ -712,18 +707,10 @@ impl Evaluator {
         }
     }
 
-    /// Deliver the webhooks still queued (alerts, then stop verdicts), for at most `grace` in
-    /// all; what is left then is dropped and counted. Returns whether everything was sent.
-    pub fn flush_webhooks(&self, grace: Duration) -> bool {
-        let until = Instant::now() + grace;
-        let mut all = true;
-        for w in [&self.shared.stops, &self.shared.alerts]
-            .into_iter()
-            .flatten()
-        {
-            all &= w.close(until.saturating_duration_since(Instant::now()));
-        }
-        all
+    /// Close the sinks: what they still queue (webhook deliveries) goes out for at most `grace`
+    /// in all; what is left then is dropped and counted. Returns whether everything was sent.
+    pub fn close_sinks(&self, grace: Duration) -> bool {
+        self.shared.sinks.close(Instant::now() + grace)
     }
 }
 
@@ -738,13 +725,8 @@ impl Shared {
             Record::Summary(s) => info.lock().summary = Some(s.clone()),
             _ => {}
         }
-        if let (Record::Alert(a), Some(w)) = (&r, &self.alerts) {
-            if a.action != crate::alert::Action::Log {
-                w.send(serde_json::to_value(a).unwrap_or_default());
-            }
-        }
-        crate::output::telemetry::observe(&r);
-        // No subscriber is fine: records still reach metrics.
+        self.sinks.record(&r);
+        // No subscriber is fine: records still reach the sinks.
         let _ = self.tx.send(Arc::new(r));
     }
 
@@ -758,9 +740,7 @@ impl Shared {
         metrics::gauge!(crate::metric_names::VERDICT_STOP, "stream" => id.to_string())
             .set(if v.verdict == "stop" { 1.0 } else { 0.0 });
         if turned_stop {
-            if let Some(w) = &self.stops {
-                w.send(serde_json::json!({ "stream": id, "verdict": v }));
-            }
+            self.sinks.stop_verdict(id, &v);
         }
     }
 
@@ -958,7 +938,7 @@ fn public_message(s: &StreamSettings, what: &str, detail: String) -> String {
 }
 
 impl Drop for Evaluator {
-    /// Stops every stream, the reaper, and the webhook threads (what is queued gets
+    /// Stops every stream, the reaper, and the sinks (what webhooks queue gets
     /// `alerting.shutdown_grace_s` to go out); the streams' series leave the recorder.
     fn drop(&mut self) {
         if let Some((stop, thread)) = self.reaper.lock().take() {
@@ -969,11 +949,11 @@ impl Drop for Evaluator {
             }
         }
         self.shutdown();
-        self.flush_webhooks(Duration::from_secs_f64(
+        self.close_sinks(Duration::from_secs_f64(
             self.shared.settings.alerting.shutdown_grace_s,
         ));
         for name in self.streams.lock().keys() {
-            crate::output::telemetry::forget_stream(name);
+            self.shared.sinks.stream_gone(name);
         }
     }
 }

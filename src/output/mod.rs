@@ -3,6 +3,7 @@ pub mod admission;
 pub mod html;
 pub mod http;
 pub mod live;
+pub mod sinks;
 pub mod telemetry;
 pub mod terminal;
 pub mod webhook;

@@ -443,7 +443,7 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let evaluator = evalverse::evaluator::Evaluator::new(settings, cpu_model());
+        let evaluator = evalverse::output::sinks::evaluator(settings, cpu_model());
         let state = evalverse::output::http::AppState::new(
             evaluator.clone(),
             evalverse::output::telemetry::install(),
