@@ -40,6 +40,10 @@ pub enum EvalError {
 /// How long file mode waits for the decoder before giving up.
 const FILE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long file mode waits, once every branch ended, for the bus to end too (or to say
+/// why it failed).
+const BUS_VERDICT_WAIT: Duration = Duration::from_secs(2);
+
 /// Evaluate one file or URI as fast as it decodes.
 ///
 /// `on_record` receives every record in order (cuts and events as found, windows as they
@@ -91,6 +95,7 @@ pub fn evaluate_file(
             on_progress(ev.progress_s(), duration);
         }
     }
+    run.await_bus_verdict(&rx, &mut ev, &mut out, input)?;
     if let Some(d) = duration.or_else(|| ingest.duration_s()) {
         ev.set_declared_duration(d);
     }
@@ -305,6 +310,29 @@ impl FileRun {
         if let Some(m) = ended {
             rx.drain_medium(m, ev, out);
             ev.end_medium(m, out);
+        }
+        Ok(())
+    }
+
+    /// Every branch ended: the bus has the last word. An error posted before the end (a
+    /// picture refused at negotiation, after which the branch ends without a frame) may still
+    /// be on its way from the bus thread; the bus's own end comes after it. Waits for either,
+    /// at most [`BUS_VERDICT_WAIT`] (a user's pipeline may hold a sink that never ends).
+    fn await_bus_verdict(
+        &mut self,
+        rx: &MediaRx,
+        ev: &mut StreamEvaluator,
+        out: &mut Vec<Record>,
+        input: &str,
+    ) -> Result<(), EvalError> {
+        let until = Instant::now() + BUS_VERDICT_WAIT;
+        while !self.bus_eos && self.failure.is_none() {
+            let left = until.saturating_duration_since(Instant::now());
+            match rx.events.recv_timeout(left) {
+                Ok(e) => self.on_event(Some(e), ev, out, input)?,
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => break,
+                Err(crossbeam::channel::RecvTimeoutError::Disconnected) => break,
+            }
         }
         Ok(())
     }
