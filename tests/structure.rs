@@ -287,3 +287,133 @@ fn imports_go_down_the_layers_and_files_stay_short() {
         long.join("\n")
     );
 }
+
+/// The golden run: `tests/data/golden.mp4` (made as `tests/data/README.md` says) evaluated by
+/// the binary, compared with `tests/data/golden.jsonl` record by record. Records are matched by
+/// what they are (type, kind, time), not by line order (the sound and picture branches
+/// interleave); numbers agree within [`GOLDEN_ABS`] + [`GOLDEN_REL`] × |value|; wall-clock
+/// figures are not compared. A change in any figure fails here and shows in review as a change
+/// of the golden file: `EVALVERSE_BLESS=1 cargo test --release --test structure golden` writes
+/// the new one.
+const GOLDEN_ABS: f64 = 2e-3;
+const GOLDEN_REL: f64 = 1e-3;
+const WALL_CLOCK: &[&str] = &["latency_s", "elapsed_s", "speed_x"];
+
+fn golden_key(r: &serde_json::Value) -> String {
+    let f = |k: &str| r.get(k).map(|v| v.to_string()).unwrap_or_default();
+    match r["type"].as_str().unwrap_or("") {
+        "cut" => format!("cut {}", f("pts")),
+        "event" => format!("event {} {} {}", f("kind"), f("start"), f("ongoing")),
+        "window" => format!("window {}", f("end")),
+        "alert" => format!("alert {} {} {}", f("rule"), f("state"), f("at")),
+        "state" => format!("state {} {}", f("state"), f("message")),
+        t => t.to_string(),
+    }
+}
+
+fn golden_diff(
+    path: &str,
+    want: &serde_json::Value,
+    got: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            if (a - b).abs() > GOLDEN_ABS + GOLDEN_REL * a.abs() {
+                out.push(format!("{path}: {a} → {b}"));
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            for k in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                if WALL_CLOCK.contains(&k.as_str()) {
+                    continue;
+                }
+                let (x, y) = (a.get(k), b.get(k));
+                match (x, y) {
+                    (Some(x), Some(y)) => golden_diff(&format!("{path}.{k}"), x, y, out),
+                    _ => out.push(format!("{path}.{k}: {x:?} → {y:?}")),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                golden_diff(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(format!("{path}: {a} → {b}")),
+    }
+}
+
+#[test]
+fn the_golden_run_is_unchanged() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let clip = root.join("golden.mp4");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_evalverse"))
+        .args(["eval", clip.to_str().unwrap(), "--json", "--backend", "cpu"])
+        .env("EVALVERSE_LOG", "error")
+        .output()
+        .expect("running the evalverse binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let golden = root.join("golden.jsonl");
+    if std::env::var_os("EVALVERSE_BLESS").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+        return;
+    }
+    let parse = |t: &str| -> BTreeMap<String, Vec<serde_json::Value>> {
+        let mut m: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+        for l in t.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+            m.entry(golden_key(&v)).or_default().push(v);
+        }
+        m
+    };
+    let want = parse(&std::fs::read_to_string(&golden).unwrap());
+    let got = parse(&text);
+    // Every hop has its window, to the end (one lost at the end of a file once, when the
+    // sound branch trailed).
+    let mut ends: Vec<f64> = got
+        .values()
+        .flatten()
+        .filter(|r| r["type"] == "window")
+        .filter_map(|r| r["end"].as_f64())
+        .collect();
+    ends.sort_by(f64::total_cmp);
+    assert!(ends.len() >= 8, "windows end at {ends:?}");
+    assert!(
+        ends.windows(2).all(|w| w[1] - w[0] <= 1.0 + 1e-6),
+        "a hop without its window: {ends:?}"
+    );
+    let mut diffs = vec![];
+    for k in want
+        .keys()
+        .chain(got.keys().filter(|k| !want.contains_key(*k)))
+    {
+        match (want.get(k), got.get(k)) {
+            (Some(a), Some(b)) if a.len() == b.len() => {
+                for (x, y) in a.iter().zip(b) {
+                    golden_diff(k, x, y, &mut diffs);
+                }
+            }
+            (a, b) => diffs.push(format!(
+                "{k}: {} record(s) → {}",
+                a.map_or(0, Vec::len),
+                b.map_or(0, Vec::len)
+            )),
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "the golden run changed ({} differences; if meant, bless it: EVALVERSE_BLESS=1 cargo \
+         test --release --test structure golden):\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}

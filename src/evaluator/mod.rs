@@ -5,6 +5,7 @@
 //!   the others; records of all streams come out as a `tokio_stream::Stream` (see
 //!   [`Evaluator::records`]). The CLI's `serve` and `demo` use exactly this API.
 pub mod damage;
+mod media_rx;
 pub mod sink;
 pub mod stream;
 
@@ -13,8 +14,7 @@ use crate::ingest::{Ingest, IngestError, Source};
 use crate::model::Model;
 use crate::score::record::{Record, StateRecord};
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
-use crate::window::timeline::Medium;
-use crossbeam::channel::Receiver;
+use media_rx::{MediaRx, Step};
 use parking_lot::Mutex;
 use sink::Sinks;
 use std::collections::{BTreeMap, VecDeque};
@@ -62,7 +62,9 @@ pub fn evaluate_file(
             .unwrap_or_else(|| input.to_string()),
     );
     let a = &settings.analysis;
-    let mut ingest = Ingest::start(id.clone(), &Source::Uri(input.to_string()), a, 16)?;
+    // The branches are read in timestamp order: their queues are the room each decoder has
+    // to work ahead while the evaluator takes the other's items (48 frames: 1.6 s at 30 fps).
+    let mut ingest = Ingest::start(id.clone(), &Source::Uri(input.to_string()), a, 48)?;
     let mut ev = StreamEvaluator::new(
         id,
         a,
@@ -75,8 +77,8 @@ pub fn evaluate_file(
     let mut run = FileRun::new(ingest.has_sound, ingest.has_detail);
     let mut last_progress = Instant::now();
     let mut duration = None;
-    let mut rx = MediaRx::new(&ingest);
-    while !run.done() && run.failure.is_none() {
+    let mut rx = MediaRx::new(&ingest, true);
+    while !(run.done() && rx.settled()) && run.failure.is_none() {
         // Before the streams are known, look often: a demuxer that gave up is told at once.
         let wait = if run.media.is_none() { 100 } else { 500 };
         match rx.next(&mut ev, &mut out, Duration::from_millis(wait)) {
@@ -99,89 +101,11 @@ pub fn evaluate_file(
     if let Some(d) = duration.or_else(|| ingest.duration_s()) {
         ev.set_declared_duration(d);
     }
-    let result = finish_file(&mut ingest, &mut ev, run.failure, input, &mut out);
+    let result = finish_file(&mut ingest, &mut rx, &mut ev, run.failure, input, &mut out);
     for r in out.drain(..) {
         on_record(&r);
     }
     result
-}
-
-/// The receivers of a stream's branches and events, for one select.
-struct MediaRx {
-    video: Receiver<crate::types::VideoFrame>,
-    audio: Receiver<crate::types::AudioChunk>,
-    sound: Receiver<crate::types::SoundChunk>,
-    detail: Receiver<crate::types::DetailFrame>,
-    events: Receiver<IngestEvent>,
-}
-
-/// What one wait brought.
-enum Step {
-    /// Media, handed to the evaluator.
-    Data,
-    /// An event from the pipeline (`None`: the pipeline went away).
-    Event(Option<IngestEvent>),
-    /// Nothing within the timeout.
-    Idle,
-}
-
-impl MediaRx {
-    fn new(ingest: &Ingest) -> Self {
-        Self {
-            video: ingest.video.clone(),
-            audio: ingest.audio.clone(),
-            sound: ingest.sound.clone(),
-            detail: ingest.detail.clone(),
-            events: ingest.events.clone(),
-        }
-    }
-
-    /// Give `ev` everything queued on one medium's branch.
-    fn drain_medium(&self, m: Medium, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
-        match m {
-            Medium::Video => {
-                while let Ok(f) = self.video.try_recv() {
-                    ev.push_video(f, out);
-                }
-            }
-            Medium::Audio => {
-                while let Ok(c) = self.audio.try_recv() {
-                    ev.push_audio(c, out);
-                }
-            }
-        }
-    }
-
-    /// Wait up to `timeout` for media (given to `ev`) or an event. A branch whose sender is
-    /// gone (its thread ended) leaves the select, or the select would return at once forever.
-    fn next(&mut self, ev: &mut StreamEvaluator, out: &mut Vec<Record>, timeout: Duration) -> Step {
-        use crossbeam::channel::never;
-        crossbeam::select! {
-            recv(self.video) -> f => match f { Ok(f) => ev.push_video(f, out), Err(_) => self.video = never() },
-            recv(self.audio) -> c => match c { Ok(c) => ev.push_audio(c, out), Err(_) => self.audio = never() },
-            recv(self.sound) -> c => match c { Ok(c) => ev.push_sound(c, out), Err(_) => self.sound = never() },
-            recv(self.detail) -> d => match d { Ok(d) => ev.push_detail(d, out), Err(_) => self.detail = never() },
-            recv(self.events) -> e => return Step::Event(e.ok()),
-            default(timeout) => return Step::Idle,
-        }
-        Step::Data
-    }
-}
-
-/// Evaluate whatever the branches have queued.
-fn drain(ingest: &Ingest, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
-    while let Ok(f) = ingest.video.try_recv() {
-        ev.push_video(f, out);
-    }
-    while let Ok(c) = ingest.audio.try_recv() {
-        ev.push_audio(c, out);
-    }
-    while let Ok(c) = ingest.sound.try_recv() {
-        ev.push_sound(c, out);
-    }
-    while let Ok(d) = ingest.detail.try_recv() {
-        ev.push_detail(d, out);
-    }
 }
 
 /// The end of a file: drain what the branches delivered before their EOS, stop the pipeline,
@@ -189,12 +113,13 @@ fn drain(ingest: &Ingest, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
 /// evaluated).
 fn finish_file(
     ingest: &mut Ingest,
+    rx: &mut MediaRx,
     ev: &mut StreamEvaluator,
     failure: Option<String>,
     input: &str,
     out: &mut Vec<Record>,
 ) -> Result<(), EvalError> {
-    drain(ingest, ev, out);
+    rx.flush(ev, out);
     ingest.stop();
     match failure {
         Some(message) => {
@@ -302,14 +227,16 @@ impl FileRun {
         input: &str,
     ) -> Result<(), EvalError> {
         let ended = match &e {
-            Some(IngestEvent::BranchEos { medium }) if medium == "video" => Some(Medium::Video),
-            Some(IngestEvent::BranchEos { medium }) if medium == "audio" => Some(Medium::Audio),
+            Some(IngestEvent::BranchEos { medium }) => Some(medium.clone()),
+            Some(IngestEvent::Started { media }) => {
+                rx.set_media(*media);
+                None
+            }
             _ => None,
         };
         self.on_event(e, ev, out, input)?;
         if let Some(m) = ended {
-            rx.drain_medium(m, ev, out);
-            ev.end_medium(m, out);
+            rx.branch_ended(&m, ev, out);
         }
         Ok(())
     }
@@ -806,7 +733,7 @@ impl Shared {
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
-        let mut rx = MediaRx::new(&ingest);
+        let mut rx = MediaRx::new(&ingest, false);
         while !stop.load(Ordering::Relaxed) && !ended {
             // A short timeout keeps stop responsive.
             if let Step::Event(e) = rx.next(&mut ev, &mut out, Duration::from_millis(50)) {
@@ -828,7 +755,7 @@ impl Shared {
         if ended {
             // The input ended (a file played as a live stream, a sender's EOS): what the
             // branches delivered before their EOS is still queued; evaluate it, do not lose it.
-            drain(&ingest, &mut ev, &mut out);
+            rx.flush(&mut ev, &mut out);
         }
         ev.finish(&mut out);
         // The pipeline is down before the stream says it ended: a client that sees `ended`

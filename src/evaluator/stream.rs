@@ -944,7 +944,10 @@ impl StreamEvaluator {
     /// evidence of the horizon (± the search range), the events the window overlaps, the cuts
     /// of the last minute. What the summary needs is in running aggregates.
     fn prune(&mut self) {
-        let keep = self.a.window_s.max(self.a.sync_horizon_s) + 2.0 * self.a.hop_s;
+        // A file's windows wait for the sound's search range past their end (see `watermark`).
+        let keep = self.a.window_s.max(self.a.sync_horizon_s)
+            + 2.0 * self.a.hop_s
+            + self.a.sync_search_ms / 1000.0;
         if let Some(newest) = self.video_to {
             while self
                 .rows
@@ -984,6 +987,11 @@ impl StreamEvaluator {
 
     /// Watermark of stream time every medium has delivered up to: windows ending before it
     /// are complete.
+    ///
+    /// A file's window also waits for the onsets its sync search reads past its end (the
+    /// sound may trail the picture by up to the search range), so its figures do not depend
+    /// on which branch the decoder happened to run ahead; live, a window reads the sound that
+    /// has arrived. Once every medium has ended, the watermark is where they ended.
     fn watermark(&self) -> Option<f64> {
         let media = self.media?;
         let mut wm = f64::INFINITY;
@@ -992,18 +1000,38 @@ impl StreamEvaluator {
             wm = wm.min(self.video_to?);
             any = true;
         }
-        if media.audio && !(self.live && self.stalled.audio) && !self.ends.media.audio {
-            let audio_to = self.audio_to?;
-            wm = wm.min(audio_to);
-            any = true;
+        let sound_lag = |audio_to: f64| {
             // The sound branch (loudness) runs beside the analysis audio: a window waits for
             // it too, unless it has fallen behind by more than SOUND_WAIT_S (a branch that
-            // stalled or failed must not hold the other dimensions back).
-            if let Some(st) = self.sound_to.filter(|st| audio_to - st < SOUND_WAIT_S) {
-                wm = wm.min(st);
-            }
+            // stalled or failed must not hold the other dimensions back) or the stream is
+            // finished (everything that will come has come).
+            self.sound_to
+                .filter(|st| audio_to - st < SOUND_WAIT_S && !self.finished)
+                .unwrap_or(f64::INFINITY)
+        };
+        if media.audio && !(self.live && self.stalled.audio) && !self.ends.media.audio {
+            let audio_to = self.audio_to?;
+            let lookahead = if self.live || self.finished || !media.video {
+                0.0
+            } else {
+                self.a.sync_search_ms / 1000.0
+            };
+            wm = wm.min(audio_to - lookahead).min(sound_lag(audio_to));
+            any = true;
         }
-        any.then_some(wm)
+        if any {
+            return Some(wm);
+        }
+        // Nothing going: every medium ended (or, live, stalled). Ended media hold back no
+        // window up to where they ended; stalled ones hold back every window.
+        let ended_all = (!media.video || self.ends.media.video || self.finished)
+            && (!media.audio || self.ends.media.audio || self.finished);
+        let end = [self.video_to, self.audio_to]
+            .into_iter()
+            .flatten()
+            .reduce(f64::max)?;
+        let sound = self.audio_to.map_or(f64::INFINITY, sound_lag);
+        ended_all.then_some(end.min(sound))
     }
 
     fn schedule(&mut self, out: &mut Vec<Record>) {
