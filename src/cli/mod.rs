@@ -269,11 +269,11 @@ fn progress(len: usize, template: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// The model the settings ask for; the calibration they name is checked here (it loads, and
+/// every `calibrated.*` alert names a dimension it maps) and applied by the evaluator.
 fn model_for(s: &Settings) -> Result<Model> {
     let calibration = match &s.analysis.calibration {
-        Some(p) => Some(Arc::new(evalverse::score::calibrated::Calibration::load(
-            p,
-        )?)),
+        Some(p) => Some(evalverse::score::calibrated::Calibration::load(p)?),
         None => None,
     };
     if let Some(c) = &calibration {
@@ -290,9 +290,7 @@ fn model_for(s: &Settings) -> Result<Model> {
             }
         }
     }
-    let model = Model::new(s.analysis.backend)?
-        .with_sync_head(s.analysis.sync_head)
-        .with_calibration(calibration);
+    let model = Model::new(s.analysis.backend)?.with_sync_head(s.analysis.sync_head);
     tracing::info!("model backend: {}", model.kind());
     Ok(model)
 }

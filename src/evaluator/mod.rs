@@ -4,16 +4,27 @@
 //! - [`Evaluator`]: many live streams in one process, each on its own thread and isolated from
 //!   the others; records of all streams come out as a `tokio_stream::Stream` (see
 //!   [`Evaluator::records`]). The CLI's `serve` and `demo` use exactly this API.
+mod clock;
 pub mod damage;
+mod events;
+mod finish;
+mod followers;
+mod heads;
+mod judge;
+mod lifecycle;
 mod media_rx;
+mod pictures;
+mod shots;
 pub mod sink;
 pub mod stream;
 
 use crate::config::{Settings, StreamSettings};
 use crate::ingest::{Ingest, IngestError, Source};
 use crate::model::Model;
+use crate::score::calibrated::Calibration;
 use crate::score::record::{Record, StateRecord};
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
+pub use clock::Timing;
 use media_rx::{MediaRx, Step};
 use parking_lot::Mutex;
 use sink::Sinks;
@@ -22,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-pub use stream::{StreamEvaluator, Timing};
+pub use stream::StreamEvaluator;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -35,6 +46,23 @@ pub enum EvalError {
     Timeout { input: String, secs: u64 },
     #[error("{input}: the input has no audio or video GStreamer can decode")]
     NoMedia { input: String },
+    #[error("the calibration {path}: {message}")]
+    Calibration { path: String, message: String },
+}
+
+/// The expert calibration the settings name (`analysis.calibration`), loaded.
+pub fn load_calibration(
+    a: &crate::config::AnalysisSettings,
+) -> Result<Option<Arc<Calibration>>, EvalError> {
+    let Some(path) = &a.calibration else {
+        return Ok(None);
+    };
+    Calibration::load(path)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| EvalError::Calibration {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
 }
 
 /// How long file mode waits for the decoder before giving up.
@@ -62,6 +90,7 @@ pub fn evaluate_file(
             .unwrap_or_else(|| input.to_string()),
     );
     let a = &settings.analysis;
+    let calibration = load_calibration(a)?;
     // The branches are read in timestamp order: their queues are the room each decoder has
     // to work ahead while the evaluator takes the other's items (48 frames: 1.6 s at 30 fps).
     let mut ingest = Ingest::start(id.clone(), &Source::Uri(input.to_string()), a, 48)?;
@@ -72,7 +101,8 @@ pub fn evaluate_file(
         model.clone(),
         false,
         Timing::File,
-    );
+    )
+    .with_calibration(calibration);
     let mut out = Vec::with_capacity(64);
     let mut run = FileRun::new(ingest.has_sound, ingest.has_detail);
     let mut last_progress = Instant::now();
@@ -391,6 +421,8 @@ pub enum AddError {
 struct Shared {
     settings: Settings,
     model: Model,
+    /// The expert calibration the settings name, loaded once for every stream.
+    calibration: Option<Arc<Calibration>>,
     tx: tokio::sync::broadcast::Sender<Arc<Record>>,
     /// Where records and stop verdicts go besides the broadcast (installed by the application).
     sinks: Sinks,
@@ -430,10 +462,17 @@ impl Evaluator {
         let (tx, _) = tokio::sync::broadcast::channel(4096);
         let model = model.batched_across_streams(MAX_BATCH_FRAMES);
         let every = Duration::from_secs_f64((settings.server.retention_s / 4.0).clamp(0.05, 1.0));
+        // `serve` checked the file at start-up; a library caller whose file went bad gets
+        // uncalibrated streams and the reason in the log.
+        let calibration = load_calibration(&settings.analysis).unwrap_or_else(|e| {
+            tracing::error!("{e}; streams run without it");
+            None
+        });
         let ev = Arc::new(Self {
             shared: Arc::new(Shared {
                 settings,
                 model,
+                calibration,
                 tx,
                 sinks,
             }),
@@ -699,6 +738,15 @@ impl Shared {
         }
     }
 
+    /// A live stream's evaluator: the settings' rules, the model, the calibration.
+    fn live_evaluator(&self, id: &StreamId) -> StreamEvaluator {
+        let a = &self.settings.analysis;
+        let rules = self.settings.alert_rules();
+        let model = self.model.clone();
+        StreamEvaluator::new(id.clone(), a, &rules, model, true, Timing::Arrival)
+            .with_calibration(self.calibration.clone())
+    }
+
     fn run_stream(&self, s: &StreamSettings, info: &Mutex<StreamInfo>, stop: &AtomicBool) {
         let id: StreamId = Arc::from(s.name.as_str());
         let a = &self.settings.analysis;
@@ -721,15 +769,7 @@ impl Shared {
                 return;
             }
         };
-        let rules = self.settings.alert_rules();
-        let mut ev = StreamEvaluator::new(
-            id.clone(),
-            a,
-            &rules,
-            self.model.clone(),
-            true,
-            Timing::Arrival,
-        );
+        let mut ev = self.live_evaluator(&id);
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();

@@ -38,8 +38,6 @@ pub struct Model {
     batcher: Option<std::sync::Arc<batch::FeatureBatcher>>,
     /// The learned sync commitment head; `None`: the hand-set rules decide.
     commit: Option<std::sync::Arc<commit::CommitHead>>,
-    /// The expert calibration applied to scores (`--calibration`).
-    calibration: Option<std::sync::Arc<crate::score::calibrated::Calibration>>,
 }
 
 /// Per-frame series the continuity window head reduces (one row per frame).
@@ -70,7 +68,6 @@ impl Model {
             kind,
             batcher: None,
             commit: None,
-            calibration: None,
         };
         Ok(m.with_sync_head(crate::config::SyncHead::Learned))
     }
@@ -88,19 +85,6 @@ impl Model {
             },
         };
         self
-    }
-
-    /// Apply this expert calibration to every stream's windows and summary.
-    pub fn with_calibration(
-        mut self,
-        c: Option<std::sync::Arc<crate::score::calibrated::Calibration>>,
-    ) -> Self {
-        self.calibration = c;
-        self
-    }
-
-    pub fn calibration(&self) -> Option<std::sync::Arc<crate::score::calibrated::Calibration>> {
-        self.calibration.clone()
     }
 
     /// Use this commitment head (e.g. freshly trained weights); `None`: the rules decide.

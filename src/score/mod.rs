@@ -41,6 +41,60 @@ pub struct Scores {
     pub overall: Option<f64>,
 }
 
+impl Scores {
+    /// The dimensions by name, in the contract's order.
+    pub const NAMES: [&'static str; 6] = [
+        "sync",
+        "continuity",
+        "rhythm",
+        "sound",
+        "picture",
+        "overall",
+    ];
+
+    /// Each dimension's score by name.
+    pub fn named(&self) -> [(&'static str, Option<f64>); 6] {
+        let v = [
+            self.sync,
+            self.continuity,
+            self.rhythm,
+            self.sound,
+            self.picture,
+            self.overall,
+        ];
+        let mut out = [("", None); 6];
+        for (i, (n, v)) in Self::NAMES.iter().zip(v).enumerate() {
+            out[i] = (*n, v);
+        }
+        out
+    }
+
+    /// Scores from a score per dimension name.
+    pub fn from_named(f: impl Fn(&str) -> Option<f64>) -> Self {
+        Scores {
+            sync: f("sync"),
+            continuity: f("continuity"),
+            rhythm: f("rhythm"),
+            sound: f("sound"),
+            picture: f("picture"),
+            overall: f("overall"),
+        }
+    }
+
+    /// Every score rounded to the contract's 4 decimals.
+    pub fn rounded(self) -> Self {
+        let r = |v: Option<f64>| v.map(|x| (x * 1e4).round() / 1e4);
+        Scores {
+            sync: r(self.sync),
+            continuity: r(self.continuity),
+            rhythm: r(self.rhythm),
+            sound: r(self.sound),
+            picture: r(self.picture),
+            overall: r(self.overall),
+        }
+    }
+}
+
 fn lerp(x: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
     y0 + (y1 - y0) * ((x - x0) / (x1 - x0)).clamp(0.0, 1.0)
 }

@@ -110,7 +110,7 @@ impl EventRecord {
 }
 
 /// Sync measurements of a window or of a whole input.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct SyncFigures {
     pub audio_delay_ms: Option<f64>,
     pub confidence: f64,
@@ -203,7 +203,7 @@ impl SyncFigures {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ContinuityWindow {
     pub freeze_ratio: f64,
     pub black_ratio: f64,
@@ -259,30 +259,18 @@ pub struct WindowRecord {
     pub calibrated: Option<BTreeMap<String, f64>>,
 }
 
-#[cfg(test)]
 impl WindowRecord {
-    /// A quiet window of stream `stream` for tests: 100 frames, no faults, no sync; tests set
-    /// what they exercise (`WindowRecord { scores, ..WindowRecord::for_test("s", 0.0, 4.0) }`).
-    pub fn for_test(stream: &str, start: f64, end: f64) -> Self {
+    /// A window of `stream` over `[start, end)` with nothing measured yet: the window heads
+    /// fill their parts.
+    pub fn empty(stream: &str, start: f64, end: f64) -> Self {
         WindowRecord {
             stream: stream.into(),
             start,
             end,
-            frames: 100,
+            frames: 0,
             scores: Scores::default(),
             sync: None,
-            continuity: ContinuityWindow {
-                freeze_ratio: 0.0,
-                black_ratio: 0.0,
-                silence_ratio: None,
-                flicker_ratio: 0.0,
-                flicker_index: 0.0,
-                flicker_vbench: 1.0,
-                flashes: 0,
-                glitches: 0,
-                static_ratio: 0.0,
-                quiet_ratio: None,
-            },
+            continuity: ContinuityWindow::default(),
             rhythm: PacingFigures::default(),
             beat: None,
             style: None,
@@ -294,6 +282,16 @@ impl WindowRecord {
             picture: None,
             sound: None,
         }
+    }
+
+    /// A quiet window of stream `stream` for tests: 100 frames, no faults, no sync; tests set
+    /// what they exercise (`WindowRecord { scores, ..WindowRecord::for_test("s", 0.0, 4.0) }`).
+    #[cfg(test)]
+    pub fn for_test(stream: &str, start: f64, end: f64) -> Self {
+        let mut w = Self::empty(stream, start, end);
+        w.frames = 100;
+        w.continuity.flicker_vbench = 1.0;
+        w
     }
 }
 
