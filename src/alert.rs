@@ -10,10 +10,10 @@
 //!
 //! The verdict is `stop` as soon as a rule whose action is `stop` fires, and stays `stop`
 //! (a render stopped early is not restarted); otherwise `continue`.
-use crate::score::record::{AlertRecord, WindowRecord};
+use crate::score::record::{AlertRecord, AlertState, WindowRecord};
 use crate::vocab::EventKind;
 pub use crate::vocab::{
-    Action, AlertRule, MEASUREMENTS, Op, Reason, Severity, Verdict, default_rules,
+    Action, AlertRule, Decision, MEASUREMENTS, Op, Reason, Severity, Verdict, default_rules,
 };
 
 #[derive(Clone, Debug, Default)]
@@ -103,7 +103,7 @@ impl AlertEngine {
                     out.push(AlertRecord::new(
                         &self.stream,
                         rule,
-                        "resolved",
+                        AlertState::Resolved,
                         value,
                         since,
                         now,
@@ -117,7 +117,8 @@ impl AlertEngine {
                 let since = *st.pending_since.get_or_insert(now);
                 if now - since >= rule.for_s - 1e-9 {
                     st.firing_since = Some(since);
-                    let rec = AlertRecord::new(&self.stream, rule, "firing", value, since, now);
+                    let rec =
+                        AlertRecord::new(&self.stream, rule, AlertState::Firing, value, since, now);
                     let reason = Reason {
                         rule: rule.name.clone(),
                         severity: rule.severity,
@@ -145,9 +146,9 @@ impl AlertEngine {
     pub fn verdict(&self) -> Verdict {
         Verdict {
             verdict: if self.stop_reasons.is_empty() {
-                "continue"
+                Decision::Continue
             } else {
-                "stop"
+                Decision::Stop
             },
             reasons: self.stop_reasons.clone(),
             firing: self.firing.clone(),
@@ -159,6 +160,7 @@ impl AlertEngine {
 mod tests {
     use super::*;
     use crate::score::Scores;
+    use crate::types::Timing;
 
     fn window(end: f64, overall: f64) -> WindowRecord {
         WindowRecord {
@@ -189,8 +191,10 @@ mod tests {
             let mut fired = vec![];
             for i in 0..8 {
                 let mut w = window(10.0 + i as f64, 90.0);
-                let mut f =
-                    SyncFigures::new(&SyncEstimate::declined(Decline::Silence, 0, 0), "file");
+                let mut f = SyncFigures::new(
+                    &SyncEstimate::declined(Decline::Silence, 0, 0),
+                    Timing::File,
+                );
                 if i != 2 {
                     f.audio_delay_ms = Some(drift);
                     f.drift_ms = Some(drift);
@@ -199,7 +203,7 @@ mod tests {
                 w.sync = Some(f);
                 fired.extend(e.on_window(&w).into_iter().map(|a| (i, a.state)));
             }
-            assert_eq!(fired, vec![(3, "firing")], "drift {drift}");
+            assert_eq!(fired, vec![(3, AlertState::Firing)], "drift {drift}");
         }
     }
 
@@ -225,8 +229,11 @@ mod tests {
         }
         // Low from window 1 (t=5); held 3 s at window 4 (t=8); 50 and 55 are below the clear
         // value 60, so it resolves only at window 7.
-        assert_eq!(fired, vec![(4, "firing"), (7, "resolved")]);
-        assert_eq!(e.verdict().verdict, "stop", "stop is latched");
+        assert_eq!(
+            fired,
+            vec![(4, AlertState::Firing), (7, AlertState::Resolved)]
+        );
+        assert_eq!(e.verdict().verdict, Decision::Stop, "stop is latched");
         assert!(e.verdict().firing.is_empty());
         assert!(rules[0].validate().is_ok());
         let mut bad = rules[0].clone();

@@ -111,7 +111,7 @@ pub fn evaluate(
         settings,
         model,
         |r| match r {
-            Record::Window(w) => windows.push(serde_json::to_value(w).unwrap_or_default()),
+            Record::Window(w) => windows.push((**w).clone()),
             Record::Summary(s) => summary = Some(serde_json::to_value(s).unwrap_or_default()),
             _ => {}
         },

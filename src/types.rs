@@ -7,7 +7,7 @@
 //!
 //! Times are seconds of running time (`f64`): for a file, from the start of the file; for a live
 //! stream, from the moment its pipeline started, on the sender's clock when RTCP is present.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -114,7 +114,7 @@ impl AudioChunk {
 }
 
 /// Which media a stream carries.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
     pub video: bool,
     pub audio: bool,
@@ -151,7 +151,7 @@ pub enum IngestEvent {
 }
 
 /// Lifecycle state of a stream, exported as a metric and in `GET /v1/streams`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamState {
     Starting,
@@ -176,6 +176,29 @@ impl StreamState {
             StreamState::Stalled => "stalled",
             StreamState::Ended => "ended",
             StreamState::Failed => "failed",
+        }
+    }
+}
+
+/// How timestamps relate to the source (reported with every sync figure).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// Container timestamps of a file.
+    #[default]
+    File,
+    /// RTP mapped to the sender's clock by RTCP sender reports.
+    SenderClock,
+    /// RTP timed by packet arrival (no RTCP): skew may be the network's, lower confidence.
+    Arrival,
+}
+
+impl Timing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timing::File => "file",
+            Timing::SenderClock => "sender_clock",
+            Timing::Arrival => "arrival",
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 // ---- events ----
 
 /// Kinds of continuity and picture events (the JSON `event.kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Freeze,
@@ -105,10 +105,10 @@ impl EventKind {
 
     /// `content` (the picture or sound as generated) or `transport` (how it was delivered:
     /// timestamps, packets).
-    pub fn cause(self) -> &'static str {
+    pub fn cause(self) -> Cause {
         match self {
-            EventKind::Discontinuity => "transport",
-            _ => "content",
+            EventKind::Discontinuity => Cause::Transport,
+            _ => Cause::Content,
         }
     }
 
@@ -143,7 +143,9 @@ pub struct Detection {
 
 // ---- cuts ----
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CutKind {
     Hard,
@@ -466,7 +468,7 @@ pub fn default_rules() -> Vec<AlertRule> {
 }
 
 /// Why the verdict is what it is.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub rule: String,
     pub severity: Severity,
@@ -479,11 +481,55 @@ pub struct Reason {
     pub evidence: Vec<String>,
 }
 
+/// What caused a cut or an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The picture or sound as generated.
+    #[default]
+    Content,
+    /// How it was delivered: timestamps, packets.
+    Transport,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Content => "content",
+            Cause::Transport => "transport",
+        }
+    }
+}
+
+/// Go on generating, or stop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    #[default]
+    Continue,
+    Stop,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Continue => "continue",
+            Decision::Stop => "stop",
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The early-stop verdict of one stream.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// `continue` or `stop`.
-    pub verdict: &'static str,
+    pub verdict: Decision,
     /// Rules that demanded a stop (latched).
     pub reasons: Vec<Reason>,
     /// Alerts firing now, whatever their action.

@@ -203,12 +203,16 @@ fn a_stop_verdict_is_posted_at_once_while_the_alert_webhook_hangs() {
     while stop_seen.is_none() {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "no stop alert within 60 s"
+            "no stop alert within 60 s; {:?}",
+            {
+                ev.stream("render")
+                    .map(|i| (i.state, i.message, i.frames, i.verdict.verdict))
+            }
         );
         match rx.try_recv() {
             Ok(r) => {
                 if let Record::Alert(a) = &*r {
-                    if a.rule == "halt" && a.state == "firing" {
+                    if a.rule == "halt" && a.state == evalverse::score::record::AlertState::Firing {
                         stop_seen = Some(Instant::now());
                     }
                 }
@@ -224,13 +228,37 @@ fn a_stop_verdict_is_posted_at_once_while_the_alert_webhook_hangs() {
         }
         let stopped = || {
             ev.stream("render")
-                .is_some_and(|i| i.verdict.verdict == "stop")
+                .is_some_and(|i| i.verdict.verdict == evalverse::vocab::Decision::Stop)
         };
         if stop_seen.is_none() && lagged && stopped() {
             stop_seen = Some(Instant::now());
         }
     }
     let stop_seen = stop_seen.unwrap();
+    // The turn to stop is a record of its own on the event stream (after the alert that
+    // caused it), once.
+    if !lagged {
+        let mut verdicts = 0;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            match rx.try_recv() {
+                Ok(r) => {
+                    if let Record::Verdict(v) = &*r {
+                        assert_eq!(v.stream, "render");
+                        assert_eq!(v.verdict.verdict, evalverse::vocab::Decision::Stop);
+                        assert!(v.verdict.reasons.iter().any(|x| x.rule == "halt"), "{v:?}");
+                        verdicts += 1;
+                    }
+                }
+                Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(2)),
+                Err(_) => break,
+            }
+        }
+        assert_eq!(
+            verdicts, 1,
+            "one verdict record when the verdict turns to stop"
+        );
+    }
     wait_for("the stop POST", 10.0, || !farm.on("/stop").is_empty());
     let (body, at) = farm.on("/stop")[0].clone();
     let after = at.saturating_duration_since(stop_seen).as_secs_f64();

@@ -67,7 +67,9 @@ fn content_cuts(records: &[Arc<Record>], after: f64) -> Vec<f64> {
     records
         .iter()
         .filter_map(|r| match &**r {
-            Record::Cut(c) if c.cause == "content" && c.pts > after => Some(c.pts),
+            Record::Cut(c) if c.cause == evalverse::vocab::Cause::Content && c.pts > after => {
+                Some(c.pts)
+            }
             _ => None,
         })
         .collect()
@@ -250,11 +252,13 @@ fn three_percent_video_loss_is_transport_not_content() {
     let faults = content_faults(&records);
     let transport_events = records
         .iter()
-        .filter(|r| matches!(&***r, Record::Event(e) if e.cause == "transport" && !e.ongoing))
+        .filter(|r| matches!(&***r, Record::Event(e) if e.cause == evalverse::vocab::Cause::Transport && !e.ongoing))
         .count();
     let transport_cuts = records
         .iter()
-        .filter(|r| matches!(&***r, Record::Cut(c) if c.cause == "transport"))
+        .filter(
+            |r| matches!(&***r, Record::Cut(c) if c.cause == evalverse::vocab::Cause::Transport),
+        )
         .count();
     let detected = content_cuts(&records, 0.0);
     let (matched, _, worst) = match_cuts(&detected, &truth(&s), FRAME);
@@ -271,7 +275,7 @@ fn three_percent_video_loss_is_transport_not_content() {
         faults.is_empty(),
         "content faults on a clean clip: {faults:?}"
     );
-    assert_eq!(verdict, "continue");
+    assert_eq!(verdict, evalverse::vocab::Decision::Continue);
     // Recall unchanged: every true cut is found (a cut hidden in damage is not a content cut;
     // at 3 % loss that is rare, so allow one).
     assert!(

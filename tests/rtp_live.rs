@@ -150,7 +150,8 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
         summary.events
     );
     assert_eq!(
-        summary.sync.timing, "sender_clock",
+        summary.sync.timing,
+        evalverse::evaluator::Timing::SenderClock,
         "RTCP sender reports were used"
     );
     eprintln!(
@@ -292,7 +293,7 @@ fn a_user_pipeline_copied_from_ours_runs_like_ours() {
     let cuts: Vec<f64> = records
         .iter()
         .filter_map(|r| match &**r {
-            Record::Cut(c) if c.cause == "content" => Some(c.pts),
+            Record::Cut(c) if c.cause == evalverse::vocab::Cause::Content => Some(c.pts),
             _ => None,
         })
         .collect();

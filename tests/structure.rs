@@ -418,3 +418,48 @@ fn the_golden_run_is_unchanged() {
         diffs.join("\n")
     );
 }
+
+/// One schema: every record the golden run wrote reads back into the record types and writes
+/// out again as it was (`Record` derives `Deserialize` as well as `Serialize`; causes, statuses,
+/// states and timings are enums).
+#[test]
+fn records_read_back_as_written() {
+    use evalverse::score::record::Record;
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden.jsonl");
+    let text = std::fs::read_to_string(golden).unwrap();
+    let mut kinds = BTreeSet::new();
+    for line in text.lines() {
+        let written: serde_json::Value = serde_json::from_str(line).unwrap();
+        let r: Record = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{e}: a record that does not read back: {line}"));
+        let again: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(again, written, "read back and written again, it differs");
+        kinds.insert(written["type"].as_str().unwrap().to_string());
+    }
+    for k in ["cut", "event", "window", "summary"] {
+        assert!(
+            kinds.contains(k),
+            "the golden run has no {k} record: {kinds:?}"
+        );
+    }
+    // A live stream's records the golden file run does not have.
+    for line in [
+        r#"{"type":"state","stream":"cam","state":"stalled","message":"no video packets for 2.0 s"}"#,
+        r#"{"type":"alert","stream":"cam","rule":"frozen","state":"firing","severity":"critical","action":"stop","measurement":"continuity.freeze_ratio","value":0.9,"threshold":0.5,"since":8.0,"at":10.0,"message":"frozen"}"#,
+        r#"{"type":"verdict","stream":"cam","verdict":"stop","reasons":[{"rule":"frozen","severity":"critical","measurement":"continuity.freeze_ratio","value":0.9,"since":8.0,"message":"frozen","evidence":["picture frozen 8.000–10.000 s"]}],"firing":[]}"#,
+    ] {
+        let r: Record = serde_json::from_str(line).expect(line);
+        let again: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(line).unwrap()
+        );
+    }
+    // A cause or status outside the schema is refused, not carried as a string.
+    let bad = text
+        .lines()
+        .find(|l| l.contains(r#""type":"cut""#))
+        .unwrap()
+        .replace(r#""cause":"content""#, r#""cause":"weather""#);
+    assert!(serde_json::from_str::<Record>(&bad).is_err(), "{bad}");
+}

@@ -9,6 +9,7 @@ use common::*;
 use evalverse::config::{Settings, StreamSettings};
 use evalverse::sender::synth::{SceneSpec, irregular_cuts};
 use evalverse::sender::{RtpTarget, send_synthetic};
+use evalverse::vocab::Cause;
 use evalverse::{Record, StreamState};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use std::sync::Arc;
@@ -264,7 +265,7 @@ fn transport_scenarios_table() {
         let detected: Vec<f64> = records
             .iter()
             .filter_map(|r| match &**r {
-                Record::Cut(c) if c.cause == "content" => Some(c.pts),
+                Record::Cut(c) if c.cause == Cause::Content => Some(c.pts),
                 _ => None,
             })
             .collect();
@@ -285,11 +286,13 @@ fn transport_scenarios_table() {
             .collect();
         let transport = records
             .iter()
-            .filter(|r| matches!(&***r, Record::Event(e) if e.cause == "transport" && !e.ongoing))
+            .filter(
+                |r| matches!(&***r, Record::Event(e) if e.cause == Cause::Transport && !e.ongoing),
+            )
             .count()
             + records
                 .iter()
-                .filter(|r| matches!(&***r, Record::Cut(c) if c.cause == "transport"))
+                .filter(|r| matches!(&***r, Record::Cut(c) if c.cause == Cause::Transport))
                 .count();
         let verdict = ev.stream(&stream).unwrap().verdict.verdict;
         rows.push(format!(

@@ -2,29 +2,9 @@
 //! measured, where media ended, and the watermark below which windows are complete.
 use crate::config::AnalysisSettings;
 use crate::types::Media;
+pub use crate::types::Timing;
 use crate::window::HopScheduler;
 use crate::window::timeline::{Jump, Medium, Timeline};
-
-/// How timestamps relate to the source (reported with every sync figure).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timing {
-    /// Container timestamps of a file.
-    File,
-    /// RTP mapped to the sender's clock by RTCP sender reports.
-    SenderClock,
-    /// RTP timed by packet arrival (no RTCP): skew may be the network's, lower confidence.
-    Arrival,
-}
-
-impl Timing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Timing::File => "file",
-            Timing::SenderClock => "sender_clock",
-            Timing::Arrival => "arrival",
-        }
-    }
-}
 
 /// How far the sound branch may fall behind the analysis audio before windows stop waiting
 /// for it, s.

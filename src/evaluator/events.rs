@@ -10,6 +10,7 @@ use crate::score::record::{EventRecord, Record, TransportWindow, rounded};
 use crate::score::taxonomy::{self, Diagnosis};
 use crate::types::Media;
 use crate::vocab::{Detection, EventKind};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A loudness jump this close to a cut is the new scene's level, s (sound edits lead or trail
@@ -188,13 +189,13 @@ impl EventBook {
         e: f64,
         flashes: usize,
         diagnosis: &mut Vec<Diagnosis>,
-    ) -> BTreeMap<&'static str, usize> {
+    ) -> BTreeMap<Cow<'static, str>, usize> {
         let mut events = BTreeMap::new();
         // Open events are still going: they overlap every window after their start.
         let open = self.open.iter().map(|d| (d, f64::INFINITY));
         for (d, end) in self.closed.iter().map(|d| (d, d.end)).chain(open) {
             if d.start < e && end > s {
-                *events.entry(d.kind.as_str()).or_insert(0) += 1;
+                *events.entry(Cow::Borrowed(d.kind.as_str())).or_insert(0) += 1;
                 if d.kind != EventKind::Flash || flashes <= 3 {
                     diagnosis.push(taxonomy::event(d));
                 }
@@ -238,11 +239,11 @@ impl EventBook {
     }
 
     /// Closed events of each kind over the whole stream.
-    pub fn totals(&self) -> BTreeMap<&'static str, usize> {
+    pub fn totals(&self) -> BTreeMap<Cow<'static, str>, usize> {
         EventKind::ALL
             .iter()
             .zip(self.counts)
-            .map(|(k, n)| (k.as_str(), n))
+            .map(|(k, n)| (Cow::Borrowed(k.as_str()), n))
             .collect()
     }
 

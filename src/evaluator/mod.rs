@@ -606,7 +606,7 @@ impl Evaluator {
             frames: 0,
             dropped_frames: 0,
             verdict: crate::alert::Verdict {
-                verdict: "continue",
+                verdict: crate::vocab::Decision::Continue,
                 ..Default::default()
             },
             settings: s.clone(),
@@ -725,16 +725,21 @@ impl Shared {
     }
 
     fn update_verdict(&self, id: &str, v: crate::alert::Verdict, info: &Mutex<StreamInfo>) {
+        let stop = crate::vocab::Decision::Stop;
         let turned_stop = {
             let mut i = info.lock();
-            let turned = i.verdict.verdict != "stop" && v.verdict == "stop";
+            let turned = i.verdict.verdict != stop && v.verdict == stop;
             i.verdict = v.clone();
             turned
         };
         metrics::gauge!(crate::metric_names::VERDICT_STOP, "stream" => id.to_string())
-            .set(if v.verdict == "stop" { 1.0 } else { 0.0 });
+            .set(if v.verdict == stop { 1.0 } else { 0.0 });
         if turned_stop {
-            self.sinks.stop_verdict(id, &v);
+            let r = Record::Verdict(crate::score::record::VerdictRecord {
+                stream: id.to_string(),
+                verdict: v,
+            });
+            self.publish(r, info);
         }
     }
 

@@ -74,7 +74,7 @@ impl StreamEvaluator {
             };
             if transport {
                 let mut r = CutRecord::new(&self.id, &c);
-                r.cause = "transport";
+                r.cause = crate::vocab::Cause::Transport;
                 out.push(Record::Cut(r));
                 continue;
             }

@@ -3,6 +3,7 @@ use crate::model::features::FrameFeatures;
 use crate::model::rhythm::{
     CutDetector, CutKind, CutOutput, DissolveDetector, FadeDetector, Pacing,
 };
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Default)]
@@ -61,10 +62,14 @@ impl Shots {
     }
 
     /// Cuts by kind over the whole stream (both kinds present).
-    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
-        let mut cuts = self.counts.clone();
-        cuts.entry("hard").or_insert(0);
-        cuts.entry("gradual").or_insert(0);
+    pub fn counts(&self) -> BTreeMap<Cow<'static, str>, usize> {
+        let mut cuts: BTreeMap<Cow<'static, str>, usize> = self
+            .counts
+            .iter()
+            .map(|(k, n)| (Cow::Borrowed(*k), *n))
+            .collect();
+        cuts.entry(Cow::Borrowed("hard")).or_insert(0);
+        cuts.entry(Cow::Borrowed("gradual")).or_insert(0);
         cuts
     }
 }

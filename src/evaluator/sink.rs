@@ -2,18 +2,15 @@
 //! (Prometheus telemetry, alert and stop webhooks, in the sinks of the outputs). The evaluator emits
 //! and knows no output; as in metrics-rs, where a library emits and the executable installs
 //! the recorder, or a GStreamer element that posts a message and lets the application decide.
-use crate::alert::Verdict;
 use crate::score::record::Record;
 use std::time::Instant;
 
 /// One destination of records. Called on the stream's thread: an implementation never blocks
 /// (queue and count what it cannot take).
 pub trait RecordSink: Send + Sync {
-    /// A record of a stream, in the order the stream produced it.
+    /// A record of a stream, in the order the stream produced it (a live stream's `verdict`
+    /// record when its verdict turns to `stop`).
     fn record(&self, r: &Record);
-
-    /// A stream's verdict turned to `stop` (once per turn).
-    fn stop_verdict(&self, _stream: &str, _verdict: &Verdict) {}
 
     /// A stream is gone (removed or reaped): forget what is kept for it.
     fn stream_gone(&self, _stream: &str) {}
@@ -37,12 +34,6 @@ impl Sinks {
     pub fn record(&self, r: &Record) {
         for s in &self.0 {
             s.record(r);
-        }
-    }
-
-    pub fn stop_verdict(&self, stream: &str, v: &Verdict) {
-        for s in &self.0 {
-            s.stop_verdict(stream, v);
         }
     }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 const GRID: f64 = 0.010;
 const ALIGN: f64 = 0.050;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct BeatFigures {
     pub tempo_bpm: Option<f64>,
     pub periodicity: f64,

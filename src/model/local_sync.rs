@@ -136,8 +136,27 @@ const REACH_MS: i64 = if SOUND_MS > LEVEL_HALF_STEP_MS + LEVEL_MS / 2 {
 /// with the sound's level gives one sharp peak (the sweep's speakers: 0.00–0.24).
 pub const LEVEL_MAX_SECOND_RATIO: f64 = 0.4;
 
+/// Which evidence a committed delay comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncSource {
+    /// Cuts and flashes against audio onsets, exact to the frame.
+    Events,
+    /// Local motion that makes sound (the local-motion estimate).
+    LocalMotion,
+}
+
+impl SyncSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncSource::Events => "events",
+            SyncSource::LocalMotion => "local_motion",
+        }
+    }
+}
+
 /// Why the local evidence declined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LocalDecline {
     /// No local motion change in the kept span (after the guards).
@@ -156,7 +175,7 @@ pub enum LocalDecline {
 }
 
 /// Which local evidence an estimate rests on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LocalEvidence {
     /// Motion starting or stopping in a region where a sound starts (an impact, a step, a
@@ -169,7 +188,7 @@ pub enum LocalEvidence {
 }
 
 /// The level-change statistic's figures (diagnostic).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LevelFigures {
     pub best_lag_ms: f64,
     pub z: f64,
@@ -178,7 +197,7 @@ pub struct LevelFigures {
 }
 
 /// The local-motion estimate of the audio delay.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LocalEstimate {
     /// Positive: audio later than video. `None`: declined.
     pub audio_delay_ms: Option<f64>,
@@ -708,11 +727,7 @@ pub fn events_lack_evidence(est: &SyncEstimate) -> bool {
 /// chance level) and it commits, with confidence `(1 − second ratio) · min(1, z / 2·MIN_Z)`;
 /// a decline when both commit more than 2 frames apart. Returns the source of a committed
 /// delay.
-pub fn combine(
-    est: &mut SyncEstimate,
-    local: &LocalEstimate,
-    frame_s: f64,
-) -> Option<&'static str> {
+pub fn combine(est: &mut SyncEstimate, local: &LocalEstimate, frame_s: f64) -> Option<SyncSource> {
     match (est.audio_delay_ms, local.audio_delay_ms) {
         (Some(e), Some(l)) if (e - l).abs() > 2000.0 * frame_s => {
             est.audio_delay_ms = None;
@@ -720,7 +735,7 @@ pub fn combine(
             est.declined = Some(Decline::SourcesDisagree);
             None
         }
-        (Some(_), _) => Some("events"),
+        (Some(_), _) => Some(SyncSource::Events),
         // Only where the events lacked evidence: events that conflict (periodic, spread, the
         // head's doubt) keep their decline.
         (None, Some(l)) if events_lack_evidence(est) => {
@@ -732,7 +747,7 @@ pub fn combine(
             est.commit_probability = None;
             est.confidence = (1.0 - local.second_ratio.unwrap_or(1.0)).max(0.0)
                 * (local.z.unwrap_or(0.0) / (2.0 * MIN_Z)).min(1.0);
-            Some("local_motion")
+            Some(SyncSource::LocalMotion)
         }
         _ => None,
     }
@@ -1151,7 +1166,7 @@ mod tests {
         };
         // Both commit within 2 frames: the events' (frame-exact) delay stands.
         let mut est = events(Some(100.0), None);
-        assert_eq!(combine(&mut est, &local, 0.04), Some("events"));
+        assert_eq!(combine(&mut est, &local, 0.04), Some(SyncSource::Events));
         assert_eq!(est.audio_delay_ms, Some(100.0));
         // More than 2 frames apart: neither.
         let mut est = events(Some(0.0), None);
@@ -1165,7 +1180,10 @@ mod tests {
             Decline::WeakEvidence,
         ] {
             let mut est = events(None, Some(why));
-            assert_eq!(combine(&mut est, &local, 0.04), Some("local_motion"));
+            assert_eq!(
+                combine(&mut est, &local, 0.04),
+                Some(SyncSource::LocalMotion)
+            );
             assert_eq!(est.audio_delay_ms, Some(120.0));
             assert_eq!(est.best_lag_ms, Some(120.0));
             assert_eq!(est.second_ratio, Some(0.2));

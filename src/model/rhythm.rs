@@ -709,7 +709,7 @@ const FILM_MEDIAN_SHOT_S: f64 = 3.5;
 const FILM_LOG_SD: f64 = 0.9;
 
 /// Pacing figures of a window.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PacingFigures {
     pub cuts: usize,
     pub cuts_per_minute: f64,

@@ -80,7 +80,7 @@ struct Block {
 }
 
 /// Per-window sound figures.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct SoundWindow {
     /// Short-term loudness (3 s) at the window's end, LUFS.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,7 +98,7 @@ pub struct SoundWindow {
 }
 
 /// Whole-input sound figures (the summary's `sound`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct SoundSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrated_lufs: Option<f64>,

@@ -104,6 +104,23 @@ impl Serialize for Signature {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Signature {
+    /// The components by name, as [`Signature`]'s `Serialize` writes them (unknown names are
+    /// refused: a record from another version says so instead of losing a figure).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = std::collections::BTreeMap::<String, f64>::deserialize(d)?;
+        let mut v = [None; SIGNATURE];
+        for (name, x) in m {
+            let i = COMPONENTS
+                .iter()
+                .position(|(n, _, _)| *n == name)
+                .ok_or_else(|| serde::de::Error::unknown_field(&name, &[]))?;
+            v[i] = Some(x);
+        }
+        Ok(Signature(v))
+    }
+}
+
 /// Sums and counts of each component.
 #[derive(Clone, Copy, Debug, Default)]
 struct Acc {
@@ -208,7 +225,7 @@ pub struct StyleTracker {
 }
 
 /// Drift of the current shot from the sequence, by group.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct DriftParts {
     pub grade: f64,
     pub exposure: f64,
@@ -235,7 +252,7 @@ impl DriftParts {
 }
 
 /// Style figures of a window.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct StyleFigures {
     /// Signature of the current shot so far.
     pub signature: Option<Signature>,

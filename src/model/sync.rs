@@ -108,7 +108,7 @@ impl OnsetDetector {
 }
 
 /// Why the head declined to commit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decline {
     NoAudio,

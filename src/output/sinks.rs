@@ -2,7 +2,7 @@
 //! the alert webhook and the stop webhook (each a queue and thread of its own, so a stop
 //! verdict is never queued behind failing alert deliveries).
 use super::{telemetry, webhook::Webhook};
-use crate::alert::{Action, Verdict};
+use crate::alert::{Action, Decision};
 use crate::config::Settings;
 use crate::evaluator::Evaluator;
 use crate::evaluator::sink::{RecordSink, Sinks};
@@ -46,11 +46,13 @@ impl RecordSink for AlertHook {
 pub struct StopHook(pub Webhook);
 
 impl RecordSink for StopHook {
-    fn record(&self, _: &Record) {}
-
-    fn stop_verdict(&self, stream: &str, verdict: &Verdict) {
-        self.0
-            .send(serde_json::json!({ "stream": stream, "verdict": verdict }));
+    fn record(&self, r: &Record) {
+        if let Record::Verdict(v) = r
+            && v.verdict.verdict == Decision::Stop
+        {
+            self.0
+                .send(serde_json::json!({ "stream": v.stream, "verdict": v.verdict }));
+        }
     }
 
     fn close(&self, deadline: Instant) -> bool {

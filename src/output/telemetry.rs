@@ -10,6 +10,7 @@
 //! A thread drains histogram samples every 5 s ([`UPKEEP`]), so memory stays bounded
 //! when nobody scrapes.
 use crate::metric_names as m;
+use crate::model::local_sync::SyncSource;
 use crate::score::record::Record;
 use crate::types::StreamState;
 use metrics::{
@@ -417,8 +418,8 @@ pub fn observe(r: &Record) {
             metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone()).set(confidence);
             metrics::gauge!(m::AUDIO_DRIFT, "stream" => s.clone()).set(drift);
             let rests_on = committed.and_then(|c| c.source);
-            for source in ["events", "local_motion"] {
-                metrics::gauge!(m::SYNC_EVIDENCE, "stream" => s.clone(), "source" => source)
+            for source in [SyncSource::Events, SyncSource::LocalMotion] {
+                metrics::gauge!(m::SYNC_EVIDENCE, "stream" => s.clone(), "source" => source.as_str())
                     .set(f64::from(u8::from(rests_on == Some(source))));
             }
             metrics::gauge!(m::FLICKER, "stream" => s.clone()).set(w.continuity.flicker_ratio);
@@ -460,13 +461,13 @@ pub fn observe(r: &Record) {
                 crate::vocab::CutKind::Hard => "hard",
                 crate::vocab::CutKind::Gradual => "gradual",
             };
-            metrics::counter!(m::CUTS, "stream" => c.stream.clone(), "kind" => kind, "cause" => c.cause).increment(1);
+            metrics::counter!(m::CUTS, "stream" => c.stream.clone(), "kind" => kind, "cause" => c.cause.as_str()).increment(1);
         }
         Record::Event(e) if !e.ongoing => {
-            metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str(), "cause" => e.cause)
+            metrics::counter!(m::EVENTS, "stream" => e.stream.clone(), "kind" => e.kind.as_str(), "cause" => e.cause.as_str())
                 .increment(1);
         }
-        Record::Alert(a) if a.state == "firing" => {
+        Record::Alert(a) if a.state == crate::score::record::AlertState::Firing => {
             metrics::counter!(m::ALERTS, "stream" => a.stream.clone(), "rule" => a.rule.clone(), "severity" => a.severity.as_str()).increment(1);
         }
         Record::State(st) => {
@@ -496,11 +497,14 @@ mod tests {
     }
 
     fn window(delay_ms: Option<f64>) -> Record {
-        let mut sync = SyncFigures::new(&SyncEstimate::declined(Decline::Silence, 0, 0), "file");
+        let mut sync = SyncFigures::new(
+            &SyncEstimate::declined(Decline::Silence, 0, 0),
+            crate::types::Timing::File,
+        );
         sync.audio_delay_ms = delay_ms;
         sync.confidence = if delay_ms.is_some() { 0.9 } else { 0.0 };
         sync.drift_ms = delay_ms.map(|_| -90.0);
-        sync.source = delay_ms.map(|_| "local_motion");
+        sync.source = delay_ms.map(|_| SyncSource::LocalMotion);
         Record::Window(Box::new(WindowRecord {
             sync: Some(sync),
             ..WindowRecord::for_test("cam", 0.0, 4.0)

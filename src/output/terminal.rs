@@ -16,10 +16,10 @@ pub fn line(r: &Record) -> Option<String> {
             c.stream,
             c.pts,
             c.kind,
-            if c.cause == "content" {
+            if c.cause == crate::vocab::Cause::Content {
                 String::new()
             } else {
-                format!(", {}: not counted as editing", c.cause)
+                format!(", {}: not counted as editing", c.cause.as_str())
             },
             c.frame
         )
@@ -65,7 +65,7 @@ pub fn line(r: &Record) -> Option<String> {
         Record::Alert(a) => format!(
             "[{}] ALERT {} ({}, {}): {}",
             a.stream,
-            a.state.to_uppercase(),
+            a.state.as_str().to_uppercase(),
             a.severity.as_str(),
             a.rule,
             a.message
@@ -73,6 +73,17 @@ pub fn line(r: &Record) -> Option<String> {
         Record::State(s) => {
             format!("[{}] state {:?}: {}", s.stream, s.state, s.message).to_lowercase()
         }
+        Record::Verdict(v) => format!(
+            "[{}] VERDICT {}: {}",
+            v.stream,
+            v.verdict.verdict.as_str().to_uppercase(),
+            v.verdict
+                .reasons
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
         Record::Summary(s) => summary_text(s),
     })
 }
@@ -107,7 +118,7 @@ pub fn summary_text(s: &SummaryRecord) -> String {
         ),
         None => format!(
             "  sync     no estimate: {}\n",
-            s.sync.reason.unwrap_or("no evidence")
+            s.sync.reason.as_deref().unwrap_or("no evidence")
         ),
     };
     t += &format!(

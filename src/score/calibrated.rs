@@ -15,7 +15,6 @@
 //! logistic `y = (β1 − β2) / (1 + exp(−(s − β3) / |β4|)) + β2` onto the raters' scale.
 use super::record::WindowRecord;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 
@@ -44,17 +43,26 @@ pub enum Pool {
 #[derive(Clone, Copy, Debug)]
 pub struct FeatureDef {
     pub name: &'static str,
-    /// JSON path in the `window` record.
+    /// Where it is in the `window` record (JSON path, for reports and docs) ...
     pub path: &'static str,
+    /// ... and the typed read of it.
+    pub get: fn(&WindowRecord) -> Option<f64>,
     pub pool: Pool,
     /// Value when no window of the span has the measurement.
     pub missing: f64,
 }
 
-const fn f(name: &'static str, path: &'static str, pool: Pool, missing: f64) -> FeatureDef {
+const fn f(
+    name: &'static str,
+    path: &'static str,
+    get: fn(&WindowRecord) -> Option<f64>,
+    pool: Pool,
+    missing: f64,
+) -> FeatureDef {
     FeatureDef {
         name,
         path,
+        get,
         pool,
         missing,
     }
@@ -65,29 +73,29 @@ const fn f(name: &'static str, path: &'static str, pool: Pool, missing: f64) -> 
 /// (score 100, delay 0) with `sync_committed_share` saying how much evidence there was.
 #[rustfmt::skip]
 pub const FEATURES: &[FeatureDef] = &[
-    f("overall_mean", "scores.overall", Pool::Mean, 100.0),
-    f("overall_worst", "scores.overall", Pool::Min, 100.0),
-    f("continuity_mean", "scores.continuity", Pool::Mean, 100.0),
-    f("continuity_worst", "scores.continuity", Pool::Min, 100.0),
-    f("rhythm_mean", "scores.rhythm", Pool::Mean, 100.0),
-    f("sync_mean", "scores.sync", Pool::Mean, 100.0),
-    f("sync_worst", "scores.sync", Pool::Min, 100.0),
-    f("sync_abs_delay_ms", "sync.audio_delay_ms", Pool::MeanAbs, 0.0),
-    f("sync_committed_share", "sync.audio_delay_ms", Pool::Present, 0.0),
-    f("freeze_ratio", "continuity.freeze_ratio", Pool::Mean, 0.0),
-    f("freeze_ratio_worst", "continuity.freeze_ratio", Pool::Max, 0.0),
-    f("black_ratio", "continuity.black_ratio", Pool::Mean, 0.0),
-    f("black_ratio_worst", "continuity.black_ratio", Pool::Max, 0.0),
-    f("silence_ratio", "continuity.silence_ratio", Pool::Mean, 0.0),
-    f("silence_ratio_worst", "continuity.silence_ratio", Pool::Max, 0.0),
-    f("flicker_ratio", "continuity.flicker_ratio", Pool::Mean, 0.0),
-    f("flicker_index_worst", "continuity.flicker_index", Pool::Max, 0.0),
-    f("flashes_per_window", "continuity.flashes", Pool::Mean, 0.0),
-    f("glitches_per_window", "continuity.glitches", Pool::Mean, 0.0),
-    f("static_ratio", "continuity.static_ratio", Pool::Mean, 0.0),
-    f("cuts_per_minute", "rhythm.cuts_per_minute", Pool::Mean, 0.0),
-    f("short_shots", "rhythm.short_shots", Pool::Mean, 0.0),
-    f("style_drift", "style.drift_sequence", Pool::Mean, 0.0),
+    f("overall_mean", "scores.overall", |w| w.scores.overall, Pool::Mean, 100.0),
+    f("overall_worst", "scores.overall", |w| w.scores.overall, Pool::Min, 100.0),
+    f("continuity_mean", "scores.continuity", |w| w.scores.continuity, Pool::Mean, 100.0),
+    f("continuity_worst", "scores.continuity", |w| w.scores.continuity, Pool::Min, 100.0),
+    f("rhythm_mean", "scores.rhythm", |w| w.scores.rhythm, Pool::Mean, 100.0),
+    f("sync_mean", "scores.sync", |w| w.scores.sync, Pool::Mean, 100.0),
+    f("sync_worst", "scores.sync", |w| w.scores.sync, Pool::Min, 100.0),
+    f("sync_abs_delay_ms", "sync.audio_delay_ms", |w| w.sync.as_ref()?.audio_delay_ms, Pool::MeanAbs, 0.0),
+    f("sync_committed_share", "sync.audio_delay_ms", |w| w.sync.as_ref()?.audio_delay_ms, Pool::Present, 0.0),
+    f("freeze_ratio", "continuity.freeze_ratio", |w| Some(w.continuity.freeze_ratio), Pool::Mean, 0.0),
+    f("freeze_ratio_worst", "continuity.freeze_ratio", |w| Some(w.continuity.freeze_ratio), Pool::Max, 0.0),
+    f("black_ratio", "continuity.black_ratio", |w| Some(w.continuity.black_ratio), Pool::Mean, 0.0),
+    f("black_ratio_worst", "continuity.black_ratio", |w| Some(w.continuity.black_ratio), Pool::Max, 0.0),
+    f("silence_ratio", "continuity.silence_ratio", |w| w.continuity.silence_ratio, Pool::Mean, 0.0),
+    f("silence_ratio_worst", "continuity.silence_ratio", |w| w.continuity.silence_ratio, Pool::Max, 0.0),
+    f("flicker_ratio", "continuity.flicker_ratio", |w| Some(w.continuity.flicker_ratio), Pool::Mean, 0.0),
+    f("flicker_index_worst", "continuity.flicker_index", |w| Some(w.continuity.flicker_index), Pool::Max, 0.0),
+    f("flashes_per_window", "continuity.flashes", |w| Some(w.continuity.flashes as f64), Pool::Mean, 0.0),
+    f("glitches_per_window", "continuity.glitches", |w| Some(w.continuity.glitches as f64), Pool::Mean, 0.0),
+    f("static_ratio", "continuity.static_ratio", |w| Some(w.continuity.static_ratio), Pool::Mean, 0.0),
+    f("cuts_per_minute", "rhythm.cuts_per_minute", |w| Some(w.rhythm.cuts_per_minute), Pool::Mean, 0.0),
+    f("short_shots", "rhythm.short_shots", |w| Some(w.rhythm.short_shots as f64), Pool::Mean, 0.0),
+    f("style_drift", "style.drift_sequence", |w| w.style.as_ref()?.drift_sequence.map(f64::from), Pool::Mean, 0.0),
 ];
 
 /// The names of [`FEATURES`], in order.
@@ -95,40 +103,21 @@ pub fn feature_names() -> Vec<String> {
     FEATURES.iter().map(|f| f.name.to_string()).collect()
 }
 
-fn lookup(v: &Value, path: &str) -> Option<f64> {
-    let mut cur = v;
-    for part in path.split('.') {
-        cur = cur.get(part)?;
-    }
-    cur.as_f64().filter(|x| x.is_finite())
-}
-
-/// The feature vector of a span of input, from its window records (as JSON values).
-pub fn extract(windows: &[Value]) -> Vec<f64> {
+/// One window's value of every feature (finite ones only).
+pub fn window_values(w: &WindowRecord) -> Vec<Option<f64>> {
     FEATURES
         .iter()
-        .map(|def| {
-            let vals: Vec<f64> = windows.iter().filter_map(|w| lookup(w, def.path)).collect();
-            if def.pool == Pool::Present {
-                return if windows.is_empty() {
-                    def.missing
-                } else {
-                    vals.len() as f64 / windows.len() as f64
-                };
-            }
-            if vals.is_empty() {
-                return def.missing;
-            }
-            let n = vals.len() as f64;
-            match def.pool {
-                Pool::Mean => vals.iter().sum::<f64>() / n,
-                Pool::MeanAbs => vals.iter().map(|x| x.abs()).sum::<f64>() / n,
-                Pool::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
-                Pool::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                Pool::Present => unreachable!("handled above"),
-            }
-        })
+        .map(|def| (def.get)(w).filter(|x| x.is_finite()))
         .collect()
+}
+
+/// The feature vector of a span of input, from its window records.
+pub fn extract(windows: &[WindowRecord]) -> Vec<f64> {
+    let mut pooled = Pooled::default();
+    for w in windows {
+        pooled.push(&window_values(w));
+    }
+    pooled.features()
 }
 
 /// Feature standardisation fitted on the training clips.
@@ -358,7 +347,8 @@ impl Calibration {
 /// `span_s` for each window, all windows for the summary.
 pub struct Tracker {
     cal: std::sync::Arc<Calibration>,
-    trailing: VecDeque<(f64, Value)>,
+    /// The trailing windows' starts and feature values.
+    trailing: VecDeque<(f64, Vec<Option<f64>>)>,
     /// Running pooled state of the whole input (kept compact: one JSON value per window would
     /// grow without bound on a week-long stream).
     whole: Pooled,
@@ -375,7 +365,7 @@ impl Tracker {
 
     /// The calibrated scores of the span ending with window `w`.
     pub fn on_window(&mut self, w: &WindowRecord) -> BTreeMap<String, f64> {
-        let v = serde_json::to_value(w).unwrap_or(Value::Null);
+        let v = window_values(w);
         self.whole.push(&v);
         self.trailing.push_back((w.start, v));
         while let Some((start, _)) = self.trailing.front() {
@@ -387,8 +377,11 @@ impl Tracker {
                 break;
             }
         }
-        let windows: Vec<Value> = self.trailing.iter().map(|(_, v)| v.clone()).collect();
-        self.cal.scores(&extract(&windows))
+        let mut span = Pooled::default();
+        for (_, v) in &self.trailing {
+            span.push(v);
+        }
+        self.cal.scores(&span.features())
     }
 
     /// The calibrated scores of the whole input so far.
@@ -398,7 +391,7 @@ impl Tracker {
 }
 
 /// The pooling of [`FEATURES`] kept as running sums, so a whole-stream vector costs O(features)
-/// memory; `features()` equals `extract` over the same windows.
+/// memory.
 #[derive(Default)]
 struct Pooled {
     windows: usize,
@@ -407,13 +400,14 @@ struct Pooled {
 }
 
 impl Pooled {
-    fn push(&mut self, w: &Value) {
+    /// One window's feature values ([`window_values`]).
+    fn push(&mut self, values: &[Option<f64>]) {
         if self.acc.is_empty() {
             self.acc = vec![(0.0, 0, f64::INFINITY, f64::NEG_INFINITY); FEATURES.len()];
         }
         self.windows += 1;
-        for (def, a) in FEATURES.iter().zip(self.acc.iter_mut()) {
-            if let Some(x) = lookup(w, def.path) {
+        for ((def, a), x) in FEATURES.iter().zip(self.acc.iter_mut()).zip(values) {
+            if let Some(x) = *x {
                 a.0 += if def.pool == Pool::MeanAbs {
                     x.abs()
                 } else {
@@ -426,10 +420,12 @@ impl Pooled {
         }
     }
     fn features(&self) -> Vec<f64> {
+        let empty = (0.0, 0, f64::INFINITY, f64::NEG_INFINITY);
         FEATURES
             .iter()
-            .zip(&self.acc)
-            .map(|(def, &(sum, n, min, max))| match def.pool {
+            .enumerate()
+            .map(|(i, def)| (def, self.acc.get(i).copied().unwrap_or(empty)))
+            .map(|(def, (sum, n, min, max))| match def.pool {
                 Pool::Present => n as f64 / self.windows.max(1) as f64,
                 _ if n == 0 => def.missing,
                 Pool::Mean | Pool::MeanAbs => sum / n as f64,
@@ -444,12 +440,16 @@ impl Pooled {
 mod tests {
     use super::*;
 
-    fn window(overall: f64, delay: Option<f64>, freeze: f64) -> Value {
-        serde_json::json!({
-            "scores": {"overall": overall, "continuity": overall, "rhythm": 90.0, "sync": null},
-            "sync": {"audio_delay_ms": delay},
-            "continuity": {"freeze_ratio": freeze, "black_ratio": 0.0, "silence_ratio": null},
-        })
+    fn window(overall: f64, delay: Option<f64>, freeze: f64) -> WindowRecord {
+        let mut w = WindowRecord::for_test("s", 0.0, 4.0);
+        w.scores.overall = Some(overall);
+        w.scores.continuity = Some(overall);
+        w.scores.rhythm = Some(90.0);
+        let mut sync = crate::score::record::SyncFigures::default();
+        sync.audio_delay_ms = delay;
+        w.sync = Some(sync);
+        w.continuity.freeze_ratio = freeze;
+        w
     }
 
     fn idx(name: &str) -> usize {
@@ -474,8 +474,14 @@ mod tests {
         assert_eq!(x[idx("silence_ratio")], 0.0);
         // The running pool of the whole stream equals the batch extraction.
         let mut p = Pooled::default();
-        w.iter().for_each(|v| p.push(v));
+        w.iter().for_each(|v| p.push(&window_values(v)));
         assert_eq!(p.features(), x);
+        // No window: every feature its missing value.
+        let none = extract(&[]);
+        assert!(
+            FEATURES.iter().zip(&none).all(|(d, x)| *x == d.missing),
+            "{none:?}"
+        );
     }
 
     #[test]

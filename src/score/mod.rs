@@ -27,7 +27,7 @@ pub mod taxonomy;
 use serde::Serialize;
 
 /// The four rolling scores (0–100, higher is better). `None`: not measurable in this window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Scores {
     pub sync: Option<f64>,
     pub continuity: Option<f64>,

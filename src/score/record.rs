@@ -12,6 +12,8 @@
 //!   message.
 //! - `alert`: a rule that fired or resolved (`rule`, `state`, `severity`, `action`,
 //!   `measurement`, `value`, `threshold`, `since`, `at`, `message`).
+//! - `verdict` (live): the stream's early-stop verdict turned to `stop` (`verdict`, `reasons`,
+//!   `firing`), once.
 //! - `summary` (last line of a file run): whole-input figures, including `sync`
 //!   {`audio_delay_ms` (null when there is no audio or no evidence), `confidence`}.
 //!
@@ -19,12 +21,14 @@
 //! raters' scale} (see the `calibrated` module beside this one).
 use super::Scores;
 use super::taxonomy::Diagnosis;
+use crate::model::local_sync::SyncSource;
 use crate::model::rhythm::PacingFigures;
 use crate::model::sync::{Decline, SyncEstimate};
-use crate::types::{Media, StreamState};
-use crate::vocab::{Cut, CutKind, Detection, EventKind};
-use serde::Serialize;
+use crate::types::{Media, StreamState, Timing};
+use crate::vocab::{Cause, Cut, CutKind, Detection, EventKind};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -32,7 +36,7 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CutRecord {
     pub stream: String,
     pub frame: u64,
@@ -40,7 +44,7 @@ pub struct CutRecord {
     pub kind: CutKind,
     /// `content` (an edit in the picture as generated) or `transport` (the picture changed
     /// where it was damaged or healed at a keyframe: not counted as editing).
-    pub cause: &'static str,
+    pub cause: Cause,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,7 +59,7 @@ impl CutRecord {
             frame: c.frame,
             pts: round(c.pts, 6),
             kind: c.kind,
-            cause: "content",
+            cause: Cause::Content,
             start: c.span.map(|s| round(s.0, 6)),
             end: c.span.map(|s| round(s.1, 6)),
             distance: round(c.distance as f64, 4),
@@ -63,7 +67,7 @@ impl CutRecord {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventRecord {
     pub stream: String,
     pub kind: EventKind,
@@ -72,7 +76,7 @@ pub struct EventRecord {
     pub fault: bool,
     /// What caused it: `content` (the picture or sound as generated) or `transport` (how it was
     /// delivered: timestamps, packets).
-    pub cause: &'static str,
+    pub cause: Cause,
     pub start: f64,
     pub end: f64,
     pub duration: f64,
@@ -95,7 +99,7 @@ impl EventRecord {
             kind: d.kind,
             fault: d.kind.is_fault() && !d.transport,
             cause: if d.transport {
-                "transport"
+                Cause::Transport
             } else {
                 d.kind.cause()
             },
@@ -109,16 +113,42 @@ impl EventRecord {
     }
 }
 
+/// Whether a sync estimate committed to a delay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Committed,
+    #[default]
+    Declined,
+}
+
+/// An alert rule's condition began to hold (for its `for_s`), or stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Firing,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
 /// Sync measurements of a window or of a whole input.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SyncFigures {
     pub audio_delay_ms: Option<f64>,
     pub confidence: f64,
-    pub status: &'static str,
+    pub status: SyncStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub declined: Option<Decline>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub reason: Option<Cow<'static, str>>,
     pub matched_events: usize,
     pub visual_events: usize,
     pub audio_onsets: usize,
@@ -131,7 +161,7 @@ pub struct SyncFigures {
     pub best_lag_ms: Option<f64>,
     /// Timing basis: `sender_clock` (RTCP) or `arrival` (no RTCP seen: lower confidence), or
     /// `file` (container timestamps).
-    pub timing: &'static str,
+    pub timing: Timing,
     /// Change of the delay relative to the stream's earlier committed windows, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift_ms: Option<f64>,
@@ -148,7 +178,7 @@ pub struct SyncFigures {
     /// Which evidence the committed delay comes from: `events` (cuts and flashes) or
     /// `local_motion`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<&'static str>,
+    pub source: Option<SyncSource>,
     /// The local-motion estimate, committed or not: the whole input's in the summary; in a
     /// window, where the events lacked evidence, over the 40 s before its end.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,7 +187,7 @@ pub struct SyncFigures {
 
 /// Correlation of the visual events with the audio onsets against the audio's lag, scaled to the
 /// peak: `values[i]` is the lag `from_ms + i × step_ms`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SyncCurve {
     pub from_ms: f64,
     pub step_ms: f64,
@@ -175,17 +205,17 @@ impl SyncCurve {
 }
 
 impl SyncFigures {
-    pub fn new(e: &SyncEstimate, timing: &'static str) -> Self {
+    pub fn new(e: &SyncEstimate, timing: Timing) -> Self {
         Self {
             audio_delay_ms: e.audio_delay_ms.map(|d| round(d, 2)),
             confidence: round(e.confidence, 3),
             status: if e.audio_delay_ms.is_some() {
-                "committed"
+                SyncStatus::Committed
             } else {
-                "declined"
+                SyncStatus::Declined
             },
             declined: e.declined,
-            reason: e.declined.map(Decline::explain),
+            reason: e.declined.map(|d| Cow::Borrowed(d.explain())),
             matched_events: e.matched,
             visual_events: e.visual_events,
             audio_onsets: e.audio_onsets,
@@ -203,7 +233,7 @@ impl SyncFigures {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ContinuityWindow {
     pub freeze_ratio: f64,
     pub black_ratio: f64,
@@ -222,7 +252,7 @@ pub struct ContinuityWindow {
     pub quiet_ratio: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WindowRecord {
     pub stream: String,
     pub start: f64,
@@ -246,7 +276,7 @@ pub struct WindowRecord {
     /// branch and audio).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sound: Option<crate::model::sound::SoundWindow>,
-    pub events: BTreeMap<&'static str, usize>,
+    pub events: BTreeMap<Cow<'static, str>, usize>,
     pub diagnosis: Vec<Diagnosis>,
     /// Seconds from the newest frame's arrival to this window's score (live latency).
     pub latency_s: f64,
@@ -297,7 +327,7 @@ impl WindowRecord {
 
 /// How much of a window the network damaged. Scored apart from the generation dimensions:
 /// `score = 100 · (1 − the larger damaged share)`.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct TransportWindow {
     /// Share of the window's video (audio) time decoded from damaged input.
     pub damaged_video_ratio: f64,
@@ -307,14 +337,14 @@ pub struct TransportWindow {
     pub score: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StateRecord {
     pub stream: String,
     pub state: StreamState,
     pub message: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SummaryRecord {
     pub stream: String,
     pub media: Media,
@@ -322,8 +352,8 @@ pub struct SummaryRecord {
     pub frames: u64,
     pub dropped_frames: u64,
     pub windows: usize,
-    pub cuts: BTreeMap<&'static str, usize>,
-    pub events: BTreeMap<&'static str, usize>,
+    pub cuts: BTreeMap<Cow<'static, str>, usize>,
+    pub events: BTreeMap<Cow<'static, str>, usize>,
     pub sync: SyncFigures,
     pub rhythm: PacingFigures,
     /// Mean of the window scores.
@@ -348,7 +378,7 @@ pub struct SummaryRecord {
 }
 
 /// Where a file's media ended against the duration its container declares.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct EndedEarly {
     pub at_s: f64,
     pub declared_s: f64,
@@ -373,12 +403,12 @@ impl EndedEarly {
 }
 
 /// An alert that fired or resolved.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AlertRecord {
     pub stream: String,
     pub rule: String,
     /// `firing` or `resolved`.
-    pub state: &'static str,
+    pub state: AlertState,
     pub severity: crate::vocab::Severity,
     pub action: crate::vocab::Action,
     pub measurement: String,
@@ -394,13 +424,13 @@ impl AlertRecord {
     pub fn new(
         stream: &str,
         r: &crate::vocab::AlertRule,
-        state: &'static str,
+        state: AlertState,
         value: f64,
         since: f64,
         at: f64,
     ) -> Self {
         let message = match state {
-            "firing" => format!(
+            AlertState::Firing => format!(
                 "{}: {} = {:.3} {} {} since {:.1} s",
                 r.name,
                 r.measurement,
@@ -409,7 +439,7 @@ impl AlertRecord {
                 r.threshold,
                 since
             ),
-            _ => format!(
+            AlertState::Resolved => format!(
                 "{}: {} back to {:.3} (cleared)",
                 r.name, r.measurement, value
             ),
@@ -430,8 +460,17 @@ impl AlertRecord {
     }
 }
 
-/// One line of output.
-#[derive(Clone, Debug, Serialize)]
+/// A live stream's verdict turned to `stop`: generation of this sample can end. The same
+/// figures as `GET /v1/streams/{id}/verdict`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub stream: String,
+    #[serde(flatten)]
+    pub verdict: crate::vocab::Verdict,
+}
+
+/// One line of output (written with [`Record::to_json`], read back with `serde_json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     Cut(CutRecord),
@@ -439,6 +478,7 @@ pub enum Record {
     Window(Box<WindowRecord>),
     State(StateRecord),
     Alert(AlertRecord),
+    Verdict(VerdictRecord),
     Summary(Box<SummaryRecord>),
 }
 
@@ -454,6 +494,7 @@ impl Record {
             Record::Window(r) => &r.stream,
             Record::State(r) => &r.stream,
             Record::Alert(r) => &r.stream,
+            Record::Verdict(r) => &r.stream,
             Record::Summary(r) => &r.stream,
         }
     }

@@ -2,7 +2,7 @@
 //! carries: what was observed, which dimension it hurts, what the problem likely is, what to try.
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     PreProduction,
@@ -10,7 +10,7 @@ pub enum Stage {
     PostProduction,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Sync,
@@ -34,20 +34,22 @@ impl Dimension {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Diagnosis {
     /// The event kind this diagnoses, when it is an event's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventKind>,
     pub stage: Stage,
-    pub aspect: &'static str,
+    pub aspect: Cow<'static, str>,
     pub dimension: Dimension,
     pub observed: String,
     pub problem: String,
     pub fix: String,
 }
 
+use crate::model::local_sync::SyncSource;
 use crate::vocab::{Detection, EventKind};
+use std::borrow::Cow;
 
 fn value(d: &Detection, key: &str) -> f64 {
     d.values
@@ -80,7 +82,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::Freeze => Diagnosis {
             event: None,
             stage: Stage::Production,
-            aspect: "cinematography (motion)",
+            aspect: Cow::Borrowed("cinematography (motion)"),
             dimension: Dimension::Continuity,
             observed: format!("picture frozen {span}: {} consecutive frames without change", value(d, "frames")),
             problem: "the generator repeated frames: a stalled sampler, duplicate-frame padding in frame-rate conversion, or a muxing gap".into(),
@@ -89,7 +91,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::Black => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "editing",
+            aspect: Cow::Borrowed("editing"),
             dimension: Dimension::Continuity,
             observed: format!("black picture {span}, mean luma {:.3}", value(d, "mean_luma")),
             problem: "unplanned black: missing frames, a failed decode, or a fade that was not in the shot plan".into(),
@@ -98,7 +100,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::Silence => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "sound design",
+            aspect: Cow::Borrowed("sound design"),
             dimension: Dimension::Continuity,
             observed: format!("audio silent {span} at {:.0} dBFS", value(d, "level_db")),
             problem: "an audio dropout: the soundtrack stopped while the picture went on".into(),
@@ -107,7 +109,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::Flicker => Diagnosis {
             event: None,
             stage: Stage::Production,
-            aspect: "cinematography (lighting, exposure)",
+            aspect: Cow::Borrowed("cinematography (lighting, exposure)"),
             dimension: Dimension::Continuity,
             observed: format!(
                 "luma oscillating {span}: {:.1} % frame to frame at {:.1} Hz",
@@ -120,7 +122,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::Flash => Diagnosis {
             event: None,
             stage: Stage::Production,
-            aspect: "cinematography (lighting)",
+            aspect: Cow::Borrowed("cinematography (lighting)"),
             dimension: Dimension::Continuity,
             observed: format!("{:.0}-frame flash at {:.3} s (luma jump {:+.2})", value(d, "frames"), d.start, value(d, "luma_jump")),
             problem: "a 1–3 frame change that returns to the same shot: an intended flash, or a glitch frame".into(),
@@ -129,7 +131,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::Glitch => Diagnosis {
             event: None,
             stage: Stage::Production,
-            aspect: "performance (temporal coherence)",
+            aspect: Cow::Borrowed("performance (temporal coherence)"),
             dimension: Dimension::Continuity,
             observed: format!("{:.0}-frame content glitch at {:.3} s (distance {:.2}, luma change {:+.2})", value(d, "frames"), d.start, value(d, "distance"), value(d, "luma_jump")),
             problem: "the picture jumps to other content for a frame or two and back: a swapped, repeated-from-elsewhere or corrupt frame".into(),
@@ -138,7 +140,7 @@ fn fault(d: &Detection, span: &str) -> Option<Diagnosis> {
         EventKind::GradeJump => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "colour",
+            aspect: Cow::Borrowed("colour"),
             dimension: Dimension::Continuity,
             observed: format!(
                 "look changed abruptly at {:.3} s inside a shot (luma {:+.3}, Cb {:+.3}, Cr {:+.3}; structure kept {:.2})",
@@ -226,7 +228,7 @@ fn picture_fault(d: &Detection, span: &str) -> Option<Diagnosis> {
     Some(Diagnosis {
         event: None,
         stage: Stage::Production,
-        aspect,
+        aspect: aspect.into(),
         dimension: Dimension::Picture,
         observed,
         problem: problem.into(),
@@ -267,7 +269,7 @@ fn loudness_jump(d: &Detection) -> Diagnosis {
     Diagnosis {
         event: None,
         stage: Stage::PostProduction,
-        aspect: "sound design (level)",
+        aspect: Cow::Borrowed("sound design (level)"),
         dimension: Dimension::Sound,
         observed,
         problem: problem.into(),
@@ -282,7 +284,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         EventKind::StaticShot => Diagnosis {
             event: None,
             stage: Stage::Production,
-            aspect: "cinematography (camera, staging)",
+            aspect: Cow::Borrowed("cinematography (camera, staging)"),
             dimension: Dimension::Continuity,
             observed: if value(d, "shot_opened_still") >= 0.5 {
                 format!("static shot {span}: the shot opened on a still picture ({} frames)", value(d, "frames"))
@@ -299,7 +301,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         EventKind::FadeBlack => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "editing",
+            aspect: Cow::Borrowed("editing"),
             dimension: Dimension::Continuity,
             observed: format!("black {span} reached by a fade (or at the start), mean luma {:.3}", value(d, "mean_luma")),
             problem: "none by itself: a fade to or from black is an editing choice (not scored)".into(),
@@ -308,7 +310,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         EventKind::Quiet => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "sound design",
+            aspect: Cow::Borrowed("sound design"),
             dimension: Dimension::Continuity,
             observed: format!("audio quiet {span} at {:.0} dBFS, entered gradually", value(d, "level_db")),
             problem: "none by itself: a pause, a fade-out or a quiet passage (not scored)".into(),
@@ -317,7 +319,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         EventKind::LightingChange => Diagnosis {
             event: None,
             stage: Stage::Production,
-            aspect: "cinematography (lighting)",
+            aspect: Cow::Borrowed("cinematography (lighting)"),
             dimension: Dimension::Continuity,
             observed: format!(
                 "light changed abruptly at {:.3} s inside a shot, unevenly across the picture (global-grade fit residual {:.2})",
@@ -330,7 +332,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         EventKind::Clipping => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "sound design (mix level)",
+            aspect: Cow::Borrowed("sound design (mix level)"),
             dimension: Dimension::Sound,
             observed: format!(
                 "sound clipped {span}: {:.0} runs of full-scale samples, true peak {:+.1} dBTP",
@@ -343,7 +345,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         EventKind::Dropout => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "sound design",
+            aspect: Cow::Borrowed("sound design"),
             dimension: Dimension::Sound,
             observed: format!(
                 "sound cut to digital silence for {:.0} ms at {:.3} s and came back ({:.0} dBFS before, {:.0} dBFS after)",
@@ -360,7 +362,7 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
         _ => Diagnosis {
             event: None,
             stage: Stage::PostProduction,
-            aspect: "editing (timeline)",
+            aspect: Cow::Borrowed("editing (timeline)"),
             dimension: Dimension::Continuity,
             observed: format!(
                 "{} timestamps jumped {:+.3} s at {:.3} s of the stream (expected {:.3} s, got {:.3} s)",
@@ -379,12 +381,12 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
 /// What a committed delay rests on, in words (for the diagnosis and the terminal): the events
 /// matched, or the local motion's z, span and regions when that is the `source`.
 pub fn sync_evidence(
-    source: Option<&str>,
+    source: Option<SyncSource>,
     matched: usize,
     local: Option<&crate::model::local_sync::LocalEstimate>,
 ) -> String {
     match (source, local) {
-        (Some("local_motion"), Some(l)) => format!(
+        (Some(SyncSource::LocalMotion), Some(l)) => format!(
             "from {}: z {:.1} over {:.0} s, {} regions",
             match l.evidence {
                 Some(crate::model::local_sync::LocalEvidence::LevelChanges) => {
@@ -411,7 +413,7 @@ pub fn sync(delay_ms: f64, evidence: &str) -> Diagnosis {
     Diagnosis {
         event: None,
         stage: Stage::PostProduction,
-        aspect: "sound design (audio-visual fusion)",
+        aspect: Cow::Borrowed("sound design (audio-visual fusion)"),
         dimension: Dimension::Sync,
         observed: format!("audio {word} by {:.0} ms ({evidence})", delay_ms.abs()),
         problem: format!(
@@ -429,7 +431,7 @@ pub fn drift(from_ms: f64, to_ms: f64, over_s: f64) -> Diagnosis {
     Diagnosis {
         event: None,
         stage: Stage::PostProduction,
-        aspect: "sound design (audio-visual fusion)",
+        aspect: Cow::Borrowed("sound design (audio-visual fusion)"),
         dimension: Dimension::Sync,
         observed: format!("audio delay moved from {from_ms:+.0} ms to {to_ms:+.0} ms over {over_s:.0} s"),
         problem: "audio and video clocks run at different rates (sample-rate mismatch) or a track lost samples".into(),
@@ -442,7 +444,7 @@ pub fn short_shots(n: usize, shortest_s: f64) -> Diagnosis {
     Diagnosis {
         event: None,
         stage: Stage::PostProduction,
-        aspect: "editing rhythm",
+        aspect: Cow::Borrowed("editing rhythm"),
         dimension: Dimension::Rhythm,
         observed: format!("{n} shot(s) shorter than 0.5 s, shortest {shortest_s:.2} s"),
         problem: "stutter cuts: the generator switched shots faster than a viewer can read them"
@@ -467,7 +469,7 @@ pub fn pacing(asl_s: f64) -> Diagnosis {
     Diagnosis {
         event: None,
         stage: Stage::PreProduction,
-        aspect: "scene planning",
+        aspect: Cow::Borrowed("scene planning"),
         dimension: Dimension::Rhythm,
         observed: format!("average shot length {asl_s:.2} s"),
         problem: problem.into(),
@@ -509,7 +511,7 @@ pub fn style_drift(drift: f32, parts: &crate::model::style::DriftParts) -> Diagn
     Diagnosis {
         event: None,
         stage,
-        aspect,
+        aspect: aspect.into(),
         dimension: Dimension::Continuity,
         observed: format!(
             "the current shot's look signature is {drift:.1} just-noticeable steps from the sequence's, the largest part in {} ({part:.1}; parts combine as a root sum of squares: grade {:.1}, exposure {:.1}, camera {:.1}{})",

@@ -82,7 +82,7 @@ impl SyncHead {
         let source = local
             .as_ref()
             .and_then(|l| local_sync::combine(&mut est, l, cx.frame_s));
-        let mut fig = SyncFigures::new(&est, cx.timing.as_str());
+        let mut fig = SyncFigures::new(&est, cx.timing);
         fig.source = source;
         fig.local = local;
         if let Some(d) = est.audio_delay_ms {
@@ -232,7 +232,7 @@ impl WindowHead for SyncHead {
         let source = local
             .as_ref()
             .and_then(|l| local_sync::combine(&mut est, l, cx.frame_s));
-        let mut sync = SyncFigures::new(&est, cx.timing.as_str());
+        let mut sync = SyncFigures::new(&est, cx.timing);
         if media.video && media.audio {
             sync.correlation = self.tally.curve().map(SyncCurve::new);
         }

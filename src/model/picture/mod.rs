@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 const KEEP_S: f64 = 120.0;
 
 /// Window figures of the picture.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct PictureWindow {
     pub mean_luma: f64,
     /// Share of the picture at video-range white (clipped highlights), 0–1.
