@@ -235,26 +235,30 @@ impl MediaRx {
         }
     }
 
+    /// The branch holding the earliest item (the first in branch order among equal times).
+    fn earliest(&self) -> Option<usize> {
+        (0..4)
+            .filter_map(|i| Some((i, self.held[i].as_ref()?.pts())))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
     /// Give the earliest held item, if no branch still going is empty-handed (or every such
     /// branch has kept the others waiting past [`PATIENCE`]).
     fn give_earliest(&mut self, ev: &mut StreamEvaluator, out: &mut Vec<Record>) -> bool {
-        let blocking: Vec<usize> = (0..4)
-            .filter(|&i| self.held[i].is_none() && self.branch[i] == Branch::Going)
-            .collect();
-        let earliest = (0..4).filter(|&i| self.held[i].is_some()).min_by(|&a, &b| {
-            let (x, y) = (self.held[a].as_ref(), self.held[b].as_ref());
-            x.map(Item::pts)
-                .partial_cmp(&y.map(Item::pts))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        let Some(i) = earliest else { return false };
-        if !blocking.is_empty() {
+        let Some(i) = self.earliest() else {
+            return false;
+        };
+        let blocking = |rx: &Self, b: usize| rx.held[b].is_none() && rx.branch[b] == Branch::Going;
+        if (0..4).any(|b| blocking(self, b)) {
             let since = *self.waiting_since.get_or_insert_with(Instant::now);
             if since.elapsed() < PATIENCE {
                 return false;
             }
-            for b in blocking {
-                self.branch[b] = Branch::Late;
+            for b in 0..4 {
+                if blocking(self, b) {
+                    self.branch[b] = Branch::Late;
+                }
             }
         }
         self.waiting_since = None;
@@ -347,13 +351,7 @@ impl MediaRx {
     pub fn flush(&mut self, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
         loop {
             self.refill();
-            let earliest = (0..4).filter(|&i| self.held[i].is_some()).min_by(|&a, &b| {
-                let (x, y) = (self.held[a].as_ref(), self.held[b].as_ref());
-                x.map(Item::pts)
-                    .partial_cmp(&y.map(Item::pts))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            let Some(i) = earliest else { break };
+            let Some(i) = self.earliest() else { break };
             if let Some(x) = self.held[i].take() {
                 x.give(ev, out);
             }
