@@ -76,7 +76,7 @@ pub fn start_live(
 ) -> Result<Live> {
     let model = model_for(&settings)?;
     let handle = telemetry::install();
-    let evaluator = evalverse::output::sinks::evaluator(settings, model);
+    let (evaluator, pages) = evalverse::output::sinks::served(settings, model);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -85,7 +85,7 @@ pub fn start_live(
         .block_on(tokio::net::TcpListener::bind(addr))
         .with_context(|| format!("cannot listen on {addr}"))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let state = http::AppState::new(evaluator.clone(), handle, token);
+    let state = http::AppState::new(evaluator.clone(), handle, token).with_pages(pages);
     let stop2 = stop.clone();
     rt.spawn(async move {
         let shutdown = async move {

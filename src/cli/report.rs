@@ -3,6 +3,7 @@
 use super::{ModelArgs, model_for};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use evalverse::Record;
 use evalverse::output::html;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -53,7 +54,7 @@ fn json_lines(p: &Path) -> Result<Option<Vec<Value>>> {
     Ok(Some(out))
 }
 
-fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Value>> {
+fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Record>> {
     let settings = model.settings()?;
     let m = model_for(&settings)?;
     let mut out = vec![];
@@ -61,11 +62,28 @@ fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Value>> {
         &p.to_string_lossy(),
         &settings,
         &m,
-        |r| out.push(serde_json::from_str(&r.to_json()).unwrap_or_default()),
+        |r| out.push(r.clone()),
         |_, _| {},
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
     Ok(out)
+}
+
+/// The records of a run read back, each line in the schema of this version.
+fn typed(p: &Path, lines: Vec<Value>) -> Result<Vec<Record>> {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v).with_context(|| {
+                format!(
+                    "{}: line {} is not a record of this version of evalverse",
+                    p.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
 }
 
 pub fn run(a: ReportArgs) -> Result<i32> {
@@ -74,48 +92,47 @@ pub fn run(a: ReportArgs) -> Result<i32> {
         files.push(("--media", m.as_path()));
     }
     super::distinct_files(&files)?;
-    let (records, media) = match json_lines(&a.input)? {
-        Some(r) => (r, a.media.clone()),
-        None => (evaluate(&a.input, &a.model)?, Some(a.input.clone())),
-    };
-    let batch = records
-        .iter()
-        .any(|r| r["type"] == "clip" || r["type"] == "error");
-    let page = if batch {
-        let dir = a.out.parent().map(Path::to_path_buf).unwrap_or_default();
-        html::batch_report(&records, |clip| {
-            let href = format!("{clip}.html");
-            dir.join(&href).exists().then_some(href)
-        })
-    } else {
-        let streams: std::collections::BTreeSet<&str> = records
-            .iter()
-            .filter_map(|r| r["stream"].as_str())
-            .collect();
-        if streams.len() > 1 {
-            bail!(
-                "{} has records of {} streams ({streams:?}): filter one first, e.g. jq -c 'select(.stream==\"cam1\")'",
-                a.input.display(),
-                streams.len()
-            );
+    let page = match json_lines(&a.input)? {
+        Some(rows)
+            if rows
+                .iter()
+                .any(|r| r["type"] == "clip" || r["type"] == "error") =>
+        {
+            let dir = a.out.parent().map(Path::to_path_buf).unwrap_or_default();
+            html::batch_report(&rows, |clip| {
+                let href = format!("{clip}.html");
+                dir.join(&href).exists().then_some(href)
+            })
         }
-        html::run_report(
-            &records,
-            &thumbnails(media.as_deref(), &records, a.thumb_width),
-        )
+        Some(rows) => run_page(&a, typed(&a.input, rows)?, a.media.as_deref())?,
+        None => run_page(&a, evaluate(&a.input, &a.model)?, Some(&a.input))?,
     };
     std::fs::write(&a.out, page).with_context(|| format!("writing {}", a.out.display()))?;
     eprintln!("wrote {}", a.out.display());
     Ok(0)
 }
 
+fn run_page(a: &ReportArgs, records: Vec<Record>, media: Option<&Path>) -> Result<String> {
+    let streams: std::collections::BTreeSet<&str> = records.iter().map(Record::stream).collect();
+    if streams.len() > 1 {
+        bail!(
+            "{} has records of {} streams ({streams:?}): filter one first, e.g. jq -c 'select(.stream==\"cam1\")'",
+            a.input.display(),
+            streams.len()
+        );
+    }
+    let view = html::RunView::of(&records);
+    let thumbs = thumbnails(media, &view, a.thumb_width);
+    Ok(html::run_report(&view, &thumbs))
+}
+
 /// The report's thumbnails as data URIs; none (with a note) when the media cannot be read.
-fn thumbnails(media: Option<&Path>, records: &[Value], width: u32) -> html::Thumbs {
+fn thumbnails(media: Option<&Path>, view: &html::RunView, width: u32) -> html::Thumbs {
     use base64::Engine;
     let Some(m) = media.filter(|_| width > 0) else {
         return Default::default();
     };
-    let times = html::thumbnail_times(records);
+    let times = view.thumbnail_times();
     match evalverse::ingest::thumbs::grab(&m.to_string_lossy(), &times, width.min(640)) {
         Ok(t) => t
             .into_iter()

@@ -31,6 +31,11 @@ impl Sinks {
         Self(sinks)
     }
 
+    /// Install one more sink, after the others.
+    pub fn push(&mut self, sink: std::sync::Arc<dyn RecordSink>) {
+        self.0.push(sink);
+    }
+
     pub fn record(&self, r: &Record) {
         for s in &self.0 {
             s.record(r);

@@ -9,8 +9,9 @@
 //! | DELETE | `/v1/streams/{id}` | stop and remove a stream, or a reaped stream's final record (its series leave the recorder) | yes |
 //! | GET | `/v1/streams/{id}` | one stream | yes |
 //! | GET | `/v1/streams/{id}/verdict` | early-stop verdict: `continue` or `stop`, with reasons | yes |
+//! | GET | `/v1/streams/{id}/page` | the run page of one stream, drawn from its recent records (an HTML fragment; `?span=S` seconds, default 300) | yes |
 //! | GET | `/v1/events` | server-sent events: every record as JSON (`?stream=ID` filters) | yes |
-//! | GET | `/streams/{id}` | live page of one stream (HTML; it fetches the two rows above with the token from its `#token=` fragment) | never (holds no data) |
+//! | GET | `/streams/{id}` | live page of one stream (HTML; it fetches the page row above with the token from its `#token=` fragment) | never (holds no data) |
 //!
 //! Safe to expose (README, "Reliability and security"), checked in this order:
 //! 1. on a loopback bind the `Host` header must name the loopback (DNS rebinding), and an
@@ -30,6 +31,7 @@
 //! clients (`server.max_event_clients`, 503).
 use crate::config::{ApiSources, StreamSettings};
 use crate::evaluator::{AddError, Evaluator};
+use crate::output::run_page::{Frame, Pages, RunView, render};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -60,6 +62,7 @@ pub struct AppState {
     metrics: Option<crate::output::telemetry::Handle>,
     token: Option<Arc<str>>,
     event_clients: Arc<Semaphore>,
+    pages: Option<Arc<Pages>>,
 }
 
 impl AppState {
@@ -76,7 +79,14 @@ impl AppState {
             metrics,
             token: token.map(Arc::from),
             event_clients: Arc::new(Semaphore::new(clients)),
+            pages: None,
         }
+    }
+
+    /// Serve the run pages `pages` keeps (a sink installed on the same evaluator).
+    pub fn with_pages(mut self, pages: Arc<Pages>) -> Self {
+        self.pages = Some(pages);
+        self
     }
 }
 
@@ -377,6 +387,52 @@ async fn events(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
         .into_response()
 }
 
+/// The run page of stream `id` over its last `?span=` seconds (default 300): an HTML fragment
+/// for the live page to show.
+async fn run_page(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(pages) = &s.pages else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server keeps no run pages",
+        );
+    };
+    let span = q
+        .get("span")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(300.0);
+    let now = s.evaluator.stream(&id).map(|i| {
+        let state = match i.message.as_str() {
+            "" => i.state.as_str().to_string(),
+            m => format!("{}: {m}", i.state.as_str()),
+        };
+        (i.verdict, state)
+    });
+    let running = now.is_some();
+    let html = match pages.render(&id, span, now.clone()) {
+        Some(h) => h,
+        // A stream that has sent nothing yet: its name, state and verdict.
+        None if running => render(&RunView::named(&id), &Frame::Live { span_s: span, now }),
+        None => return error(StatusCode::NOT_FOUND, format!("no stream {id:?}")),
+    };
+    let mut r = html.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 /// The live page: no data in it, a policy that lets it talk to this origin only.
 async fn live_page(Path(id): Path<String>) -> Response {
     static POLICY: std::sync::LazyLock<String> =
@@ -417,6 +473,7 @@ pub fn router(state: AppState, local: SocketAddr) -> Router {
         .route("/v1/streams", get(list).post(add))
         .route("/v1/streams/{id}", get(one).delete(remove))
         .route("/v1/streams/{id}/verdict", get(verdict))
+        .route("/v1/streams/{id}/page", get(run_page))
         .route("/v1/events", get(events))
         .route("/streams/{id}", get(live_page))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,11 +1,12 @@
-//! `serve`'s live page, `GET /streams/{id}`: the run report's picture (score timeline, cuts and
-//! events with their diagnoses, latest sync figure, alerts, verdict) drawn in the browser from
-//! the stream's server-sent records as they arrive. A page with no data in it: the records come
-//! from `/v1/events` and the verdict from `/v1/streams/{id}/verdict`, under the API's own token
-//! (given to the page in the URL fragment, `#token=…`, which browsers do not send), so serving
-//! the page itself needs no token. The script is inline and pinned by its hash in the
-//! Content-Security-Policy: the page can talk only to its own origin.
-use super::html::{esc, page};
+//! `serve`'s live page, `GET /streams/{id}`: the run page of one stream (score timeline, cuts and
+//! events with their diagnoses, the sync figure, alerts, verdict), drawn by the one renderer
+//! ([`super::run_page`]) on the server from the stream's records as they arrive and fetched by
+//! the page every second from `/v1/streams/{id}/page`, under the API's own token (given to the
+//! page in the URL fragment, `#token=…`, which browsers do not send), so serving the page
+//! itself needs no token. The script is inline and pinned by its hash in the
+//! Content-Security-Policy: the page can talk only to its own origin, and nothing it is given
+//! can run.
+use super::markup::{esc, page};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -14,12 +15,8 @@ const SCRIPT: &str = include_str!("live.js");
 /// The page for stream `stream` (which need not exist yet: the page says so).
 pub fn live_page(stream: &str) -> String {
     let body = format!(
-        "<main id=\"live\" data-stream=\"{id}\"><h1>evalverse — live: {id}</h1>\
-         <p id=\"status\">Connecting…</p><p id=\"verdict\"></p><p id=\"state\"></p>\
-         <table id=\"scores\"></table><h2>Scores, cuts and events over time</h2>\
-         <div id=\"timeline-box\"></div><h2>Sync</h2><p id=\"sync\"></p>\
-         <h2>Alerts</h2><ul id=\"alerts\"></ul><h2>Events and what to do</h2>\
-         <div id=\"events-box\"></div><div id=\"summary\"></div></main>",
+        "<main id=\"live\" data-stream=\"{id}\"><p id=\"status\">Connecting…</p>\
+         <div id=\"page\"><h1>evalverse — {id}</h1></div></main>",
         id = esc(stream)
     );
     page(&format!("evalverse — live: {stream}"), &body, SCRIPT)

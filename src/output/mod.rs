@@ -3,6 +3,8 @@ pub mod admission;
 pub mod html;
 pub mod http;
 pub mod live;
+pub mod markup;
+pub mod run_page;
 pub mod sinks;
 pub mod telemetry;
 pub mod terminal;

@@ -1,6 +1,7 @@
 //! The record sinks the applications install on a live [`Evaluator`]: Prometheus telemetry,
 //! the alert webhook and the stop webhook (each a queue and thread of its own, so a stop
 //! verdict is never queued behind failing alert deliveries).
+use super::run_page::Pages;
 use super::{telemetry, webhook::Webhook};
 use crate::alert::{Action, Decision};
 use crate::config::Settings;
@@ -75,8 +76,17 @@ pub fn standard(settings: &Settings) -> Sinks {
     Sinks::new(v)
 }
 
-/// A live evaluator with the standard sinks installed (what `serve` and `demo` run).
+/// A live evaluator with the standard sinks installed.
 pub fn evaluator(settings: Settings, model: Model) -> Arc<Evaluator> {
     let sinks = standard(&settings);
     Evaluator::with_sinks(settings, model, sinks)
+}
+
+/// A live evaluator with the standard sinks and the run pages of its streams (what `serve` and
+/// `demo` run: the pages are what the live page shows).
+pub fn served(settings: Settings, model: Model) -> (Arc<Evaluator>, Arc<Pages>) {
+    let pages = Arc::new(Pages::default());
+    let mut sinks = standard(&settings);
+    sinks.push(pages.clone());
+    (Evaluator::with_sinks(settings, model, sinks), pages)
 }

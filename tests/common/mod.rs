@@ -443,12 +443,13 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let evaluator = evalverse::output::sinks::evaluator(settings, cpu_model());
+        let (evaluator, pages) = evalverse::output::sinks::served(settings, cpu_model());
         let state = evalverse::output::http::AppState::new(
             evaluator.clone(),
             evalverse::output::telemetry::install(),
             token.map(String::from),
-        );
+        )
+        .with_pages(pages);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(evalverse::output::http::serve(
             listener,
