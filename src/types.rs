@@ -113,6 +113,54 @@ impl AudioChunk {
     }
 }
 
+/// One medium of a stream: the picture and the sound, and the two extra branches an input is
+/// decoded into for the picture's and the sound's craft.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Medium {
+    Video,
+    Audio,
+    /// The sound at its own rate and layout (loudness); counted with the audio.
+    Sound,
+    /// The larger luma plane for focus and noise; counted with the video.
+    Detail,
+}
+
+impl Medium {
+    pub const ALL: [Medium; 4] = [Medium::Video, Medium::Audio, Medium::Sound, Medium::Detail];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Medium::Video => "video",
+            Medium::Audio => "audio",
+            Medium::Sound => "sound",
+            Medium::Detail => "detail",
+        }
+    }
+
+    /// The track it belongs to: the detail with the video, the sound with the audio.
+    pub fn track(self) -> Medium {
+        match self {
+            Medium::Video | Medium::Detail => Medium::Video,
+            Medium::Audio | Medium::Sound => Medium::Audio,
+        }
+    }
+
+    /// Its track's index in per-track arrays: 0 for the video, 1 for the audio.
+    pub fn index(self) -> usize {
+        match self.track() {
+            Medium::Video => 0,
+            _ => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Medium {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which media a stream carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
@@ -128,20 +176,20 @@ pub enum IngestEvent {
     /// decoder has exposed all its pads; for RTP, what the config declares).
     Started { media: Media },
     /// Negotiated format of a branch changed (e.g. resolution change mid-stream).
-    CapsChanged { medium: String, caps: String },
+    CapsChanged { medium: Medium, caps: String },
     /// No RTP packets (or no decoded media) for `for_s` seconds.
-    Stalled { medium: String, for_s: f64 },
+    Stalled { medium: Medium, for_s: f64 },
     /// Data flows again after a stall.
-    Resumed { medium: String },
+    Resumed { medium: Medium },
     /// A sender (RTP SSRC) became the one a branch follows: the first, or one that took over
     /// from a sender gone quiet (an encoder restart) — `previous` says which.
     SenderChanged {
-        medium: String,
+        medium: Medium,
         ssrc: u32,
         previous: Option<u32>,
     },
     /// A branch reached its end.
-    BranchEos { medium: String },
+    BranchEos { medium: Medium },
     /// The whole input ended.
     Eos,
     /// The pipeline failed; the stream is over.

@@ -6,8 +6,8 @@ use crate::alert::Verdict;
 use crate::model::sync::Onset;
 use crate::score::record::Record;
 use crate::score::record::StateRecord;
+use crate::types::Medium;
 use crate::types::{IngestEvent, Media, StreamId, StreamState};
-use crate::window::timeline::Medium;
 
 impl StreamEvaluator {
     pub fn id(&self) -> &StreamId {
@@ -57,27 +57,29 @@ impl StreamEvaluator {
     /// the other medium goes on, windows follow it alone (and are scored as such), with a state
     /// record that says so; the ended medium holds nothing back.
     pub fn end_medium(&mut self, medium: Medium, out: &mut Vec<Record>) {
+        let video = medium.track() == Medium::Video;
         let ends = &mut self.clock.ends.media;
-        let (ended, other_going) = match medium {
-            Medium::Video => (&mut ends.video, !ends.audio),
-            Medium::Audio => (&mut ends.audio, !ends.video),
+        let (ended, other_going) = if video {
+            (&mut ends.video, !ends.audio)
+        } else {
+            (&mut ends.audio, !ends.video)
         };
         if std::mem::replace(ended, true) {
             return;
         }
         // What the ended medium left waiting for a full batch goes through now.
-        match medium {
-            Medium::Video => {
-                if let Some(b) = self.batcher.take() {
-                    self.process_batch(b, out);
-                }
+        if video {
+            if let Some(b) = self.batcher.take() {
+                self.process_batch(b, out);
             }
-            Medium::Audio => self.process_audio(out),
+        } else {
+            self.process_audio(out);
         }
         let media = self.clock.media.unwrap_or_default();
-        let (what, at, rest, other_present) = match medium {
-            Medium::Video => ("picture", self.clock.video_to, "sound", media.audio),
-            Medium::Audio => ("sound", self.clock.audio_to, "picture", media.video),
+        let (what, at, rest, other_present) = if video {
+            ("picture", self.clock.video_to, "sound", media.audio)
+        } else {
+            ("sound", self.clock.audio_to, "picture", media.video)
         };
         if other_going
             && other_present
@@ -104,7 +106,7 @@ impl StreamEvaluator {
                 running(format!("receiving {what}"))
             }
             IngestEvent::Stalled { medium, for_s } => {
-                self.set_stalled(medium, true);
+                self.set_stalled(*medium, true);
                 out.push(self.state(
                     StreamState::Stalled,
                     format!("no {medium} packets for {for_s:.1} s"),
@@ -120,7 +122,7 @@ impl StreamEvaluator {
                 "{medium}: a new sender (SSRC {ssrc:#010x}) took over from {previous:#010x} (a restart); following it"
             )),
             IngestEvent::Resumed { medium } => {
-                self.set_stalled(medium, false);
+                self.set_stalled(*medium, false);
                 running(format!("{medium} packets flowing again"))
             }
             IngestEvent::CapsChanged { medium, caps } => {
@@ -135,8 +137,8 @@ impl StreamEvaluator {
         out.push(self.state(state, message));
     }
 
-    fn set_stalled(&mut self, medium: &str, stalled: bool) {
-        if medium == "video" {
+    fn set_stalled(&mut self, medium: Medium, stalled: bool) {
+        if medium.track() == Medium::Video {
             self.clock.stalled.video = stalled;
         } else {
             self.clock.stalled.audio = stalled;

@@ -136,15 +136,19 @@ impl MediaRx {
         }
     }
 
-    /// A branch's end was seen (`video`, `audio`, `sound`, `detail`). Video and audio end in
-    /// the evaluator once what they queued before it has been given (files), or at once (live).
-    pub fn branch_ended(&mut self, medium: &str, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
+    /// A branch's end was seen. Video and audio end in the evaluator once what they queued
+    /// before it has been given (files), or at once (live).
+    pub fn branch_ended(
+        &mut self,
+        medium: Medium,
+        ev: &mut StreamEvaluator,
+        out: &mut Vec<Record>,
+    ) {
         let (i, m) = match medium {
-            "video" => (VIDEO, Some(Medium::Video)),
-            "audio" => (AUDIO, Some(Medium::Audio)),
-            "sound" => (SOUND, None),
-            "detail" => (DETAIL, None),
-            _ => return,
+            Medium::Video => (VIDEO, Some(Medium::Video)),
+            Medium::Audio => (AUDIO, Some(Medium::Audio)),
+            Medium::Sound => (SOUND, None),
+            Medium::Detail => (DETAIL, None),
         };
         self.eos[i] = true;
         if let Some(m) = m {

@@ -23,7 +23,7 @@ use crate::ingest::{Ingest, IngestError, Source};
 use crate::model::Model;
 use crate::score::calibrated::Calibration;
 use crate::score::record::{Record, StateRecord};
-use crate::types::{IngestEvent, Media, StreamId, StreamState};
+use crate::types::{IngestEvent, Media, Medium, StreamId, StreamState};
 pub use clock::Timing;
 use media_rx::{MediaRx, Step};
 use parking_lot::Mutex;
@@ -257,7 +257,7 @@ impl FileRun {
         input: &str,
     ) -> Result<(), EvalError> {
         let ended = match &e {
-            Some(IngestEvent::BranchEos { medium }) => Some(medium.clone()),
+            Some(IngestEvent::BranchEos { medium }) => Some(*medium),
             Some(IngestEvent::Started { media }) => {
                 rx.set_media(*media);
                 None
@@ -266,7 +266,7 @@ impl FileRun {
         };
         self.on_event(e, ev, out, input)?;
         if let Some(m) = ended {
-            rx.branch_ended(&m, ev, out);
+            rx.branch_ended(m, ev, out);
         }
         Ok(())
     }
@@ -329,14 +329,14 @@ impl FileRun {
         match e {
             Some(IngestEvent::Error { message }) => self.failure = Some(message),
             Some(IngestEvent::Eos) => self.bus_eos = true,
-            Some(IngestEvent::BranchEos { medium }) => match medium.as_str() {
-                "video" => {
+            Some(IngestEvent::BranchEos { medium }) => match medium {
+                Medium::Video => {
                     self.eos.video = true;
                     self.detail.lead_ended();
                 }
-                "sound" => self.sound.eos = true,
-                "detail" => self.detail.eos = true,
-                _ => {
+                Medium::Sound => self.sound.eos = true,
+                Medium::Detail => self.detail.eos = true,
+                Medium::Audio => {
                     self.eos.audio = true;
                     self.sound.lead_ended();
                 }

@@ -771,14 +771,12 @@ fn watch_bus(
             if !stalled[i] && age > stall_timeout_s {
                 stalled[i] = true;
                 let _ = tx.try_send(IngestEvent::Stalled {
-                    medium: medium.as_str().into(),
+                    medium: *medium,
                     for_s: age,
                 });
             } else if stalled[i] && age < stall_timeout_s {
                 stalled[i] = false;
-                let _ = tx.try_send(IngestEvent::Resumed {
-                    medium: medium.as_str().into(),
-                });
+                let _ = tx.try_send(IngestEvent::Resumed { medium: *medium });
             }
         }
     }
@@ -858,8 +856,8 @@ fn watch_source_caps(pipeline: &gst::Pipeline, events: &Sender<IngestEvent>) {
     for e in elements {
         let Some(factory) = e.factory() else { continue };
         let medium = match factory.name().as_str() {
-            "videoscale" | "videoconvertscale" => "video",
-            "audioconvert" => "audio",
+            "videoscale" | "videoconvertscale" => Medium::Video,
+            "audioconvert" => Medium::Audio,
             _ => continue,
         };
         let Some(pad) = e.static_pad("sink") else {
@@ -874,7 +872,7 @@ fn watch_source_caps(pipeline: &gst::Pipeline, events: &Sender<IngestEvent>) {
                     let before = last.lock().replace(now.clone());
                     if let Some(before) = before.filter(|b| *b != now) {
                         let _ = tx.try_send(IngestEvent::CapsChanged {
-                            medium: medium.into(),
+                            medium,
                             caps: format!("source {before} → {now} (analysis follows)"),
                         });
                     }

@@ -13,7 +13,7 @@
 //!   the next keyframe; audio around each lost packet (Opus conceals it). The spans are kept in
 //!   running time, the clock of the frames' timestamps, and the appsink callbacks mark each
 //!   frame and chunk that falls in one ([`Damage::covers`]).
-use crate::types::IngestEvent;
+use crate::types::{IngestEvent, Medium};
 use crossbeam::channel::Sender;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -282,7 +282,11 @@ fn follow_senders(
         let Some(sink) = funnel.request_pad_simple("sink_%u") else {
             return;
         };
-        let medium = if session == 0 { "video" } else { "audio" };
+        let medium = if session == 0 {
+            Medium::Video
+        } else {
+            Medium::Audio
+        };
         let gate = Gate {
             session,
             ssrc,
@@ -318,7 +322,7 @@ fn follow_senders(
 struct Gate {
     session: usize,
     ssrc: u32,
-    medium: &'static str,
+    medium: Medium,
     current: Arc<[Mutex<Current>; 2]>,
     tx: Sender<IngestEvent>,
     transport: Arc<Transport>,
@@ -348,7 +352,7 @@ impl Gate {
                 }
             }
             let _ = self.tx.try_send(IngestEvent::SenderChanged {
-                medium: self.medium.into(),
+                medium: self.medium,
                 ssrc: self.ssrc,
                 previous: before,
             });

@@ -78,7 +78,7 @@ pub fn video_frame(
 ) -> Option<VideoFrame> {
     if let Some(c) = caps.update(sample.caps()) {
         let _ = events.try_send(IngestEvent::CapsChanged {
-            medium: "video".into(),
+            medium: Medium::Video,
             caps: c,
         });
     }
@@ -166,7 +166,7 @@ pub fn audio_chunk(
 ) -> Option<AudioChunk> {
     if let Some(c) = caps.update(sample.caps()) {
         let _ = events.try_send(IngestEvent::CapsChanged {
-            medium: "audio".into(),
+            medium: Medium::Audio,
             caps: c,
         });
     }
@@ -297,27 +297,7 @@ fn send_blocking<T>(tx: &Sender<T>, mut item: T, stop: &AtomicBool) -> bool {
     }
 }
 
-/// Which medium a branch carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Medium {
-    Video,
-    Audio,
-    /// The sound at its own rate and layout (loudness); counted with the audio.
-    Sound,
-    /// The larger luma plane for focus and noise; counted with the video.
-    Detail,
-}
-
-impl Medium {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Medium::Video => "video",
-            Medium::Audio => "audio",
-            Medium::Sound => "sound",
-            Medium::Detail => "detail",
-        }
-    }
-}
+pub use crate::types::Medium;
 
 /// Everything a branch needs to deliver media.
 pub struct Branch<T> {
@@ -450,9 +430,7 @@ pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
                 Ok(gst::FlowSuccess::Ok)
             })
             .eos(move |_| {
-                let _ = eos_events.try_send(IngestEvent::BranchEos {
-                    medium: medium.as_str().into(),
-                });
+                let _ = eos_events.try_send(IngestEvent::BranchEos { medium });
             })
             .build(),
     );
@@ -491,7 +469,7 @@ pub fn spawn_pull<T: Convert>(
                         if running && sink.is_eos() {
                             let _ = branch.events.send_timeout(
                                 IngestEvent::BranchEos {
-                                    medium: branch.medium.as_str().into(),
+                                    medium: branch.medium,
                                 },
                                 Duration::from_secs(1),
                             );

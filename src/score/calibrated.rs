@@ -440,6 +440,38 @@ impl Pooled {
 mod tests {
     use super::*;
 
+    /// Each feature's documented path names the value its typed read gives, on every window
+    /// of the golden run.
+    #[test]
+    fn every_feature_path_names_what_it_reads() {
+        let windows: Vec<serde_json::Value> = include_str!("../../tests/data/golden.jsonl")
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["type"] == "window")
+            .collect();
+        assert!(windows.len() >= 5);
+        for json in &windows {
+            let w: WindowRecord = serde_json::from_value(json.clone()).unwrap();
+            for def in FEATURES {
+                let at = json.pointer(&format!("/{}", def.path.replace('.', "/")));
+                let by_path = at.and_then(serde_json::Value::as_f64);
+                let typed = (def.get)(&w);
+                match (by_path, typed) {
+                    (Some(a), Some(b)) => assert!(
+                        (a - b).abs() < 1e-5 * b.abs().max(1.0),
+                        "{}: {a} vs {b}",
+                        def.name
+                    ),
+                    (None, None) => {}
+                    (a, b) => panic!(
+                        "{} ({}): path gives {a:?}, read gives {b:?}",
+                        def.name, def.path
+                    ),
+                }
+            }
+        }
+    }
+
     fn window(overall: f64, delay: Option<f64>, freeze: f64) -> WindowRecord {
         let mut w = WindowRecord::for_test("s", 0.0, 4.0);
         w.scores.overall = Some(overall);

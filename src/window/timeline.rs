@@ -14,20 +14,7 @@ pub const SAME_JUMP_S: f64 = 1.0;
 /// `analysis.discontinuity_s`).
 pub const BACKWARD_S: f64 = 1.0;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Medium {
-    Video = 0,
-    Audio = 1,
-}
-
-impl Medium {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Medium::Video => "video",
-            Medium::Audio => "audio",
-        }
-    }
-}
+pub use crate::types::Medium;
 
 /// A discontinuity: where the timeline was (stream time, continuous) and the raw timestamps
 /// on either side of the jump.
@@ -74,7 +61,7 @@ impl Timeline {
     /// Map a unit (frame or chunk) of `m` at raw time `raw` lasting `duration` onto the stream
     /// timeline; returns its stream time and the discontinuity it reveals, if any.
     pub fn map(&mut self, m: Medium, raw: f64, duration: f64) -> (f64, Option<Jump>) {
-        let i = m as usize;
+        let i = m.index();
         let mut jump = None;
         if let Some(expected) = self.expected[i] {
             let delta = raw - self.shift[i] - expected;

@@ -61,13 +61,7 @@ impl Picture {
     /// The picture score of `[s, e)` from the picture events in it.
     fn score(cx: &WindowCx) -> f64 {
         let (s, e, book) = (cx.s, cx.e, cx.book);
-        let camera_jumps = book
-            .closed()
-            .iter()
-            .filter(|d| {
-                d.kind == EventKind::CameraJump && !d.transport && d.start >= s && d.start < e
-            })
-            .count();
+        let camera_jumps = book.count(EventKind::CameraJump, s, e);
         crate::model::picture::score(&PictureInputs {
             exposure: book.coverage(EventKind::Overexposed, s, e)
                 + book.coverage(EventKind::Underexposed, s, e),
