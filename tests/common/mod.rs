@@ -9,14 +9,19 @@ use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 
 /// `n` consecutive even-aligned UDP ports that are free right now (RTP, RTCP pairs).
+/// `n` consecutive free UDP ports on the loopback, the first even, below the kernel's
+/// ephemeral range (32768–60999): a port taken from that range can be handed to any socket that
+/// binds port 0 (a sender's, another test's) between a stream's removal and the next one's
+/// start on the same port.
 pub fn free_ports(n: u16) -> u16 {
-    for _ in 0..200 {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port() & !1;
-        drop(probe);
-        if base < 1024 || base > 65_000 - n {
-            continue;
-        }
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..400 {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let base = (LOW + (seed.wrapping_add(k.wrapping_mul(8 * 97)) % SPAN)) as u16 & !1;
         if (0..n).all(|i| UdpSocket::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
@@ -311,12 +316,15 @@ impl Drop for Killed {
 }
 
 /// A TCP port free on loopback right now.
+/// A free TCP port on the loopback, below the ephemeral range (see [`free_ports`]: an outgoing
+/// connection could otherwise take it before the server binds it).
 pub fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let base = free_ports(2);
+        if std::net::TcpListener::bind(("127.0.0.1", base)).is_ok() {
+            return base;
+        }
+    }
 }
 
 /// Poll `f` every 20 ms until it holds; fail naming `what` after `secs` seconds.
