@@ -14,6 +14,7 @@ pub mod batch;
 pub mod beat;
 pub mod commit;
 pub mod continuity;
+pub mod faces;
 pub mod features;
 pub mod local_sync;
 pub mod picture;

@@ -1,0 +1,135 @@
+//! The face networks ported to Burn agree with MediaPipe's own runtime: on three frames of
+//! generated talking characters (`tests/data/faces/`, made once with the TFLite runtime of the
+//! `mediapipe` 0.10.21 models, see its README), the detector's best anchor, its box and
+//! keypoints, and the mesh's 468 points and face flag match the reference.
+use evalverse::model::faces::{FaceModels, Rgb, detect};
+use serde_json::Value;
+use std::path::Path;
+
+fn dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/faces"))
+}
+
+/// An 8-bit RGB PNG: width, height, pixels.
+fn png(name: &str) -> (usize, usize, Vec<u8>) {
+    let f = std::fs::File::open(dir().join(name)).unwrap();
+    let mut r = png::Decoder::new(std::io::BufReader::new(f))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{name}");
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+fn cpu() -> burn::tensor::Device {
+    evalverse::model::backend::select(evalverse::config::BackendChoice::Cpu)
+        .unwrap()
+        .0
+}
+
+fn f(v: &Value) -> f32 {
+    v.as_f64().unwrap() as f32
+}
+
+#[test]
+fn the_burn_port_agrees_with_mediapipes_runtime() {
+    let models = FaceModels::load(&cpu()).unwrap();
+    let mut refs: Vec<Value> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    refs.sort_by_key(|r| r["detector"]["input_png"].as_str().unwrap().to_string());
+    assert_eq!(refs.len(), 3);
+    let (mut worst_box, mut worst_raw, mut worst_mesh, mut worst_flag) = (0f32, 0f32, 0f32, 0f32);
+    for r in &refs {
+        let det = &r["detector"];
+        let (w, h, pixels) = png(det["input_png"].as_str().unwrap());
+        let pic = Rgb {
+            width: w,
+            height: h,
+            data: &pixels,
+        };
+        let raw = models.detect_raw(&[pic]).unwrap().remove(0);
+        let all = detect::decode(&raw.regressors, &raw.logits, detect::MIN_SCORE);
+        assert_eq!(
+            all.len() as u64,
+            det["num_above_threshold"].as_u64().unwrap(),
+            "{}: anchors above 0.5",
+            det["input_png"]
+        );
+        for (mine, theirs) in all.iter().zip(det["detections"].as_array().unwrap()) {
+            assert_eq!(mine.anchor as u64, theirs["anchor"].as_u64().unwrap());
+            assert!((mine.score - f(&theirs["score"])).abs() < 1e-4);
+            let px = |v: f32| v * detect::INPUT as f32;
+            let rect = [
+                (px(mine.rect[0]), &theirs["xmin"]),
+                (px(mine.rect[1]), &theirs["ymin"]),
+                (px(mine.rect[2]), &theirs["xmax"]),
+                (px(mine.rect[3]), &theirs["ymax"]),
+            ];
+            for (a, b) in rect {
+                worst_box = worst_box.max((a - f(b)).abs());
+            }
+            for (k, p) in mine.keypoints.iter().enumerate() {
+                let q = &theirs["keypoints"][k];
+                worst_box = worst_box.max((px(p[0]) - f(&q[0])).abs());
+                worst_box = worst_box.max((px(p[1]) - f(&q[1])).abs());
+            }
+            let row = &raw.regressors[mine.anchor * detect::COORDS..][..detect::COORDS];
+            for (a, b) in row.iter().zip(theirs["raw_regressors"].as_array().unwrap()) {
+                worst_raw = worst_raw.max((a - f(b)).abs());
+            }
+        }
+        let faces = models.detect(&[pic]).unwrap().remove(0);
+        assert_eq!(faces.len(), 1, "one face after merging");
+
+        let lm = &r["landmarks"];
+        let (w, h, pixels) = png(lm["input_png"].as_str().unwrap());
+        let mesh = models
+            .landmarks(&[Rgb {
+                width: w,
+                height: h,
+                data: &pixels,
+            }])
+            .unwrap()
+            .remove(0);
+        for (p, q) in mesh.points.iter().zip(lm["points"].as_array().unwrap()) {
+            for c in 0..3 {
+                worst_mesh = worst_mesh.max((p[c] - f(&q[c])).abs());
+            }
+        }
+        worst_flag = worst_flag.max((mesh.face_logit - f(&lm["face_flag_logit"])).abs());
+        let opening = mesh.points[13][1] - mesh.points[14][1];
+        let reference = f(&lm["mouth_opening_px"]);
+        assert!(
+            (opening.abs() - reference).abs() < 0.05,
+            "{opening} vs {reference}"
+        );
+    }
+    eprintln!(
+        "largest differences from the TFLite runtime: box and keypoints {worst_box:.2e} px, raw regressors {worst_raw:.2e}, mesh points {worst_mesh:.2e} px, face-flag logit {worst_flag:.2e}"
+    );
+    // Within a hundredth of a pixel of the model's input (the issue asks for one pixel).
+    assert!(worst_box < 0.01, "{worst_box}");
+    assert!(worst_raw < 1e-3, "{worst_raw}");
+    assert!(worst_mesh < 0.01, "{worst_mesh}");
+    assert!(worst_flag < 1e-2, "{worst_flag}");
+}
+
+#[test]
+fn a_picture_of_the_wrong_size_is_an_error_not_a_panic() {
+    let models = FaceModels::load(&cpu()).unwrap();
+    let data = vec![0u8; 64 * 64 * 3];
+    let pic = Rgb {
+        width: 64,
+        height: 64,
+        data: &data,
+    };
+    let e = models.detect(&[pic]).unwrap_err();
+    assert!(e.to_string().contains("128×128"), "{e}");
+    assert!(models.landmarks(&[pic]).is_err());
+}
