@@ -752,7 +752,13 @@ impl Shared {
             .with_calibration(self.calibration.clone())
     }
 
-    fn run_stream(&self, s: &StreamSettings, info: &Mutex<StreamInfo>, stop: &AtomicBool) {
+    fn run_stream(
+        &self,
+        s: &StreamSettings,
+        info: &Mutex<StreamInfo>,
+        stop: &AtomicBool,
+        ended_at: &Mutex<Option<Instant>>,
+    ) {
         let id: StreamId = Arc::from(s.name.as_str());
         let a = &self.settings.analysis;
         let mut ingest = match Ingest::start(
@@ -815,6 +821,8 @@ impl Shared {
         if had_windows {
             self.update_verdict(&id, ev.verdict(), info);
         }
+        // Nothing of it runs any more: a client that sees `ended` finds its slot free.
+        ended_at.lock().get_or_insert_with(Instant::now);
         if !failed {
             let message = if ended { "input ended" } else { "stopped" };
             let r = Record::State(StateRecord {
@@ -859,7 +867,7 @@ fn spawn_stream(
         .spawn(move || {
             let id: StreamId = Arc::from(s.name.as_str());
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                shared.run_stream(&s, &info2, &stop2)
+                shared.run_stream(&s, &info2, &stop2, &ended2)
             }));
             if result.is_err() {
                 let msg =
@@ -874,7 +882,7 @@ fn spawn_stream(
                     &info2,
                 );
             }
-            *ended2.lock() = Some(Instant::now());
+            ended2.lock().get_or_insert_with(Instant::now);
         })
         .expect("spawning a thread")
 }
