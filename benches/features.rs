@@ -41,6 +41,7 @@ fn frames(n: u64, w: usize, h: usize) -> Vec<VideoFrame> {
                 cr: cr.to_vec(),
                 arrival: Instant::now(),
                 damaged: false,
+                face: None,
             }
         })
         .collect()

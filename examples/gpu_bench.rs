@@ -61,6 +61,7 @@ fn frame(i: u64, seed: u64) -> VideoFrame {
         cr: (0..80 * 45).map(|k| px(k + 11)).collect(),
         arrival: Instant::now(),
         damaged: false,
+        face: None,
     }
 }
 

@@ -11,6 +11,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9800";
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_ANALYSIS_WIDTH: u32 = 160;
 pub const DEFAULT_AUDIO_RATE: u32 = 16_000;
+/// The face picture's longer side: a close-up's face ~130 px, about the mesh's 192-px crop.
+pub const DEFAULT_FACE_SIDE: u32 = 512;
 pub const DEFAULT_WINDOW_S: f64 = 4.0;
 pub const DEFAULT_HOP_S: f64 = 1.0;
 pub const DEFAULT_SYNC_HORIZON_S: f64 = 12.0;
@@ -150,6 +152,9 @@ pub struct AnalysisSettings {
     pub detail_width: u32,
     /// Detail frames per second at most (focus does not change 30 times a second).
     pub detail_fps: u32,
+    /// The longer side of the picture the face models look at, pixels (a frame is never
+    /// enlarged); 0 turns faces and lip sync off.
+    pub face_side: u32,
     pub detectors: DetectorSettings,
 }
 
@@ -170,6 +175,7 @@ impl Default for AnalysisSettings {
             sound: true,
             detail_width: DEFAULT_DETAIL_WIDTH,
             detail_fps: DEFAULT_DETAIL_FPS,
+            face_side: DEFAULT_FACE_SIDE,
             calibration: None,
             detectors: DetectorSettings::default(),
         }
@@ -525,6 +531,9 @@ impl AnalysisSettings {
                 a("detail_width"),
                 "must be 0 (off) or 64–1920 pixels",
             ));
+        }
+        if self.face_side != 0 && !(128..=1920).contains(&self.face_side) {
+            return Err(invalid(a("face_side"), "must be 0 (off) or 128–1920"));
         }
         if !(1..=120).contains(&self.detail_fps) {
             return Err(invalid(a("detail_fps"), "must be 1–120"));

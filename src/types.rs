@@ -35,6 +35,19 @@ pub struct VideoFrame {
     /// Decoded from a damaged bitstream: before the first keyframe, or between a lost packet
     /// (or a sender change) and the next keyframe. What it shows is the transport's doing.
     pub damaged: bool,
+    /// The same frame with its longer side at `analysis.face_side` pixels (never enlarged), for
+    /// the face models; `None` when that is off.
+    pub face: Option<Arc<Picture>>,
+}
+
+/// A picture in I420: Y at `width × height`, Cb and Cr at half size rounded up, tightly packed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Picture {
+    pub width: usize,
+    pub height: usize,
+    pub luma: Vec<u8>,
+    pub cb: Vec<u8>,
+    pub cr: Vec<u8>,
 }
 
 impl VideoFrame {
@@ -61,6 +74,7 @@ impl VideoFrame {
             cr: i420[luma + chroma..luma + 2 * chroma].to_vec(),
             arrival: Instant::now(),
             damaged: false,
+            face: None,
         }
     }
 

@@ -2,6 +2,9 @@
 //! generated talking characters (`tests/data/faces/`, made once with the TFLite runtime of the
 //! `mediapipe` 0.10.21 models, see its README), the detector's best anchor, its box and
 //! keypoints, and the mesh's 468 points and face flag match the reference.
+mod common;
+
+use evalverse::config::Settings;
 use evalverse::model::faces::{FaceModels, Rgb, detect};
 use serde_json::Value;
 use std::path::Path;
@@ -132,4 +135,66 @@ fn a_picture_of_the_wrong_size_is_an_error_not_a_panic() {
     let e = models.detect(&[pic]).unwrap_err();
     assert!(e.to_string().contains("128×128"), "{e}");
     assert!(models.landmarks(&[pic]).is_err());
+}
+
+/// A clip of the committed face crop held still for 6 s over a steady tone, written by
+/// GStreamer (the pipeline's own elements), at `dir/face.mp4`.
+fn still_face_clip(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("face.mp4");
+    let png = dir_png("man_reading_lm192.png");
+    let line = format!(
+        "filesrc location={png} ! pngdec ! imagefreeze num-buffers=150 ! video/x-raw,framerate=25/1 ! \
+         videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast ! mp4mux name=m ! filesink location={out} \
+         audiotestsrc num-buffers=282 samplesperbuffer=1024 freq=220 volume=0.3 ! audio/x-raw,rate=48000,channels=1 ! \
+         audioconvert ! avenc_aac ! m.",
+        out = out.display()
+    );
+    let status = std::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(line.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 (scripts/install-deps.sh installs it)");
+    assert!(status.success(), "{line}");
+    out
+}
+
+fn dir_png(name: &str) -> String {
+    dir().join(name).display().to_string()
+}
+
+/// Through the whole file pipeline: the face is found and followed on every frame, and a mouth
+/// that never moves gives no lip offset, whatever the sound does.
+#[test]
+fn a_face_in_view_is_followed_and_a_still_mouth_commits_no_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = still_face_clip(tmp.path());
+    let (records, r) = common::eval_json(&clip, &Settings::default());
+    r.unwrap();
+    let summary = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "summary")
+        .expect("a summary");
+    let faces = &summary["faces"];
+    eprintln!("faces {faces}, lips {}", summary["sync"]["lips"]);
+    assert_eq!(faces["tracks"], 1, "one face, one track: {faces}");
+    assert!(faces["face_share"].as_f64().unwrap() > 0.95, "{faces}");
+    assert!(faces["mesh_runs"].as_u64().unwrap() >= 140, "{faces}");
+    assert!(faces["detector_runs"].as_u64().unwrap() <= 10, "{faces}");
+    let lips = &summary["sync"]["lips"];
+    assert!(lips["audio_delay_ms"].is_null(), "{lips}");
+    assert_eq!(lips["declined"], "mouth_still", "{lips}");
+    assert_ne!(summary["sync"]["source"], "lips");
+
+    // With the face models off, nothing of it.
+    let mut off = Settings::default();
+    off.analysis.face_side = 0;
+    let (records, r) = common::eval_json(&clip, &off);
+    r.unwrap();
+    let summary = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "summary")
+        .unwrap();
+    assert!(summary["faces"].is_null() && summary["sync"]["lips"].is_null());
 }

@@ -256,6 +256,7 @@ fn soak(total_s: f64) -> Report {
                 cr: cr.clone(),
                 arrival: Instant::now(),
                 damaged: false,
+                face: None,
             },
             &mut out,
         );
@@ -494,6 +495,7 @@ fn sound_alone_after_the_picture_holds_nothing_back() {
             cr: vec![128; w * h / 4],
             arrival: Instant::now(),
             damaged: false,
+            face: None,
         },
         &mut out,
     );

@@ -65,6 +65,7 @@ impl StreamEvaluator {
             verdict: self.judge.verdict(),
             calibrated: self.judge.calibrated_whole(),
             sound: None,
+            faces: None,
             ended_early: self
                 .clock
                 .ends

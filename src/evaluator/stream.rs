@@ -72,6 +72,7 @@ impl StreamEvaluator {
         live: bool,
         timing: Timing,
     ) -> Self {
+        let standard_heads = heads::standard(a, &model);
         Self {
             judge: Judge::new(&id, rules),
             book: EventBook::new(&id, a, live),
@@ -87,7 +88,7 @@ impl StreamEvaluator {
             timing,
             clock: Clock::new(a),
             shots: Shots::new(),
-            heads: heads::standard(a),
+            heads: standard_heads,
             batcher: VideoBatcher::default(),
             audio: AudioRing::new(a.audio_rate),
             samples_per_ms: (a.audio_rate / 1000).max(1) as usize,
@@ -265,6 +266,9 @@ impl StreamEvaluator {
         let Some(origin) = self.audio.origin() else {
             return;
         };
+        for h in &mut self.heads {
+            h.on_samples(origin, start, &samples);
+        }
         let energies = self.model.audio_energy(&samples, self.samples_per_ms);
         let first_ms = start / self.samples_per_ms as i64;
         self.feed(

@@ -243,6 +243,7 @@ impl Ingest {
             live,
             stop: &stop,
             threads: &mut threads,
+            face_side: analysis.face_side,
         };
         // Audio arrives in ~10–20 ms chunks: give it a few seconds of room. The video branch
         // is scaled to the analysis width, the detail branch's luma decimated to its width.
@@ -405,6 +406,7 @@ struct BranchOf {
     events: Sender<IngestEvent>,
     counters: Arc<BranchCounters>,
     target: u32,
+    face_side: u32,
     transport: Option<Arc<senders::Transport>>,
 }
 
@@ -417,6 +419,7 @@ impl BranchOf {
             events: self.events,
             counters: self.counters,
             target: self.target,
+            face_side: self.face_side,
             transport: self.transport,
         }
     }
@@ -440,6 +443,7 @@ struct Attach<'a> {
     live: bool,
     stop: &'a Arc<AtomicBool>,
     threads: &'a mut Vec<JoinHandle<()>>,
+    face_side: u32,
 }
 
 impl Attach<'_> {
@@ -462,6 +466,11 @@ impl Attach<'_> {
                 events: self.events.clone(),
                 counters: Arc::clone(counters),
                 target,
+                face_side: if medium == Medium::Video {
+                    self.face_side
+                } else {
+                    0
+                },
                 transport: self.transport.clone(),
             };
             let t = attach::<T>(sink, of.sending(tx), self.live, self.stop);

@@ -38,9 +38,20 @@ pub struct CapsTracker {
     video_info: Option<gst_video::VideoInfo>,
     /// The Y, Cb, Cr scalers from the video caps to the analysis size (made on first use).
     scalers: Option<[PlaneScaler; 3]>,
+    /// The face picture's longer side (0: none), and its scalers (made on first use).
+    face_side: u32,
+    face_scalers: Option<[PlaneScaler; 3]>,
 }
 
 impl CapsTracker {
+    /// A tracker whose video frames carry a face picture of longer side `face_side` (0: none).
+    pub fn with_face_side(face_side: u32) -> Self {
+        Self {
+            face_side,
+            ..Self::default()
+        }
+    }
+
     /// Returns the caps string when the caps changed after the first negotiation.
     fn update(&mut self, caps: Option<&gst::CapsRef>) -> Option<String> {
         let caps = caps?;
@@ -55,6 +66,7 @@ impl CapsTracker {
         let before = self.last.replace(caps.to_owned());
         self.video_info = gst_video::VideoInfo::from_caps(caps).ok();
         self.scalers = None;
+        self.face_scalers = None;
         before.map(|b| {
             format!(
                 "{} → {} (analysis follows)",
@@ -99,23 +111,20 @@ pub fn video_frame(
     let par = (info.par().numer(), info.par().denom());
     let (w, h) = super::scale::analysis_size(src, par, width as usize);
     let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info).ok()?;
-    let [luma, cb, cr] = if (w, h) == src {
-        i420_planes(&frame, src)?
-    } else {
-        let scalers = caps.scalers.get_or_insert_with(|| {
-            let c = |(a, b): (usize, usize)| (a.div_ceil(2), b.div_ceil(2));
-            [
-                PlaneScaler::new(src, (w, h)),
-                PlaneScaler::new(c(src), c((w, h))),
-                PlaneScaler::new(c(src), c((w, h))),
-            ]
-        });
-        let mut planes: [Vec<u8>; 3] = Default::default();
-        for (p, (plane, scaler)) in planes.iter_mut().zip(scalers.iter()).enumerate() {
-            let data = frame.plane_data(p as u32).ok()?;
-            *plane = scaler.scale(data, frame.plane_stride()[p] as usize)?;
+    let [luma, cb, cr] = scaled_planes(&frame, src, (w, h), &mut caps.scalers)?;
+    let face = match caps.face_side as usize {
+        0 => None,
+        side => {
+            let (fw, fh) = face_size(src, par, side);
+            let [luma, cb, cr] = scaled_planes(&frame, src, (fw, fh), &mut caps.face_scalers)?;
+            Some(std::sync::Arc::new(crate::types::Picture {
+                width: fw,
+                height: fh,
+                luma,
+                cb,
+                cr,
+            }))
         }
-        planes
     };
     Some(VideoFrame {
         index,
@@ -128,7 +137,50 @@ pub fn video_frame(
         cr,
         arrival: Instant::now(),
         damaged: false,
+        face,
     })
+}
+
+/// The size of a frame of `src` pixels (aspect `par`) with its longer side at `side` (square
+/// pixels), never larger than the frame.
+fn face_size(src: (usize, usize), par: (i32, i32), side: usize) -> (usize, usize) {
+    let (w, h) = super::scale::analysis_size(src, par, src.0);
+    if w.max(h) <= side {
+        return (w, h);
+    }
+    let width = if w >= h {
+        side
+    } else {
+        (side * w / h.max(1)).max(1)
+    };
+    super::scale::analysis_size(src, par, width)
+}
+
+/// The Y, Cb, Cr planes of `frame` (of `src` pixels) at `dst`: as they are when the sizes
+/// match, else through `scalers` (made on first use for these sizes).
+fn scaled_planes(
+    frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    src: (usize, usize),
+    dst: (usize, usize),
+    scalers: &mut Option<[PlaneScaler; 3]>,
+) -> Option<[Vec<u8>; 3]> {
+    if dst == src {
+        return i420_planes(frame, src);
+    }
+    let scalers = scalers.get_or_insert_with(|| {
+        let c = |(a, b): (usize, usize)| (a.div_ceil(2), b.div_ceil(2));
+        [
+            PlaneScaler::new(src, dst),
+            PlaneScaler::new(c(src), c(dst)),
+            PlaneScaler::new(c(src), c(dst)),
+        ]
+    });
+    let mut planes: [Vec<u8>; 3] = Default::default();
+    for (p, (plane, scaler)) in planes.iter_mut().zip(scalers.iter()).enumerate() {
+        let data = frame.plane_data(p as u32).ok()?;
+        *plane = scaler.scale(data, frame.plane_stride()[p] as usize)?;
+    }
+    Some(planes)
 }
 
 /// The Y, Cb, Cr planes of a mapped I420 frame of `size` (width, height), tightly packed
@@ -309,6 +361,8 @@ pub struct Branch<T> {
     /// What the items are made to: the audio rate, the video's analysis width, the detail
     /// width (unused by the sound).
     pub target: u32,
+    /// The video's face picture, longer side in pixels (0: none; other media: 0).
+    pub face_side: u32,
     /// Transport damage of an RTP stream (marks frames and chunks decoded from it).
     pub transport: Option<Arc<super::senders::Transport>>,
 }
@@ -395,7 +449,7 @@ fn dropped_metric(stream: &StreamId, medium: Medium) {
 /// Live delivery: callbacks on GStreamer's streaming thread that never block.
 pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
     let index = AtomicU64::new(0);
-    let caps = std::sync::Mutex::new(CapsTracker::default());
+    let caps = std::sync::Mutex::new(CapsTracker::with_face_side(branch.face_side));
     let eos_events = branch.events.clone();
     let medium = branch.medium;
     sink.set_callbacks(
@@ -445,7 +499,7 @@ pub fn spawn_pull<T: Convert>(
     std::thread::Builder::new()
         .name(format!("pull-{}-{}", branch.stream, branch.medium.as_str()))
         .spawn(move || {
-            let mut caps = CapsTracker::default();
+            let mut caps = CapsTracker::with_face_side(branch.face_side);
             let mut index = 0u64;
             loop {
                 match sink.pull_sample() {

@@ -162,6 +162,7 @@ mod tests {
             cr: vec![128; w.div_ceil(2) * h.div_ceil(2)],
             arrival: Instant::now(),
             damaged: false,
+            face: None,
         }
     }
 

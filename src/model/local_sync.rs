@@ -144,6 +144,8 @@ pub enum SyncSource {
     Events,
     /// Local motion that makes sound (the local-motion estimate).
     LocalMotion,
+    /// A speaking face's mouth against the speech.
+    Lips,
 }
 
 impl SyncSource {
@@ -151,6 +153,7 @@ impl SyncSource {
         match self {
             SyncSource::Events => "events",
             SyncSource::LocalMotion => "local_motion",
+            SyncSource::Lips => "lips",
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Model {
     batcher: Option<std::sync::Arc<batch::FeatureBatcher>>,
     /// The learned sync commitment head; `None`: the hand-set rules decide.
     commit: Option<std::sync::Arc<commit::CommitHead>>,
+    /// The face detector and mesh (built in); `None` when they could not be loaded.
+    faces: Option<std::sync::Arc<faces::FaceModels>>,
 }
 
 /// Per-frame series the continuity window head reduces (one row per frame).
@@ -64,11 +66,19 @@ impl ContinuityFigures {
 impl Model {
     pub fn new(choice: BackendChoice) -> Result<Self, backend::NoAdapter> {
         let (device, kind) = backend::select(choice)?;
+        let faces = match faces::FaceModels::load(&device) {
+            Ok(f) => Some(std::sync::Arc::new(f)),
+            Err(e) => {
+                tracing::warn!("{e}; faces and lip sync are off");
+                None
+            }
+        };
         let m = Self {
             device,
             kind,
             batcher: None,
             commit: None,
+            faces,
         };
         Ok(m.with_sync_head(crate::config::SyncHead::Learned))
     }
@@ -121,6 +131,11 @@ impl Model {
 
     pub fn kind(&self) -> &BackendKind {
         &self.kind
+    }
+
+    /// The face models, when they loaded.
+    pub fn faces(&self) -> Option<std::sync::Arc<faces::FaceModels>> {
+        self.faces.clone()
     }
 
     pub fn device(&self) -> &Device {

@@ -250,7 +250,7 @@ fn describe_window_gauges() {
     );
     describe_gauge!(
         m::SYNC_EVIDENCE,
-        "1 for the evidence the latest committed audio delay rests on (source: events = cuts and flashes, local_motion = motion that makes sound), 0 for the other; both 0 while sync declines"
+        "1 for the evidence the latest committed audio delay rests on (source: events = cuts and flashes, local_motion = motion that makes sound, lips = a speaking face against the speech), 0 for the others; all 0 while sync declines"
     );
     describe_gauge!(
         m::FLICKER,
@@ -418,7 +418,11 @@ pub fn observe(r: &Record) {
             metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone()).set(confidence);
             metrics::gauge!(m::AUDIO_DRIFT, "stream" => s.clone()).set(drift);
             let rests_on = committed.and_then(|c| c.source);
-            for source in [SyncSource::Events, SyncSource::LocalMotion] {
+            for source in [
+                SyncSource::Events,
+                SyncSource::LocalMotion,
+                SyncSource::Lips,
+            ] {
                 metrics::gauge!(m::SYNC_EVIDENCE, "stream" => s.clone(), "source" => source.as_str())
                     .set(f64::from(u8::from(rests_on == Some(source))));
             }

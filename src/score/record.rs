@@ -183,6 +183,11 @@ pub struct SyncFigures {
     /// window, where the events lacked evidence, over the 40 s before its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<crate::model::local_sync::LocalEstimate>,
+    /// The mouths against the speech, committed or not (inputs where a face was seen): the
+    /// whole input's in the summary (its last `faces::HORIZON_S`), in a window over the
+    /// horizon before its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lips: Option<crate::model::faces::lips::LipsEstimate>,
 }
 
 /// Correlation of the visual events with the audio onsets against the audio's lag, scaled to the
@@ -229,6 +234,7 @@ impl SyncFigures {
             correlation: None,
             source: None,
             local: None,
+            lips: None,
         }
     }
 }
@@ -276,6 +282,9 @@ pub struct WindowRecord {
     /// branch and audio).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sound: Option<crate::model::sound::SoundWindow>,
+    /// The faces in view (inputs where a face was seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faces: Option<crate::model::faces::FacesFigures>,
     pub events: BTreeMap<Cow<'static, str>, usize>,
     pub diagnosis: Vec<Diagnosis>,
     /// Seconds from the newest frame's arrival to this window's score (live latency).
@@ -311,6 +320,7 @@ impl WindowRecord {
             calibrated: None,
             picture: None,
             sound: None,
+            faces: None,
         }
     }
 
@@ -371,6 +381,9 @@ pub struct SummaryRecord {
     /// Integrated loudness, loudness range, true peak and clipped time of the whole sound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sound: Option<crate::model::sound::SoundSummary>,
+    /// The faces seen over the whole input (inputs where a face was seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faces: Option<crate::model::faces::FacesFigures>,
     /// The input ended well before the duration its container declares (a truncated file, a
     /// header that lies): where the media ended and what was declared, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]

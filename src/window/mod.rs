@@ -281,6 +281,7 @@ mod tests {
             cr: vec![0; w.div_ceil(2)],
             arrival: Instant::now(),
             damaged: false,
+            face: None,
         };
         let mut b = VideoBatcher::default();
         assert!(b.push(f(0, 4)).is_none());

@@ -15,6 +15,7 @@
 //! | [`picture::Picture`] | pictures, detail frames, shots | `picture`, `style`, score `picture` |
 //! | [`sound::Sound`] | the sound at its own rate | `sound`, score `sound`; summary `sound` |
 pub mod continuity;
+pub mod faces;
 pub mod picture;
 pub mod rhythm;
 pub mod sound;
@@ -118,6 +119,10 @@ pub trait WindowHead: Send {
     ) {
     }
 
+    /// Samples of the analysis audio from absolute sample `first` of a timeline starting at
+    /// `origin`.
+    fn on_samples(&mut self, _origin: f64, _first: i64, _samples: &[f32]) {}
+
     /// The sound at its own rate and layout (stream time).
     fn on_sound(&mut self, _c: &SoundChunk, _dets: &mut Vec<Detection>) {}
 
@@ -155,12 +160,17 @@ pub trait WindowHead: Send {
 
 /// The heads every stream runs, in the order they fill a window (their diagnoses come in that
 /// order, before the events').
-pub fn standard(a: &AnalysisSettings) -> Vec<Box<dyn WindowHead>> {
+pub fn standard(a: &AnalysisSettings, model: &Model) -> Vec<Box<dyn WindowHead>> {
     vec![
         Box::new(continuity::Continuity::new(a)),
         Box::new(sync::SyncHead::new(a)),
         Box::new(rhythm::Rhythm),
         Box::new(picture::Picture::new(a)),
         Box::new(sound::Sound::new(a)),
+        Box::new(faces::Faces::new(
+            model,
+            a.audio_rate,
+            a.sync_search_ms.min(crate::model::faces::lips::SEARCH_MS),
+        )),
     ]
 }

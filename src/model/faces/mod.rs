@@ -5,14 +5,37 @@
 //! `weights/FACES.md` for provenance) and built into the binary: nothing is downloaded.
 //! `tests/faces.rs` holds the port to the package's own TFLite runtime on committed frames.
 pub mod detect;
+pub mod lips;
 pub mod mesh;
 mod net;
+pub mod track;
 
 pub use detect::Detection;
 pub use mesh::Landmarks;
 pub use net::{Net, NetError};
 
 use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// How much of the mouths and the speech a stream keeps for lip sync, seconds.
+pub const HORIZON_S: f64 = 30.0;
+
+/// The faces of a window (or of the whole input, in the summary).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FacesFigures {
+    /// Share of the frames looked at that held a face.
+    pub face_share: f64,
+    /// Faces followed at the end (summary: the most at once).
+    pub count: usize,
+    /// Tracks seen (one per face, a new one after a cut).
+    pub tracks: usize,
+    /// The track whose mouth goes with the speech (committed or not), when there is speech.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speaking_track: Option<u64>,
+    /// Detector and mesh runs (the cost).
+    pub detector_runs: u64,
+    pub mesh_runs: u64,
+}
 
 /// The converted detector and mesh (`weights/`).
 pub const DETECTOR_WEIGHTS: &[u8] =

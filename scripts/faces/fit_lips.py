@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Fit the lip-sync projections (weights/lips_sync.json) on talking clips that are in sync.
+
+    python3 scripts/faces/fit_lips.py --bin $CARGO_TARGET_DIR/release/evalverse \
+        --media ../shared/media --out weights/lips_sync.json
+
+Training clips: the talking clips of MEDIA/talking/syncnet_reference.csv at SyncNet offset 0
+with confidence >= 5 (in sync), less the ones the scorecard shifts (manifest key "talking"):
+those stay held out. `evalverse eval` runs on each with EVALVERSE_FACES_DUMP set, which writes
+the mouth features of each face track and the speech bands exactly as the estimator sees them
+(src/model/faces/lips.rs). The projections are the first canonical pair of the detrended,
+standardised mouth features (the longest track) and speech bands, the speech 40 ms behind the
+mouth; the speech lag is the median best lag of the training clips.
+
+Leave-one-clip-out figures (each clip scored with projections fitted without it, against its
+own speech and against the speech of five other clips, no clip of the scorecard) are printed
+and stored in the file; the decision thresholds (min_peak, min_z) are set so that none of
+those mismatched pairs commits. Needs numpy.
+"""
+import argparse, csv, json, os, subprocess, sys, tempfile
+import numpy as np
+
+STEP = 0.01
+HALF = 30          # detrend: 61-step moving average, edges held
+SEARCH = 50        # steps, +-500 ms
+MIN_N = 250        # 2.5 s
+FIT_LAG = 4        # speech 40 ms behind the mouth while fitting
+FLOOR_DB = 50.0
+
+
+def detrend(v):
+    p = np.pad(v, (HALF, HALF), mode="edge")
+    k = np.ones(2 * HALF + 1) / (2 * HALF + 1)
+    return v - np.convolve(p, k, "valid")
+
+
+def load(path):
+    d = json.load(open(path))
+    tracks = d["mouth"]
+    if not tracks or not d["speech"]:
+        return None
+    t = max(tracks, key=lambda k: len(tracks[k]))
+    fr = tracks[t]
+    ts = np.array([f[0] for f in fr])
+    F = np.array([f[1] for f in fr], dtype=np.float64)
+    g = ts[0] + np.arange(int(np.floor((ts[-1] - ts[0]) / STEP)) + 1) * STEP
+    M = np.stack([np.interp(g, ts, F[:, k]) for k in range(F.shape[1])], 1)
+    S = np.array(d["speech"], dtype=np.float64)
+    S = np.maximum(S, S.max(0) - FLOOR_DB)
+    return dict(m0=g[0], M=np.stack([detrend(M[:, k]) for k in range(M.shape[1])], 1),
+                s0=d["speech_t0"], S=np.stack([detrend(S[:, k]) for k in range(S.shape[1])], 1))
+
+
+def aligned(c, a, lag):
+    """Mouth rows of clip c against speech rows of clip a, the speech `lag` steps later."""
+    off = int(round((c["m0"] - a["s0"]) / STEP)) + lag
+    k0 = max(0, -off)
+    n = min(len(c["M"]) - k0, len(a["S"]) - (k0 + off))
+    if n < MIN_N:
+        return None
+    return c["M"][k0:k0 + n], a["S"][k0 + off:k0 + off + n]
+
+
+def fit(clips):
+    X, Y = zip(*[aligned(c, c, FIT_LAG) for c in clips])
+    X, Y = np.concatenate(X), np.concatenate(Y)
+    sx, sy = X.std(0), Y.std(0)
+    X, Y = (X - X.mean(0)) / sx, (Y - Y.mean(0)) / sy
+    cxx = X.T @ X / len(X) + 1e-3 * np.eye(X.shape[1])
+    cyy = Y.T @ Y / len(Y) + 1e-3 * np.eye(Y.shape[1])
+    wx = np.linalg.inv(np.linalg.cholesky(cxx)).T
+    wy = np.linalg.inv(np.linalg.cholesky(cyy)).T
+    u, s, vt = np.linalg.svd(wx.T @ (X.T @ Y / len(X)) @ wy)
+    a, b = (wx @ u[:, 0]) / sx, (wy @ vt[0]) / sy
+    return (-a, -b) if a[0] < 0 else (a, b)
+
+
+def pearson(x, y):
+    x, y = x - x.mean(), y - y.mean()
+    d = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / d) if d > 0 else 0.0
+
+
+def curve(c, a_clip, w, every=1, speech=None):
+    a, b = w
+    src = dict(a_clip, S=speech) if speech is not None else a_clip
+    out = []
+    for lag in range(-SEARCH, SEARCH + 1, every):
+        p = aligned(c, src, lag)
+        if p is not None:
+            out.append((lag, pearson(p[0] @ a, p[1] @ b)))
+    return out
+
+
+def score(c, a_clip, w):
+    """Best lag (ms), peak and its height over the rolled-speech null (z), as lips.rs does."""
+    cc = curve(c, a_clip, w)
+    if not cc:
+        return None
+    i = int(np.argmax([r for _, r in cc]))
+    lag, peak = cc[i]
+    n = len(a_clip["S"])
+    maxima = []
+    for roll in range(120, n - 120 + 1, 25):
+        rc = curve(c, a_clip, w, 2, np.roll(a_clip["S"], roll, 0))
+        if rc:
+            maxima.append(max(r for _, r in rc))
+    z = (peak - np.mean(maxima)) / np.std(maxima) if len(maxima) >= 3 and np.std(maxima) > 0 else 0.0
+    return lag * 10.0, peak, float(z)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--media", default="../shared/media")
+    ap.add_argument("--out", default="weights/lips_sync.json")
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "evalverse-lips-fit"))
+    ap.add_argument("--min-peak", type=float, default=0.5)
+    ap.add_argument("--min-z", type=float, default=5.0)
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    man = json.load(open(os.path.join(a.media, "manifest.json")))
+    held = {c.replace("talking/", "") for c in man["talking"]["clips"]}
+    ref = list(csv.DictReader(open(os.path.join(a.media, "talking/syncnet_reference.csv"))))
+    insync = [r["clip"] for r in ref if r["syncnet_offset_frames"] == "0"
+              and float(r["syncnet_confidence"] or 0) >= 5 and r["clip"] not in held]
+    others = [r["clip"] for r in ref if r["clip"] not in held]
+    data = {}
+    for c in sorted(set(insync) | set(others)):
+        dump = os.path.join(a.work, c.replace("/", "__") + ".json")
+        if not os.path.exists(dump):
+            env = dict(os.environ, EVALVERSE_FACES_DUMP=dump)
+            subprocess.run([a.bin, "eval", os.path.join(a.media, "talking", c), "--json", "--backend", "cpu"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        d = load(dump) if os.path.exists(dump) else None
+        if d is not None:
+            data[c] = d
+    train = [c for c in insync if c in data]
+    pool = [c for c in others if c in data]
+    print(f"training clips {len(train)}, clips for mismatched speech {len(pool)}, held out {len(held)}")
+    own, mism, lags = [], [], []
+    for c in train:
+        w = fit([data[x] for x in train if x != c])
+        s = score(data[c], data[c], w)
+        own.append(s)
+        for o in [x for x in pool if x != c][:5]:
+            mism.append(score(data[c], data[o], w))
+    w = fit([data[x] for x in train])
+    for c in train:
+        cc = curve(data[c], data[c], w)
+        lags.append(cc[int(np.argmax([r for _, r in cc]))][0] * 10.0)
+    speech_lag = float(np.median(lags))
+    own_errs = [s[0] - speech_lag for s in own]
+    commits = lambda rows: [s for s in rows if s[1] >= a.min_peak and s[2] >= a.min_z and abs(s[0]) < SEARCH * 10]
+    oc, mc = commits(own), commits(mism)
+    fig = {
+        "training_clips": len(train), "mismatched_pairs": len(mism),
+        "loo_own_commit_share": round(len(oc) / len(own), 3),
+        "loo_own_within_one_frame_of_in_sync": round(float(np.mean([abs(s[0] - speech_lag) <= 1000 / 24 for s in oc])) if oc else 0, 3),
+        "loo_own_median_abs_error_ms": round(float(np.median(np.abs(own_errs))), 1),
+        "loo_mismatched_commits": len(mc),
+        "loo_mismatched_peak_max": round(max(s[1] for s in mism), 3),
+    }
+    print(json.dumps(fig))
+    out = {
+        "about": "Lip-sync projections: the first canonical pair of the mouth features and the speech bands "
+                 "(src/model/faces/lips.rs), fitted by scripts/faces/fit_lips.py on talking clips in sync "
+                 "(SyncNet offset 0, confidence >= 5), the scorecard's clips held out.",
+        "mouth": [round(float(x), 6) for x in w[0]],
+        "speech": [round(float(x), 6) for x in w[1]],
+        "speech_lag_ms": speech_lag,
+        "min_peak": a.min_peak,
+        "min_z": a.min_z,
+        "leave_one_clip_out": fig,
+        "training": sorted(train),
+    }
+    with open(a.out, "w") as f:
+        f.write(json.dumps(out, indent=1) + "\n")
+    print("wrote", a.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
