@@ -233,3 +233,36 @@ fn a_batch_report_has_a_row_per_clip_and_links_their_reports() {
     );
     assert!(dom.contains("href=\"c1.mp4.html\"") && !dom.contains("href=\"c0.mp4.html\""));
 }
+
+/// A file without sound gets its thumbnails too (the thumbnail pipeline once waited 30 s for
+/// a sound branch that never came, then drew none).
+#[test]
+fn a_clip_without_sound_has_its_thumbnails() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("silent.mp4");
+    let line = format!(
+        "videotestsrc num-buffers=75 pattern=ball ! video/x-raw,width=320,height=180,framerate=25/1 ! \
+         videoconvert ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
+        clip.display()
+    );
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(line.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 (scripts/install-deps.sh installs it)");
+    assert!(status.success());
+    let page = dir.path().join("silent.html");
+    evalverse(&[
+        "report",
+        clip.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("class=\"shot-thumb\""),
+        "the first shot's frame is drawn"
+    );
+}
