@@ -419,6 +419,11 @@ async fn run_page(
         None if running => render(&RunView::named(&id), &Frame::Live { span_s: span, now }),
         None => return error(StatusCode::NOT_FOUND, format!("no stream {id:?}")),
     };
+    html_response(html)
+}
+
+/// HTML that is never cached nor sniffed as anything else.
+fn html_response(html: String) -> Response {
     let mut r = html.into_response();
     let h = r.headers_mut();
     h.insert(
@@ -437,19 +442,9 @@ async fn run_page(
 async fn live_page(Path(id): Path<String>) -> Response {
     static POLICY: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(super::live::content_security_policy);
-    let mut r = super::live::live_page(&id).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    let mut r = html_response(super::live::live_page(&id));
     if let Ok(v) = HeaderValue::from_str(&POLICY) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     r
 }
