@@ -19,7 +19,7 @@ pub const DEFAULT_SYNC_HORIZON_S: f64 = 12.0;
 pub const DEFAULT_SYNC_SEARCH_MS: f64 = 2000.0;
 pub const DEFAULT_MIN_EVENT_S: f64 = 0.5;
 /// Off by default: the detail plane (focus, noise) costs ~17 % of a 720p file's evaluation
-/// (README "Picture (measured)"); 480 turns it on.
+/// (docs/picture.md); 480 turns it on.
 pub const DEFAULT_DETAIL_WIDTH: u32 = 0;
 pub const DEFAULT_DETAIL_FPS: u32 = 10;
 /// A forward timestamp jump larger than this is a discontinuity (folded away and reported).
