@@ -5,19 +5,23 @@
         --media ../shared/media --out weights/lips_sync.json
 
 Training clips: the talking clips of MEDIA/talking/syncnet_reference.csv at SyncNet offset 0
-with confidence >= 5 (in sync), less the ones the scorecard shifts (manifest key "talking"):
-those stay held out. `evalverse eval` runs on each with EVALVERSE_FACES_DUMP set, which writes
-the mouth features of each face track and the speech bands exactly as the estimator sees them
-(src/model/faces/lips.rs). The projections are the first canonical pair of the detrended,
-standardised mouth features (the longest track) and speech bands, the speech 40 ms behind the
-mouth; the speech lag is the median best lag of the training clips.
+with confidence >= 5 (in sync), less the ones the scorecard shifts (manifest key "talking") and
+less every clip that speaks the same recording as one of those (several generated clips share
+one speech track): the scorecard's clips stay unseen. `evalverse eval` runs on each with
+EVALVERSE_FACES_DUMP set, which writes the mouth features of each face track and the speech
+bands exactly as the estimator sees them (src/model/faces/lips.rs). The projections are the
+first COMPONENTS canonical pairs of the detrended, standardised mouth features (the longest
+track) and speech bands, the speech 40 ms behind the mouth; the score at a lag is the mean of the
+components' correlations; the speech lag is the median best lag of the training clips.
 
-Leave-one-clip-out figures (each clip scored with projections fitted without it, against its
-own speech and against the speech of five other clips, no clip of the scorecard) are printed
-and stored in the file; the decision thresholds (min_peak, min_z) are set so that none of
-those mismatched pairs commits. Needs numpy.
+Validation is grouped by speech: each clip is scored with projections fitted without any clip
+that speaks the same recording, against its own speech and against the speech of every other
+non-scorecard clip that speaks another recording (the mismatched pairs). min_peak is set just
+above the highest mismatched peak whose z passes --min-z, so that none of them commits; the
+figures (for 1 and for COMPONENTS components: the ablation) are printed and stored in the file.
+Speech identity is read from each clip's audio envelope (ffmpeg). Needs numpy and ffmpeg.
 """
-import argparse, csv, json, os, subprocess, sys, tempfile
+import argparse, csv, itertools, json, os, subprocess, sys, tempfile
 import numpy as np
 
 STEP = 0.01
@@ -61,7 +65,36 @@ def aligned(c, a, lag):
     return c["M"][k0:k0 + n], a["S"][k0 + off:k0 + off + n]
 
 
-def fit(clips):
+def speech_groups(folder, clips):
+    """Clips speaking the same recording (10-ms level envelopes correlated above 0.9 at some
+    lag within 0.5 s) share a group: {clip: group}."""
+    env = {}
+    for c in clips:
+        pcm = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", os.path.join(folder, c),
+                              "-ac", "1", "-ar", "8000", "-f", "f32le", "-"], capture_output=True, check=True).stdout
+        a = np.frombuffer(pcm, dtype=np.float32)
+        n = len(a) // 80
+        e = 10 * np.log10((a[:n * 80].reshape(n, 80).astype(np.float64) ** 2).mean(1) + 1e-8)
+        env[c] = (e - e.mean()) / (e.std() + 1e-9)
+    root = {c: c for c in clips}
+
+    def find(c):
+        while root[c] != c:
+            c = root[c]
+        return c
+    for a, b in itertools.combinations(sorted(clips), 2):
+        x, y = env[a], env[b]
+        n = min(len(x), len(y))
+        for lag in range(-50, 51, 2):
+            xs, ys = x[max(0, lag):n + min(0, lag)], y[max(0, -lag):n - max(0, lag)]
+            m = min(len(xs), len(ys))
+            if m > 200 and np.corrcoef(xs[:m], ys[:m])[0, 1] > 0.9:
+                root[find(a)] = find(b)
+                break
+    return {c: find(c) for c in clips}
+
+
+def fit(clips, k):
     X, Y = zip(*[aligned(c, c, FIT_LAG) for c in clips])
     X, Y = np.concatenate(X), np.concatenate(Y)
     sx, sy = X.std(0), Y.std(0)
@@ -71,8 +104,11 @@ def fit(clips):
     wx = np.linalg.inv(np.linalg.cholesky(cxx)).T
     wy = np.linalg.inv(np.linalg.cholesky(cyy)).T
     u, s, vt = np.linalg.svd(wx.T @ (X.T @ Y / len(X)) @ wy)
-    a, b = (wx @ u[:, 0]) / sx, (wy @ vt[0]) / sy
-    return (-a, -b) if a[0] < 0 else (a, b)
+    pairs = []
+    for j in range(k):
+        a, b = (wx @ u[:, j]) / sx, (wy @ vt[j]) / sy
+        pairs.append((-a, -b) if a[0] < 0 else (a, b))
+    return pairs
 
 
 def pearson(x, y):
@@ -82,13 +118,12 @@ def pearson(x, y):
 
 
 def curve(c, a_clip, w, every=1, speech=None):
-    a, b = w
     src = dict(a_clip, S=speech) if speech is not None else a_clip
     out = []
     for lag in range(-SEARCH, SEARCH + 1, every):
         p = aligned(c, src, lag)
         if p is not None:
-            out.append((lag, pearson(p[0] @ a, p[1] @ b)))
+            out.append((lag, float(np.mean([pearson(p[0] @ a, p[1] @ b) for a, b in w]))))
     return out
 
 
@@ -115,8 +150,8 @@ def main():
     ap.add_argument("--media", default="../shared/media")
     ap.add_argument("--out", default="weights/lips_sync.json")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "evalverse-lips-fit"))
-    ap.add_argument("--min-peak", type=float, default=0.5)
-    ap.add_argument("--min-z", type=float, default=5.0)
+    ap.add_argument("--components", type=int, default=2)
+    ap.add_argument("--min-z", type=float, default=3.0)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     man = json.load(open(os.path.join(a.media, "manifest.json")))
@@ -135,43 +170,52 @@ def main():
         d = load(dump) if os.path.exists(dump) else None
         if d is not None:
             data[c] = d
-    train = [c for c in insync if c in data]
-    pool = [c for c in others if c in data]
-    print(f"training clips {len(train)}, clips for mismatched speech {len(pool)}, held out {len(held)}")
-    own, mism, lags = [], [], []
-    for c in train:
-        w = fit([data[x] for x in train if x != c])
-        s = score(data[c], data[c], w)
-        own.append(s)
-        for o in [x for x in pool if x != c][:5]:
-            mism.append(score(data[c], data[o], w))
-    w = fit([data[x] for x in train])
-    for c in train:
-        cc = curve(data[c], data[c], w)
-        lags.append(cc[int(np.argmax([r for _, r in cc]))][0] * 10.0)
-    speech_lag = float(np.median(lags))
-    own_errs = [s[0] - speech_lag for s in own]
-    commits = lambda rows: [s for s in rows if s[1] >= a.min_peak and s[2] >= a.min_z and abs(s[0]) < SEARCH * 10]
-    oc, mc = commits(own), commits(mism)
-    fig = {
-        "training_clips": len(train), "mismatched_pairs": len(mism),
-        "loo_own_commit_share": round(len(oc) / len(own), 3),
-        "loo_own_within_one_frame_of_in_sync": round(float(np.mean([abs(s[0] - speech_lag) <= 1000 / 24 for s in oc])) if oc else 0, 3),
-        "loo_own_median_abs_error_ms": round(float(np.median(np.abs(own_errs))), 1),
-        "loo_mismatched_commits": len(mc),
-        "loo_mismatched_peak_max": round(max(s[1] for s in mism), 3),
-    }
-    print(json.dumps(fig))
+    groups = speech_groups(os.path.join(a.media, "talking"), [r["clip"] for r in ref])
+    held_groups = {groups[c] for c in held if c in groups}
+    train = [c for c in insync if c in data and groups[c] not in held_groups]
+    pool = [c for c in others if c in data and groups[c] not in held_groups]
+    print(f"training clips {len(train)} ({len({groups[c] for c in train})} recordings), "
+          f"clips for mismatched speech {len(pool)}, held out {len(held)} and "
+          f"{len([c for c in others if groups.get(c) in held_groups])} that speak their recordings")
+    figs = {}
+    for k in sorted({1, a.components}):
+        own, mism = [], []
+        for c in train:
+            w = fit([data[x] for x in train if groups[x] != groups[c]], k)
+            own.append(score(data[c], data[c], w))
+            mism += [score(data[c], data[o], w) for o in pool if groups[o] != groups[c]]
+        passing = [s[1] for s in mism if s[2] >= a.min_z]
+        min_peak = round(max(passing) + 0.01, 3) if passing else 0.0
+        w = fit([data[x] for x in train], k)
+        lags = []
+        for c in train:
+            cc = curve(data[c], data[c], w)
+            lags.append(cc[int(np.argmax([r for _, r in cc]))][0] * 10.0)
+        speech_lag = float(np.median(lags))
+        oc = [s for s in own if s[1] >= min_peak and s[2] >= a.min_z and abs(s[0]) < SEARCH * 10]
+        figs[k] = dict(w=w, speech_lag=speech_lag, min_peak=min_peak, fig={
+            "components": k, "training_clips": len(train), "mismatched_pairs": len(mism),
+            "min_peak": min_peak,
+            "grouped_own_commit_share": round(len(oc) / len(own), 3),
+            "grouped_own_within_one_frame_of_in_sync": round(float(np.mean([abs(s[0] - speech_lag) <= 1000 / 24 for s in oc])) if oc else 0, 3),
+            "grouped_own_median_abs_error_ms": round(float(np.median([abs(s[0] - speech_lag) for s in own])), 1),
+            "grouped_own_peak_median": round(float(np.median([s[1] for s in own])), 3),
+            "grouped_mismatched_peak_max": round(max(s[1] for s in mism), 3),
+        })
+        print(json.dumps(figs[k]["fig"]))
+    best = figs[a.components]
     out = {
-        "about": "Lip-sync projections: the first canonical pair of the mouth features and the speech bands "
+        "about": "Lip-sync projections: the first canonical pairs of the mouth features and the speech bands "
                  "(src/model/faces/lips.rs), fitted by scripts/faces/fit_lips.py on talking clips in sync "
-                 "(SyncNet offset 0, confidence >= 5), the scorecard's clips held out.",
-        "mouth": [round(float(x), 6) for x in w[0]],
-        "speech": [round(float(x), 6) for x in w[1]],
-        "speech_lag_ms": speech_lag,
-        "min_peak": a.min_peak,
+                 "(SyncNet offset 0, confidence >= 5); the scorecard's clips and every clip speaking their "
+                 "recordings held out. Figures grouped by recording; 'ablation' holds the one-component fit.",
+        "mouth": [[round(float(x), 6) for x in a_] for a_, _ in best["w"]],
+        "speech": [[round(float(x), 6) for x in b_] for _, b_ in best["w"]],
+        "speech_lag_ms": best["speech_lag"],
+        "min_peak": best["min_peak"],
         "min_z": a.min_z,
-        "leave_one_clip_out": fig,
+        "grouped_by_recording": best["fig"],
+        "ablation": [figs[k]["fig"] for k in sorted(figs)],
         "training": sorted(train),
     }
     with open(a.out, "w") as f:

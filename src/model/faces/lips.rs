@@ -46,9 +46,11 @@ const NULL_ROLL_STEP_S: f64 = 0.25;
 /// The learned projections and the decision (`weights/lips_sync.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LipsModel {
-    /// Weights of the mouth features and of the speech bands.
-    pub mouth: [f64; MOUTH_FEATURES],
-    pub speech: [f64; BANDS.len()],
+    /// Weights of the mouth features and of the speech bands, one pair per canonical component
+    /// (the same count of each, at least one); the score at a lag is the mean of the
+    /// components' correlations.
+    pub mouth: Vec<[f64; MOUTH_FEATURES]>,
+    pub speech: Vec<[f64; BANDS.len()]>,
     /// The lag of speech behind the mouth in clips that are in sync, ms.
     pub speech_lag_ms: f64,
     /// A committed peak's correlation and its height over the null, at least.
@@ -60,8 +62,21 @@ pub struct LipsModel {
 pub const SHIPPED: &str = include_str!("../../../weights/lips_sync.json");
 
 impl LipsModel {
-    pub fn shipped() -> Result<Self, serde_json::Error> {
-        serde_json::from_str(SHIPPED)
+    pub fn shipped() -> Result<Self, String> {
+        Self::parse(SHIPPED)
+    }
+
+    /// A model from its JSON, checked.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let m: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if m.mouth.is_empty() || m.mouth.len() != m.speech.len() {
+            return Err(format!(
+                "{} mouth and {} speech projections (want the same count, at least one)",
+                m.mouth.len(),
+                m.speech.len()
+            ));
+        }
+        Ok(m)
     }
 }
 
@@ -245,15 +260,17 @@ pub fn detrend(v: &[f64]) -> Vec<f64> {
     out
 }
 
-/// The mouth's projection at [`STEP_S`] from its frames `(pts, features)` (sorted): the time
-/// of the first step and the values.
-pub fn mouth_line(m: &LipsModel, frames: &[(f64, [f32; MOUTH_FEATURES])]) -> (f64, Vec<f64>) {
+/// The mouth's projection by `w` at [`STEP_S`] from its frames `(pts, features)` (sorted): the
+/// time of the first step and the values.
+pub fn mouth_line(
+    w: &[f64; MOUTH_FEATURES],
+    frames: &[(f64, [f32; MOUTH_FEATURES])],
+) -> (f64, Vec<f64>) {
     let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
         return (0.0, vec![]);
     };
-    let proj = |f: &[f32; MOUTH_FEATURES]| -> f64 {
-        f.iter().zip(m.mouth).map(|(x, w)| *x as f64 * w).sum()
-    };
+    let proj =
+        |f: &[f32; MOUTH_FEATURES]| -> f64 { f.iter().zip(w).map(|(x, w)| *x as f64 * w).sum() };
     let n = ((last.0 - first.0) / STEP_S).floor() as usize + 1;
     let mut out = Vec::with_capacity(n);
     let mut j = 0;
@@ -273,8 +290,9 @@ pub fn mouth_line(m: &LipsModel, frames: &[(f64, [f32; MOUTH_FEATURES])]) -> (f6
     (first.0, out)
 }
 
-/// The speech's projection: each band floored [`FLOOR_DB`] under its loudest step, weighted.
-pub fn speech_line(m: &LipsModel, rows: &[[f32; 6]]) -> Vec<f64> {
+/// The speech's projection by `w`: each band floored [`FLOOR_DB`] under its loudest step,
+/// weighted.
+pub fn speech_line(w: &[f64; BANDS.len()], rows: &[[f32; 6]]) -> Vec<f64> {
     let mut top = [f32::MIN; 6];
     for r in rows {
         for (t, v) in top.iter_mut().zip(r) {
@@ -285,7 +303,7 @@ pub fn speech_line(m: &LipsModel, rows: &[[f32; 6]]) -> Vec<f64> {
         .map(|r| {
             r.iter()
                 .zip(top)
-                .zip(m.speech)
+                .zip(w)
                 .map(|((v, t), w)| v.max(t - FLOOR_DB) as f64 * w)
                 .sum()
         })
@@ -315,16 +333,20 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Correlations of `mouth` (step 0 at `m0`) with `speech` (step 0 at `s0`) at lags
-/// `-steps..=steps` every `every` steps: `(lag in steps, r, overlap in steps)`.
+/// Correlations of each component of `mouth` (step 0 at `m0`) with the same component of
+/// `speech` (step 0 at `s0`), averaged over the components, at lags `-steps..=steps` every
+/// `every` steps: `(lag in steps, r, overlap in steps)`.
 fn correlations(
     m0: f64,
-    mouth: &[f64],
+    mouth: &[Vec<f64>],
     s0: f64,
-    speech: &[f64],
+    speech: &[Vec<f64>],
     steps: i64,
     every: i64,
 ) -> Vec<(i64, f64, usize)> {
+    let len = |v: &[Vec<f64>]| v.iter().map(Vec::len).min().unwrap_or(0);
+    let (mouth_n, speech_n) = (len(mouth), len(speech));
+    let parts = mouth.len().min(speech.len()).max(1) as f64;
     let off = ((m0 - s0) / STEP_S).round() as i64;
     let min_n = (MIN_SPAN_S / STEP_S) as usize;
     let mut out = vec![];
@@ -333,12 +355,14 @@ fn correlations(
         // mouth[k] against speech[k + off + lag]
         let k0 = (-(off + lag)).max(0) as usize;
         let j0 = (k0 as i64 + off + lag) as usize;
-        let n = mouth
-            .len()
-            .saturating_sub(k0)
-            .min(speech.len().saturating_sub(j0));
+        let n = mouth_n.saturating_sub(k0).min(speech_n.saturating_sub(j0));
         if n >= min_n {
-            out.push((lag, pearson(&mouth[k0..k0 + n], &speech[j0..j0 + n]), n));
+            let r: f64 = mouth
+                .iter()
+                .zip(speech)
+                .map(|(m, s)| pearson(&m[k0..k0 + n], &s[j0..j0 + n]))
+                .sum();
+            out.push((lag, r / parts, n));
         }
         lag += every;
     }
@@ -358,9 +382,17 @@ pub fn estimate(
     let mean = gaps.iter().sum::<f64>() / gaps.len().max(1) as f64;
     let gap_sd =
         (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len().max(1) as f64).sqrt();
-    let (m0, mouth) = mouth_line(m, frames);
-    let mouth = detrend(&mouth);
-    let speech = detrend(&speech_line(m, rows));
+    let m0 = frames.first().map_or(0.0, |f| f.0);
+    let mouth: Vec<Vec<f64>> = m
+        .mouth
+        .iter()
+        .map(|w| detrend(&mouth_line(w, frames).1))
+        .collect();
+    let speech: Vec<Vec<f64>> = m
+        .speech
+        .iter()
+        .map(|w| detrend(&speech_line(w, rows)))
+        .collect();
     let steps = (search_ms / 1000.0 / STEP_S).round() as i64;
     let c = correlations(m0, &mouth, s0, &speech, steps, 1);
     let span_s = c.iter().map(|x| x.2).max().unwrap_or(0) as f64 * STEP_S;
@@ -393,7 +425,8 @@ pub fn estimate(
     let e = LipsEstimate {
         audio_delay_ms: None,
         declined: None,
-        best_lag_ms: Some(((lag as f64 + refined) * STEP_S * 1000.0 - m.speech_lag_ms).round()),
+        // `+ 0.0`: a rounded −0.4 ms is 0, not −0.
+        best_lag_ms: Some(((lag as f64 + refined) * STEP_S * 1000.0 - m.speech_lag_ms).round() + 0.0),
         peak,
         z,
         span_s,
@@ -418,19 +451,21 @@ pub fn estimate(
 /// The peak's height over the best correlations found with the speech rolled round by more
 /// than [`NULL_MIN_ROLL_S`] (in their standard deviations); 0 when the speech is too short to
 /// roll.
-fn null_z(m0: f64, mouth: &[f64], s0: f64, speech: &[f64], steps: i64, peak: f64) -> f64 {
-    let n = speech.len();
+fn null_z(m0: f64, mouth: &[Vec<f64>], s0: f64, speech: &[Vec<f64>], steps: i64, peak: f64) -> f64 {
+    let n = speech.iter().map(Vec::len).min().unwrap_or(0);
     let min_roll = (NULL_MIN_ROLL_S / STEP_S) as usize;
     let every = (NULL_ROLL_STEP_S / STEP_S) as usize;
     if n < 2 * min_roll + every {
         return 0.0;
     }
     let mut maxima = vec![];
-    let mut rolled = vec![0.0; n];
+    let mut rolled = vec![vec![0.0; n]; speech.len()];
     let mut roll = min_roll;
     while roll + min_roll <= n {
-        for (i, r) in rolled.iter_mut().enumerate() {
-            *r = speech[(i + n - roll) % n];
+        for (line, s) in rolled.iter_mut().zip(speech) {
+            for (i, r) in line.iter_mut().enumerate() {
+                *r = s[(i + n - roll) % n];
+            }
         }
         let best = correlations(m0, mouth, s0, &rolled, steps, 2)
             .iter()
@@ -456,8 +491,8 @@ mod tests {
 
     fn model() -> LipsModel {
         LipsModel {
-            mouth: [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            speech: [0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+            mouth: vec![[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]],
+            speech: vec![[0.0, 1.0, 0.0, 0.0, 0.0, 0.0]],
             speech_lag_ms: 0.0,
             min_peak: 0.3,
             min_z: 3.0,
@@ -531,6 +566,32 @@ mod tests {
         };
         let e = estimate(&model(), &f, s0, &rows, SEARCH_MS);
         assert!(e.audio_delay_ms.is_none(), "{e:?}");
+    }
+
+    #[test]
+    fn components_are_averaged_and_must_pair() {
+        let (f, s0, rows) = talk(0.12);
+        // A second component that reads nothing the speech carries halves the peak.
+        let mut two = model();
+        two.mouth.push([0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        two.speech.push([0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        let (one, both) = (
+            estimate(&model(), &f, s0, &rows, SEARCH_MS),
+            estimate(&two, &f, s0, &rows, SEARCH_MS),
+        );
+        assert!(one.peak > 0.9, "{one:?}");
+        assert!(
+            (both.peak - one.peak / 2.0).abs() < 0.05,
+            "{one:?} {both:?}"
+        );
+        assert_eq!(both.best_lag_ms, one.best_lag_ms);
+        let text = serde_json::to_string(&two).unwrap();
+        assert!(LipsModel::parse(&text).is_ok());
+        let mut odd = two;
+        odd.speech.pop();
+        let err = LipsModel::parse(&serde_json::to_string(&odd).unwrap()).unwrap_err();
+        assert!(err.contains("2 mouth and 1 speech"), "{err}");
+        assert!(LipsModel::shipped().is_ok());
     }
 
     #[test]
