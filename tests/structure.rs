@@ -392,6 +392,13 @@ fn the_golden_run_is_unchanged() {
         ends.windows(2).all(|w| w[1] - w[0] <= 1.0 + 1e-6),
         "a hop without its window: {ends:?}"
     );
+    // A committed delay says what it rests on (the metric evalverse_sync_evidence reads it).
+    for r in got.values().flatten().filter(|r| r["type"] == "window") {
+        let sync = &r["sync"];
+        if !sync["audio_delay_ms"].is_null() {
+            assert!(sync["source"].is_string(), "committed without a source: {r}");
+        }
+    }
     let mut diffs = vec![];
     for k in want
         .keys()

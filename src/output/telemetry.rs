@@ -396,12 +396,13 @@ pub fn observe(r: &Record) {
                 ("overall", w.scores.overall),
             ] {
                 if let Some(v) = v {
-                    metrics::gauge!(m::SCORE, "stream" => s.clone(), "dimension" => dim).set(v);
+                    metrics::gauge!(m::SCORE, "stream" => s.clone(), "dimension" => dim)
+                        .set(unsigned_zero(v));
                 }
             }
             for (dim, v) in w.calibrated.iter().flatten() {
                 metrics::gauge!(m::CALIBRATED_SCORE, "stream" => s.clone(), "dimension" => dim.clone())
-                    .set(*v);
+                    .set(unsigned_zero(*v));
             }
             // A declined window clears the sync gauges (NaN: every comparison is false), so
             // no rule fires on the last committed value.
@@ -414,9 +415,10 @@ pub fn observe(r: &Record) {
                 ),
                 None => (f64::NAN, f64::NAN, f64::NAN),
             };
-            metrics::gauge!(m::AUDIO_DELAY, "stream" => s.clone()).set(delay);
-            metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone()).set(confidence);
-            metrics::gauge!(m::AUDIO_DRIFT, "stream" => s.clone()).set(drift);
+            metrics::gauge!(m::AUDIO_DELAY, "stream" => s.clone()).set(unsigned_zero(delay));
+            metrics::gauge!(m::SYNC_CONFIDENCE, "stream" => s.clone())
+                .set(unsigned_zero(confidence));
+            metrics::gauge!(m::AUDIO_DRIFT, "stream" => s.clone()).set(unsigned_zero(drift));
             let rests_on = committed.and_then(|c| c.source);
             for source in [
                 SyncSource::Events,
@@ -426,37 +428,42 @@ pub fn observe(r: &Record) {
                 metrics::gauge!(m::SYNC_EVIDENCE, "stream" => s.clone(), "source" => source.as_str())
                     .set(f64::from(u8::from(rests_on == Some(source))));
             }
-            metrics::gauge!(m::FLICKER, "stream" => s.clone()).set(w.continuity.flicker_ratio);
-            metrics::gauge!(m::FREEZE_RATIO, "stream" => s.clone()).set(w.continuity.freeze_ratio);
-            metrics::gauge!(m::BLACK_RATIO, "stream" => s.clone()).set(w.continuity.black_ratio);
+            metrics::gauge!(m::FLICKER, "stream" => s.clone())
+                .set(unsigned_zero(w.continuity.flicker_ratio));
+            metrics::gauge!(m::FREEZE_RATIO, "stream" => s.clone())
+                .set(unsigned_zero(w.continuity.freeze_ratio));
+            metrics::gauge!(m::BLACK_RATIO, "stream" => s.clone())
+                .set(unsigned_zero(w.continuity.black_ratio));
             if let Some(x) = w.continuity.silence_ratio {
-                metrics::gauge!(m::SILENCE_RATIO, "stream" => s.clone()).set(x);
+                metrics::gauge!(m::SILENCE_RATIO, "stream" => s.clone()).set(unsigned_zero(x));
             }
             if let Some(snd) = &w.sound {
                 let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
                 metrics::gauge!(m::LOUDNESS, "stream" => s.clone(), "kind" => "short_term")
-                    .set(nan(snd.short_term_lufs));
+                    .set(unsigned_zero(nan(snd.short_term_lufs)));
                 metrics::gauge!(m::LOUDNESS, "stream" => s.clone(), "kind" => "momentary_max")
-                    .set(nan(snd.momentary_max_lufs));
-                metrics::gauge!(m::TRUE_PEAK, "stream" => s.clone()).set(nan(snd.true_peak_dbtp));
+                    .set(unsigned_zero(nan(snd.momentary_max_lufs)));
+                metrics::gauge!(m::TRUE_PEAK, "stream" => s.clone())
+                    .set(unsigned_zero(nan(snd.true_peak_dbtp)));
             }
             if let Some(p) = &w.picture {
                 metrics::gauge!(m::EXPOSURE_CLIPPED, "stream" => s.clone(), "side" => "highlights")
-                    .set(p.highlights_clipped);
+                    .set(unsigned_zero(p.highlights_clipped));
                 metrics::gauge!(m::EXPOSURE_CLIPPED, "stream" => s.clone(), "side" => "shadows")
-                    .set(p.shadows_crushed);
-                metrics::gauge!(m::CAMERA_SHAKE, "stream" => s.clone()).set(p.shake_pct / 100.0);
+                    .set(unsigned_zero(p.shadows_crushed));
+                metrics::gauge!(m::CAMERA_SHAKE, "stream" => s.clone())
+                    .set(unsigned_zero(p.shake_pct / 100.0));
             }
             if let Some(asl) = w.rhythm.average_shot_length_s {
-                metrics::gauge!(m::SHOT_LENGTH, "stream" => s.clone()).set(asl);
+                metrics::gauge!(m::SHOT_LENGTH, "stream" => s.clone()).set(unsigned_zero(asl));
             }
             metrics::gauge!(m::CUTS_PER_MINUTE, "stream" => s.clone())
-                .set(w.rhythm.cuts_per_minute);
+                .set(unsigned_zero(w.rhythm.cuts_per_minute));
             if let Some(t) = &w.transport {
                 metrics::gauge!(m::TRANSPORT_DAMAGED, "stream" => s.clone(), "medium" => "video")
-                    .set(t.damaged_video_ratio);
+                    .set(unsigned_zero(t.damaged_video_ratio));
                 metrics::gauge!(m::TRANSPORT_DAMAGED, "stream" => s.clone(), "medium" => "audio")
-                    .set(t.damaged_audio_ratio);
+                    .set(unsigned_zero(t.damaged_audio_ratio));
             }
             metrics::histogram!(m::LATENCY, "stream" => s, "stage" => "window").record(w.latency_s);
         }
@@ -477,7 +484,7 @@ pub fn observe(r: &Record) {
         Record::State(st) => {
             for state in StreamState::ALL {
                 let v = if state == st.state { 1.0 } else { 0.0 };
-                metrics::gauge!(m::STREAM_STATE, "stream" => st.stream.clone(), "state" => state.as_str()).set(v);
+                metrics::gauge!(m::STREAM_STATE, "stream" => st.stream.clone(), "state" => state.as_str()).set(unsigned_zero(v));
             }
         }
         _ => {}
@@ -498,6 +505,14 @@ mod tests {
         }));
         let installed = Installed(h.0.clone());
         (h, installed)
+    }
+
+    #[test]
+    fn a_negative_zero_is_exposed_as_zero() {
+        assert_eq!(format!("{}", -0.0f64), "-0");
+        assert_eq!(format!("{}", unsigned_zero(-0.0)), "0");
+        assert_eq!(unsigned_zero(-0.25), -0.25);
+        assert!(unsigned_zero(f64::NAN).is_nan());
     }
 
     fn window(delay_ms: Option<f64>) -> Record {
@@ -631,4 +646,10 @@ mod tests {
             "{text}"
         );
     }
+}
+
+/// `v`, with a negative zero (a rounded −0.3 ms, a −0.0 from a product) as plain 0: the
+/// exposition would print `-0`.
+fn unsigned_zero(v: f64) -> f64 {
+    v + 0.0
 }

@@ -5,7 +5,7 @@ use super::{MAX_WINDOW_LAG_S, PruneCx, SummaryCx, WindowCx, WindowHead};
 use crate::config::AnalysisSettings;
 use crate::evaluator::clock::Timing;
 use crate::model::features::FrameFeatures;
-use crate::model::local_sync::{self, LocalEstimate, LocalSync};
+use crate::model::local_sync::{self, LocalEstimate, LocalSync, SyncSource};
 use crate::model::rhythm::VisualEvent;
 use crate::model::sync::{Decline, Onset, OnsetDetector, SyncEstimate, SyncTally};
 use crate::score::record::{SummaryRecord, SyncCurve, SyncFigures, WindowRecord, rounded};
@@ -79,9 +79,7 @@ impl SyncHead {
             .model
             .sync(&self.visual, &self.onsets, from, e, self.search_ms);
         let local = self.window_local(e, &est);
-        let source = local
-            .as_ref()
-            .and_then(|l| local_sync::combine(&mut est, l, cx.frame_s));
+        let source = committed_source(&mut est, local.as_ref(), cx.frame_s);
         let mut fig = SyncFigures::new(&est, cx.timing);
         fig.source = source;
         fig.local = local;
@@ -229,9 +227,7 @@ impl WindowHead for SyncHead {
             (false, _) => SyncEstimate::declined(Decline::NoVideo, 0, self.onsets_total),
         };
         let local = (media.video && media.audio).then(|| self.local.estimate(self.search_ms));
-        let source = local
-            .as_ref()
-            .and_then(|l| local_sync::combine(&mut est, l, cx.frame_s));
+        let source = committed_source(&mut est, local.as_ref(), cx.frame_s);
         let mut sync = SyncFigures::new(&est, cx.timing);
         if media.video && media.audio {
             sync.correlation = self.tally.curve().map(SyncCurve::new);
@@ -260,5 +256,18 @@ impl WindowHead for SyncHead {
     }
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+/// The events' estimate combined with the local motion's where there is one; the source of a
+/// committed delay (the events' when no local estimate was made).
+fn committed_source(
+    est: &mut SyncEstimate,
+    local: Option<&LocalEstimate>,
+    frame_s: f64,
+) -> Option<SyncSource> {
+    match local {
+        Some(l) => local_sync::combine(est, l, frame_s),
+        None => est.audio_delay_ms.map(|_| SyncSource::Events),
     }
 }

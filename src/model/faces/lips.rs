@@ -426,7 +426,9 @@ pub fn estimate(
         audio_delay_ms: None,
         declined: None,
         // `+ 0.0`: a rounded −0.4 ms is 0, not −0.
-        best_lag_ms: Some(((lag as f64 + refined) * STEP_S * 1000.0 - m.speech_lag_ms).round() + 0.0),
+        best_lag_ms: Some(
+            ((lag as f64 + refined) * STEP_S * 1000.0 - m.speech_lag_ms).round() + 0.0,
+        ),
         peak,
         z,
         span_s,
