@@ -80,6 +80,13 @@ pub enum ConfigError {
     /// `message`: the parser's words, cut to a short excerpt of the offending line.
     #[error("config {path} is not valid TOML for evalverse: {message}")]
     Parse { path: PathBuf, message: String },
+    /// Valid TOML with a key evalverse does not know (a typo, a key of another table).
+    #[error("config {path}, line {line}: {message} (every key: evalverse.example.toml)")]
+    UnknownKey {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("invalid setting `{field}`: {why}")]
     Invalid { field: String, why: String },
 }
@@ -957,6 +964,26 @@ impl ApiSources {
     }
 }
 
+/// A parser error as the user needs it: an unknown key named with its line and every key its
+/// table takes; anything else as the parser's words, cut short.
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    if e.message().starts_with("unknown field") {
+        let line = e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        let message = e.message().replace("unknown field", "unknown key");
+        return ConfigError::UnknownKey {
+            path: path.into(),
+            line,
+            message: message.chars().take(600).collect(),
+        };
+    }
+    ConfigError::Parse {
+        path: path.into(),
+        message: crate::files::excerpt(&e.to_string()),
+    }
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = crate::files::read_text(path, MAX_CONFIG_BYTES, "config").map_err(|why| {
@@ -965,10 +992,7 @@ impl Settings {
                 why,
             }
         })?;
-        let settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: crate::files::excerpt(&e.to_string()),
-        })?;
+        let settings: Settings = toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -1097,6 +1121,62 @@ mod tests {
         let s: Settings = toml::from_str(&block[from..to]).expect("README config parses");
         s.validate().expect("README config is valid");
         assert_eq!(s.analysis.detectors.motion_mad, DEFAULT_MOTION_MAD);
+    }
+
+    /// The shipped example names every key at its default and sends nothing anywhere.
+    #[test]
+    fn the_example_configuration_is_every_default_and_safe_to_copy() {
+        let text = include_str!("../evalverse.example.toml");
+        let s: Settings = toml::from_str(text).expect("the example parses");
+        s.validate().expect("the example is valid");
+        let d = AnalysisSettings::default();
+        let mut a = s.analysis.clone();
+        assert!((a.detectors.black_luma - d.detectors.black_luma).abs() < 1e-5);
+        a.detectors.black_luma = d.detectors.black_luma;
+        assert_eq!(a, d, "the example's [analysis] is the default");
+        assert_eq!(s.server, ServerSettings::default());
+        assert_eq!(
+            s.alerting,
+            AlertingSettings::default(),
+            "no webhook to an address nobody runs"
+        );
+        assert!(
+            s.alerts.is_empty(),
+            "no [[alerts]]: the built-in rules stay"
+        );
+        assert_eq!(s.streams.len(), 1);
+        // Every key of a table is written out (a key left out would still parse).
+        for key in [
+            "audio_rate",
+            "batch_frames",
+            "black_ratio",
+            "flicker_amplitude",
+            "face_side",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{key} ="))),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line_not_called_bad_toml() {
+        let dir = std::env::temp_dir().join(format!("evalverse-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("typo.toml");
+        std::fs::write(&path, "[analysis]\nwidth = 160\nwindow = 4.0\n").unwrap();
+        let e = Settings::load(&path).unwrap_err().to_string();
+        assert!(e.contains("line 3: unknown key `window`"), "{e}");
+        assert!(
+            e.contains("`window_s`") && !e.contains("not valid TOML"),
+            "{e}"
+        );
+        std::fs::write(&path, "[analysis\n").unwrap();
+        let e = Settings::load(&path).unwrap_err().to_string();
+        assert!(e.contains("not valid TOML"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

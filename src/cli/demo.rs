@@ -1,7 +1,7 @@
 //! `evalverse demo`: a generated sequence with cuts, beeps, a known audio delay and a freeze,
 //! streamed as RTP over loopback and evaluated live.
-use super::ModelArgs;
 use super::live::{Live, finish_live, parse_listen, print_records, start_live};
+use super::{CalibrationArg, ModelArgs};
 use anyhow::{Result, bail};
 use clap::Args;
 use evalverse::config::StreamSettings;
@@ -30,6 +30,8 @@ pub struct DemoArgs {
     json: bool,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    calibration: CalibrationArg,
 }
 
 pub fn run(a: DemoArgs) -> Result<i32> {
@@ -37,7 +39,7 @@ pub fn run(a: DemoArgs) -> Result<i32> {
     if !(3.0..=3600.0).contains(&duration) {
         bail!("--duration must be 3–3600 seconds");
     }
-    let settings = a.model.settings()?;
+    let settings = a.model.settings_with(&a.calibration)?;
     let addr = parse_listen(&a.listen)?;
     if http::needs_token(&addr) {
         bail!("the demo has no token: give --listen a loopback address (e.g. 127.0.0.1:9800)");

@@ -1,5 +1,5 @@
 //! `evalverse eval FILE`: evaluate a file or URI as fast as it decodes.
-use super::{ModelArgs, model_for};
+use super::{CalibrationArg, ModelArgs, model_for};
 use anyhow::Result;
 use clap::Args;
 use evalverse::evaluator::evaluate_file;
@@ -17,6 +17,8 @@ pub struct EvalArgs {
     json: bool,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    calibration: CalibrationArg,
 }
 
 pub fn run(a: EvalArgs) -> Result<i32> {
@@ -24,9 +26,10 @@ pub fn run(a: EvalArgs) -> Result<i32> {
         input,
         json,
         model: args,
+        calibration,
     } = a;
     let input = input.as_str();
-    let settings = args.settings()?;
+    let settings = args.settings_with(&calibration)?;
     let model = model_for(&settings)?;
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();

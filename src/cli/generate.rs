@@ -8,13 +8,18 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct GenerateArgs {
+    /// The MP4 file to write (H.264 and AAC).
     output: PathBuf,
+    /// Seconds of sequence.
     #[arg(long, default_value_t = 20.0)]
     duration: f64,
+    /// Frame width, px.
     #[arg(long, default_value_t = 640)]
     width: usize,
+    /// Frame height, px.
     #[arg(long, default_value_t = 360)]
     height: usize,
+    /// Frames per second.
     #[arg(long, default_value_t = 25)]
     fps: u32,
     /// Cut times in seconds, comma-separated (default: irregular cuts every 2–4 s).

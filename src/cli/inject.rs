@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct InjectArgs {
+    /// The clip to copy: a file or URI (not changed).
     input: String,
+    /// The faulty copy to write (MP4: H.264 and AAC).
     output: PathBuf,
     #[command(flatten)]
     faults: FaultArgs,

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[command(
     name = "evalverse",
     version,
-    about = "Live evaluation of generated cinematic video: audio-visual sync, continuity and rhythm, second by second"
+    about = "Live evaluation of generated cinematic video, second by second: audio-visual sync, continuity, rhythm, picture and sound"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,7 +40,9 @@ pub struct ModelArgs {
     /// Sync commitment: the learned head (default) or the hand-set rules (overrides the config).
     #[arg(long, value_enum)]
     sync_head: Option<SyncHead>,
-    /// Configuration file (TOML); its [analysis] table applies.
+    /// Configuration file (TOML; every key in evalverse.example.toml): `serve` and `demo` read
+    /// all of it (server, analysis, streams, alerting, alerts), the other commands its
+    /// [analysis] table.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Window length in seconds (overrides the config).
@@ -52,6 +54,11 @@ pub struct ModelArgs {
     /// Minimum duration of freeze/black/silence/flicker events in seconds (overrides the config).
     #[arg(long)]
     min_event: Option<f64>,
+}
+
+/// The calibration a scoring command applies (not `calibrate`, which fits one).
+#[derive(Args, Clone)]
+pub struct CalibrationArg {
     /// Expert calibration written by `evalverse calibrate` (overrides the config's
     /// `analysis.calibration`): windows and the summary gain `calibrated` scores.
     #[arg(long)]
@@ -79,10 +86,17 @@ impl ModelArgs {
         if let Some(h) = self.sync_head {
             s.analysis.sync_head = h;
         }
-        if let Some(c) = &self.calibration {
-            s.analysis.calibration = Some(c.clone());
-        }
         s.validate()?;
+        Ok(s)
+    }
+
+    /// The settings with the calibration the command line names.
+    pub fn settings_with(&self, c: &CalibrationArg) -> Result<Settings> {
+        let mut s = self.settings()?;
+        if let Some(c) = &c.calibration {
+            s.analysis.calibration = Some(c.clone());
+            s.validate()?;
+        }
         Ok(s)
     }
 }

@@ -1,6 +1,6 @@
 //! `evalverse report INPUT -o report.html`: a run as a picture. INPUT is a media file
 //! (evaluated first), the JSON lines of an earlier `eval --json`, or a `score` results file.
-use super::{ModelArgs, model_for};
+use super::{CalibrationArg, ModelArgs, model_for};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use evalverse::Record;
@@ -24,6 +24,8 @@ pub struct ReportArgs {
     thumb_width: u32,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    calibration: CalibrationArg,
 }
 
 /// The records of a JSON-lines file, or None when it is not one (a media file).
@@ -54,8 +56,8 @@ fn json_lines(p: &Path) -> Result<Option<Vec<Value>>> {
     Ok(Some(out))
 }
 
-fn evaluate(p: &Path, model: &ModelArgs) -> Result<Vec<Record>> {
-    let settings = model.settings()?;
+fn evaluate(p: &Path, model: &ModelArgs, calibration: &CalibrationArg) -> Result<Vec<Record>> {
+    let settings = model.settings_with(calibration)?;
     let m = model_for(&settings)?;
     let mut out = vec![];
     evalverse::evaluate_file(
@@ -105,7 +107,11 @@ pub fn run(a: ReportArgs) -> Result<i32> {
             })
         }
         Some(rows) => run_page(&a, typed(&a.input, rows)?, a.media.as_deref())?,
-        None => run_page(&a, evaluate(&a.input, &a.model)?, Some(&a.input))?,
+        None => run_page(
+            &a,
+            evaluate(&a.input, &a.model, &a.calibration)?,
+            Some(&a.input),
+        )?,
     };
     std::fs::write(&a.out, page).with_context(|| format!("writing {}", a.out.display()))?;
     eprintln!("wrote {}", a.out.display());

@@ -1,6 +1,6 @@
 //! `evalverse score DIR|FILE…`: score many finished clips in one process — a reward signal,
 //! a leaderboard, an A/B of checkpoints. One JSON line per clip, resumable, shardable.
-use super::{ModelArgs, model_for};
+use super::{CalibrationArg, ModelArgs, model_for};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use evalverse::batch::{self, Cache, Evaluated};
@@ -36,6 +36,8 @@ pub struct ScoreArgs {
     systems: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    calibration: CalibrationArg,
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -171,7 +173,7 @@ pub fn run(a: ScoreArgs) -> Result<i32> {
         bail!("no media files in {:?} (shard {:?})", a.inputs, a.shard);
     }
     let systems = systems(a.systems.as_deref(), &clips)?;
-    let settings = a.model.settings()?;
+    let settings = a.model.settings_with(&a.calibration)?;
     let model = model_for(&settings)?;
     let before = a.out.as_deref().map(done_before).unwrap_or_default();
     let mut out: Box<dyn Write + Send> = match &a.out {

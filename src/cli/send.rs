@@ -23,12 +23,18 @@ pub struct SendArgs {
     /// Seconds of generated sequence.
     #[arg(long, default_value_t = 60.0)]
     duration: f64,
+    /// Address of the evaluator (`serve`) the RTP goes to.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// UDP port of the video (H.264, payload 96; RTCP on the next port): the stream's
+    /// `video.port` in the evaluator's config.
     #[arg(long, default_value_t = 5004)]
     video_port: u16,
+    /// UDP port of the audio (Opus, payload 97; RTCP on the next port): the stream's
+    /// `audio.port`.
     #[arg(long, default_value_t = 5006)]
     audio_port: u16,
+    /// Video bit rate of the H.264 encoding, kbit/s.
     #[arg(long, default_value_t = 2000)]
     bitrate_kbps: u32,
     /// Print the equivalent gst-launch-1.0 line and exit.

@@ -1,6 +1,6 @@
 //! `evalverse serve`: evaluate the live RTP streams of a config; /metrics and the HTTP API.
-use super::ModelArgs;
 use super::live::{api_token, finish_live, parse_listen, print_records, start_live};
+use super::{CalibrationArg, ModelArgs};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use evalverse::output::http;
@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub struct ServeArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    calibration: CalibrationArg,
     /// Address of the HTTP server (overrides server.listen). Any address but the loopback
     /// needs a token.
     #[arg(long)]
@@ -34,7 +36,7 @@ pub struct ServeArgs {
 pub fn run(a: ServeArgs) -> Result<i32> {
     let token = api_token(a.token, a.token_file.as_deref())?;
     let (listen, insecure_no_token, json) = (a.listen, a.insecure_no_token, a.json);
-    let settings = a.model.settings()?;
+    let settings = a.model.settings_with(&a.calibration)?;
     let addr = parse_listen(&listen.unwrap_or_else(|| settings.server.listen.clone()))?;
     if http::needs_token(&addr) && token.is_none() {
         if !insecure_no_token {
@@ -56,6 +58,13 @@ pub fn run(a: ServeArgs) -> Result<i32> {
         );
     }
     let streams = settings.streams.clone();
+    if streams.is_empty() {
+        eprintln!(
+            "evalverse: no streams configured: listening on {addr} for streams added with \
+             POST /v1/streams, or name them in a config (cp evalverse.example.toml \
+             evalverse.toml; evalverse serve --config evalverse.toml)"
+        );
+    }
     let live = start_live(settings, addr, token)?;
     for s in streams {
         let name = s.name.clone();
