@@ -257,6 +257,64 @@ fn a_picture_larger_than_the_cap_is_refused_with_its_size() {
     assert!(e.contains("8200") && e.contains("8192"), "{e}");
 }
 
+/// A still image is refused as one, not scored 100 as a video of one frame.
+#[test]
+fn a_still_image_is_refused_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("still.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180",
+        "-frames:v",
+        "1",
+        p.to_str().unwrap(),
+    ]);
+    let e = eval_err(p.to_str().unwrap());
+    assert!(e.contains("still image, not a video"), "{e}");
+}
+
+/// A clip without sound ends when its picture does: the bus of a pipeline with an unlinked
+/// sound branch never ends, and the wait for it is short.
+#[test]
+fn a_clip_without_sound_is_not_kept_waiting_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mute.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25:duration=2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        p.to_str().unwrap(),
+    ]);
+    let model = cpu_model();
+    let (mut last_window, mut summary) = (None, None);
+    evalverse::evaluate_file(
+        p.to_str().unwrap(),
+        &Settings::default(),
+        &model,
+        |r| match r {
+            evalverse::Record::Window(_) => last_window = Some(std::time::Instant::now()),
+            evalverse::Record::Summary(_) => summary = Some(std::time::Instant::now()),
+            _ => {}
+        },
+        |_, _| {},
+    )
+    .expect("a clip without sound is evaluated");
+    let (w, s) = (last_window.expect("a window"), summary.expect("a summary"));
+    // The wait sits between the picture's end (its last window) and the summary: it was 2 s.
+    let gap = s - w;
+    assert!(
+        gap < std::time::Duration::from_millis(1500),
+        "{gap:?} between the last window and the summary"
+    );
+}
+
 /// An MP4 cut in the middle (its index in front, the media half there) is evaluated as far as
 /// it goes, and the summary and stderr say it ended early.
 #[test]

@@ -46,6 +46,11 @@ pub enum EvalError {
     Timeout { input: String, secs: u64 },
     #[error("{input}: the input has no audio or video GStreamer can decode")]
     NoMedia { input: String },
+    #[error(
+        "{input}: one picture and no sound: a still image, not a video (evalverse scores moving \
+         pictures; a generator's frames: `evalverse send DIR --fps N` or an encoded clip)"
+    )]
+    StillImage { input: String },
     #[error("the calibration {path}: {message}")]
     Calibration { path: String, message: String },
 }
@@ -71,6 +76,10 @@ const FILE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long file mode waits, once every branch ended, for the bus to end too (or to say
 /// why it failed).
 const BUS_VERDICT_WAIT: Duration = Duration::from_secs(2);
+/// The same wait when the file lacks one of the media: the branch that has no source is never
+/// linked, so the bus never ends; an error posted before the other branch's end is passed on
+/// by the bus thread within milliseconds.
+const BUS_VERDICT_WAIT_PARTIAL: Duration = Duration::from_millis(300);
 
 /// Evaluate one file or URI as fast as it decodes.
 ///
@@ -131,7 +140,22 @@ pub fn evaluate_file(
     if let Some(d) = duration.or_else(|| ingest.duration_s()) {
         ev.set_declared_duration(d);
     }
-    let result = finish_file(&mut ingest, &mut rx, &mut ev, run.failure, input, &mut out);
+    // One picture and no sound (a PNG, a JPEG): nothing moves, nothing to score.
+    let still = run.failure.is_none() && run.media.is_some_and(|m| !m.audio) && ev.frames == 1;
+    let result = if still {
+        ingest.stop();
+        let e = EvalError::StillImage {
+            input: input.to_string(),
+        };
+        out.push(Record::State(StateRecord {
+            stream: ev.id().to_string(),
+            state: StreamState::Failed,
+            message: e.to_string(),
+        }));
+        Err(e)
+    } else {
+        finish_file(&mut ingest, &mut rx, &mut ev, run.failure, input, &mut out)
+    };
     for r in out.drain(..) {
         on_record(&r);
     }
@@ -282,7 +306,13 @@ impl FileRun {
         out: &mut Vec<Record>,
         input: &str,
     ) -> Result<(), EvalError> {
-        let until = Instant::now() + BUS_VERDICT_WAIT;
+        let partial = self.media.is_some_and(|m| !(m.video && m.audio));
+        let until = Instant::now()
+            + if partial {
+                BUS_VERDICT_WAIT_PARTIAL
+            } else {
+                BUS_VERDICT_WAIT
+            };
         while !self.bus_eos && self.failure.is_none() {
             let left = until.saturating_duration_since(Instant::now());
             match rx.events.recv_timeout(left) {
