@@ -266,3 +266,59 @@ fn a_clip_without_sound_has_its_thumbnails() {
         "the first shot's frame is drawn"
     );
 }
+
+/// A shot's thumbnail is its own first frame, also in an MP4 whose edit list starts the picture
+/// at 0.08 s (x264 with B-frames): the records' times are running times, and the thumbnail of
+/// the cut at 2 s once showed the last frame of the shot before.
+#[test]
+fn a_shot_thumbnail_is_the_shot_itself_in_a_file_with_an_edit_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("red-blue.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=320x180:r=25:d=2",
+        ])
+        .args(["-f", "lavfi", "-i", "color=c=blue:s=320x180:r=25:d=2"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=300:duration=4"])
+        .args([
+            "-filter_complex",
+            "[0][1]concat=n=2:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2",
+        ])
+        .args([
+            "-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        ])
+        .arg(&clip)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg");
+    let got =
+        evalverse::ingest::thumbs::grab(clip.to_str().unwrap(), &[0.0, 1.96, 2.0], 64).unwrap();
+    let rgb = |ms: i64| {
+        let png = png::Decoder::new(std::io::Cursor::new(got[&ms].clone()));
+        let mut r = png.read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut buf).unwrap();
+        let i = (info.height as usize / 2 * info.width as usize + info.width as usize / 2) * 3;
+        (buf[i], buf[i + 1], buf[i + 2])
+    };
+    let red = |(r, g, b): (u8, u8, u8)| r > 200 && g < 60 && b < 60;
+    let blue = |(r, g, b): (u8, u8, u8)| b > 200 && r < 60 && g < 60;
+    assert!(red(rgb(0)), "first frame {:?}", rgb(0));
+    assert!(red(rgb(1960)), "last red frame {:?}", rgb(1960));
+    assert!(
+        blue(rgb(2000)),
+        "the blue shot's first frame {:?}",
+        rgb(2000)
+    );
+}

@@ -21,7 +21,9 @@ pub struct BranchCounters {
     pub unreadable: AtomicU64,
 }
 
-fn running_time_s(sample: &gst::Sample, pts: Option<gst::ClockTime>) -> Option<f64> {
+/// A buffer's time on the stream's timeline: its running time in the sample's segment (an MP4
+/// whose edit list starts its picture at 0.08 s starts at 0), in seconds.
+pub(super) fn running_time_s(sample: &gst::Sample, pts: Option<gst::ClockTime>) -> Option<f64> {
     let pts = pts?;
     let rt = sample
         .segment()

@@ -39,10 +39,12 @@ pub fn grab(input: &str, times: &[f64], width: u32) -> Result<BTreeMap<i64, Vec<
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) else {
             break;
         };
-        let Some(pts) = sample.buffer().and_then(|b| b.pts()) else {
+        // The records' times are running times, as the evaluator's ingest reads them.
+        let Some(t) = super::sink::running_time_s(&sample, sample.buffer().and_then(|b| b.pts()))
+        else {
             continue;
         };
-        let ms = pts.mseconds() as i64;
+        let ms = (t * 1000.0).round() as i64;
         // The records' times are frame timestamps (rounded to µs): the frame at or after it.
         if ms + 2 < wanted[next] {
             continue;
