@@ -69,6 +69,9 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The sender starts well after the receivers: the stream's times still start at its
+    // first packet, not at the pipeline's start (checked with the cuts' offset below).
+    std::thread::sleep(Duration::from_secs(2));
     let spec = SceneSpec {
         width: 320,
         height: 180,
@@ -215,6 +218,11 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
         "measured: {} cuts matched, worst error {:.1} ms after the constant offset {:.3} s",
         truth.len(),
         worst * 1000.0,
+        best.0
+    );
+    assert!(
+        (-0.25..0.75).contains(&best.0),
+        "the stream's times start at its first packet, not 2 s before: offset {:.3} s",
         best.0
     );
     ev.shutdown();

@@ -254,7 +254,10 @@ impl Ingest {
         let width = analysis.detail_width;
         let drx = at.branch(&detail_sink, Medium::Detail, width, &stats.detail, q);
         let (stall_media, timeout) = match source {
-            Source::Live(s) => (probe_rtp(&pipeline, s, &stats, &stream), s.stall_timeout_s),
+            Source::Live(s) => (
+                probe_rtp(&pipeline, s, &stats, &stream, transport.as_ref()),
+                s.stall_timeout_s,
+            ),
             Source::Uri(_) => (vec![], f64::INFINITY),
         };
         probe_rtcp(&pipeline, &stats);
@@ -502,6 +505,7 @@ fn probe_rtp(
     s: &StreamSettings,
     stats: &Arc<IngestStats>,
     stream: &StreamId,
+    transport: Option<&Arc<senders::Transport>>,
 ) -> Vec<Medium> {
     let mut stall_media = vec![];
     for (medium, clock, pt) in [
@@ -532,6 +536,7 @@ fn probe_rtp(
         stall_media.push(medium);
         let st = stats.clone();
         let sid = stream.clone();
+        let origin = transport.cloned();
         pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
             let now = Instant::now();
             let account = |buf: &gst::BufferRef| -> bool {
@@ -545,6 +550,10 @@ fn probe_rtp(
                         .map(|(_, s)| s.on_datagram(map.as_slice(), now))
                 };
                 let valid = verdict == Some(PacketVerdict::Valid);
+                // udpsrc stamps each datagram with its arrival in running time.
+                if let (true, Some(t), Some(pts)) = (valid, &origin, buf.pts()) {
+                    t.origin.offer(pts.nseconds());
+                }
                 let name = if valid { m::RTP_PACKETS } else { m::RTP_PACKETS_MALFORMED };
                 metrics::counter!(name, "stream" => sid.to_string(), "medium" => medium.as_str()).increment(1);
                 valid

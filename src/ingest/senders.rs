@@ -98,6 +98,32 @@ impl Damage {
 pub struct Transport {
     pub video: Mutex<Damage>,
     pub audio: Mutex<Damage>,
+    /// Where the stream's own time starts: the running time of its first RTP packet.
+    pub origin: StreamOrigin,
+}
+
+/// The running time (ns) of a live stream's first packet, set once by whichever medium's
+/// packet comes first. The pipeline's running time counts from when the server started it:
+/// without this a flash 2 s into a stream that began 30 s after the server is timed at 32 s.
+#[derive(Debug, Default)]
+pub struct StreamOrigin(std::sync::atomic::AtomicU64);
+
+impl StreamOrigin {
+    /// The first call sets the origin (`0` is kept as 1 ns: 0 means unset).
+    pub fn offer(&self, running_ns: u64) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .0
+            .compare_exchange(0, running_ns.max(1), Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The origin in seconds, once a packet came.
+    pub fn get(&self) -> Option<f64> {
+        match self.0.load(std::sync::atomic::Ordering::Acquire) {
+            0 => None,
+            ns => Some(ns as f64 / 1e9),
+        }
+    }
 }
 
 impl Transport {

@@ -379,6 +379,8 @@ pub trait Convert: Sized + Send + 'static {
     ) -> Option<Self>;
     /// Mark the item when it falls in a span of transport damage.
     fn mark(&mut self, t: &super::senders::Transport);
+    /// Move the item onto the stream's own time (its start `by` seconds of running time).
+    fn rebase(&mut self, by: f64);
 }
 impl Convert for VideoFrame {
     fn convert(
@@ -392,6 +394,9 @@ impl Convert for VideoFrame {
     }
     fn mark(&mut self, t: &super::senders::Transport) {
         self.damaged = t.video.lock().mark(self.pts);
+    }
+    fn rebase(&mut self, by: f64) {
+        self.pts -= by;
     }
 }
 impl Convert for AudioChunk {
@@ -408,6 +413,9 @@ impl Convert for AudioChunk {
         let d = t.audio.lock();
         self.damaged = d.covers(self.pts) || d.covers(self.end());
     }
+    fn rebase(&mut self, by: f64) {
+        self.pts -= by;
+    }
 }
 
 impl Convert for SoundChunk {
@@ -421,6 +429,9 @@ impl Convert for SoundChunk {
         sound_chunk(sample)
     }
     fn mark(&mut self, _t: &super::senders::Transport) {}
+    fn rebase(&mut self, by: f64) {
+        self.pts -= by;
+    }
 }
 
 impl Convert for DetailFrame {
@@ -435,6 +446,9 @@ impl Convert for DetailFrame {
         detail_frame(sample, rate, caps)
     }
     fn mark(&mut self, _t: &super::senders::Transport) {}
+    fn rebase(&mut self, by: f64) {
+        self.pts -= by;
+    }
 }
 
 fn dropped_metric(stream: &StreamId, medium: Medium) {
@@ -467,6 +481,9 @@ pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
                     Some(mut item) => match {
                         if let Some(t) = &branch.transport {
                             item.mark(t);
+                            if let Some(o) = t.origin.get() {
+                                item.rebase(o);
+                            }
                         }
                         branch.tx.try_send(item)
                     } {
