@@ -396,7 +396,10 @@ fn the_golden_run_is_unchanged() {
     for r in got.values().flatten().filter(|r| r["type"] == "window") {
         let sync = &r["sync"];
         if !sync["audio_delay_ms"].is_null() {
-            assert!(sync["source"].is_string(), "committed without a source: {r}");
+            assert!(
+                sync["source"].is_string(),
+                "committed without a source: {r}"
+            );
         }
     }
     let mut diffs = vec![];
