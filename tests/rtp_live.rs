@@ -220,6 +220,23 @@ fn rtp_stream_delay_and_cuts_within_one_frame_and_garbage_is_a_stall() {
         worst * 1000.0,
         best.0
     );
+    // Running before any packet says so; the first media say they are here.
+    let running: Vec<&str> = good
+        .iter()
+        .filter_map(|r| match r {
+            Record::State(s) if s.state == StreamState::Running => Some(s.message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        running.first().copied(),
+        Some("waiting for video and audio: no packet yet"),
+        "{running:?}"
+    );
+    assert!(
+        running.contains(&"receiving video and audio"),
+        "{running:?}"
+    );
     assert!(
         (-0.25..0.75).contains(&best.0),
         "the stream's times start at its first packet, not 2 s before: offset {:.3} s",

@@ -97,13 +97,12 @@ impl StreamEvaluator {
         let (state, message) = match e {
             IngestEvent::Started { media } => {
                 self.set_media(*media);
-                let what = match (media.video, media.audio) {
-                    (true, true) => "video and audio",
-                    (true, false) => "video only",
-                    (false, true) => "audio only",
-                    (false, false) => "no decodable media",
-                };
-                running(format!("receiving {what}"))
+                let what = media_words(*media);
+                if self.live && !self.receiving {
+                    running(format!("waiting for {what}: no packet yet"))
+                } else {
+                    running(format!("receiving {what}"))
+                }
             }
             IngestEvent::Stalled { medium, for_s } => {
                 self.set_stalled(*medium, true);
@@ -150,6 +149,17 @@ impl StreamEvaluator {
         self.judge.verdict()
     }
 
+    /// Live: the first media of the stream are here (said once).
+    pub(super) fn note_receiving(&mut self, out: &mut Vec<Record>) {
+        if self.live && !self.receiving {
+            self.receiving = true;
+            if let Some(media) = self.clock.media {
+                let what = media_words(media);
+                out.push(self.state(StreamState::Running, format!("receiving {what}")));
+            }
+        }
+    }
+
     pub(super) fn state(&self, state: StreamState, message: impl Into<String>) -> Record {
         Record::State(StateRecord {
             stream: self.id.to_string(),
@@ -177,5 +187,14 @@ impl StreamEvaluator {
                 s.keep_evidence = true;
             }
         }
+    }
+}
+
+fn media_words(media: crate::types::Media) -> &'static str {
+    match (media.video, media.audio) {
+        (true, true) => "video and audio",
+        (true, false) => "video only",
+        (false, true) => "audio only",
+        (false, false) => "no decodable media",
     }
 }

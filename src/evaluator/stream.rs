@@ -59,6 +59,8 @@ pub struct StreamEvaluator {
     pub(super) batch_frames: usize,
     pub(super) started: Instant,
     pub(super) finished: bool,
+    /// Live: whether the first media since the start were announced ("receiving …").
+    pub(super) receiving: bool,
 }
 
 impl StreamEvaluator {
@@ -99,6 +101,7 @@ impl StreamEvaluator {
             dropped_frames: 0,
             started: Instant::now(),
             finished: false,
+            receiving: false,
         }
     }
 
@@ -133,6 +136,7 @@ impl StreamEvaluator {
         if !f.pts.is_finite() {
             return;
         }
+        self.note_receiving(out);
         let dur = f.duration.unwrap_or_else(|| self.clock.frame_s());
         let (t, jump) = self.clock.map(Medium::Video, f.pts, dur);
         self.clock.video_offset = Some(t - f.pts);
@@ -180,6 +184,7 @@ impl StreamEvaluator {
         if !c.pts.is_finite() || c.rate != self.a.audio_rate {
             return;
         }
+        self.note_receiving(out);
         let dur = c.samples.len() as f64 / c.rate as f64;
         let raw = c.pts;
         let (t, jump) = self.clock.map(Medium::Audio, c.pts, dur);
