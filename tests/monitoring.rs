@@ -113,6 +113,26 @@ fn prometheus_scrapes_serve_and_the_api_manages_streams() {
     wait_for("evalverse serve", 30.0, || {
         http("GET", &format!("{base}/healthz"), None, None).0 == 200
     });
+    // Before any packet, the stream's counters are there at 0.
+    let mut early = String::new();
+    wait_for("the stream's counters at 0", 30.0, || {
+        early = http("GET", &format!("{base}/metrics"), None, None).1;
+        early.contains("evalverse_frames_total{stream=\"cam1\"} 0")
+    });
+    for series in [
+        "evalverse_windows_total{stream=\"cam1\"} 0",
+        "evalverse_dropped_frames_total{stream=\"cam1\"} 0",
+        "evalverse_dropped_audio_chunks_total{stream=\"cam1\"} 0",
+        "evalverse_alerts_total{stream=\"cam1\",rule=\"always\",severity=\"critical\"} 0",
+        "evalverse_rtp_packets_lost_total{stream=\"cam1\",medium=\"video\"} 0",
+        "evalverse_rtp_packets_malformed_total{stream=\"cam1\",medium=\"audio\"} 0",
+        "evalverse_rtp_packets_reordered_total{stream=\"cam1\",medium=\"audio\"} 0",
+    ] {
+        assert!(
+            early.contains(series),
+            "{series} missing before any packet:\n{early}"
+        );
+    }
 
     std::fs::write(
         dir.path().join("prometheus.yml"),

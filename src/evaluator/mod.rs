@@ -811,6 +811,7 @@ impl Shared {
             }
         };
         let mut ev = self.live_evaluator(&id);
+        zero_series(&id, s, &self.settings.alert_rules());
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();
@@ -992,6 +993,41 @@ impl Drop for Evaluator {
         ));
         for name in self.streams.lock().keys() {
             self.shared.sinks.stream_gone(name);
+        }
+    }
+}
+
+/// A live stream's counters exist from its start, at 0, as Prometheus users expect (a rate
+/// over a series that appears only with its first increment misses that increment): frames,
+/// windows, drops, each alert rule's firings and, for RTP media, the packet counters.
+fn zero_series(id: &StreamId, s: &StreamSettings, rules: &[crate::vocab::AlertRule]) {
+    use crate::metric_names as m;
+    let stream = id.to_string();
+    for name in [
+        m::FRAMES,
+        m::WINDOWS,
+        m::DROPPED_FRAMES,
+        m::DROPPED_AUDIO_CHUNKS,
+    ] {
+        metrics::counter!(name, "stream" => stream.clone()).increment(0);
+    }
+    for r in rules {
+        metrics::counter!(m::ALERTS, "stream" => stream.clone(), "rule" => r.name.clone(), "severity" => r.severity.as_str())
+            .increment(0);
+    }
+    let rtp = [
+        (Medium::Video, s.video.is_some()),
+        (Medium::Audio, s.audio.is_some()),
+    ];
+    for (medium, _) in rtp.iter().filter(|(_, on)| *on && s.uri.is_none()) {
+        for name in [
+            m::RTP_PACKETS,
+            m::RTP_PACKETS_LOST,
+            m::RTP_PACKETS_MALFORMED,
+            m::RTP_PACKETS_REORDERED,
+        ] {
+            metrics::counter!(name, "stream" => stream.clone(), "medium" => medium.as_str())
+                .increment(0);
         }
     }
 }
