@@ -229,3 +229,33 @@ fn a_truncated_clip_fails_at_once_in_process() {
         assert!(worst < 5.0, "a truncated clip took {worst:.1} s to fail");
     }
 }
+
+/// A file given alone is named as a folder's clips are, relative to where it lies (its file
+/// name, whether the path given was relative or absolute); two clips that would share a name
+/// are refused before anything is scored.
+#[test]
+fn a_single_file_is_named_by_its_file_name() {
+    let _one = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SceneSpec {
+        duration_s: 3.0,
+        cuts: vec![1.5],
+        ..Default::default()
+    };
+    for d in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        common::clip(&dir.path().join(d), "take", &spec);
+    }
+    let a = dir.path().join("a").join("take.mp4");
+    assert!(a.is_absolute() && a.exists());
+    let out = dir.path().join("results.jsonl");
+    let (code, log) = score(&[a.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{log}");
+    let got = lines(&out);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["clip"], "take.mp4", "{}", got[0]);
+    let b = dir.path().join("b").join("take.mp4");
+    let (code, log) = score(&[a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(log.contains("both be reported as \"take.mp4\""), "{log}");
+}

@@ -17,7 +17,8 @@ const MEDIA: [&str; 10] = [
 
 #[derive(Args)]
 pub struct ScoreArgs {
-    /// Media files, and folders searched recursively for media files.
+    /// Media files (each reported as `clip`: its file name) and folders searched recursively
+    /// (each clip reported by its path inside the folder).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Results (JSON lines, appended): one `clip` or `error` line per clip. Clips already
@@ -67,9 +68,14 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Clip>> {
     for input in inputs {
         let meta = std::fs::metadata(input).with_context(|| format!("{}", input.display()))?;
         if meta.is_file() {
+            // Named as a folder's clips are, relative to where it lies: its file name.
+            let name = input.file_name().map_or_else(
+                || input.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             out.push(Clip {
                 path: input.clone(),
-                name: input.display().to_string(),
+                name,
             });
             continue;
         }
@@ -92,6 +98,15 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Clip>> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out.dedup_by(|a, b| a.path == b.path);
+    if let Some(w) = out.windows(2).find(|w| w[0].name == w[1].name) {
+        bail!(
+            "two clips would both be reported as {:?} ({} and {}): score their common folder \
+             instead, so that each is named by its path inside it",
+            w[0].name,
+            w[0].path.display(),
+            w[1].path.display()
+        );
+    }
     Ok(out)
 }
 
