@@ -265,3 +265,32 @@ fn a_shot_that_loses_the_sequences_texture_is_named_in_the_style_note() {
         "{notes:?}"
     );
 }
+
+/// A picture that moves on after a freeze leaps to where the scene got meanwhile: one fault,
+/// the freeze, not a freeze and a camera jump (the 30 s demo reported both).
+#[test]
+fn the_leap_out_of_a_freeze_is_not_a_camera_jump() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SceneSpec {
+        duration_s: 10.0,
+        cuts: vec![2.0, 8.5],
+        freeze: vec![(5.0, 6.5)],
+        ..spec()
+    };
+    let src = clip(dir.path(), "frozen", &spec);
+    let (records, r) = eval_json(&src, &settings());
+    r.unwrap();
+    let events: Vec<(&str, f64, f64)> = of_type(&records, "event")
+        .into_iter()
+        .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
+        .filter_map(|e| {
+            Some((
+                e["kind"].as_str()?,
+                e["start"].as_f64()?,
+                e["end"].as_f64()?,
+            ))
+        })
+        .collect();
+    assert!(events.iter().any(|e| e.0 == "freeze"), "{events:?}");
+    assert!(events.iter().all(|e| e.0 != "camera_jump"), "{events:?}");
+}

@@ -148,6 +148,7 @@ impl EventBook {
             } else if pacing
                 .cuts_between(d.start - margin, d.end + margin)
                 .is_empty()
+                && !self.resumes_from_freeze(&d, margin)
             {
                 self.emit(d, frame_s, out);
             }
@@ -174,6 +175,24 @@ impl EventBook {
     }
 
     /// Closed content events of `kind` starting in `[s, e)`.
+    /// A picture that moves on after a freeze leaps to where the scene got meanwhile: that
+    /// leap is the freeze's end, not a camera jump of its own.
+    fn resumes_from_freeze(&self, d: &Detection, margin: f64) -> bool {
+        let freeze = |f: &&Detection| f.kind == EventKind::Freeze && !f.transport;
+        d.kind == EventKind::CameraJump
+            && (self
+                .closed
+                .iter()
+                .filter(freeze)
+                .any(|f| (f.end - d.start).abs() <= margin)
+                // Still open: its end is decided after the jump is (the leap ends it).
+                || self
+                    .open
+                    .iter()
+                    .filter(freeze)
+                    .any(|f| f.start < d.start && f.end + margin >= d.start))
+    }
+
     pub fn count(&self, kind: EventKind, s: f64, e: f64) -> usize {
         self.closed
             .iter()
