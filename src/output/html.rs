@@ -25,7 +25,9 @@ pub fn run_report(view: &RunView, thumbs: &Thumbs) -> String {
 /// The report of a `score` results file: a sortable table and a distribution per dimension.
 /// A clip links to `<clip>.html` beside the report when `linked(clip)` says it exists.
 pub fn batch_report(rows: &[Value], linked: impl Fn(&str) -> Option<String>) -> String {
-    let clips: Vec<&Value> = rows.iter().filter(|r| r["type"] == "clip").collect();
+    // In the clips' order (a results file is in the order they finished).
+    let mut clips: Vec<&Value> = rows.iter().filter(|r| r["type"] == "clip").collect();
+    clips.sort_by(|a, b| a["clip"].as_str().cmp(&b["clip"].as_str()));
     let errors: Vec<&Value> = rows.iter().filter(|r| r["type"] == "error").collect();
     let mut b = String::new();
     let _ = write!(
@@ -68,11 +70,18 @@ pub fn batch_report(rows: &[Value], linked: impl Fn(&str) -> Option<String>) -> 
             esc(c["system"].as_str().unwrap_or(""))
         );
         for (d, _) in DIMS {
-            let _ = write!(
-                b,
-                "<td>{}</td>",
-                num(&c["scores"][d]).map_or(String::new(), |v| format!("{v:.1}"))
-            );
+            let _ = match num(&c["scores"][d]) {
+                Some(v) => write!(b, "<td>{v:.1}</td>"),
+                // No score: say why (sync declined, no sound, no picture).
+                None => {
+                    let why = match d {
+                        "sync" => c["sync"]["declined"].as_str().unwrap_or("no evidence"),
+                        "sound" => "no sound",
+                        _ => "not measured",
+                    };
+                    write!(b, "<td class=\"na\" title=\"no score\">– {}</td>", esc(why))
+                }
+            };
         }
         let faults: u64 = crate::vocab::EventKind::ALL
             .iter()
@@ -116,22 +125,70 @@ fn histogram(b: &mut String, dim: &str, colour: &str, v: &[f64]) {
         bins[((x / 10.0).floor() as usize).min(9)] += 1;
     }
     let most = *bins.iter().max().unwrap_or(&1) as f64;
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
     let _ = write!(
         b,
-        "<h2>{dim}</h2><svg class=\"histogram\" data-dimension=\"{dim}\" width=\"440\" height=\"90\">"
+        "<h2>{dim}</h2><p class=\"histogram-note\">{} clips · median {median:.1} · {:.1}–{:.1}</p>\
+         <svg class=\"histogram\" data-dimension=\"{dim}\" width=\"440\" height=\"100\">",
+        v.len(),
+        sorted[0],
+        sorted[sorted.len() - 1]
     );
     for (i, n) in bins.iter().enumerate() {
         let h = *n as f64 / most.max(1.0) * 60.0;
+        let x = 20 + i * 40;
         let _ = write!(
             b,
-            "<rect x=\"{}\" y=\"{:.1}\" width=\"38\" height=\"{h:.1}\" fill=\"{colour}\"><title>{}–{}: {n} clips</title></rect><text x=\"{}\" y=\"84\">{}</text>",
-            20 + i * 40,
-            70.0 - h,
+            "<rect x=\"{x}\" y=\"{:.1}\" width=\"38\" height=\"{h:.1}\" fill=\"{colour}\"><title>{}–{}: {n} clips</title></rect><text x=\"{}\" y=\"94\">{}</text>",
+            80.0 - h,
             i * 10,
             i * 10 + 10,
-            24 + i * 40,
+            x + 4,
             i * 10
         );
+        if *n > 0 {
+            let _ = write!(
+                b,
+                "<text class=\"count\" x=\"{}\" y=\"{:.1}\">{n}</text>",
+                x + 14,
+                76.0 - h
+            );
+        }
     }
     let _ = write!(b, "</svg>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_batch_page_orders_clips_counts_its_bars_and_says_why_a_score_is_missing() {
+        let clip = |name: &str, overall: f64, sync: Value| {
+            json!({"type": "clip", "clip": name, "system": "s",
+                "scores": {"overall": overall, "sync": null, "continuity": 90.0, "rhythm": 80.0,
+                           "sound": null, "picture": 70.0},
+                "sync": sync, "events": {}, "cuts": {}, "verdict": {"verdict": "continue"}})
+        };
+        let rows = vec![
+            clip("b.mp4", 91.0, json!({"declined": "too_few_events"})),
+            clip("a.mp4", 95.0, json!({"declined": "static_picture"})),
+            clip("c.mp4", 42.0, json!({})),
+        ];
+        let html = batch_report(&rows, |_| None);
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s} missing"));
+        assert!(at(">a.mp4<") < at(">b.mp4<") && at(">b.mp4<") < at(">c.mp4<"));
+        assert!(html.contains("– too_few_events") && html.contains("– static_picture"));
+        assert!(html.contains("– no sound"));
+        assert!(html.contains("3 clips · median 91.0 · 42.0–95.0"), "{html}");
+        // The overall histogram: two clips in 90–100, one in 40–50, each bar with its count.
+        assert!(
+            html.contains("<text class=\"count\" x=\"394\" y=\"16.0\">2</text>"),
+            "{html}"
+        );
+        assert!(html.contains(">1</text>"));
+    }
 }
