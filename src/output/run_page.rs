@@ -345,11 +345,17 @@ fn timeline(b: &mut String, ax: &Axis, view: &RunView) {
             y = y(v)
         );
     }
-    for (d, colour) in DIMS {
+    // Each dimension's line a little apart from the others (2.5 px a line, the middle one on
+    // its value), so that scores that agree (all at 100) stay visible side by side.
+    let spread = |i: usize| (i as f64 - (DIMS.len() - 1) as f64 / 2.0) * 2.5;
+    for (i, (d, colour)) in DIMS.iter().enumerate() {
         let pts: Vec<String> = view
             .windows
             .iter()
-            .filter_map(|w| Some(format!("{:.1},{:.1}", ax.x(w.end), y(score(&w.scores, d)?))))
+            .filter_map(|w| {
+                let v = y(score(&w.scores, d)?) + spread(i);
+                Some(format!("{:.1},{v:.1}", ax.x(w.end)))
+            })
             .collect();
         if !pts.is_empty() {
             let _ = write!(
@@ -624,9 +630,19 @@ fn shots(b: &mut String, view: &RunView, start: f64, end: f64) {
         .collect();
     let _ = write!(
         b,
-        "<h2>Shot lengths</h2><svg id=\"shots\" width=\"1000\" height=\"90\">"
+        "<h2>Shot lengths</h2><svg id=\"shots\" width=\"1000\" height=\"104\">"
     );
     let longest = lens.iter().copied().fold(1.0, f64::max);
+    // Axes: seconds up the left (0, half and the longest), shots along the bottom.
+    for f in [0.0, 0.5, 1.0] {
+        let yy = 70.0 - f * 60.0;
+        let _ = write!(
+            b,
+            "<line class=\"axis\" x1=\"36\" x2=\"980\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#eee\"/><text x=\"2\" y=\"{:.1}\">{:.1} s</text>",
+            yy + 4.0,
+            f * longest
+        );
+    }
     let bw = (940.0 / lens.len().max(1) as f64).min(40.0);
     for (i, l) in lens.iter().enumerate() {
         let h = l / longest * 60.0;
@@ -641,7 +657,10 @@ fn shots(b: &mut String, view: &RunView, start: f64, end: f64) {
     }
     let _ = write!(
         b,
-        "<text x=\"40\" y=\"85\">{} shots; longest {longest:.1} s. Feature films: median shot 2–8 s.</text></svg>",
+        "<text x=\"40\" y=\"84\">shot 1</text><text x=\"{:.1}\" y=\"84\" text-anchor=\"end\">shot {}</text>\
+         <text x=\"40\" y=\"99\">{} shots; longest {longest:.1} s. Feature films: median shot 2–8 s.</text></svg>",
+        40.0 + lens.len() as f64 * bw,
+        lens.len(),
         lens.len()
     );
     let rhythm = view
@@ -807,6 +826,43 @@ mod tests {
         // A run that starts at 0 s is drawn on the same axis either way: the pages differ only
         // in what a report says about a missing summary (none here) and thumbnails (none).
         assert_eq!(report, live, "same records, same page");
+    }
+
+    /// Scores that agree are drawn side by side, not on top of each other; the shot lengths
+    /// have their axes.
+    #[test]
+    fn equal_scores_stay_visible_and_shot_lengths_have_axes() {
+        let mut records = golden();
+        for r in &mut records {
+            if let Record::Window(w) = r {
+                let all = Some(100.0);
+                w.scores.sync = all;
+                w.scores.continuity = all;
+                w.scores.rhythm = all;
+                w.scores.sound = all;
+                w.scores.picture = all;
+                w.scores.overall = all;
+            }
+        }
+        let page = render(&RunView::of(&records), &Frame::Report(&Thumbs::new()));
+        let firsts: Vec<String> = page
+            .split("<polyline class=\"score\"")
+            .skip(1)
+            .filter_map(|t| {
+                let p = &t[t.find(" points=\"")? + 9..];
+                let first = p.split(' ').next()?;
+                Some(first.split(',').nth(1)?.to_string())
+            })
+            .collect();
+        assert_eq!(firsts.len(), 6, "{firsts:?}");
+        let distinct: std::collections::BTreeSet<&String> = firsts.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            6,
+            "six lines at 100, each visible: {firsts:?}"
+        );
+        let shots = &page[page.find("id=\"shots\"").unwrap()..];
+        assert!(shots.contains("0.0 s</text>") && shots.contains(">shot 1</text>"));
     }
 
     #[test]
