@@ -95,7 +95,8 @@ def speech_groups(folder, clips):
 
 
 def fit(clips, k):
-    X, Y = zip(*[aligned(c, c, FIT_LAG) for c in clips])
+    pairs = [aligned(c, c, FIT_LAG + c.get("shift", 0)) for c in clips]
+    X, Y = zip(*[p for p in pairs if p is not None])
     X, Y = np.concatenate(X), np.concatenate(Y)
     sx, sy = X.std(0), Y.std(0)
     X, Y = (X - X.mean(0)) / sx, (Y - Y.mean(0)) / sy
@@ -151,14 +152,21 @@ def main():
     ap.add_argument("--out", default="weights/lips_sync.json")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "evalverse-lips-fit"))
     ap.add_argument("--components", type=int, default=2)
+    ap.add_argument("--near-frames", type=int, default=0,
+                    help="also train on clips SyncNet finds this many frames off (confidence >= 5), "
+                         "their speech moved by that offset")
     ap.add_argument("--min-z", type=float, default=3.0)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     man = json.load(open(os.path.join(a.media, "manifest.json")))
     held = {c.replace("talking/", "") for c in man["talking"]["clips"]}
     ref = list(csv.DictReader(open(os.path.join(a.media, "talking/syncnet_reference.csv"))))
-    insync = [r["clip"] for r in ref if r["syncnet_offset_frames"] == "0"
-              and float(r["syncnet_confidence"] or 0) >= 5 and r["clip"] not in held]
+    # SyncNet's offset, in frames of 24 fps: -1 is the speech a frame late (our lag +42 ms).
+    near = {str(o): o for o in range(-a.near_frames, a.near_frames + 1)}
+    offsets = {r["clip"]: near[r["syncnet_offset_frames"]] for r in ref
+               if r["syncnet_offset_frames"] in near and float(r["syncnet_confidence"] or 0) >= 5
+               and r["clip"] not in held}
+    insync = sorted(offsets)
     others = [r["clip"] for r in ref if r["clip"] not in held]
     data = {}
     for c in sorted(set(insync) | set(others)):
@@ -169,10 +177,14 @@ def main():
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         d = load(dump) if os.path.exists(dump) else None
         if d is not None:
+            # Steps the speech is behind the mouth beyond the in-sync lag, by SyncNet.
+            d["shift"] = int(round(-offsets.get(c, 0) * 1000 / 24 / (STEP * 1000)))
             data[c] = d
     groups = speech_groups(os.path.join(a.media, "talking"), [r["clip"] for r in ref])
     held_groups = {groups[c] for c in held if c in groups}
-    train = [c for c in insync if c in data and groups[c] not in held_groups]
+    # A face followed for less than MIN_N steps says nothing (a clip whose face was lost).
+    train = [c for c in insync if c in data and groups[c] not in held_groups
+             and aligned(data[c], data[c], 0) is not None]
     pool = [c for c in others if c in data and groups[c] not in held_groups]
     print(f"training clips {len(train)} ({len({groups[c] for c in train})} recordings), "
           f"clips for mismatched speech {len(pool)}, held out {len(held)} and "
@@ -183,15 +195,18 @@ def main():
         for c in train:
             w = fit([data[x] for x in train if groups[x] != groups[c]], k)
             own.append(score(data[c], data[c], w))
-            mism += [score(data[c], data[o], w) for o in pool if groups[o] != groups[c]]
+            mism += [m for m in (score(data[c], data[o], w) for o in pool if groups[o] != groups[c])
+                     if m is not None]
         passing = [s[1] for s in mism if s[2] >= a.min_z]
         min_peak = round(max(passing) + 0.01, 3) if passing else 0.0
         w = fit([data[x] for x in train], k)
         lags = []
         for c in train:
             cc = curve(data[c], data[c], w)
-            lags.append(cc[int(np.argmax([r for _, r in cc]))][0] * 10.0)
+            lags.append((cc[int(np.argmax([r for _, r in cc]))][0] - data[c]["shift"]) * 10.0)
         speech_lag = float(np.median(lags))
+        # Each clip's own best lag less what SyncNet says it is: the error.
+        own = [(s[0] - data[c]["shift"] * 10.0, s[1], s[2]) for c, s in zip(train, own)]
         oc = [s for s in own if s[1] >= min_peak and s[2] >= a.min_z and abs(s[0]) < SEARCH * 10]
         figs[k] = dict(w=w, speech_lag=speech_lag, min_peak=min_peak, fig={
             "components": k, "training_clips": len(train), "mismatched_pairs": len(mism),
