@@ -18,8 +18,18 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def clip(work, seconds):
-    path = os.path.join(work, f"load-720p30-3M-{int(seconds)}s.mkv")
+def clip(work, seconds, source=None):
+    """The sender's file: testsrc2 and a tone, or SOURCE (e.g. a talking face) looped, scaled and
+    padded to 1280x720 at 30 fps with its own sound."""
+    tag = "" if source is None else "-" + os.path.splitext(os.path.basename(source))[0]
+    path = os.path.join(work, f"load-720p30-3M-{int(seconds)}s{tag}.mkv")
+    if source is not None and not os.path.exists(path):
+        sh(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", source, "-t", str(int(seconds)),
+            "-vf", "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,fps=30",
+            "-af", "aresample=48000",
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "3M", "-maxrate", "3M",
+            "-bufsize", "3M", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "64k", path + ".part.mkv"])
+        os.replace(path + ".part.mkv", path)
     if not os.path.exists(path):
         sh(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(int(seconds)),
@@ -96,12 +106,14 @@ def rss_mib(pid):
     return 0.0
 
 
-def run(binary, path, n, seconds, work):
+def run(binary, path, n, seconds, work, face_side=None):
     api = free_port()
     base = 20000 + (os.getpid() % 500) * 40
     cfg = os.path.join(work, f"load-{n}.toml")
     with open(cfg, "w") as f:
         f.write(f'[server]\nlisten = "127.0.0.1:{api}"\nqueue_frames = 64\n')
+        if face_side is not None:
+            f.write(f'[analysis]\nface_side = {face_side}\n')
         for i in range(n):
             f.write(f'[[streams]]\nname = "s{i}"\nvideo = {{ port = {base + 4 * i} }}\naudio = {{ port = {base + 4 * i + 2} }}\n')
     serve = subprocess.Popen([binary, "serve", "--backend", "cpu", "--json", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -154,16 +166,18 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--n", default="2,4,8,10,12")
     ap.add_argument("--seconds", type=float, default=40.0)
+    ap.add_argument("--face-side", type=int, help="analysis.face_side (0: no faces); default: the built-in")
+    ap.add_argument("--source", help="a clip to send instead of testsrc2 (looped, 720p30), e.g. a talking face")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "evalverse-load"))
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    path = clip(a.work, a.seconds + 30)
+    path = clip(a.work, a.seconds + 30, a.source)
     print(f"machine: {os.cpu_count()} cores; rmem_max {open('/proc/sys/net/core/rmem_max').read().strip()}")
     print("| streams | fps/stream | dropped frames | RTP lost | p99 latency past the hop (s, ≤ 0.1) | CPU cores | RSS MiB (per stream) | RSS growth MiB |")
     print("|---|---|---|---|---|---|---|---|")
     best = 0
     for n in [int(x) for x in a.n.split(",")]:
-        r = run(a.bin, path, n, a.seconds, a.work)
+        r = run(a.bin, path, n, a.seconds, a.work, a.face_side)
         ok = r["dropped_frames"] == 0 and r["latency_p99_s"] is not None and r["latency_p99_s"] <= 0.1
         best = n if ok else best
         print(f"| {n} | {r['fps_per_stream']} | {r['dropped_frames']} | {r['rtp_lost']} | {r['latency_p99_s']} | {r['cpu_cores']} | {r['rss_mib']} ({r['rss_mib_per_stream']}) | {r['rss_growth_mib']} |", flush=True)

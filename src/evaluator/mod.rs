@@ -774,9 +774,11 @@ impl Shared {
     }
 
     /// A live stream's evaluator: the settings' rules, the model, the calibration.
-    fn live_evaluator(&self, id: &StreamId) -> StreamEvaluator {
+    /// A live stream's evaluator; its counters start at 0 in the metrics.
+    fn live_evaluator(&self, id: &StreamId, s: &StreamSettings) -> StreamEvaluator {
         let a = &self.settings.analysis;
         let rules = self.settings.alert_rules();
+        zero_series(id, s, &rules);
         let model = self.model.clone();
         StreamEvaluator::new(id.clone(), a, &rules, model, true, Timing::Arrival)
             .with_calibration(self.calibration.clone())
@@ -810,8 +812,7 @@ impl Shared {
                 return;
             }
         };
-        let mut ev = self.live_evaluator(&id);
-        zero_series(&id, s, &self.settings.alert_rules());
+        let mut ev = self.live_evaluator(&id, s);
         let mut out = vec![];
         let mut ended = false;
         let mut last_tick = Instant::now();

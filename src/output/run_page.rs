@@ -819,7 +819,7 @@ mod tests {
         assert_eq!(cuts.len(), 5);
         for page in [&report, &live] {
             assert_eq!(attr_values(page, "cut", "data-t"), cuts);
-            assert_eq!(attr_values(page, "event", "data-start").len(), 6);
+            assert_eq!(attr_values(page, "event", "data-start").len(), 5);
             assert!(page.contains("id=\"ended\""), "the summary is drawn");
             assert!(page.contains("data-points=\"9\""), "a point per window");
         }
