@@ -109,6 +109,11 @@ pub struct SoundSummary {
     pub clipped_ms: f64,
     pub channels: u32,
     pub rate: u32,
+    /// Every channel carried the same samples throughout (a mono programme sent as stereo, as
+    /// Opus over RTP arrives): BS.1770 sums the channels, so this reads 3.01 LU above the mono
+    /// source it came from.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dual_mono: bool,
 }
 
 /// The `sound` score of a window from its clipped time and its dropouts.
@@ -147,6 +152,8 @@ pub struct SoundMeter {
     block_energy: VecDeque<f64>,
     true_peak: f64,
     clipped_total: u64,
+    /// Multichannel sound: (a frame with sound had equal channels, a frame had unequal ones).
+    twins: (bool, bool),
     // clipping
     run: usize,
     run_sign: f32,
@@ -179,6 +186,7 @@ impl SoundMeter {
             block_energy: VecDeque::new(),
             true_peak: 0.0,
             clipped_total: 0,
+            twins: (false, false),
             run: 0,
             run_sign: 0.0,
             run_start: 0.0,
@@ -214,6 +222,7 @@ impl SoundMeter {
                     self.rate = rate;
                     self.channels = channels;
                     self.in_block = 0;
+                    self.twins = (false, false);
                     self.block_energy = VecDeque::from(vec![0.0; SHORT_TERM_BLOCKS]);
                     self.edge.clear();
                     self.hole = None;
@@ -231,6 +240,15 @@ impl SoundMeter {
             self.t = Some(t);
         }
         let ch = channels as usize;
+        if ch > 1 && !self.twins.1 {
+            for f in samples.chunks_exact(ch) {
+                if f.iter().any(|x| *x != f[0]) {
+                    self.twins.1 = true;
+                    break;
+                }
+                self.twins.0 |= f[0] != 0.0;
+            }
+        }
         let block = (rate / 10) as usize;
         // Whole frames only; the chunk is cut at block ends and each part goes to the meter
         // as the slice it already is.
@@ -577,6 +595,7 @@ impl SoundMeter {
             clipped_ms: round(self.clipped_total as f64 * 1000.0 / self.rate as f64, 2),
             channels: self.channels,
             rate: self.rate,
+            dual_mono: self.channels > 1 && self.twins.0 && !self.twins.1,
         })
     }
 }
@@ -616,6 +635,29 @@ mod tests {
 
     fn sine(freq: f64, amp: f64) -> impl Fn(f64) -> f32 {
         move |t| (amp * (2.0 * std::f64::consts::PI * freq * t).sin()) as f32
+    }
+
+    /// A mono programme sent as two equal channels reads 3.01 LU louder under BS.1770, and the
+    /// summary says why; a stereo mix is not called dual mono.
+    #[test]
+    fn dual_mono_is_named_and_reads_three_db_above_its_mono_source() {
+        let twin = stereo(6.0, sine(997.0, 0.1));
+        let (m2, _) = run(&twin);
+        let mono: Vec<f32> = twin.iter().step_by(2).copied().collect();
+        let mut m1 = SoundMeter::new(0.5);
+        let mut out = vec![];
+        for (k, c) in mono.chunks(960).enumerate() {
+            m1.push(k as f64 * 0.02, RATE, 1, c, &mut out);
+        }
+        let (s1, s2) = (m1.summary().unwrap(), m2.summary().unwrap());
+        assert!(s2.dual_mono && !s1.dual_mono, "{s1:?} {s2:?}");
+        let d = s2.integrated_lufs.unwrap() - s1.integrated_lufs.unwrap();
+        assert!((d - 3.01).abs() < 0.05, "{d}");
+        let mut mix = twin.clone();
+        for f in mix.chunks_exact_mut(2) {
+            f[1] *= 0.5;
+        }
+        assert!(!run(&mix).0.summary().unwrap().dual_mono);
     }
 
     #[test]
