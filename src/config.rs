@@ -80,7 +80,8 @@ pub enum ConfigError {
     /// `message`: the parser's words, cut to a short excerpt of the offending line.
     #[error("config {path} is not valid TOML for evalverse: {message}")]
     Parse { path: PathBuf, message: String },
-    /// Valid TOML with a key evalverse does not know (a typo, a key of another table).
+    /// Valid TOML that evalverse cannot take: a key it does not know (a typo, a key of another
+    /// table), a value of the wrong type, a table without a key it needs.
     #[error("config {path}, line {line}: {message} (every key: evalverse.example.toml)")]
     UnknownKey {
         path: PathBuf,
@@ -967,7 +968,13 @@ impl ApiSources {
 /// A parser error as the user needs it: an unknown key named with its line and every key its
 /// table takes; anything else as the parser's words, cut short.
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    if e.message().starts_with("unknown field") {
+    let data = [
+        "unknown field",
+        "invalid type",
+        "invalid value",
+        "missing field",
+    ];
+    if data.iter().any(|d| e.message().starts_with(d)) {
         let line = e.span().map_or(0, |s| {
             text[..s.start.min(text.len())].matches('\n').count() + 1
         });
@@ -1171,6 +1178,12 @@ mod tests {
         assert!(e.contains("line 3: unknown key `window`"), "{e}");
         assert!(
             e.contains("`window_s`") && !e.contains("not valid TOML"),
+            "{e}"
+        );
+        std::fs::write(&path, "[analysis]\nwidth = \"wide\"\n").unwrap();
+        let e = Settings::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2: invalid type: string \"wide\", expected u32"),
             "{e}"
         );
         std::fs::write(&path, "[analysis\n").unwrap();

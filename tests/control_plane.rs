@@ -885,7 +885,7 @@ fn operator_files_that_never_end_are_refused_at_once() {
         ),
         (
             vec!["--config".into(), small_bad.to_str().unwrap().into()],
-            "not valid TOML",
+            "line 2: invalid type: string",
         ),
         (
             vec!["--calibration".into(), "/dev/zero".into()],
