@@ -294,3 +294,41 @@ fn the_leap_out_of_a_freeze_is_not_a_camera_jump() {
     assert!(events.iter().any(|e| e.0 == "freeze"), "{events:?}");
     assert!(events.iter().all(|e| e.0 != "camera_jump"), "{events:?}");
 }
+
+/// A freeze two frames into a shot (the README's first example: a cut at 3.92 s, the picture
+/// held 4–5.5 s) has almost no motion before it to tell it from a shot that opens still; the
+/// leap of the same picture when it moves on says it was held while the scene went on: a
+/// freeze, not an informative `static_shot` and a camera jump.
+#[test]
+fn a_freeze_just_after_a_cut_is_a_freeze() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SceneSpec {
+        width: 640,
+        height: 360,
+        fps: 25,
+        duration_s: 10.0,
+        cuts: vec![2.0, 3.92, 7.0],
+        freeze: vec![(4.0, 5.5)],
+        ..Default::default()
+    };
+    let src = clip(dir.path(), "held", &spec);
+    let (records, r) = eval_json(&src, &Settings::default());
+    r.unwrap();
+    let events: Vec<(&str, f64, f64)> = of_type(&records, "event")
+        .into_iter()
+        .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
+        .filter_map(|e| Some((e["kind"].as_str()?, e["start"].as_f64()?, e["end"].as_f64()?)))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.0 == "freeze" && (e.1 - 4.0).abs() < 0.1 && (e.2 - 5.5).abs() < 0.1),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.0 == "static_shot" || (e.0 == "camera_jump" && (e.1 - 5.5).abs() < 0.2)),
+        "{events:?}"
+    );
+}

@@ -67,8 +67,18 @@ impl EventBook {
         }
     }
 
-    /// Report a detection: tagged, counted, kept.
-    pub fn emit(&mut self, mut d: Detection, frame_s: f64, out: &mut Vec<Record>) {
+    /// Report a detection: tagged, counted, kept. A still shot that ended waits with the
+    /// jumps: one that ends in a leap of the same picture was a freeze (see `release_jumps`).
+    pub fn emit(&mut self, d: Detection, frame_s: f64, out: &mut Vec<Record>) {
+        if d.kind == EventKind::StaticShot && !d.ongoing {
+            self.open.retain(|o| o.kind != d.kind);
+            self.pending.push(d);
+            return;
+        }
+        self.emit_now(d, frame_s, out);
+    }
+
+    fn emit_now(&mut self, mut d: Detection, frame_s: f64, out: &mut Vec<Record>) {
         if d.kind != EventKind::Discontinuity && !d.transport {
             let audio = matches!(
                 d.kind,
@@ -131,12 +141,43 @@ impl EventBook {
                     0.0
                 }
         };
-        let (ready, wait): (Vec<Detection>, Vec<Detection>) = std::mem::take(&mut self.pending)
+        let (mut ready, wait): (Vec<Detection>, Vec<Detection>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|d| reach(d) < upto);
         self.pending = wait;
+        ready.sort_by(|a, b| a.start.total_cmp(&b.start));
         let margin = 2.0 * frame_s;
-        for mut d in ready {
+        let mut i = 0;
+        while i < ready.len() {
+            let mut d = ready[i].clone();
+            i += 1;
+            if d.kind == EventKind::StaticShot {
+                // A shot held still that moves on with a leap of the same picture (the scene
+                // went on while it was held) was frozen, not composed still: a freeze, the
+                // leap its end. A still opening eases into motion, or cuts away.
+                let leap = |j: &Detection| {
+                    j.kind == EventKind::CameraJump && (j.start - d.end).abs() <= margin
+                };
+                let jump = match ready[i..].iter().position(leap) {
+                    Some(k) => Some(ready.remove(i + k)),
+                    None => self
+                        .pending
+                        .iter()
+                        .position(leap)
+                        .map(|k| self.pending.remove(k)),
+                };
+                if let Some(j) = jump {
+                    d.kind = EventKind::Freeze;
+                    let pct = j
+                        .values
+                        .iter()
+                        .find(|v| v.0 == "jump_pct")
+                        .map_or(0.0, |v| v.1);
+                    d.values.push(("resumed_with_jump_pct", pct));
+                }
+                self.emit_now(d, frame_s, out);
+                continue;
+            }
             if d.kind == EventKind::LoudnessJump {
                 // Placed only where the pictures reach past it (`at_cut` absent where a release
                 // without waiting — pictures 5 s behind — finds them short of it).
@@ -144,13 +185,13 @@ impl EventBook {
                     let near = pacing.cuts_between(d.start - LEVEL_CUT_S, d.end + LEVEL_CUT_S);
                     d.values.push(("at_cut", (!near.is_empty()) as u8 as f64));
                 }
-                self.emit(d, frame_s, out);
+                self.emit_now(d, frame_s, out);
             } else if pacing
                 .cuts_between(d.start - margin, d.end + margin)
                 .is_empty()
                 && !self.resumes_from_freeze(&d, margin)
             {
-                self.emit(d, frame_s, out);
+                self.emit_now(d, frame_s, out);
             }
         }
     }
