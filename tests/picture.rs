@@ -317,7 +317,13 @@ fn a_freeze_just_after_a_cut_is_a_freeze() {
     let events: Vec<(&str, f64, f64)> = of_type(&records, "event")
         .into_iter()
         .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
-        .filter_map(|e| Some((e["kind"].as_str()?, e["start"].as_f64()?, e["end"].as_f64()?)))
+        .filter_map(|e| {
+            Some((
+                e["kind"].as_str()?,
+                e["start"].as_f64()?,
+                e["end"].as_f64()?,
+            ))
+        })
         .collect();
     assert!(
         events
