@@ -58,6 +58,21 @@ fn picture_events(records: &[Value]) -> Vec<(String, f64, f64, &Value)> {
         .collect()
 }
 
+/// Every ended event: (kind, start, end).
+fn ended_events(records: &[Value]) -> Vec<(&str, f64, f64)> {
+    of_type(records, "event")
+        .into_iter()
+        .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
+        .filter_map(|e| {
+            Some((
+                e["kind"].as_str()?,
+                e["start"].as_f64()?,
+                e["end"].as_f64()?,
+            ))
+        })
+        .collect()
+}
+
 fn injected(dir: &Path, src: &Path, name: &str, picture: PictureFaults) -> Vec<Value> {
     let out = dir.join(format!("{name}.mp4"));
     let _stage = stage(&format!("injecting {name}"), stage_s());
@@ -280,17 +295,7 @@ fn the_leap_out_of_a_freeze_is_not_a_camera_jump() {
     let src = clip(dir.path(), "frozen", &spec);
     let (records, r) = eval_json(&src, &settings());
     r.unwrap();
-    let events: Vec<(&str, f64, f64)> = of_type(&records, "event")
-        .into_iter()
-        .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
-        .filter_map(|e| {
-            Some((
-                e["kind"].as_str()?,
-                e["start"].as_f64()?,
-                e["end"].as_f64()?,
-            ))
-        })
-        .collect();
+    let events = ended_events(&records);
     assert!(events.iter().any(|e| e.0 == "freeze"), "{events:?}");
     assert!(events.iter().all(|e| e.0 != "camera_jump"), "{events:?}");
 }
@@ -314,17 +319,7 @@ fn a_freeze_just_after_a_cut_is_a_freeze() {
     let src = clip(dir.path(), "held", &spec);
     let (records, r) = eval_json(&src, &Settings::default());
     r.unwrap();
-    let events: Vec<(&str, f64, f64)> = of_type(&records, "event")
-        .into_iter()
-        .filter(|e| !e["ongoing"].as_bool().unwrap_or(false))
-        .filter_map(|e| {
-            Some((
-                e["kind"].as_str()?,
-                e["start"].as_f64()?,
-                e["end"].as_f64()?,
-            ))
-        })
-        .collect();
+    let events = ended_events(&records);
     assert!(
         events
             .iter()
