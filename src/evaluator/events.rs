@@ -147,33 +147,31 @@ impl EventBook {
         self.pending = wait;
         ready.sort_by(|a, b| a.start.total_cmp(&b.start));
         let margin = 2.0 * frame_s;
-        let mut i = 0;
-        while i < ready.len() {
-            let mut d = ready[i].clone();
-            i += 1;
+        // The jumps known now (ready or still waiting): where a still shot ends in one.
+        let leaps: Vec<(f64, f64)> = ready
+            .iter()
+            .chain(&self.pending)
+            .filter(|j| j.kind == EventKind::CameraJump)
+            .map(|j| {
+                (
+                    j.start,
+                    j.values
+                        .iter()
+                        .find(|v| v.0 == "jump_pct")
+                        .map_or(0.0, |v| v.1),
+                )
+            })
+            .collect();
+        // In time order: a still shot turned freeze is closed before the jump at its end is
+        // placed, which `resumes_from_freeze` then drops.
+        for mut d in ready {
             if d.kind == EventKind::StaticShot {
                 // A shot held still that moves on with a leap of the same picture (the scene
                 // went on while it was held) was frozen, not composed still: a freeze, the
                 // leap its end. A still opening eases into motion, or cuts away.
-                let leap = |j: &Detection| {
-                    j.kind == EventKind::CameraJump && (j.start - d.end).abs() <= margin
-                };
-                let jump = match ready[i..].iter().position(leap) {
-                    Some(k) => Some(ready.remove(i + k)),
-                    None => self
-                        .pending
-                        .iter()
-                        .position(leap)
-                        .map(|k| self.pending.remove(k)),
-                };
-                if let Some(j) = jump {
+                if let Some((_, pct)) = leaps.iter().find(|(t, _)| (t - d.end).abs() <= margin) {
                     d.kind = EventKind::Freeze;
-                    let pct = j
-                        .values
-                        .iter()
-                        .find(|v| v.0 == "jump_pct")
-                        .map_or(0.0, |v| v.1);
-                    d.values.push(("resumed_with_jump_pct", pct));
+                    d.values.push(("resumed_with_jump_pct", *pct));
                 }
                 self.emit_now(d, frame_s, out);
                 continue;
