@@ -282,3 +282,30 @@ fn a_stop_verdict_is_posted_at_once_while_the_alert_webhook_hangs() {
     eprintln!("dropped the evaluator in {took:.2} s (grace 1 s, alerts still queued)");
     assert!(took < 3.0, "{took}");
 }
+
+#[test]
+fn a_file_served_as_a_stream_is_read_whole_not_dropped() {
+    // A file decodes far faster than it is evaluated: read with the dropping sinks of a live
+    // stream it lost frames (and with them the windows an alert rule needed). Every frame of
+    // the file reaches the evaluator, and the summary covers the whole clip.
+    let _one = serial();
+    let ev = evalverse::output::sinks::evaluator(Settings::default(), cpu_model());
+    let path = clip("whole", 6.0);
+    ev.add_stream(file_stream("whole", &path)).unwrap();
+    wait_for("the stream to end", 60.0, || {
+        ev.stream("whole").unwrap().state == StreamState::Ended
+    });
+    let info = ev.stream("whole").unwrap();
+    let summary = info.summary.expect("a summary");
+    assert_eq!(
+        (info.dropped_frames, summary.dropped_frames),
+        (0, 0),
+        "frames lost"
+    );
+    assert_eq!((info.frames, summary.frames), (180, 180), "6 s at 30 fps");
+    assert!(
+        (summary.duration_s - 6.0).abs() < 0.1,
+        "the summary covers the clip: {} s",
+        summary.duration_s
+    );
+}

@@ -837,10 +837,22 @@ impl Shared {
         let failed = info.lock().state == StreamState::Failed;
         if ended {
             // The input ended (a file played as a live stream, a sender's EOS): what the
-            // branches delivered before their EOS is still queued; evaluate it, do not lose it.
+            // branches delivered before their EOS is still queued, and a file's pulling
+            // threads may still hold their last items; evaluate it all, do not lose it.
             rx.flush(&mut ev, &mut out);
+            while ingest.delivering() && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+                rx.flush(&mut ev, &mut out);
+            }
         }
+        // The last counts go into the summary and the stream's facts alike.
+        ev.dropped_frames = ingest.stats.video.dropped.load(Ordering::Relaxed);
         ev.finish(&mut out);
+        {
+            let mut i = info.lock();
+            i.frames = ev.frames;
+            i.dropped_frames = ev.dropped_frames;
+        }
         // The pipeline is down before the stream says it ended: a client that sees `ended`
         // (and the slot count) finds nothing of it still running.
         ingest.stop();

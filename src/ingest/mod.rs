@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Live branches never block a streaming thread: callbacks `try_send`, a full channel drops
-//! and counts. File branches are pulled by our own threads so nothing is lost.
+//! and counts. File branches (a local file, also when a server stream names one) are pulled
+//! by our own threads so nothing is lost.
 pub mod pipeline;
 pub mod rtp_stats;
 pub mod scale;
@@ -128,6 +129,8 @@ pub struct Ingest {
     pub declared: Option<Media>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// The threads pulling from the appsinks (a file's branches), apart from `threads`.
+    pulls: Vec<JoinHandle<()>>,
 }
 
 /// Is the branch feeding `sink` connected all the way up to a source element?
@@ -235,14 +238,14 @@ impl Ingest {
         });
         let stats = Arc::new(IngestStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = vec![];
+        let mut pulls = vec![];
         let mut at = Attach {
             stream: &stream,
             events: &etx,
             transport: &transport,
             live,
             stop: &stop,
-            threads: &mut threads,
+            threads: &mut pulls,
             face_side: analysis.face_side,
         };
         // Audio arrives in ~10–20 ms chunks: give it a few seconds of room. The video branch
@@ -263,7 +266,7 @@ impl Ingest {
         probe_rtcp(&pipeline, &stats);
         let declared = announce_media(&pipeline, source, &video_sink, &audio_sink, &etx);
         let watch = (etx, stall_media, timeout);
-        threads.push(spawn_bus_watch(&pipeline, &stream, &stop, &stats, watch)?);
+        let threads = vec![spawn_bus_watch(&pipeline, &stream, &stop, &stats, watch)?];
         play(&pipeline, &name, &stop)?;
         Ok(Ingest {
             stream,
@@ -279,6 +282,7 @@ impl Ingest {
             declared,
             stop,
             threads,
+            pulls,
         })
     }
 
@@ -326,9 +330,15 @@ impl Ingest {
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.pipeline.set_state(gst::State::Null);
-        for t in self.threads.drain(..) {
+        for t in self.threads.drain(..).chain(self.pulls.drain(..)) {
             let _ = t.join();
         }
+    }
+
+    /// Whether a branch's pulling thread is still delivering (a file's branches before their
+    /// end); a live branch delivers from the streaming thread and is never waited for.
+    pub fn delivering(&self) -> bool {
+        self.pulls.iter().any(|t| !t.is_finished())
     }
 }
 
@@ -358,6 +368,7 @@ fn describe(
             (d, false)
         }
         Source::Live(s) => {
+            let mut file = false;
             // What the API admitted was opened then (config/api_sources): use that, not the
             // path again.
             let d = match (&s.pipeline, &s.opened.pipeline_text) {
@@ -371,8 +382,15 @@ fn describe(
                     pipeline::custom_description(&text, s, analysis)
                 }
                 (None, _) => match (&s.uri, s.opened.media_uri()) {
-                    (Some(_), Some(opened)) => pipeline::file_description(&opened, analysis),
-                    (Some(uri), None) => pipeline::file_description(&to_uri(uri)?, analysis),
+                    (Some(_), Some(opened)) => {
+                        file = opened.starts_with("file:");
+                        pipeline::file_description(&opened, analysis)
+                    }
+                    (Some(uri), None) => {
+                        let uri = to_uri(uri)?;
+                        file = uri.starts_with("file:");
+                        pipeline::file_description(&uri, analysis)
+                    }
                     (None, _) => pipeline::rtp_description(s, analysis),
                 },
             }
@@ -381,7 +399,10 @@ fn describe(
                 why,
                 description: String::new(),
             })?;
-            (d, true)
+            // A local file served as a stream is read as fast as it is evaluated, not dropped
+            // when its decoder outruns the evaluator (it is not live: nothing is lost by
+            // waiting). Network URIs and RTP are live.
+            (d, !file)
         }
     })
 }
