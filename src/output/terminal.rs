@@ -113,7 +113,8 @@ pub fn summary_text(s: &SummaryRecord) -> String {
             crate::score::taxonomy::sync_evidence(
                 s.sync.source,
                 s.sync.matched_events,
-                s.sync.local.as_ref()
+                s.sync.local.as_ref(),
+                s.sync.lips.as_ref()
             )
         ),
         None => format!(

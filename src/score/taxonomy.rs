@@ -384,7 +384,17 @@ pub fn sync_evidence(
     source: Option<SyncSource>,
     matched: usize,
     local: Option<&crate::model::local_sync::LocalEstimate>,
+    lips: Option<&crate::model::faces::lips::LipsEstimate>,
 ) -> String {
+    if let (Some(SyncSource::Lips), Some(l)) = (source, lips) {
+        return format!(
+            "from the lips of face {}: r {:.2}, z {:.1} over {:.1} s of speech",
+            l.track.map_or("?".to_string(), |t| t.to_string()),
+            l.peak,
+            l.z,
+            l.span_s
+        );
+    }
     match (source, local) {
         (Some(SyncSource::LocalMotion), Some(l)) => format!(
             "from {}: z {:.1} over {:.0} s, {} regions",

@@ -11,6 +11,7 @@ use crate::model::faces::{FaceModels, FacesFigures, HORIZON_S};
 use crate::model::local_sync::SyncSource;
 use crate::model::sync::Decline;
 use crate::score::record::{SummaryRecord, SyncFigures, SyncStatus, WindowRecord};
+use crate::score::taxonomy;
 use crate::types::VideoFrame;
 use crate::vocab::{Cut, Detection};
 use std::collections::{BTreeMap, VecDeque};
@@ -181,8 +182,8 @@ impl WindowHead for Faces {
         f.speaking_track = est.as_ref().and_then(|e| e.track);
         w.faces = Some(f);
         let min_z = self.lips.as_ref().map_or(1.0, |m| m.min_z);
-        if let (Some(sync), Some(est)) = (w.sync.as_mut(), est) {
-            commit(sync, est, min_z);
+        if let Some(est) = est {
+            lips_into_window(w, est, min_z);
         }
     }
 
@@ -217,6 +218,24 @@ impl WindowHead for Faces {
     }
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+/// The lip estimate into a window's sync figures. A lip offset that became the sync figure is
+/// scored and diagnosed like any other: a talker 300 ms off its words is a fault, not a window
+/// without a sync score.
+fn lips_into_window(w: &mut WindowRecord, est: LipsEstimate, min_z: f64) {
+    let Some(sync) = w.sync.as_mut() else { return };
+    commit(sync, est, min_z);
+    if sync.source != Some(SyncSource::Lips) {
+        return;
+    }
+    w.scores.sync = crate::score::sync_score(sync.audio_delay_ms);
+    if let Some(d) = sync.audio_delay_ms
+        && (d > crate::score::DETECT_LATE_MS || d < -crate::score::DETECT_EARLY_MS)
+    {
+        let evidence = taxonomy::sync_evidence(sync.source, 0, None, sync.lips.as_ref());
+        w.diagnosis.push(taxonomy::sync(d, &evidence));
     }
 }
 
@@ -272,5 +291,55 @@ impl Faces {
             self.speech.pop_front();
             self.speech_first += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sync::SyncEstimate;
+
+    fn declined_window() -> WindowRecord {
+        let mut w = WindowRecord::for_test("s", 0.0, 4.0);
+        let est = SyncEstimate::declined(Decline::StaticPicture, 0, 0);
+        w.sync = Some(SyncFigures::new(&est, crate::types::Timing::Arrival));
+        w
+    }
+
+    fn lips(delay_ms: f64) -> LipsEstimate {
+        LipsEstimate {
+            audio_delay_ms: Some(delay_ms),
+            best_lag_ms: Some(delay_ms),
+            peak: 0.5,
+            z: 8.0,
+            span_s: 5.0,
+            track: Some(1),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_talker_off_its_words_is_scored_and_diagnosed_like_any_offset() {
+        let mut w = declined_window();
+        lips_into_window(&mut w, lips(320.0), 3.0);
+        let sync = w.sync.as_ref().unwrap();
+        assert_eq!(sync.source, Some(SyncSource::Lips));
+        assert_eq!(w.scores.sync, crate::score::sync_score(Some(320.0)));
+        assert!(w.scores.sync.unwrap() < 50.0, "{:?}", w.scores.sync);
+        let d = w
+            .diagnosis
+            .iter()
+            .find(|d| d.observed.contains("audio late by 320 ms"));
+        assert!(
+            d.is_some_and(|d| d.observed.contains("lips of face 1")),
+            "{:?}",
+            w.diagnosis
+        );
+
+        // In sync: scored 100, nothing to diagnose.
+        let mut w = declined_window();
+        lips_into_window(&mut w, lips(20.0), 3.0);
+        assert_eq!(w.scores.sync, Some(100.0));
+        assert!(w.diagnosis.is_empty());
     }
 }

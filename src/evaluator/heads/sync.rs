@@ -85,8 +85,12 @@ impl SyncHead {
         fig.local = local;
         if let Some(d) = est.audio_delay_ms {
             if d > score::DETECT_LATE_MS || d < -score::DETECT_EARLY_MS {
-                let evidence =
-                    taxonomy::sync_evidence(fig.source, fig.matched_events, fig.local.as_ref());
+                let evidence = taxonomy::sync_evidence(
+                    fig.source,
+                    fig.matched_events,
+                    fig.local.as_ref(),
+                    None,
+                );
                 w.diagnosis.push(taxonomy::sync(d, &evidence));
             }
             if let Some(reference) = self.drift_reference(e) {
