@@ -3,7 +3,7 @@
 //! `output::telemetry::describe()`; the README table lists the same set.
 //!
 //! Labels: `stream` (bounded by `server.max_streams`), and where noted `medium`
-//! (`video`|`audio`), `source` (`events`|`local_motion`), `dimension`, `kind` (event kinds, a fixed set), `rule`, `severity`, `state`.
+//! (`video`|`audio`), `source` (`events`|`local_motion`|`lips`), `during` (`speech`|`silence`), `dimension`, `kind` (event kinds, a fixed set), `rule`, `severity`, `state`.
 
 pub const FRAMES: &str = "evalverse_frames_total";
 pub const DROPPED_FRAMES: &str = "evalverse_dropped_frames_total";
@@ -29,6 +29,8 @@ pub const LOUDNESS: &str = "evalverse_loudness_lufs";
 pub const TRUE_PEAK: &str = "evalverse_true_peak_dbtp";
 pub const EXPOSURE_CLIPPED: &str = "evalverse_exposure_clipped_ratio";
 pub const CAMERA_SHAKE: &str = "evalverse_camera_shake_ratio";
+pub const FACES: &str = "evalverse_faces";
+pub const LIP_MOVEMENT: &str = "evalverse_lip_movement_ratio";
 pub const SHOT_LENGTH: &str = "evalverse_average_shot_length_seconds";
 pub const CUTS_PER_MINUTE: &str = "evalverse_cuts_per_minute";
 pub const CUTS: &str = "evalverse_cuts_total";
@@ -66,6 +68,8 @@ pub const ALL: &[&str] = &[
     TRUE_PEAK,
     EXPOSURE_CLIPPED,
     CAMERA_SHAKE,
+    FACES,
+    LIP_MOVEMENT,
     SHOT_LENGTH,
     CUTS_PER_MINUTE,
     CUTS,

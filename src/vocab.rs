@@ -51,10 +51,14 @@ pub enum EventKind {
     Shake,
     /// The whole picture jumped sideways between two frames inside a shot.
     CameraJump,
+    /// Speech while the face that talks keeps its mouth still (it starts late, stops early).
+    SpeechWithoutMouth,
+    /// A mouth moving like a talker's through silence.
+    MouthWithoutSpeech,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::Freeze,
         EventKind::Black,
         EventKind::Silence,
@@ -76,6 +80,8 @@ impl EventKind {
         EventKind::Noise,
         EventKind::Shake,
         EventKind::CameraJump,
+        EventKind::SpeechWithoutMouth,
+        EventKind::MouthWithoutSpeech,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,6 +106,8 @@ impl EventKind {
             EventKind::Noise => "noise",
             EventKind::Shake => "shake",
             EventKind::CameraJump => "camera_jump",
+            EventKind::SpeechWithoutMouth => "speech_without_mouth",
+            EventKind::MouthWithoutSpeech => "mouth_without_speech",
         }
     }
 

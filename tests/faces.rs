@@ -185,6 +185,23 @@ fn a_face_in_view_is_followed_and_a_still_mouth_commits_no_offset() {
     assert!(lips["audio_delay_ms"].is_null(), "{lips}");
     assert_eq!(lips["declined"], "mouth_still", "{lips}");
     assert_ne!(summary["sync"]["source"], "lips");
+    // A face that never talks, over a steady tone: no lip fault is blamed on it.
+    for kind in ["speech_without_mouth", "mouth_without_speech"] {
+        assert_eq!(summary["events"][kind], 0, "{kind}: {}", summary["events"]);
+    }
+    let window = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "window")
+        .unwrap();
+    // A steady tone is sound but not speech (it does not swing like syllables): the window
+    // reads no lip movement during speech, and the face is counted.
+    assert_eq!(window["faces"]["count"], 1, "{}", window["faces"]);
+    assert!(
+        window["faces"]["mouth_in_speech"].is_null(),
+        "{}",
+        window["faces"]
+    );
 
     // With the face models off, nothing of it.
     let mut off = Settings::default();

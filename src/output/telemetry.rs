@@ -285,6 +285,14 @@ fn describe_window_gauges() {
         "Highest trailing-second median jitter of the camera path in the latest window, as a fraction of the picture width (shake events from 0.003)"
     );
     describe_gauge!(
+        m::FACES,
+        "Faces followed at the latest window's end (windows of inputs where a face was seen)"
+    );
+    describe_gauge!(
+        m::LIP_MOVEMENT,
+        "Median lip movement of the most moving visible face in the latest window (inner-lip gap standard deviation over 1-s spans, over the eye span; label during: speech, silence); NaN when the window had no such span (talking mouths: about 0.015-0.12; still: under 0.004)"
+    );
+    describe_gauge!(
         m::SHOT_LENGTH,
         Unit::Seconds,
         "Rolling average shot length (last 20 shots)"
@@ -453,6 +461,16 @@ pub fn observe(r: &Record) {
                     .set(unsigned_zero(p.shadows_crushed));
                 metrics::gauge!(m::CAMERA_SHAKE, "stream" => s.clone())
                     .set(unsigned_zero(p.shake_pct / 100.0));
+            }
+            if let Some(f) = &w.faces {
+                metrics::gauge!(m::FACES, "stream" => s.clone()).set(f.count as f64);
+                for (during, v) in [
+                    ("speech", f.mouth_in_speech),
+                    ("silence", f.mouth_in_silence),
+                ] {
+                    metrics::gauge!(m::LIP_MOVEMENT, "stream" => s.clone(), "during" => during)
+                        .set(unsigned_zero(v.unwrap_or(f64::NAN)));
+                }
             }
             if let Some(asl) = w.rhythm.average_shot_length_s {
                 metrics::gauge!(m::SHOT_LENGTH, "stream" => s.clone()).set(unsigned_zero(asl));

@@ -342,6 +342,34 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             problem: "the mix went over full scale: the waveform's tops are cut flat, heard as distortion".into(),
             fix: "lower the gain before the output stage or add a true-peak limiter at −1 dBTP (EBU R 128), then re-render the audio of this span".into(),
         },
+        EventKind::SpeechWithoutMouth => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: Cow::Borrowed("performance (lip sync)"),
+            dimension: Dimension::Sync,
+            observed: format!(
+                "speech {span} while face {} keeps its mouth still (lip movement {:.3} of the eye span, sound in {:.0} % of it); the same face talks elsewhere",
+                value(d, "track"),
+                value(d, "mouth_sd"),
+                100.0 * value(d, "sound_share")
+            ),
+            problem: "the character does not perform these words: the mouth starts late, stops early or skips a line the sound speaks".into(),
+            fix: "regenerate the span with the speech conditioning the face (or run a lip-sync pass on it); if the words are another speaker's off screen, nothing to do".into(),
+        },
+        EventKind::MouthWithoutSpeech => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: Cow::Borrowed("performance (lip sync)"),
+            dimension: Dimension::Sync,
+            observed: format!(
+                "face {} talks {span} with no sound (lip movement {:.3} of the eye span, sound in {:.0} % of it)",
+                value(d, "track"),
+                value(d, "mouth_sd"),
+                100.0 * value(d, "sound_share")
+            ),
+            problem: "the mouth moves like speech through silence: the line is missing from the sound, or the face mouths words it was not given".into(),
+            fix: "check the dialogue track for the missing line; otherwise regenerate the span with the silence conditioning the face (a closed, still mouth)".into(),
+        },
         EventKind::Dropout => Diagnosis {
             event: None,
             stage: Stage::PostProduction,

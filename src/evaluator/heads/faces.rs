@@ -5,6 +5,7 @@
 //! offset is the stream's sync figure (source `lips`).
 use super::{SummaryCx, WindowCx, WindowHead};
 use crate::model::Model;
+use crate::model::faces::activity::{self, LipActivity};
 use crate::model::faces::lips::{self, LipsEstimate, LipsModel, MOUTH_FEATURES, SpeechBands};
 use crate::model::faces::track::{FaceSample, FaceTracker};
 use crate::model::faces::{FaceModels, FacesFigures, HORIZON_S};
@@ -13,7 +14,7 @@ use crate::model::sync::Decline;
 use crate::score::record::{SummaryRecord, SyncFigures, SyncStatus, WindowRecord};
 use crate::score::taxonomy;
 use crate::types::VideoFrame;
-use crate::vocab::{Cut, Detection};
+use crate::vocab::{Cut, Detection, EventKind};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct Faces {
     window_tracks: std::collections::BTreeSet<u64>,
     most_at_once: usize,
     failed: bool,
+    /// Lip faults: speech without a moving mouth, a mouth moving through silence.
+    activity: LipActivity,
 }
 
 impl Faces {
@@ -70,6 +73,7 @@ impl Faces {
             window_tracks: Default::default(),
             most_at_once: 0,
             failed: false,
+            activity: LipActivity::default(),
         }
     }
 
@@ -117,6 +121,9 @@ impl Faces {
             count,
             tracks,
             speaking_track: None,
+            offset_ms: None,
+            mouth_in_speech: None,
+            mouth_in_silence: None,
             detector_runs: self.tracker.detector_runs,
             mesh_runs: self.tracker.mesh_runs,
         }
@@ -134,7 +141,7 @@ impl Faces {
 }
 
 impl WindowHead for Faces {
-    fn on_picture(&mut self, f: &VideoFrame, _dur: f64, _dets: &mut Vec<Detection>) {
+    fn on_picture(&mut self, f: &VideoFrame, _dur: f64, dets: &mut Vec<Detection>) {
         let (Some(models), Some(pic), false) = (&self.models, &f.face, self.failed) else {
             return;
         };
@@ -147,6 +154,8 @@ impl WindowHead for Faces {
                     self.window_frames.1 += 1;
                 }
                 self.most_at_once = self.most_at_once.max(samples.len());
+                self.activity.on_frame(f.pts, &samples);
+                self.activity.check(dets);
                 self.take(samples);
                 self.prune_to(f.pts);
             }
@@ -157,8 +166,23 @@ impl WindowHead for Faces {
         }
     }
 
-    fn on_cut(&mut self, _c: &Cut, _dets: &mut Vec<Detection>) {
+    fn on_cut(&mut self, _c: &Cut, dets: &mut Vec<Detection>) {
         self.tracker.cut();
+        self.activity.on_cut(dets);
+    }
+
+    fn on_energies(&mut self, origin: f64, first_ms: i64, e: &[f32], dets: &mut Vec<Detection>) {
+        if self.models.is_none() || self.failed {
+            return;
+        }
+        self.activity.on_energies(origin, first_ms, e);
+        self.activity.check(dets);
+    }
+
+    fn finish(&mut self, dets: &mut Vec<Detection>) {
+        if self.models.is_some() {
+            self.activity.finish(dets);
+        }
     }
 
     fn on_samples(&mut self, origin: f64, first: i64, samples: &[f32]) {
@@ -180,11 +204,14 @@ impl WindowHead for Faces {
         let mut f = self.figures(frames, tracks, self.tracker.tracking());
         let est = self.estimate(cx.e);
         f.speaking_track = est.as_ref().and_then(|e| e.track);
+        f.offset_ms = est.as_ref().and_then(|e| e.audio_delay_ms);
+        (f.mouth_in_speech, f.mouth_in_silence) = self.mouth_activity(cx.s, cx.e);
         w.faces = Some(f);
         let min_z = self.lips.as_ref().map_or(1.0, |m| m.min_z);
         if let Some(est) = est {
             lips_into_window(w, est, min_z);
         }
+        lip_faults_into_score(cx, w);
     }
 
     fn summary(&mut self, cx: &SummaryCx, s: &mut SummaryRecord) {
@@ -218,6 +245,19 @@ impl WindowHead for Faces {
     }
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+/// Speech without a mouth and a mouth without speech cost the sync score the share of the
+/// window they cover (a window without an offset is scored from 100).
+fn lip_faults_into_score(cx: &WindowCx, w: &mut WindowRecord) {
+    let covered: f64 = [EventKind::SpeechWithoutMouth, EventKind::MouthWithoutSpeech]
+        .into_iter()
+        .map(|k| cx.book.coverage(k, cx.s, cx.e))
+        .sum::<f64>()
+        .min(1.0);
+    if covered > 0.0 {
+        w.scores.sync = Some(w.scores.sync.unwrap_or(100.0) * (1.0 - covered));
     }
 }
 
@@ -267,6 +307,27 @@ fn commit(sync: &mut SyncFigures, est: LipsEstimate, min_z: f64) {
 }
 
 impl Faces {
+    /// Median lip movement over the spans read in `[s, e)` with speech, and with no sound.
+    fn mouth_activity(&self, s: f64, e: f64) -> (Option<f64>, Option<f64>) {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (!v.is_empty()).then(|| crate::score::record::rounded(v[v.len() / 2]))
+        };
+        let of = |keep: &dyn Fn(&activity::Span) -> bool| {
+            median(
+                self.activity
+                    .spans(s, e)
+                    .filter(|x| keep(x))
+                    .filter_map(|x| x.mouth_sd)
+                    .collect(),
+            )
+        };
+        (
+            of(&|x| x.speech),
+            of(&|x| x.sound <= activity::SILENT_SHARE),
+        )
+    }
+
     fn dump(&self, path: &std::path::Path) {
         let v = serde_json::json!({
             "mouth": self.mouths,

@@ -4,6 +4,7 @@
 //! (Apache-2.0), converted once by `scripts/faces/convert.py` into `weights/*.safetensors` (see
 //! `weights/FACES.md` for provenance) and built into the binary: nothing is downloaded.
 //! `tests/faces.rs` holds the port to the package's own TFLite runtime on committed frames.
+pub mod activity;
 pub mod detect;
 pub mod lips;
 pub mod mesh;
@@ -32,6 +33,15 @@ pub struct FacesFigures {
     /// The track whose mouth goes with the speech (committed or not), when there is speech.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speaking_track: Option<u64>,
+    /// The lip offset over the speech so far (committed), ms; positive: audio late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_ms: Option<f64>,
+    /// Median lip movement (inner-lip gap standard deviation over the eye span, 1-s spans) of
+    /// the most moving visible face while there is speech, and while there is no sound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mouth_in_speech: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mouth_in_silence: Option<f64>,
     /// Detector and mesh runs (the cost).
     pub detector_runs: u64,
     pub mesh_runs: u64,
