@@ -784,6 +784,23 @@ impl Shared {
             .with_calibration(self.calibration.clone())
     }
 
+    /// Publish what the evaluator wrote; windows among it update the verdict.
+    fn publish_all(
+        &self,
+        id: &StreamId,
+        out: &mut Vec<Record>,
+        ev: &StreamEvaluator,
+        info: &Mutex<StreamInfo>,
+    ) {
+        let had_windows = out.iter().any(|r| matches!(r, Record::Window(_)));
+        for r in out.drain(..) {
+            self.publish(r, info);
+        }
+        if had_windows {
+            self.update_verdict(id, ev.verdict(), info);
+        }
+    }
+
     fn run_stream(
         &self,
         s: &StreamSettings,
@@ -826,45 +843,22 @@ impl Shared {
                 last_tick = Instant::now();
                 live_tick(&mut ev, &ingest, info, &mut out);
             }
-            let had_windows = out.iter().any(|r| matches!(r, Record::Window(_)));
-            for r in out.drain(..) {
-                self.publish(r, info);
-            }
-            if had_windows {
-                self.update_verdict(&id, ev.verdict(), info);
-            }
+            self.publish_all(&id, &mut out, &ev, info);
         }
         let failed = info.lock().state == StreamState::Failed;
-        if ended {
-            // The input ended (a file played as a live stream, a sender's EOS): what the
-            // branches delivered before their EOS is still queued, and a file's pulling
-            // threads may still hold their last items; evaluate it all, do not lose it.
-            rx.flush(&mut ev, &mut out);
-            while ingest.delivering() && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(2));
-                rx.flush(&mut ev, &mut out);
-            }
-        }
-        // The last counts go into the summary and the stream's facts alike.
-        ev.dropped_frames = ingest.stats.video.dropped.load(Ordering::Relaxed);
-        ev.finish(&mut out);
-        {
-            let mut i = info.lock();
-            i.frames = ev.frames;
-            i.dropped_frames = ev.dropped_frames;
-        }
+        let end = LiveEnd {
+            ended,
+            ingest: &ingest,
+            info,
+            stop,
+        };
+        end.drain_and_finish(&mut rx, &mut ev, &mut out);
         // The pipeline is down before the stream says it ended: a client that sees `ended`
         // (and the slot count) finds nothing of it still running.
         ingest.stop();
-        let had_windows = out.iter().any(|r| matches!(r, Record::Window(_)));
-        for r in out.drain(..) {
-            self.publish(r, info);
-        }
         // Windows scored from the drained tail count for the verdict like any other, and the
         // verdict is settled before the stream says it ended.
-        if had_windows {
-            self.update_verdict(&id, ev.verdict(), info);
-        }
+        self.publish_all(&id, &mut out, &ev, info);
         // Nothing of it runs any more: a client that sees `ended` finds its slot free.
         ended_at.lock().get_or_insert_with(Instant::now);
         if !failed {
@@ -876,6 +870,35 @@ impl Shared {
             });
             self.publish(r, info);
         }
+    }
+}
+
+/// How a live stream's loop ended, and what its last records need.
+struct LiveEnd<'a> {
+    ended: bool,
+    ingest: &'a Ingest,
+    info: &'a Mutex<StreamInfo>,
+    stop: &'a AtomicBool,
+}
+
+impl LiveEnd<'_> {
+    /// The input ended (a file played as a live stream, a sender's EOS): what the branches
+    /// delivered before their EOS is still queued, and a file's pulling threads may still hold
+    /// their last items; evaluate it all, do not lose it. Then the summary, with the last
+    /// counts in it and in the stream's facts alike.
+    fn drain_and_finish(&self, rx: &mut MediaRx, ev: &mut StreamEvaluator, out: &mut Vec<Record>) {
+        if self.ended {
+            rx.flush(ev, out);
+            while self.ingest.delivering() && !self.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+                rx.flush(ev, out);
+            }
+        }
+        ev.dropped_frames = self.ingest.stats.video.dropped.load(Ordering::Relaxed);
+        ev.finish(out);
+        let mut i = self.info.lock();
+        i.frames = ev.frames;
+        i.dropped_frames = ev.dropped_frames;
     }
 }
 
