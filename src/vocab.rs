@@ -55,10 +55,13 @@ pub enum EventKind {
     SpeechWithoutMouth,
     /// A mouth moving like a talker's through silence.
     MouthWithoutSpeech,
+    /// A flash with a transient sound on its first frame (a slate, a camera flash, a shot):
+    /// informative, not a fault.
+    FlashWithSound,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 23] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::Freeze,
         EventKind::Black,
         EventKind::Silence,
@@ -82,6 +85,7 @@ impl EventKind {
         EventKind::CameraJump,
         EventKind::SpeechWithoutMouth,
         EventKind::MouthWithoutSpeech,
+        EventKind::FlashWithSound,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -108,6 +112,7 @@ impl EventKind {
             EventKind::CameraJump => "camera_jump",
             EventKind::SpeechWithoutMouth => "speech_without_mouth",
             EventKind::MouthWithoutSpeech => "mouth_without_speech",
+            EventKind::FlashWithSound => "flash_with_sound",
         }
     }
 
@@ -131,6 +136,7 @@ impl EventKind {
                 | EventKind::LightingChange
                 | EventKind::Discontinuity
                 | EventKind::LoudnessJump
+                | EventKind::FlashWithSound
         )
     }
 }

@@ -393,3 +393,44 @@ fn black_into_a_bright_picture_and_silence_into_a_quiet_score_are_faults() {
         );
     }
 }
+
+/// A flash with its beep on its first frame (a slate, a camera flash) is an effect, reported as
+/// `flash_with_sound` and not scored; a flash injected afterwards into the same clip, with no
+/// sound of its own, is still a fault.
+#[test]
+fn a_flash_with_its_sound_is_an_effect_and_a_silent_one_a_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SceneSpec {
+        cuts: vec![],
+        flashes: vec![3.0, 6.5],
+        ..base_spec(10.0)
+    };
+    let src = clip(dir.path(), "slates", &spec);
+    let out = dir.path().join("glitch.mp4");
+    let faults = Faults {
+        flash: vec![(8.3)],
+        ..Default::default()
+    };
+    inject(src.to_str().unwrap(), &out, &faults).unwrap();
+    let (records, r) = eval_json(&out, &Settings::default());
+    r.unwrap();
+    let starts = |kind: &str| -> Vec<f64> {
+        events(&records, kind)
+            .iter()
+            .map(|e| e["start"].as_f64().unwrap())
+            .collect()
+    };
+    let with_sound = starts("flash_with_sound");
+    let faults = starts("flash");
+    eprintln!("flash_with_sound at {with_sound:?}, flash at {faults:?}");
+    assert_eq!(with_sound.len(), 2, "{with_sound:?}");
+    for (got, want) in with_sound.iter().zip([3.0, 6.5]) {
+        assert!((got - want).abs() <= FRAME, "{got} vs {want}");
+    }
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert!((faults[0] - 8.3).abs() <= FRAME, "{faults:?}");
+    let e = &events(&records, "flash_with_sound")[0];
+    assert_eq!(e["fault"], false, "{e}");
+    let summary = of_type(&records, "summary").pop().unwrap();
+    assert_eq!(summary["events"]["flash"], 1, "{}", summary["events"]);
+}

@@ -177,6 +177,7 @@ fn json_lines_follow_the_contract() {
                         "silence",
                         "flicker",
                         "flash",
+                        "flash_with_sound",
                         "glitch",
                         "grade_jump"
                     ]

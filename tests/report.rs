@@ -282,9 +282,15 @@ fn a_shot_thumbnail_is_the_shot_itself_in_a_file_with_an_edit_list() {
             "-f",
             "lavfi",
             "-i",
-            "color=c=red:s=320x180:r=25:d=2",
+            // Two shots of different pictures, a red and a blue patch at their centres.
+            "testsrc2=s=320x180:r=25:d=2,drawbox=x=110:y=60:w=100:h=60:color=red:t=fill",
         ])
-        .args(["-f", "lavfi", "-i", "color=c=blue:s=320x180:r=25:d=2"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "smptebars=s=320x180:r=25:d=2,drawbox=x=110:y=60:w=100:h=60:color=blue:t=fill",
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=300:duration=4"])
         .args([
             "-filter_complex",
@@ -320,5 +326,48 @@ fn a_shot_thumbnail_is_the_shot_itself_in_a_file_with_an_edit_list() {
         blue(rgb(2000)),
         "the blue shot's first frame {:?}",
         rgb(2000)
+    );
+
+    // The report as the browser shows it: one thumbnail per shot, at the shot's time, showing
+    // that shot (red, then blue).
+    let page = dir.path().join("red-blue.html");
+    evalverse(&[
+        "report",
+        clip.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    let (dom, console) = chromium(&page, &dir.path().join("red-blue.png"));
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let shots: Vec<(f64, (u8, u8, u8))> = dom
+        .split('<')
+        .filter(|tag| tag.starts_with("img") && tag.contains("class=\"shot-thumb"))
+        .map(|tag| {
+            let field = |key: &str| {
+                let rest = &tag[tag.find(key).unwrap() + key.len()..];
+                rest[..rest.find('"').unwrap()].to_string()
+            };
+            let t: f64 = field("data-t=\"").parse().unwrap();
+            let src = field("src=\"data:image/png;base64,");
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(src)
+                .unwrap();
+            let png = png::Decoder::new(std::io::Cursor::new(bytes));
+            let mut r = png.read_info().unwrap();
+            let mut buf = vec![0; r.output_buffer_size().unwrap()];
+            let info = r.next_frame(&mut buf).unwrap();
+            let c = info.color_type.samples();
+            let i = (info.height as usize / 2 * info.width as usize + info.width as usize / 2) * c;
+            (t, (buf[i], buf[i + 1], buf[i + 2]))
+        })
+        .collect();
+    assert_eq!(shots.len(), 2, "one thumbnail per shot: {shots:?}");
+    assert!(shots[0].0 == 0.0 && red(shots[0].1), "{shots:?}");
+    assert!(
+        (shots[1].0 - 2.0).abs() < 0.05 && blue(shots[1].1),
+        "{shots:?}"
     );
 }

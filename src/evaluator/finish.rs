@@ -19,6 +19,7 @@ impl StreamEvaluator {
         self.shots.finish(&mut co);
         self.handle_cuts(co, out);
         self.release_jumps(f64::INFINITY, out);
+        self.release_flashes(true, out);
         self.feed(|h, dets| h.finish(dets), out);
         self.book.close_open();
         if self.clock.media.is_none() {

@@ -8,6 +8,7 @@ mod clock;
 pub mod damage;
 mod events;
 mod finish;
+mod flashes;
 mod followers;
 mod heads;
 mod judge;

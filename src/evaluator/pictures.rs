@@ -56,6 +56,7 @@ impl StreamEvaluator {
         self.handle_cuts(co, out);
         if let Some(v) = self.clock.video_to {
             self.release_jumps(v - JUMP_WAIT_S, out);
+            self.release_flashes(false, out);
             self.feed(|h, dets| h.on_video_progress(v - JUMP_WAIT_S, dets), out);
         }
         self.prune();
@@ -83,7 +84,7 @@ impl StreamEvaluator {
             out.push(Record::Cut(CutRecord::new(&self.id, &c)));
         }
         for f in co.flashes {
-            self.book.emit(f, frame_s, out);
+            self.hold_flash(f, out);
         }
         for v in co.visual {
             let damaged = self.book.damaged_near(false, v.pts, v.pts, frame_s);

@@ -61,6 +61,9 @@ pub struct StreamEvaluator {
     pub(super) finished: bool,
     /// Live: whether the first media since the start were announced ("receiving …").
     pub(super) receiving: bool,
+    /// Flashes waiting for the sound around them, and that sound's recent level.
+    pub(super) flashes_waiting: Vec<crate::vocab::Detection>,
+    pub(super) levels: super::flashes::LevelTrail,
 }
 
 impl StreamEvaluator {
@@ -102,6 +105,8 @@ impl StreamEvaluator {
             started: Instant::now(),
             finished: false,
             receiving: false,
+            flashes_waiting: vec![],
+            levels: Default::default(),
         }
     }
 
@@ -228,6 +233,7 @@ impl StreamEvaluator {
             self.shots.reset(&mut co);
             self.handle_cuts(co, out);
             self.release_jumps(f64::INFINITY, out);
+            self.release_flashes(true, out);
             self.shots.reset_transitions();
             self.feed(|h, dets| h.on_video_jump(j.at, dets), out);
         } else {
@@ -280,7 +286,9 @@ impl StreamEvaluator {
             |h, dets| h.on_energies(origin, first_ms, &energies, dets),
             out,
         );
+        self.levels.push(origin, first_ms, &energies);
         self.clock.audio_to = Some(origin + (first_ms + energies.len() as i64) as f64 / 1000.0);
+        self.release_flashes(false, out);
         self.prune();
     }
 

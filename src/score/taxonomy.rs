@@ -316,6 +316,22 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             problem: "none by itself: a pause, a fade-out or a quiet passage (not scored)".into(),
             fix: "nothing to fix unless the soundtrack should carry on here".into(),
         },
+        EventKind::FlashWithSound => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: Cow::Borrowed("cinematography (lighting) with sound design"),
+            dimension: Dimension::Continuity,
+            observed: format!(
+                "{:.0}-frame flash at {:.3} s with a transient sound on its first frame ({:.0} dBFS, {:+.0} dB over the 300 ms before, gone {:.0} dB within 400 ms)",
+                value(d, "frames"),
+                d.start,
+                value(d, "onset_db"),
+                value(d, "rise_db"),
+                value(d, "fall_db")
+            ),
+            problem: "none by itself: a flash with its sound is an effect (a slate, a camera flash, a shot), not a glitch frame (not scored)".into(),
+            fix: "nothing to fix unless no flash belongs here".into(),
+        },
         EventKind::LightingChange => Diagnosis {
             event: None,
             stage: Stage::Production,
