@@ -63,7 +63,7 @@ pub struct StreamEvaluator {
     pub(super) receiving: bool,
     /// Flashes waiting for the sound around them, and that sound's recent level.
     pub(super) flashes_waiting: Vec<crate::vocab::Detection>,
-    pub(super) levels: super::flashes::LevelTrail,
+    pub(super) levels: crate::model::transient::LevelTrail,
 }
 
 impl StreamEvaluator {

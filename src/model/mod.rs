@@ -23,6 +23,7 @@ pub mod run;
 pub mod sound;
 pub mod style;
 pub mod sync;
+pub mod transient;
 
 use crate::config::BackendChoice;
 use crate::types::VideoFrame;

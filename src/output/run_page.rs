@@ -546,6 +546,15 @@ fn sync_section(b: &mut String, view: &RunView) {
             );
         }
     }
+    if s.audio_delay_ms.is_some() && s.source == Some(crate::model::local_sync::SyncSource::Lips) {
+        let evidence = crate::score::taxonomy::sync_evidence(s.source, 0, None, s.lips.as_ref());
+        let _ = write!(
+            b,
+            " {}{}: cuts and flashes gave too little to go by.",
+            evidence[..1].to_uppercase(),
+            esc(&evidence[1..])
+        );
+    }
     let _ = write!(
         b,
         " Evidence: {} visual events, {} audio onsets, {} matched; best lag {} ms, second peak ratio {}.</p>",

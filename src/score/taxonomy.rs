@@ -59,6 +59,57 @@ fn value(d: &Detection, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The diagnosis of a lip fault, or of a flash with its sound (`None` for any other kind).
+fn lips_and_effects(d: &Detection, span: &str) -> Option<Diagnosis> {
+    Some(match d.kind {
+        EventKind::FlashWithSound => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: Cow::Borrowed("cinematography (lighting) with sound design"),
+            dimension: Dimension::Continuity,
+            observed: format!(
+                "{:.0}-frame flash at {:.3} s with a transient sound on its first frame ({:.0} dBFS, {:+.0} dB over the 300 ms before, gone {:.0} dB within 400 ms)",
+                value(d, "frames"),
+                d.start,
+                value(d, "onset_db"),
+                value(d, "rise_db"),
+                value(d, "fall_db")
+            ),
+            problem: "none by itself: a flash with its sound is an effect (a slate, a camera flash, a shot), not a glitch frame (not scored)".into(),
+            fix: "nothing to fix unless no flash belongs here".into(),
+        },
+        EventKind::SpeechWithoutMouth => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: Cow::Borrowed("performance (lip sync)"),
+            dimension: Dimension::Sync,
+            observed: format!(
+                "speech {span} while face {} keeps its mouth still (lip movement {:.3} of the eye span, sound in {:.0} % of it); the same face talks elsewhere",
+                value(d, "track"),
+                value(d, "mouth_sd"),
+                100.0 * value(d, "sound_share")
+            ),
+            problem: "the character does not perform these words: the mouth starts late, stops early or skips a line the sound speaks".into(),
+            fix: "regenerate the span with the speech conditioning the face (or run a lip-sync pass on it); if the words are another speaker's off screen, nothing to do".into(),
+        },
+        EventKind::MouthWithoutSpeech => Diagnosis {
+            event: None,
+            stage: Stage::Production,
+            aspect: Cow::Borrowed("performance (lip sync)"),
+            dimension: Dimension::Sync,
+            observed: format!(
+                "face {} talks {span} with no sound (lip movement {:.3} of the eye span, sound in {:.0} % of it)",
+                value(d, "track"),
+                value(d, "mouth_sd"),
+                100.0 * value(d, "sound_share")
+            ),
+            problem: "the mouth moves like speech through silence: the line is missing from the sound, or the face mouths words it was not given".into(),
+            fix: "check the dialogue track for the missing line; otherwise regenerate the span with the silence conditioning the face (a closed, still mouth)".into(),
+        },
+        _ => return None,
+    })
+}
+
 /// Diagnosis of a continuity or picture event.
 pub fn event(d: &Detection) -> Diagnosis {
     let dur = d.end - d.start;
@@ -71,6 +122,7 @@ pub fn event(d: &Detection) -> Diagnosis {
     );
     let mut diagnosis = fault(d, &span)
         .or_else(|| picture_fault(d, &span))
+        .or_else(|| lips_and_effects(d, &span))
         .unwrap_or_else(|| informative(d, &span));
     diagnosis.event = Some(d.kind);
     diagnosis
@@ -316,22 +368,6 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             problem: "none by itself: a pause, a fade-out or a quiet passage (not scored)".into(),
             fix: "nothing to fix unless the soundtrack should carry on here".into(),
         },
-        EventKind::FlashWithSound => Diagnosis {
-            event: None,
-            stage: Stage::Production,
-            aspect: Cow::Borrowed("cinematography (lighting) with sound design"),
-            dimension: Dimension::Continuity,
-            observed: format!(
-                "{:.0}-frame flash at {:.3} s with a transient sound on its first frame ({:.0} dBFS, {:+.0} dB over the 300 ms before, gone {:.0} dB within 400 ms)",
-                value(d, "frames"),
-                d.start,
-                value(d, "onset_db"),
-                value(d, "rise_db"),
-                value(d, "fall_db")
-            ),
-            problem: "none by itself: a flash with its sound is an effect (a slate, a camera flash, a shot), not a glitch frame (not scored)".into(),
-            fix: "nothing to fix unless no flash belongs here".into(),
-        },
         EventKind::LightingChange => Diagnosis {
             event: None,
             stage: Stage::Production,
@@ -357,34 +393,6 @@ fn informative(d: &Detection, span: &str) -> Diagnosis {
             ),
             problem: "the mix went over full scale: the waveform's tops are cut flat, heard as distortion".into(),
             fix: "lower the gain before the output stage or add a true-peak limiter at −1 dBTP (EBU R 128), then re-render the audio of this span".into(),
-        },
-        EventKind::SpeechWithoutMouth => Diagnosis {
-            event: None,
-            stage: Stage::Production,
-            aspect: Cow::Borrowed("performance (lip sync)"),
-            dimension: Dimension::Sync,
-            observed: format!(
-                "speech {span} while face {} keeps its mouth still (lip movement {:.3} of the eye span, sound in {:.0} % of it); the same face talks elsewhere",
-                value(d, "track"),
-                value(d, "mouth_sd"),
-                100.0 * value(d, "sound_share")
-            ),
-            problem: "the character does not perform these words: the mouth starts late, stops early or skips a line the sound speaks".into(),
-            fix: "regenerate the span with the speech conditioning the face (or run a lip-sync pass on it); if the words are another speaker's off screen, nothing to do".into(),
-        },
-        EventKind::MouthWithoutSpeech => Diagnosis {
-            event: None,
-            stage: Stage::Production,
-            aspect: Cow::Borrowed("performance (lip sync)"),
-            dimension: Dimension::Sync,
-            observed: format!(
-                "face {} talks {span} with no sound (lip movement {:.3} of the eye span, sound in {:.0} % of it)",
-                value(d, "track"),
-                value(d, "mouth_sd"),
-                100.0 * value(d, "sound_share")
-            ),
-            problem: "the mouth moves like speech through silence: the line is missing from the sound, or the face mouths words it was not given".into(),
-            fix: "check the dialogue track for the missing line; otherwise regenerate the span with the silence conditioning the face (a closed, still mouth)".into(),
         },
         EventKind::Dropout => Diagnosis {
             event: None,
