@@ -13,6 +13,16 @@ use crate::vocab::{Detection, EventKind};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+/// A camera jump the whole picture made (its `fit`); an object's leap over a still background
+/// only ends a held picture (above), it is not reported.
+fn whole_picture(d: &Detection) -> bool {
+    d.kind != EventKind::CameraJump
+        || d.values
+            .iter()
+            .find(|v| v.0 == "fit")
+            .is_none_or(|v| v.1 <= crate::model::picture::motion::JUMP_FIT)
+}
+
 /// A loudness jump this close to a cut is the new scene's level, s (sound edits lead or trail
 /// the picture cut by a few frames; J- and L-cuts by more, and read as inside the shot).
 pub const LEVEL_CUT_S: f64 = 0.25;
@@ -188,6 +198,7 @@ impl EventBook {
                 .cuts_between(d.start - margin, d.end + margin)
                 .is_empty()
                 && !self.resumes_from_freeze(&d, margin)
+                && whole_picture(&d)
             {
                 self.emit_now(d, frame_s, out);
             }

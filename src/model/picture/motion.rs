@@ -37,6 +37,12 @@ pub const MIN_STD: f32 = 4.0;
 pub const SHAKE_PCT: f64 = 0.3;
 /// A camera jump displaces one frame by at least this, % of the picture width.
 pub const JUMP_PCT: f64 = 4.0;
+/// A camera jump moves the whole picture: the previous frame moved by the jump must match
+/// the frame at least this much better than unmoved (mean absolute difference, moved over
+/// unmoved). An object that leaps while the background holds (a ball wrapping round the
+/// frame's edge) correlates strongly too, but moving the whole picture explains nothing: no
+/// camera jump (though such a leap still ends a held picture as a freeze).
+pub const JUMP_FIT: f64 = 0.5;
 /// Shortest shake event, s.
 pub const HOLD_S: f64 = 1.0;
 /// A frame displaced by more than this (% of the width) breaks the camera path.
@@ -405,6 +411,10 @@ pub struct CameraTracker {
     speeds: VecDeque<(f64, f64, bool)>,
     /// Trailing shake measure per frame (pts, % of width), for window figures.
     shake_series: VecDeque<(f64, f64)>,
+    /// The previous frame's luma and size, to check a jump moves the whole picture, and the
+    /// last three frames' fits ([`registration`]; 0 where no jump-sized step was seen).
+    last: (Vec<u8>, usize, usize),
+    fits: VecDeque<f64>,
 }
 
 struct ShakeRun {
@@ -414,6 +424,39 @@ struct ShakeRun {
     n: usize,
     peak: f64,
     reported: bool,
+}
+
+/// How well `prev` moved by `s` matches `cur` against unmoved: mean absolute difference over
+/// the pixels both cover, moved over unmoved (the better of the two directions; 1 when
+/// nothing overlaps or nothing changed).
+fn registration(prev: &[u8], cur: &[u8], (w, h): (usize, usize), s: Shift) -> f64 {
+    let (dx, dy) = (
+        (s.dx * w as f64).round() as i64,
+        (s.dy * w as f64).round() as i64,
+    );
+    let (wi, hi) = (w as i64, h as i64);
+    let mad = |ox: i64, oy: i64| {
+        let (mut sum, mut n) = (0u64, 0u64);
+        for y in oy.max(0)..(hi + oy).min(hi) {
+            let (row, prow) = ((y * wi) as usize, ((y - oy) * wi) as usize);
+            for x in ox.max(0)..(wi + ox).min(wi) {
+                let (a, b) = (cur[row + x as usize], prev[prow + (x - ox) as usize]);
+                sum += a.abs_diff(b) as u64;
+                n += 1;
+            }
+        }
+        (n > 0).then(|| sum as f64 / n as f64)
+    };
+    if prev.len() < w * h || cur.len() < w * h {
+        return 1.0;
+    }
+    let (Some(plain), Some(a), Some(b)) = (mad(0, 0), mad(dx, dy), mad(-dx, -dy)) else {
+        return 1.0;
+    };
+    if plain <= 0.0 {
+        return 1.0;
+    }
+    a.min(b) / plain
 }
 
 /// Window figures of camera motion.
@@ -441,6 +484,8 @@ impl CameraTracker {
             recent: VecDeque::new(),
             speeds: VecDeque::new(),
             shake_series: VecDeque::new(),
+            last: (vec![], 0, 0),
+            fits: VecDeque::new(),
         }
     }
 
@@ -454,6 +499,22 @@ impl CameraTracker {
         out: &mut Vec<Detection>,
     ) {
         let shift = self.corr.push(luma, w, h);
+        // How much of the change a displacement large enough for a jump explains.
+        let fit = match shift.filter(|s| 100.0 * s.dx.hypot(s.dy) >= JUMP_PCT) {
+            Some(s) if (self.last.1, self.last.2) == (w, h) => {
+                registration(&self.last.0, luma, (w, h), s)
+            }
+            _ => 0.0,
+        };
+        self.fits.push_back(fit);
+        if self.fits.len() > 3 {
+            self.fits.pop_front();
+        }
+        self.last.0.clear();
+        self.last
+            .0
+            .extend_from_slice(&luma[..luma.len().min(w * h)]);
+        (self.last.1, self.last.2) = (w, h);
         let known = shift.filter(|s| s.peak >= MIN_PEAK);
         self.speeds.push_back((
             pts,
@@ -600,6 +661,7 @@ impl CameraTracker {
                     ("dx_pct", 100.0 * s.dx),
                     ("dy_pct", 100.0 * s.dy),
                     ("peak", s.peak as f64),
+                    ("fit", self.fits.get(1).copied().unwrap_or(0.0)),
                 ],
                 transport: false,
             });
@@ -617,6 +679,8 @@ impl CameraTracker {
     pub fn reset(&mut self, out: &mut Vec<Detection>) {
         self.corr.reset();
         self.recent.clear();
+        self.fits.clear();
+        self.last.1 = 0;
         self.restart(out);
     }
 
@@ -789,5 +853,51 @@ mod tests {
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].kind, EventKind::CameraJump);
         assert!((out[0].start - 20.0 / 30.0).abs() < 1e-9, "{:?}", out[0]);
+    }
+
+    /// A bright ball that leaps across a smooth, still background (the generator's ball
+    /// wrapping round the frame's edge) dominates the correlation, but moving the whole
+    /// picture by its leap explains nothing: no camera jump. The textured picture moved as a
+    /// whole is one.
+    #[test]
+    fn an_object_leaping_over_a_still_background_is_no_camera_jump() {
+        let frame = |ball_x: i64| -> Vec<u8> {
+            (0..160 * 90)
+                .map(|i| {
+                    let (x, y) = ((i % 160) as i64, (i / 160) as i64);
+                    if (x - ball_x).pow(2) + (y - 45).pow(2) < 64 {
+                        250
+                    } else {
+                        (100.0 + 30.0 * (x as f64 * 0.4).sin()) as u8
+                    }
+                })
+                .collect()
+        };
+        let mut t = CameraTracker::new(0.5);
+        let mut out = vec![];
+        for i in 0..40i64 {
+            // The ball walks right 2 px a frame, and at frame 20 leaps 60 px left.
+            let x = if i < 20 {
+                100 + 2 * i
+            } else {
+                80 + 2 * (i - 20)
+            };
+            t.push(i as f64 / 30.0, 1.0 / 30.0, &frame(x), (160, 90), &mut out);
+        }
+        t.finish(&mut out);
+        let fit = |d: &Detection| d.values.iter().find(|v| v.0 == "fit").map_or(0.0, |v| v.1);
+        assert!(
+            out.iter().any(|d| d.kind == EventKind::CameraJump)
+                && out
+                    .iter()
+                    .all(|d| d.kind != EventKind::CameraJump || fit(d) > JUMP_FIT),
+            "{out:?}"
+        );
+        let s = Shift {
+            dx: 12.0 / 160.0,
+            dy: 0.0,
+            peak: 1.0,
+        };
+        assert!(registration(&texture(0, 0), &texture(12, 0), (160, 90), s) < 0.2);
     }
 }
