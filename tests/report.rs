@@ -53,6 +53,23 @@ fn chromium(page: &Path, png: &Path) -> (String, Vec<String>) {
     (String::from_utf8_lossy(&dom.stdout).to_string(), console)
 }
 
+/// `evalverse report` of a media file into `dir/name.html`, as headless Chromium shows it
+/// (its DOM; no console messages).
+fn report_dom(clip: &Path, dir: &Path, name: &str) -> String {
+    let page = dir.join(format!("{name}.html"));
+    evalverse(&[
+        "report",
+        clip.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    let (dom, console) = chromium(&page, &dir.join(format!("{name}.png")));
+    assert!(console.is_empty(), "console messages: {console:?}");
+    dom
+}
+
 /// Values of `attr` on the elements whose class list starts with `class`.
 fn attrs(dom: &str, class: &str, attr: &str) -> Vec<f64> {
     dom.split('<')
@@ -164,17 +181,7 @@ fn a_run_report_shows_every_cut_and_event_at_its_time() {
     assert_eq!(attrs(&dom, "best-lag", "data-ms").len(), 1);
     // The same page from the media file itself (evaluated first), with thumbnails: the first
     // frame of every shot and the frame each event starts at, inline.
-    let direct = dir.path().join("direct.html");
-    evalverse(&[
-        "report",
-        clip.to_str().unwrap(),
-        "-o",
-        direct.to_str().unwrap(),
-        "--backend",
-        "cpu",
-    ]);
-    let (dom, console) = chromium(&direct, &dir.path().join("direct.png"));
-    assert!(console.is_empty(), "console messages: {console:?}");
+    let dom = report_dom(&clip, dir.path(), "direct");
     assert_eq!(attrs(&dom, "cut", "data-t").len(), cut_t.len());
     let shots = attrs(&dom, "shot-thumb", "data-t");
     assert_eq!(shots.len(), cut_t.len() + 1, "one thumbnail per shot");
@@ -330,17 +337,7 @@ fn a_shot_thumbnail_is_the_shot_itself_in_a_file_with_an_edit_list() {
 
     // The report as the browser shows it: one thumbnail per shot, at the shot's time, showing
     // that shot (red, then blue).
-    let page = dir.path().join("red-blue.html");
-    evalverse(&[
-        "report",
-        clip.to_str().unwrap(),
-        "-o",
-        page.to_str().unwrap(),
-        "--backend",
-        "cpu",
-    ]);
-    let (dom, console) = chromium(&page, &dir.path().join("red-blue.png"));
-    assert!(console.is_empty(), "console messages: {console:?}");
+    let dom = report_dom(&clip, dir.path(), "red-blue");
     let shots: Vec<(f64, (u8, u8, u8))> = dom
         .split('<')
         .filter(|tag| tag.starts_with("img") && tag.contains("class=\"shot-thumb"))

@@ -9,23 +9,40 @@ use std::collections::VecDeque;
 pub const MIN_ONSET_DB: f64 = -45.0;
 pub const RISE_DB: f64 = 20.0;
 pub const FALL_DB: f64 = 15.0;
-/// 10-ms levels kept, steps.
+/// 10-ms levels kept by default, steps.
 const KEEP_STEPS: usize = 300;
 
 /// The last few seconds of the analysis audio's level, 10-ms steps, dBFS.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LevelTrail {
     origin: Option<f64>,
     /// `(step from the origin, dBFS)`.
     steps: VecDeque<(i64, f64)>,
     acc: Option<(i64, f64, u32)>,
+    keep: usize,
+}
+
+impl Default for LevelTrail {
+    fn default() -> Self {
+        Self::keeping(KEEP_STEPS)
+    }
 }
 
 impl LevelTrail {
+    /// A trail of the last `keep` 10-ms steps.
+    pub fn keeping(keep: usize) -> Self {
+        Self {
+            origin: None,
+            steps: VecDeque::new(),
+            acc: None,
+            keep: keep.max(1),
+        }
+    }
+
     /// 1-ms mean-square energies from absolute ms `first_ms` of the timeline at `origin`.
     pub fn push(&mut self, origin: f64, first_ms: i64, e: &[f32]) {
         if self.origin.is_some_and(|o| o != origin) {
-            *self = Self::default();
+            *self = Self::keeping(self.keep);
         }
         self.origin = Some(origin);
         for (i, v) in e.iter().enumerate() {
@@ -39,7 +56,7 @@ impl LevelTrail {
                     if let Some((s, sum, n)) = self.acc.replace((step, *v as f64, 1)) {
                         self.steps
                             .push_back((s, 10.0 * (sum / n.max(1) as f64 + 1e-12).log10()));
-                        if self.steps.len() > KEEP_STEPS {
+                        if self.steps.len() > self.keep {
                             self.steps.pop_front();
                         }
                     }
@@ -48,7 +65,19 @@ impl LevelTrail {
         }
     }
 
-    fn levels(&self, from: f64, to: f64) -> impl Iterator<Item = (f64, f64)> + '_ {
+    /// Stream time of the end of the last whole step.
+    pub fn end(&self) -> Option<f64> {
+        let (o, (s, _)) = (self.origin?, self.steps.back()?);
+        Some(o + (*s + 1) as f64 * 0.01)
+    }
+
+    /// Every level kept, dBFS.
+    pub fn all(&self) -> impl Iterator<Item = f64> + '_ {
+        self.steps.iter().map(|x| x.1)
+    }
+
+    /// `(step centre, dBFS)` of the steps whose centres lie in `[from, to)`.
+    pub fn levels(&self, from: f64, to: f64) -> impl Iterator<Item = (f64, f64)> + '_ {
         let o = self.origin.unwrap_or(0.0);
         self.steps
             .iter()

@@ -13,6 +13,7 @@
 //! listens — or sits in a portrait over music — is never blamed for the sound. A span of
 //! silence while a mouth moves like a talker's is an event at once.
 use super::track::FaceSample;
+use crate::model::transient::LevelTrail;
 use crate::vocab::{Detection, EventKind};
 use std::collections::VecDeque;
 
@@ -73,13 +74,10 @@ struct Run {
     sound: f64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LipActivity {
-    /// 10-ms sound levels, dBFS: `(step index from the audio's origin, level)`.
-    levels: VecDeque<(i64, f64)>,
-    origin: Option<f64>,
-    /// The 10-ms step being summed from 1-ms energies: `(step, sum, count)`.
-    acc: Option<(i64, f64, u32)>,
+    /// 10-ms sound levels over the last [`LOUD_S`].
+    levels: LevelTrail,
     loud: Option<f64>,
     /// Frames looked at, and the readable mouths: `(pts, track, gap)`.
     looked: VecDeque<f64>,
@@ -95,40 +93,28 @@ pub struct LipActivity {
     open: Option<Run>,
 }
 
+impl Default for LipActivity {
+    fn default() -> Self {
+        Self {
+            levels: LevelTrail::keeping((LOUD_S / 0.01) as usize),
+            loud: None,
+            looked: VecDeque::new(),
+            mouths: VecDeque::new(),
+            video_to: None,
+            next_end: None,
+            spans: VecDeque::new(),
+            talkers: Default::default(),
+            held: vec![],
+            open: None,
+        }
+    }
+}
+
 impl LipActivity {
     /// 1-ms mean-square energies of the analysis audio from absolute ms `first_ms` of a
     /// timeline starting at `origin`.
     pub fn on_energies(&mut self, origin: f64, first_ms: i64, e: &[f32]) {
-        self.origin.get_or_insert(origin);
-        for (i, v) in e.iter().enumerate() {
-            let step = (first_ms + i as i64).div_euclid(10);
-            match &mut self.acc {
-                Some((s, sum, n)) if *s == step => {
-                    *sum += *v as f64;
-                    *n += 1;
-                }
-                _ => {
-                    if let Some((s, sum, n)) = self.acc.replace((step, *v as f64, 1)) {
-                        self.push_level(s, sum / n.max(1) as f64);
-                    }
-                }
-            }
-        }
-    }
-
-    fn push_level(&mut self, step: i64, mean_square: f64) {
-        let db = 10.0 * (mean_square + 1e-12).log10();
-        self.levels.push_back((step, db));
-        let keep = (LOUD_S / 0.01) as usize;
-        while self.levels.len() > keep {
-            self.levels.pop_front();
-        }
-    }
-
-    /// Stream time of the end of the sound measured so far.
-    fn audio_to(&self) -> Option<f64> {
-        let (o, (s, _)) = (self.origin?, self.levels.back()?);
-        Some(o + (*s + 1) as f64 * 0.01)
+        self.levels.push(origin, first_ms, e);
     }
 
     /// A frame looked at (with or without faces) and the faces found on it.
@@ -145,7 +131,7 @@ impl LipActivity {
 
     /// Read every span both media now cover; closed faults go to `dets`.
     pub fn check(&mut self, dets: &mut Vec<Detection>) {
-        let (Some(v), Some(a)) = (self.video_to, self.audio_to()) else {
+        let (Some(v), Some(a)) = (self.video_to, self.levels.end()) else {
             return;
         };
         let upto = v.min(a);
@@ -190,8 +176,7 @@ impl LipActivity {
     /// The share of `[start, end)` with sound, and its swing (dB between the 10th and 90th
     /// percentile steps, floored at the sound bar).
     fn sound_share(&mut self, start: f64, end: f64) -> Option<(f64, f64)> {
-        let origin = self.origin?;
-        let mut sorted: Vec<f64> = self.levels.iter().map(|l| l.1).collect();
+        let mut sorted: Vec<f64> = self.levels.all().collect();
         sorted.sort_by(f64::total_cmp);
         let p95 = *sorted.get(((sorted.len() as f64 - 1.0) * 0.95) as usize)?;
         let loud = match self.loud {
@@ -202,11 +187,7 @@ impl LipActivity {
         let bar = FLOOR_DB.max(loud - BELOW_LOUD_DB);
         let mut span: Vec<f64> = self
             .levels
-            .iter()
-            .filter(|(s, _)| {
-                let t = origin + (*s as f64 + 0.5) * 0.01;
-                t >= start && t < end
-            })
+            .levels(start, end)
             .map(|(_, db)| db.max(bar))
             .collect();
         if span.is_empty() {
