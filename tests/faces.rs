@@ -26,10 +26,9 @@ fn png(name: &str) -> (usize, usize, Vec<u8>) {
     (info.width as usize, info.height as usize, buf)
 }
 
+/// The device the face networks run on with the CPU backend.
 fn cpu() -> burn::tensor::Device {
-    evalverse::model::backend::select(evalverse::config::BackendChoice::Cpu)
-        .unwrap()
-        .0
+    evalverse::model::backend::cpu_nets_device()
 }
 
 fn f(v: &Value) -> f32 {

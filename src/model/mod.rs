@@ -67,7 +67,11 @@ impl ContinuityFigures {
 impl Model {
     pub fn new(choice: BackendChoice) -> Result<Self, backend::NoAdapter> {
         let (device, kind) = backend::select(choice)?;
-        let faces = match faces::FaceModels::load(&device) {
+        let nets = match kind {
+            backend::BackendKind::Cpu => backend::cpu_nets_device(),
+            backend::BackendKind::Wgpu { .. } => device.clone(),
+        };
+        let faces = match faces::FaceModels::load(&nets) {
             Ok(f) => Some(std::sync::Arc::new(f)),
             Err(e) => {
                 tracing::warn!("{e}; faces and lip sync are off");

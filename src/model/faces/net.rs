@@ -120,9 +120,9 @@ pub struct Net {
     input: String,
     outputs: Vec<String>,
     /// Conv weights `[out, in/groups, kh, kw]` with their biases and groups; PReLU alphas as
-    /// `[1, C, 1, 1]`.
+    /// `[C]`.
     convs: HashMap<String, (Tensor<4>, Tensor<1>, usize)>,
-    alphas: HashMap<String, Tensor<4>>,
+    alphas: HashMap<String, Tensor<1>>,
     /// Where each intermediate is last read (index of the op), to free it after.
     last_use: HashMap<String, usize>,
 }
@@ -168,6 +168,22 @@ fn read_safetensors(bytes: &[u8]) -> Result<(Tensors, HashMap<String, String>), 
         out.insert(name, (shape, v));
     }
     Ok((out, meta))
+}
+
+/// Max pooling as the file says; a 2×2 pool of stride 2 on even sizes as two axes of their own
+/// and the largest of each: the same values, 2.5× faster on burn-flex than its general pooling.
+fn pool(x: Tensor<4>, p: &PoolDef) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    if p.kernel == [2, 2] && p.stride == [2, 2] && p.pads_tlbr == [0; 4] && h % 2 == 0 && w % 2 == 0
+    {
+        let y: Tensor<6> = x.reshape([n, c, h / 2, 2, w / 2, 2]);
+        return y.max_dim(5).max_dim(3).reshape([n, c, h / 2, w / 2]);
+    }
+    let [t0, l, b0, r] = p.pads_tlbr;
+    let opts = MaxPoolOptions::new(p.kernel)
+        .with_stride(p.stride)
+        .with_padding_pairs([(t0, b0), (l, r)]);
+    max_pool2d(x, opts)
 }
 
 impl Net {
@@ -228,7 +244,7 @@ impl Net {
                     let c = a.len();
                     alphas.insert(
                         p.name.clone(),
-                        Tensor::from_data(TensorData::new(a, [1, c, 1, 1]), device),
+                        Tensor::from_data(TensorData::new(a, [c]), device),
                     );
                 }
                 _ => {}
@@ -309,12 +325,11 @@ impl Net {
                 Value::Map(conv2d(map(0)?, w.clone(), Some(b.clone()), opts))
             }
             Op::Relu(_) => Value::Map(burn::tensor::activation::relu(map(0)?)),
-            Op::Prelu(p) => {
-                let x = map(0)?;
-                let a = self.alphas[&p.name].clone();
-                let neg = x.clone().clamp_max(0.0) * a;
-                Value::Map(x.clamp_min(0.0) + neg)
-            }
+            // Burn's own PReLU: one pass on burn-flex, where clamp, multiply and add took four.
+            Op::Prelu(p) => Value::Map(burn::tensor::activation::prelu(
+                map(0)?,
+                self.alphas[&p.name].clone(),
+            )),
             Op::Add(_) => Value::Map(map(0)? + map(1)?),
             Op::ChannelPad(p) => {
                 let x = map(0)?;
@@ -322,13 +337,7 @@ impl Net {
                 let zeros = Tensor::zeros([n, p.pad_channels_after, h, w], &x.device());
                 Value::Map(Tensor::cat(vec![x, zeros], 1))
             }
-            Op::MaxPool2d(p) => {
-                let [t0, l, b0, r] = p.pads_tlbr;
-                let opts = MaxPoolOptions::new(p.kernel)
-                    .with_stride(p.stride)
-                    .with_padding_pairs([(t0, b0), (l, r)]);
-                Value::Map(max_pool2d(map(0)?, opts))
-            }
+            Op::MaxPool2d(p) => Value::Map(pool(map(0)?, p)),
             Op::ReshapeNhwc(r) => {
                 let x = map(0)?;
                 let n = x.dims()[0];
