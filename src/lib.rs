@@ -30,6 +30,7 @@ pub mod output;
 pub mod score;
 pub mod sender;
 pub mod train;
+pub mod train_lips;
 pub mod types;
 pub mod vocab;
 pub mod window;

@@ -31,7 +31,7 @@ const LAYERS: &[&[&str]] = &[
     &["score"],
     &["alert"],
     &["evaluator"],
-    &["output", "batch", "calibration", "train"],
+    &["output", "batch", "calibration", "train", "train_lips"],
     &["cli", "main", ""],
 ];
 

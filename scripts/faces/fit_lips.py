@@ -145,6 +145,72 @@ def score(c, a_clip, w):
     return lag * 10.0, peak, float(z)
 
 
+def conv_lines(x, b, hidden, kernel, components):
+    """One branch of the learned net (src/model/faces/lipnet.rs) in numpy: x (T, F) -> (T, C)."""
+    t, f = x.shape
+    w1 = np.array(b["w1"], dtype=np.float64).reshape(hidden, f, kernel)
+    w2 = np.array(b["w2"], dtype=np.float64).reshape(components, hidden)
+    pad = kernel // 2
+    xp = np.pad(x, ((pad, kernel - 1 - pad), (0, 0)))
+    h = np.tile(np.array(b["b1"], dtype=np.float64), (t, 1))
+    for j in range(kernel):
+        h += xp[j:j + t] @ w1[:, :, j].T
+    return np.tanh(h) @ w2.T + np.array(b["b2"])
+
+
+class Learned:
+    """The learned lines, trained by `evalverse train-lips` per grouped fold."""
+
+    def __init__(self, a, data, groups, train):
+        self.a, self.data, self.groups, self.train = a, data, groups, train
+        X = np.concatenate([data[c]["M"] for c in train])
+        Y = np.concatenate([data[c]["S"] for c in train])
+        self.sm, self.ss = X.std(0) + 1e-9, Y.std(0) + 1e-9
+        self.cache = {}
+
+    def weights(self, without_group):
+        if without_group in self.cache:
+            return self.cache[without_group]
+        a, d = self.a, self.data
+        names = sorted(set(self.groups.values()))
+        clips = [dict(group=names.index(self.groups[c]),
+                      M=(d[c]["M"] / self.sm).round(5).tolist(), S=(d[c]["S"] / self.ss).round(4).tolist(),
+                      off=int(round((d[c]["m0"] - d[c]["s0"]) / STEP)) + FIT_LAG + d[c].get("shift", 0))
+                 for c in self.train if self.groups[c] != without_group]
+        run = dict(clips=clips, hidden=a.learned_hidden, kernel=a.learned_kernel,
+                   components=a.components, steps=a.learned_steps, seed=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            fi, fo = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
+            json.dump(run, open(fi, "w"))
+            subprocess.run([a.bin, "train-lips", "--data", fi, "--out", fo], check=True)
+            w = json.load(open(fo))
+        self.cache[without_group] = w
+        return w
+
+    def project(self, c, w):
+        d = self.data[c]
+        k = w["components"]
+        lm = conv_lines(d["M"] / self.sm, w["mouth"], w["hidden"], w["kernel"], k)
+        ls = conv_lines(d["S"] / self.ss, w["speech"], w["hidden"], w["kernel"], k)
+        return dict(d, M=np.stack([detrend(lm[:, j]) for j in range(k)], 1),
+                    S=np.stack([detrend(ls[:, j]) for j in range(k)], 1))
+
+
+def learned_figures(a, data, groups, train, pool):
+    """Own and mismatched scores of the learned lines, each clip scored by the fold trained
+    without its recording: the same protocol as the canonical pairs'."""
+    L = Learned(a, data, groups, train)
+    ident = [(np.eye(a.components)[j], np.eye(a.components)[j]) for j in range(a.components)]
+    own, mism = [], []
+    for c in train:
+        w = L.weights(groups[c])
+        pc = L.project(c, w)
+        own.append(score(pc, pc, ident))
+        mism += [m for m in (score(pc, L.project(o, w), ident) for o in pool if groups[o] != groups[c])
+                 if m is not None]
+    return own, mism
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True)
@@ -156,6 +222,12 @@ def main():
                     help="also train on clips SyncNet finds this many frames off (confidence >= 5), "
                          "their speech moved by that offset")
     ap.add_argument("--min-z", type=float, default=3.0)
+    ap.add_argument("--learned", action="store_true",
+                    help="also train the learned lines (evalverse train-lips) on the same grouped folds "
+                         "and print their figures beside the canonical pairs' (the ablation)")
+    ap.add_argument("--learned-hidden", type=int, default=8)
+    ap.add_argument("--learned-kernel", type=int, default=9)
+    ap.add_argument("--learned-steps", type=int, default=300)
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     man = json.load(open(os.path.join(a.media, "manifest.json")))
@@ -190,26 +262,35 @@ def main():
           f"clips for mismatched speech {len(pool)}, held out {len(held)} and "
           f"{len([c for c in others if groups.get(c) in held_groups])} that speak their recordings")
     figs = {}
-    for k in sorted({1, a.components}):
+    variants = sorted({1, a.components}) + (["learned"] if a.learned else [])
+    for k in variants:
         own, mism = [], []
-        for c in train:
+        if k == "learned":
+            own, mism = learned_figures(a, data, groups, train, pool)
+        for c in train if k != "learned" else []:
             w = fit([data[x] for x in train if groups[x] != groups[c]], k)
             own.append(score(data[c], data[c], w))
             mism += [m for m in (score(data[c], data[o], w) for o in pool if groups[o] != groups[c])
                      if m is not None]
         passing = [s[1] for s in mism if s[2] >= a.min_z]
         min_peak = round(max(passing) + 0.01, 3) if passing else 0.0
-        w = fit([data[x] for x in train], k)
-        lags = []
-        for c in train:
-            cc = curve(data[c], data[c], w)
-            lags.append((cc[int(np.argmax([r for _, r in cc]))][0] - data[c]["shift"]) * 10.0)
-        speech_lag = float(np.median(lags))
+        if k == "learned":
+            # Not shipped: the lag of the grouped scores themselves.
+            w = None
+            speech_lag = float(np.median([s[0] - data[c]["shift"] * 10.0 for c, s in zip(train, own)]))
+        else:
+            w = fit([data[x] for x in train], k)
+            lags = []
+            for c in train:
+                cc = curve(data[c], data[c], w)
+                lags.append((cc[int(np.argmax([r for _, r in cc]))][0] - data[c]["shift"]) * 10.0)
+            speech_lag = float(np.median(lags))
         # Each clip's own best lag less what SyncNet says it is: the error.
         own = [(s[0] - data[c]["shift"] * 10.0, s[1], s[2]) for c, s in zip(train, own)]
         oc = [s for s in own if s[1] >= min_peak and s[2] >= a.min_z and abs(s[0]) < SEARCH * 10]
         figs[k] = dict(w=w, speech_lag=speech_lag, min_peak=min_peak, fig={
-            "components": k, "training_clips": len(train), "mismatched_pairs": len(mism),
+            "components": k if k != "learned" else f"learned (hidden {a.learned_hidden}, kernel {a.learned_kernel}, "
+                                                    f"{a.components} lines, {a.learned_steps} steps)", "training_clips": len(train), "mismatched_pairs": len(mism),
             "min_peak": min_peak,
             "grouped_own_commit_share": round(len(oc) / len(own), 3),
             "grouped_own_within_one_frame_of_in_sync": round(float(np.mean([abs(s[0] - speech_lag) <= 1000 / 24 for s in oc])) if oc else 0, 3),
@@ -230,7 +311,7 @@ def main():
         "min_peak": best["min_peak"],
         "min_z": a.min_z,
         "grouped_by_recording": best["fig"],
-        "ablation": [figs[k]["fig"] for k in sorted(figs)],
+        "ablation": [figs[k]["fig"] for k in variants],
         "training": sorted(train),
     }
     with open(a.out, "w") as f:

@@ -11,6 +11,7 @@ mod score;
 mod send;
 mod serve;
 mod train;
+mod train_lips;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -119,6 +120,9 @@ enum Command {
     /// hand-set rules on held-out sequences, and write its weights (deterministic: the same
     /// options write the same file).
     Train(train::TrainArgs),
+    /// Fit the learned lip-sync lines (two small temporal networks over mouth and speech) on
+    /// talking clips in sync, from a file `scripts/faces/fit_lips.py --learned` writes.
+    TrainLips(train_lips::TrainLipsArgs),
     /// Score many finished clips in one process (a reward signal, a leaderboard): one JSON
     /// line per clip, resumable, shardable across machines.
     Score(score::ScoreArgs),
@@ -141,6 +145,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Send(a) => send::run(a),
         Command::Inject(a) => inject::run(a),
         Command::Train(a) => train::run(a),
+        Command::TrainLips(a) => train_lips::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Score(a) => score::run(a),

@@ -310,7 +310,8 @@ pub fn speech_line(w: &[f64; BANDS.len()], rows: &[[f32; 6]]) -> Vec<f64> {
         .collect()
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
+/// Pearson's correlation of the common length of `a` and `b` (0 when either is flat).
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     if n < 3 {
         return 0.0;

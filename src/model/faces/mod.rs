@@ -6,6 +6,7 @@
 //! `tests/faces.rs` holds the port to the package's own TFLite runtime on committed frames.
 pub mod activity;
 pub mod detect;
+pub mod lipnet;
 pub mod lips;
 pub mod mesh;
 mod net;
