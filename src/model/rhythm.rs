@@ -282,13 +282,18 @@ impl CutDetector {
             dn_ratio,
             "cut candidate"
         );
-        if (same >= SAME_STRUCTURE || dn_ratio < STRUCTURE_RATIO) && s < STRONG_CUT * 2.0 {
-            return true;
-        }
         let hist = hist_distance(before, cur);
         let (cb0, cr0) = before.chroma_means();
         let (cb1, cr1) = cur.chroma_means();
         let chroma = (cb1 - cb0).abs() + (cr1 - cr0).abs();
+        // Two flat pictures (colour cards, a flat sky) have no structure to compare: another
+        // colour is another shot.
+        if flat(before) && flat(cur) {
+            return chroma < 0.03;
+        }
+        if (same >= SAME_STRUCTURE || dn_ratio < STRUCTURE_RATIO) && s < STRONG_CUT * 2.0 {
+            return true;
+        }
         hist < MIN_HIST && chroma < 0.03 && s < STRONG_CUT
     }
 
@@ -402,6 +407,15 @@ pub fn structure(a: &FrameFeatures, b: &FrameFeatures) -> f32 {
     } else {
         sxy / (sxx * syy).sqrt()
     }
+}
+
+/// A picture with no structure to speak of: its luma thumbnail's standard deviation is under
+/// 0.02 (the floor [`normalised_distance`] standardises with).
+fn flat(f: &FrameFeatures) -> bool {
+    let x = f.luma_thumb();
+    let n = x.len().max(1) as f32;
+    let m = x.iter().sum::<f32>() / n;
+    x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n < 0.02 * 0.02
 }
 
 fn median(mut v: Vec<f32>) -> f32 {
@@ -914,6 +928,43 @@ mod tests {
         assert_eq!(out.flashes.len(), 1);
         assert!((out.flashes[0].start - 70.0 / 25.0).abs() < 1e-9);
         assert!(out.visual.iter().any(|v| (v.pts - 2.8).abs() < 1e-9));
+    }
+
+    /// A flat card of one colour (Y, Cb, Cr), frame `i`.
+    fn card(i: u64, ycbcr: [f32; 3]) -> FrameFeatures {
+        let mut thumb = vec![0f32; 3 * THUMB_CELLS];
+        for (k, v) in thumb.iter_mut().enumerate() {
+            *v = ycbcr[k / THUMB_CELLS];
+        }
+        let mut hist = [0f32; 16];
+        hist[((ycbcr[0] * 15.0) as usize).min(15)] = 1.0;
+        FrameFeatures {
+            luma_mean: ycbcr[0],
+            luma_std: 0.0,
+            hist,
+            thumb: thumb.into(),
+            ..FrameFeatures::for_test(i)
+        }
+    }
+
+    #[test]
+    fn a_cut_between_two_flat_cards_of_other_colours_is_a_cut() {
+        let (red, blue, grey) = ([0.3, 0.35, 0.9], [0.15, 0.95, 0.45], [0.5, 0.5, 0.5]);
+        let mut det = CutDetector::new();
+        let mut out = CutOutput::default();
+        for i in 0..90u64 {
+            let c = match i {
+                0..=29 => red,
+                30..=59 => blue,
+                // The same grey, a little brighter from frame 75: no new colour, no cut.
+                60..=74 => grey,
+                _ => [0.53, 0.5, 0.5],
+            };
+            det.push(&card(i, c), &mut out);
+        }
+        det.finish(&mut out);
+        let frames: Vec<u64> = out.cuts.iter().map(|c| c.frame).collect();
+        assert_eq!(frames, vec![30, 60], "{:?}", out.cuts);
     }
 
     #[test]
