@@ -157,6 +157,73 @@ fn still_face_clip(dir: &Path) -> std::path::PathBuf {
     out
 }
 
+/// 2.4 s of a flat grey picture, then the committed face crop held for 3.6 s (25 fps, a tone).
+fn face_enters_clip(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("enters.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=gray:s=192x192:r=25:d=2.4")
+        .args(["-loop", "1", "-framerate", "25", "-t", "3.6", "-i"])
+        .arg(dir_png("man_reading_lm192.png"))
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:sample_rate=48000:duration=6",
+        ])
+        .args([
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1:a=0,format=yuv420p[v]",
+        ])
+        .args([
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-c:a", "aac"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg (scripts/install-deps.sh installs it)")
+        .success();
+    assert!(ok, "ffmpeg");
+    out
+}
+
+/// A face that comes into view with a cut (grey card → face) is found at the detector's next
+/// look and followed on every frame after, as one track: the cut, told a few frames late, does
+/// not end the track found on its own frame.
+#[test]
+fn a_face_that_comes_in_with_a_cut_is_one_track_followed_to_the_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = face_enters_clip(tmp.path());
+    let (records, r) = common::eval_json(&clip, &Settings::default());
+    r.unwrap();
+    let summary = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "summary")
+        .expect("a summary");
+    let faces = &summary["faces"];
+    eprintln!("faces {faces}");
+    let n = |k: &str| faces[k].as_u64().unwrap();
+    assert_eq!(n("tracks"), 1, "{faces}");
+    // 150 frames, the face on the last 90: found within half a second of its first frame.
+    assert!(n("mesh_runs") >= 78, "{faces}");
+    let share = faces["face_share"].as_f64().unwrap();
+    assert!((0.5..=0.62).contains(&share), "{faces}");
+    let cuts = &summary["cuts"];
+    assert_eq!(
+        cuts["hard"].as_u64(),
+        Some(1),
+        "the grey card → face cut: {cuts}"
+    );
+}
+
 fn dir_png(name: &str) -> String {
     dir().join(name).display().to_string()
 }

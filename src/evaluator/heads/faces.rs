@@ -166,8 +166,8 @@ impl WindowHead for Faces {
         }
     }
 
-    fn on_cut(&mut self, _c: &Cut, dets: &mut Vec<Detection>) {
-        self.tracker.cut();
+    fn on_cut(&mut self, c: &Cut, dets: &mut Vec<Detection>) {
+        self.tracker.cut(c.pts);
         self.activity.on_cut(dets);
     }
 

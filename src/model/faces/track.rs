@@ -40,6 +40,8 @@ struct Track {
     centre: [f32; 2],
     side: f32,
     rect: [f32; 4],
+    /// When it was found (the frame's time, seconds).
+    since: f64,
 }
 
 /// The tracks of one stream.
@@ -134,10 +136,14 @@ impl FaceTracker {
         self.tracks.len()
     }
 
-    /// End every track (a cut: the next shot's faces are other tracks).
-    pub fn cut(&mut self) {
-        self.tracks.clear();
-        self.last_detect = None;
+    /// End the tracks found before a cut at `at` (seconds): the next shot's faces are other
+    /// tracks. A face found on the cut's frame or after (the cut is told a few frames late) is
+    /// already the new shot's, and stays.
+    pub fn cut(&mut self, at: f64) {
+        self.tracks.retain(|t| t.since >= at - 1e-6);
+        if self.tracks.is_empty() {
+            self.last_detect = None;
+        }
     }
 
     /// One frame: the samples of the faces followed in it.
@@ -157,7 +163,7 @@ impl FaceTracker {
             .is_none_or(|l| self.frames.saturating_sub(l) >= every)
         {
             self.last_detect = Some(self.frames);
-            self.detect(models, pic)?;
+            self.detect(models, pts, pic)?;
         }
         self.frames += 1;
         if self.tracks.is_empty() {
@@ -216,7 +222,7 @@ impl FaceTracker {
     }
 
     /// Run the detector on the whole picture; faces not followed yet start tracks.
-    fn detect(&mut self, models: &FaceModels, pic: &Picture) -> Result<(), NetError> {
+    fn detect(&mut self, models: &FaceModels, pts: f64, pic: &Picture) -> Result<(), NetError> {
         // About twice the detector's input each way is plenty to resample from.
         let k = (pic.width.max(pic.height) / (2 * DETECT_INPUT)).max(1);
         let (small, w, h) = to_rgb_reduced(pic, k);
@@ -252,6 +258,7 @@ impl FaceTracker {
                 centre: [(rect[0] + rect[2]) / 2.0, (rect[1] + rect[3]) / 2.0],
                 side: w.max(h) * CROP_SCALE,
                 rect,
+                since: pts,
             });
         }
         Ok(())
