@@ -261,8 +261,48 @@ fn bench_picture(c: &mut Criterion) {
     g.finish();
 }
 
+/// The face networks on one picture each: the detector (128×128) and the mesh (a 192×192
+/// face crop), on the CPU device they run on (burn-flex) and on burn-ndarray.
+fn bench_faces(c: &mut Criterion) {
+    use evalverse::model::faces::{FaceModels, Rgb};
+    #[allow(deprecated)]
+    let devices = [
+        ("burn-flex", evalverse::model::backend::cpu_nets_device()),
+        ("burn-ndarray", burn::tensor::Device::ndarray()),
+    ];
+    let pic = |side: usize| -> Vec<u8> {
+        (0..side * side * 3)
+            .map(|k| ((k * 2_654_435_761usize) >> 7) as u8)
+            .collect()
+    };
+    let (det, mesh) = (pic(128), pic(192));
+    let mut g = c.benchmark_group("faces");
+    g.throughput(Throughput::Elements(1));
+    for (name, device) in devices {
+        let models = FaceModels::load(&device).expect("the face weights load");
+        let d = Rgb {
+            width: 128,
+            height: 128,
+            data: &det,
+        };
+        let m = Rgb {
+            width: 192,
+            height: 192,
+            data: &mesh,
+        };
+        g.bench_function(format!("{name}/detector 128x128"), |b| {
+            b.iter(|| black_box(models.detect(&[d]).unwrap()))
+        });
+        g.bench_function(format!("{name}/mesh 192x192"), |b| {
+            b.iter(|| black_box(models.landmarks(&[m]).unwrap()))
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_faces,
     bench_scale,
     bench_picture,
     bench_features,
