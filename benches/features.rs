@@ -42,6 +42,7 @@ fn frames(n: u64, w: usize, h: usize) -> Vec<VideoFrame> {
                 arrival: Instant::now(),
                 damaged: false,
                 face: None,
+                face_demand: None,
             }
         })
         .collect()

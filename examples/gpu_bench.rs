@@ -62,6 +62,7 @@ fn frame(i: u64, seed: u64) -> VideoFrame {
         arrival: Instant::now(),
         damaged: false,
         face: None,
+        face_demand: None,
     }
 }
 

@@ -36,8 +36,51 @@ pub struct VideoFrame {
     /// (or a sender change) and the next keyframe. What it shows is the transport's doing.
     pub damaged: bool,
     /// The same frame with its longer side at `analysis.face_side` pixels (never enlarged), for
-    /// the face models; `None` when that is off.
+    /// the face models; `None` when that is off, and on a live stream's frames they do not want
+    /// (see [`FaceDemand`]).
     pub face: Option<Arc<Picture>>,
+    /// A live stream's [`FaceDemand`] (file mode makes a face picture for every frame).
+    pub face_demand: Option<Arc<FaceDemand>>,
+}
+
+/// Which frames of a live stream the face models want a face picture of, shared by its ingest
+/// (which scales the pictures on GStreamer's streaming thread) and its faces head (which says
+/// what it needs): every frame while a face is followed or about to be looked for, else one in
+/// [`FaceDemand::IDLE_EVERY`] (the detector's cadence while no face is followed). Live, the
+/// evaluator keeps within a frame or two of the ingest, so a face coming into view loses at most
+/// those; in file mode the evaluator runs up to a queue (64 frames) behind the decoder, which
+/// would lose up to that much of a new face, so files get a picture for every frame.
+#[derive(Debug)]
+pub struct FaceDemand {
+    every: std::sync::atomic::AtomicBool,
+}
+
+impl FaceDemand {
+    /// Frames per face picture while no face is followed (the detector looks at each).
+    pub const IDLE_EVERY: u64 = 12;
+
+    /// Every frame wanted until the faces head says otherwise.
+    pub fn new() -> Self {
+        Self {
+            every: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Every frame (true) or one in [`Self::IDLE_EVERY`].
+    pub fn want_every(&self, every: bool) {
+        self.every
+            .store(every, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn every(&self) -> bool {
+        self.every.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for FaceDemand {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A picture in I420: Y at `width × height`, Cb and Cr at half size rounded up, tightly packed.
@@ -75,6 +118,7 @@ impl VideoFrame {
             arrival: Instant::now(),
             damaged: false,
             face: None,
+            face_demand: None,
         }
     }
 

@@ -257,6 +257,7 @@ fn soak(total_s: f64) -> Report {
                 arrival: Instant::now(),
                 damaged: false,
                 face: None,
+                face_demand: None,
             },
             &mut out,
         );
@@ -496,6 +497,7 @@ fn sound_alone_after_the_picture_holds_nothing_back() {
             arrival: Instant::now(),
             damaged: false,
             face: None,
+            face_demand: None,
         },
         &mut out,
     );

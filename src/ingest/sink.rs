@@ -43,6 +43,9 @@ pub struct CapsTracker {
     /// The face picture's longer side (0: none), and its scalers (made on first use).
     face_side: u32,
     face_scalers: Option<[PlaneScaler; 3]>,
+    /// Live: what the faces head wants, and frames since the last face picture.
+    face_demand: Option<std::sync::Arc<crate::types::FaceDemand>>,
+    since_face: u64,
 }
 
 impl CapsTracker {
@@ -52,6 +55,25 @@ impl CapsTracker {
             face_side,
             ..Self::default()
         }
+    }
+
+    /// A live branch's tracker: face pictures only for the frames its faces head wants.
+    pub fn live_with_face_side(face_side: u32) -> Self {
+        Self {
+            face_side,
+            face_demand: (face_side > 0).then(Default::default),
+            ..Self::default()
+        }
+    }
+
+    /// Whether frame `index` gets a face picture (every frame unless a live stream's faces
+    /// head wants fewer).
+    fn wants_face(&mut self, index: u64) -> bool {
+        let want = self.face_demand.as_ref().is_none_or(|d| {
+            d.every() || index == 0 || self.since_face + 1 >= crate::types::FaceDemand::IDLE_EVERY
+        });
+        self.since_face = if want { 0 } else { self.since_face + 1 };
+        want
     }
 
     /// Returns the caps string when the caps changed after the first negotiation.
@@ -116,6 +138,7 @@ pub fn video_frame(
     let [luma, cb, cr] = scaled_planes(&frame, src, (w, h), &mut caps.scalers)?;
     let face = match caps.face_side as usize {
         0 => None,
+        _ if !caps.wants_face(index) => None,
         side => {
             let (fw, fh) = face_size(src, par, side);
             let [luma, cb, cr] = scaled_planes(&frame, src, (fw, fh), &mut caps.face_scalers)?;
@@ -140,6 +163,7 @@ pub fn video_frame(
         arrival: Instant::now(),
         damaged: false,
         face,
+        face_demand: caps.face_demand.clone(),
     })
 }
 
@@ -465,7 +489,7 @@ fn dropped_metric(stream: &StreamId, medium: Medium) {
 /// Live delivery: callbacks on GStreamer's streaming thread that never block.
 pub fn attach_live<T: Convert>(sink: &gst_app::AppSink, branch: Branch<T>) {
     let index = AtomicU64::new(0);
-    let caps = std::sync::Mutex::new(CapsTracker::with_face_side(branch.face_side));
+    let caps = std::sync::Mutex::new(CapsTracker::live_with_face_side(branch.face_side));
     let eos_events = branch.events.clone();
     let medium = branch.medium;
     sink.set_callbacks(

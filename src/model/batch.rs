@@ -163,6 +163,7 @@ mod tests {
             arrival: Instant::now(),
             damaged: false,
             face: None,
+            face_demand: None,
         }
     }
 

@@ -282,6 +282,7 @@ mod tests {
             arrival: Instant::now(),
             damaged: false,
             face: None,
+            face_demand: None,
         };
         let mut b = VideoBatcher::default();
         assert!(b.push(f(0, 4)).is_none());

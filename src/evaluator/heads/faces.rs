@@ -46,6 +46,8 @@ pub struct Faces {
     failed: bool,
     /// Lip faults: speech without a moving mouth, a mouth moving through silence.
     activity: LipActivity,
+    /// A live stream's face-picture demand (from its frames), told what the tracker needs.
+    demand: Option<std::sync::Arc<crate::types::FaceDemand>>,
 }
 
 impl Faces {
@@ -73,6 +75,7 @@ impl Faces {
             window_tracks: Default::default(),
             most_at_once: 0,
             failed: false,
+            demand: None,
             activity: LipActivity::default(),
         }
     }
@@ -126,7 +129,19 @@ impl Faces {
             mouth_in_silence: None,
             detector_runs: self.tracker.detector_runs,
             mesh_runs: self.tracker.mesh_runs,
+            pictures: self.tracker.pictures,
         }
+    }
+
+    /// A live frame the tracker did not ask a picture of (or one scaled before it asked):
+    /// counted as looked at, and as holding a face while one is followed (it keeps its place).
+    fn skipped_frame(&mut self) {
+        self.tracker.tick();
+        let face = u64::from(self.tracker.tracking() > 0);
+        self.frames.0 += 1;
+        self.window_frames.0 += 1;
+        self.frames.1 += face;
+        self.window_frames.1 += face;
     }
 
     fn prune_to(&mut self, latest: f64) {
@@ -142,10 +157,27 @@ impl Faces {
 
 impl WindowHead for Faces {
     fn on_picture(&mut self, f: &VideoFrame, _dur: f64, dets: &mut Vec<Detection>) {
-        let (Some(models), Some(pic), false) = (&self.models, &f.face, self.failed) else {
+        if self.demand.is_none() {
+            self.demand.clone_from(&f.face_demand);
+        }
+        let (Some(models), false) = (&self.models, self.failed) else {
+            // No face models on this stream: no face pictures either.
+            if let Some(d) = &f.face_demand {
+                d.want_every(false);
+            }
             return;
         };
-        match self.tracker.push(models, f.pts, pic) {
+        let Some(pic) = &f.face else {
+            if f.face_demand.is_some() {
+                self.skipped_frame();
+            }
+            return;
+        };
+        let pushed = self.tracker.push(models, f.pts, pic);
+        if let Some(d) = &f.face_demand {
+            d.want_every(self.tracker.tracking() > 0);
+        }
+        match pushed {
             Ok(samples) => {
                 self.frames.0 += 1;
                 self.window_frames.0 += 1;
@@ -168,6 +200,10 @@ impl WindowHead for Faces {
 
     fn on_cut(&mut self, c: &Cut, dets: &mut Vec<Detection>) {
         self.tracker.cut(c.pts);
+        // The next shot's faces: look at every frame until the detector has.
+        if let Some(d) = &self.demand {
+            d.want_every(true);
+        }
         self.activity.on_cut(dets);
     }
 

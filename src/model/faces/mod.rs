@@ -46,6 +46,9 @@ pub struct FacesFigures {
     /// Detector and mesh runs (the cost).
     pub detector_runs: u64,
     pub mesh_runs: u64,
+    /// Face pictures scaled for them (live, with no face followed: one frame in twelve).
+    #[serde(default)]
+    pub pictures: u64,
 }
 
 /// The converted detector and mesh (`weights/`).

@@ -53,6 +53,8 @@ pub struct FaceTracker {
     last_detect: Option<u64>,
     /// Detector and mesh runs, for the cost figures.
     pub detector_runs: u64,
+    /// Frames pushed with a picture.
+    pub pictures: u64,
     pub mesh_runs: u64,
 }
 
@@ -136,6 +138,12 @@ impl FaceTracker {
         self.tracks.len()
     }
 
+    /// A frame without a picture: counted for the detector's cadence; followed faces stay
+    /// where they were.
+    pub fn tick(&mut self) {
+        self.frames += 1;
+    }
+
     /// End the tracks found before a cut at `at` (seconds): the next shot's faces are other
     /// tracks. A face found on the cut's frame or after (the cut is told a few frames late) is
     /// already the new shot's, and stays.
@@ -153,6 +161,7 @@ impl FaceTracker {
         pts: f64,
         pic: &Picture,
     ) -> Result<Vec<FaceSample>, NetError> {
+        self.pictures += 1;
         let every = if self.tracks.is_empty() {
             DETECT_EVERY_IDLE
         } else {
