@@ -201,13 +201,7 @@ fn face_enters_clip(dir: &Path) -> std::path::PathBuf {
 fn a_face_that_comes_in_with_a_cut_is_one_track_followed_to_the_end() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = face_enters_clip(tmp.path());
-    let (records, r) = common::eval_json(&clip, &Settings::default());
-    r.unwrap();
-    let summary = records
-        .iter()
-        .rev()
-        .find(|r| r["type"] == "summary")
-        .expect("a summary");
+    let (_, summary) = eval_file(&clip);
     let faces = &summary["faces"];
     eprintln!("faces {faces}");
     let n = |k: &str| faces[k].as_u64().unwrap();
@@ -224,6 +218,19 @@ fn a_face_that_comes_in_with_a_cut_is_one_track_followed_to_the_end() {
     );
 }
 
+/// `eval --json` of a file through the whole pipeline: its records and its summary.
+fn eval_file(clip: &Path) -> (Vec<Value>, Value) {
+    let (records, r) = common::eval_json(clip, &Settings::default());
+    r.unwrap();
+    let summary = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "summary")
+        .expect("a summary")
+        .clone();
+    (records, summary)
+}
+
 fn dir_png(name: &str) -> String {
     dir().join(name).display().to_string()
 }
@@ -234,13 +241,7 @@ fn dir_png(name: &str) -> String {
 fn a_face_in_view_is_followed_and_a_still_mouth_commits_no_offset() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = still_face_clip(tmp.path());
-    let (records, r) = common::eval_json(&clip, &Settings::default());
-    r.unwrap();
-    let summary = records
-        .iter()
-        .rev()
-        .find(|r| r["type"] == "summary")
-        .expect("a summary");
+    let (records, summary) = eval_file(&clip);
     let faces = &summary["faces"];
     eprintln!("faces {faces}, lips {}", summary["sync"]["lips"]);
     assert_eq!(faces["tracks"], 1, "one face, one track: {faces}");
